@@ -1,0 +1,5 @@
+import sys
+
+from bet.cli import main
+
+sys.exit(main())

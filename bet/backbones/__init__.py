@@ -1,0 +1,35 @@
+"""Backbones behind one registry. Every one is built as ``cls(data, d_max, device, generator)``."""
+
+from __future__ import annotations
+
+import torch
+
+from bet.backbones.base import Backbone, Scorer
+from bet.backbones.lightgcn import LightGCN
+from bet.backbones.ncf import NCF
+from bet.backbones.ngcf import NGCF
+from bet.backbones.pop import Pop
+from bet.budget import D_MAX
+from bet.data import Dataset
+from bet.errors import ConfigError
+
+BACKBONES: dict[str, type[Backbone]] = {
+    "lightgcn": LightGCN,
+    "ngcf": NGCF,
+    "ncf": NCF,
+    "pop": Pop,
+}
+
+__all__ = ["BACKBONES", "Backbone", "Scorer", "make_backbone"]
+
+
+def make_backbone(
+    name: str, data: Dataset, seed: int = 0, d_max: int = D_MAX, device: str | torch.device = "cpu"
+) -> Backbone:
+    """A freshly initialised backbone; the same ``seed`` gives the same weights."""
+    if name not in BACKBONES:
+        raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(seed)
+    model = BACKBONES[name](data, d_max, dev, gen)  # type: ignore[call-arg]
+    return model.to(dev)

@@ -1,0 +1,60 @@
+"""On-disk cache of trained models under ``$BET_HOME/models``, keyed by everything that decides
+the weights: dataset content, split, backbone, d_max, training config and seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any
+
+import torch
+
+from bet.backbones import Backbone
+from bet.data import Dataset
+from bet.paths import cache_dir
+
+CACHE_VERSION = 2  # bump when a backbone's maths changes
+
+
+def model_key(data: Dataset, backbone: str, d_max: int, cfg: Any, seed: int) -> str:
+    spec = {
+        "v": CACHE_VERSION,
+        "data": data.fingerprint,
+        "backbone": backbone,
+        "d_max": d_max,
+        "cfg": dataclasses.asdict(cfg),
+        "seed": seed,
+    }
+    blob = json.dumps(spec, sort_keys=True).encode()
+    return f"{data.name}-{backbone}-{hashlib.sha256(blob).hexdigest()[:16]}"
+
+
+def load(model: Backbone, key: str) -> dict[str, Any] | None:
+    """Load cached weights into ``model``; returns the stored metadata, or None on a miss (a
+    corrupt or incompatible file counts as a miss and is rebuilt)."""
+    path = cache_dir("models") / f"{key}.pt"
+    if not path.exists():
+        return None
+    try:
+        blob = torch.load(path, map_location=model.device, weights_only=True)
+        model.load_state_dict(blob["state"])
+    except Exception:  # noqa: BLE001 — any unreadable cache entry is simply retrained
+        return None
+    return dict(blob.get("meta", {}))
+
+
+def save(model: Backbone, key: str, meta: dict[str, Any]) -> None:
+    """Atomically write the model (a crash mid-write never leaves a half file)."""
+    folder = cache_dir("models")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"state": state, "meta": meta}, tmp)
+        os.replace(tmp, folder / f"{key}.pt")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,44 @@
+"""``python -m bet``: the command line. Built at the edge: argparse here, the library below.
+
+User mistakes (:class:`~bet.errors.BetError`) print one line and exit 2; progress goes to
+stderr; with ``--json`` the last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+
+from bet import __version__
+from bet.cli import basic
+from bet.errors import BetError
+
+COMMANDS = (basic,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bet",
+        description="BET Studio: fit recommender embedding tables into a memory budget (BET, WSDM 2024).",
+    )
+    parser.add_argument("--version", action="version", version=f"bet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

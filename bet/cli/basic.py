@@ -1,0 +1,103 @@
+"""``bet info`` and ``bet train``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bet.backbones import BACKBONES
+from bet.baselines import SIZE_KINDS, baseline_action
+from bet.budget import D_MAX, budget_for
+from bet.cli.common import Progress, add_data_args, add_device_arg, add_json_arg, drive, emit, fmt_metrics, load_data
+from bet.errors import ConfigError
+from bet.evaluation import evaluate
+from bet.pipeline import resolve_device, train_sized
+from bet.train import TrainConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="dataset statistics", description="Load a dataset, split it, print its size.")
+    add_data_args(p)
+    add_json_arg(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "train",
+        help="train one backbone with one size rule",
+        description="Train a backbone from scratch with full-size, uniform, random or frequency-scaled "
+        "embedding sizes, early-stopping on validation, and report test metrics.",
+    )
+    add_data_args(p)
+    p.add_argument("--backbone", required=True, choices=list(BACKBONES))
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        default=None,
+        metavar="C",
+        help="fraction of the full table removed, in (0, 1); needs --sizes other than full",
+    )
+    p.add_argument(
+        "--sizes",
+        choices=list(SIZE_KINDS),
+        default=None,
+        help="full (d_max for every row), uniform, random or frequency (default: full, or uniform with --sparsity)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=300, help="maximum epochs; early stopping on validation (default: 300)"
+    )
+    p.add_argument(
+        "--patience", type=int, default=5, help="evaluations without improvement before stopping (default: 5)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--d-max", type=int, default=D_MAX)
+    add_device_arg(p)
+    add_json_arg(p)
+    p.set_defaults(func=cmd_train)  # fmt: skip
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    data = load_data(args)
+    c = data.counts()
+    emit(args, c, "  ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in c.items()))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    sizes = args.sizes or ("full" if args.sparsity is None else "uniform")
+    if args.epochs < 1:
+        raise ConfigError("--epochs must be at least 1")
+    if sizes == "full" and args.sparsity not in (None, 0.0):
+        raise ConfigError("--sizes full keeps every dimension; with --sparsity choose uniform, random or frequency")
+    if sizes != "full" and args.sparsity is None and args.backbone != "pop":
+        raise ConfigError(f"--sizes {sizes} needs --sparsity C (e.g. 0.9 keeps 10% of the table)")
+    data = load_data(args)
+    device = resolve_device(args.device)
+    sparsity = 0.0 if sizes == "full" else float(args.sparsity or 0.0)
+    budget = budget_for(sparsity, data.n_rows, args.d_max)
+    t0 = time.perf_counter()
+    action = None
+    if args.backbone != "pop" and sizes != "full":
+        action = baseline_action(SIZE_KINDS[sizes], data, sparsity, args.seed, args.d_max)
+    cfg = TrainConfig(epochs=args.epochs, patience=args.patience)
+    gen = train_sized(data, args.backbone, action, cfg, args.seed, device, phase="train", d_max=args.d_max)
+    model, result = drive(gen, Progress(quiet=False))
+    test = evaluate(model, data, "test")
+    out = {
+        **test,
+        "budget": budget,
+        "cost": model.cost,
+        "sparsity": sparsity,
+        "sizes": "none" if args.backbone == "pop" else sizes,
+        "backbone": args.backbone,
+        "dataset": data.name,
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "valid": result.valid,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    human = (
+        f"{args.backbone} on {data.name} ({out['sizes']} sizes, sparsity {sparsity}): cost {model.cost:,} "
+        f"of budget {budget:,}; test {fmt_metrics(test)}; {out['seconds']:.1f}s"
+    )
+    emit(args, out, human)
+    return 0

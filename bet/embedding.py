@@ -1,0 +1,118 @@
+"""The budgeted embedding table: one ``d_max``-wide table for all users and items, where row n
+uses only its first ``sizes[n]`` columns (a prefix mask).
+
+Changing the sizes rewrites the mask in place: nothing is reallocated, so an optimiser that holds
+``weight`` keeps working. Masked-out entries are multiplied by zero in every forward pass, so they
+get zero gradient and never reach a score. :func:`pack` stores only the kept ``Σ sizes`` values.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bet.budget import D_MAX, Action
+from bet.errors import DataError
+
+PACK_VERSION = 1
+
+
+class BudgetedEmbedding(nn.Module):
+    """``weight``: ``(n_users + n_items, d_max)``; users occupy rows ``[0, n_users)``."""
+
+    sizes: torch.Tensor
+    mask: torch.Tensor
+    _cols: torch.Tensor
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        d_max: int = D_MAX,
+        init: str = "normal",
+        std: float = 0.01,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        self.n_users, self.n_items, self.d_max = n_users, n_items, d_max
+        n = n_users + n_items
+        self.weight = nn.Parameter(torch.empty(n, d_max))
+        if init == "normal":
+            nn.init.normal_(self.weight, 0.0, std, generator=generator)
+        elif init == "xavier":
+            nn.init.xavier_uniform_(self.weight, generator=generator)
+        else:
+            raise ValueError(f"unknown init {init!r}")
+        self.register_buffer("sizes", torch.full((n,), d_max, dtype=torch.int64))
+        self.register_buffer("mask", torch.ones(n, d_max))
+        self.register_buffer("_cols", torch.arange(d_max), persistent=False)
+
+    def set_sizes(self, sizes: np.ndarray | torch.Tensor) -> None:
+        """Adopt per-row sizes ``(n_users + n_items,)`` in ``[1, d_max]`` (in place)."""
+        if not isinstance(sizes, torch.Tensor):
+            sizes = torch.from_numpy(np.asarray(sizes))
+        s = sizes.to(device=self.sizes.device, dtype=torch.int64)
+        if s.shape != self.sizes.shape:
+            raise ValueError(f"expected {tuple(self.sizes.shape)} sizes, got {tuple(s.shape)}")
+        if int(s.min()) < 1 or int(s.max()) > self.d_max:
+            raise ValueError(f"sizes must lie in [1, {self.d_max}]")
+        self.sizes.copy_(s)
+        self.mask.copy_(self._cols.unsqueeze(0) < s.unsqueeze(1))
+
+    def set_action(self, action: Action) -> None:
+        self.set_sizes(action.sizes)
+
+    def set_full(self) -> None:
+        self.sizes.fill_(self.d_max)
+        self.mask.fill_(1.0)
+
+    def forward(self) -> torch.Tensor:
+        """The masked table ``weight ⊙ mask``, ``(n_users + n_items, d_max)``."""
+        return self.weight * self.mask
+
+    def lookup(self, rows: torch.Tensor) -> torch.Tensor:
+        """Masked rows ``(len(rows), d_max)`` without materialising the whole table."""
+        return self.weight[rows] * self.mask[rows]
+
+    @property
+    def cost(self) -> int:
+        return int(self.sizes.sum())
+
+
+def pack(table: BudgetedEmbedding, path: str | Path, dtype: str = "float32") -> int:
+    """Write only the kept values (row-major, row n's first ``sizes[n]``) plus the sizes to an
+    uncompressed ``.npz``. Returns the file's size in bytes.
+
+    Size: ``4·Σ sizes`` (float32) + one byte per row + a few hundred bytes of zip headers, so at
+    most ``(1 − c) × full-table bytes + 4 bytes per row`` for any table of 256 rows or more.
+    """
+    sizes = table.sizes.detach().cpu().numpy()
+    w = table.weight.detach().cpu().numpy()
+    keep = np.arange(table.d_max)[None, :] < sizes[:, None]
+    values = w[keep].astype(np.dtype(dtype))
+    size_dtype = np.uint8 if table.d_max <= 255 else np.uint16
+    meta = np.array([PACK_VERSION, table.n_users, table.n_items, table.d_max], dtype=np.int64)
+    path = Path(path)
+    with open(path, "wb") as fh:
+        np.savez(fh, m=meta, s=sizes.astype(size_dtype), v=values)
+    return path.stat().st_size
+
+
+def unpack(path: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """Read a packed table back: ``(table (n, d_max) float32 with zeros past each size, sizes, n_users)``."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta, sizes, values = z["m"], z["s"].astype(np.int64), z["v"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(path, f"is not a packed BET table ({exc})") from None
+    version, n_users, n_items, d_max = (int(x) for x in meta)
+    if version != PACK_VERSION or len(sizes) != n_users + n_items or values.size != sizes.sum():
+        raise DataError(path, "packed table is inconsistent (wrong version or truncated)")
+    out = np.zeros((len(sizes), d_max), dtype=np.float32)
+    out[np.arange(d_max)[None, :] < sizes[:, None]] = values.astype(np.float32)
+    return out, sizes, n_users

@@ -1,0 +1,57 @@
+"""Evaluate a backbone on the validation or test split (full ranking, see :mod:`bet.metrics`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from bet.backbones import Backbone
+from bet.data import Dataset
+from bet.metrics import KS, metrics_from_topk, ranked_items
+from bet.runtime import torch_threads
+
+SPLITS = ("valid", "test")
+
+
+def _rank(model: Backbone, data: Dataset, split: str, ks: Sequence[int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    if split == "valid":
+        truth, exclude = data.valid, data.train
+    elif split == "test":
+        truth, exclude = data.test, data.train_valid
+    else:
+        raise ValueError(f"split must be one of {SPLITS}")
+    users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    with torch_threads("eval"), torch.no_grad():
+        scorer = model.scorer()
+        top = ranked_items(scorer, users, exclude, data.n_items, max(ks), device=model.device)
+    return users, metrics_from_topk(top, truth, users, ks)
+
+
+def evaluate(model: Backbone, data: Dataset, split: str = "valid", ks: Sequence[int] = KS) -> dict[str, float]:
+    """Mean Recall@k / NDCG@k over users with at least one ``split`` item.
+
+    Validation ranks everything but the user's training items; test also excludes validation
+    items.
+    """
+    _, per = _rank(model, data, split, ks)
+    return {key: float(np.mean(vals)) if len(vals) else float("nan") for key, vals in per.items()}
+
+
+def evaluate_per_user(
+    model: Backbone, data: Dataset, split: str = "valid", ks: Sequence[int] = KS
+) -> dict[str, np.ndarray]:
+    """Per-user metrics ``(n_users,)``, NaN for users without ``split`` items."""
+    users, per = _rank(model, data, split, ks)
+    full = {}
+    for key, vals in per.items():
+        arr = np.full(data.n_users, np.nan)
+        arr[users] = vals
+        full[key] = arr
+    return full
+
+
+def quality(metrics: dict[str, float], ks: Sequence[int] = KS) -> float:
+    """BET's eval(): the mean of Recall@k and NDCG@k over k (paper Eq. 12/13)."""
+    return float(np.mean([metrics[f"{m}@{k}"] for m in ("recall", "ndcg") for k in ks]))

@@ -1,0 +1,133 @@
+"""Small immutable events. Training and the search *yield* them and never know who listens;
+the CLI turns them into progress bars, the run store persists them, the dashboard plots them.
+
+Every event is a frozen dataclass with a ``kind`` tag; :func:`to_dict` / :func:`from_dict`
+round-trip through JSON for the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+Metrics = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+
+@dataclass(frozen=True)
+class TrainProgress(Event):
+    """One optimisation step (``valid`` is set on the steps that evaluated validation)."""
+
+    kind: ClassVar[str] = "train_progress"
+    phase: str  # pretrain | finetune | retrain | train
+    step: int
+    total_steps: int
+    loss: float
+    valid: Metrics | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_id: str
+    config: dict[str, Any]
+    budget: int
+    n_users: int
+    n_items: int
+
+
+@dataclass(frozen=True)
+class PhaseChanged(Event):
+    kind: ClassVar[str] = "phase"
+    phase: str  # pretrain | search | retrain | baseline
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PretrainFinished(Event):
+    kind: ClassVar[str] = "pretrain_finished"
+    valid: Metrics
+    quality: float
+    cached: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CandidatesRanked(Event):
+    """All m candidates of iteration t scored by the predictor, and the one picked."""
+
+    kind: ClassVar[str] = "candidates_ranked"
+    iteration: int
+    predicted: list[float]
+    chosen: int
+    strategy: str  # greedy | random | nearest
+    costs: list[int] = field(default_factory=list)
+    user_shares: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CandidateEvaluated(Event):
+    kind: ClassVar[str] = "candidate_evaluated"
+    iteration: int
+    action_id: int
+    cost: int
+    predicted: float
+    fitness: float
+    valid: Metrics
+    seconds: float
+    strategy: str = ""
+
+
+@dataclass(frozen=True)
+class PredictorUpdated(Event):
+    kind: ClassVar[str] = "predictor_updated"
+    iteration: int
+    loss: float
+    spearman: float | None  # predicted vs actual over all evaluated actions so far
+
+
+@dataclass(frozen=True)
+class RetrainFinished(Event):
+    kind: ClassVar[str] = "retrain_finished"
+    rank: int
+    action_id: int
+    valid: Metrics
+    quality: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    status: str  # completed | stopped | failed
+    reason: str = ""
+    best_action_id: int | None = None
+    valid: Metrics | None = None
+    test: Metrics | None = None
+    cost: int | None = None
+    seconds: float = 0.0
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        TrainProgress, RunStarted, PhaseChanged, PretrainFinished, CandidatesRanked,
+        CandidateEvaluated, PredictorUpdated, RetrainFinished, RunFinished,
+    )
+}  # fmt: skip
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    return {"kind": event.kind, **dataclasses.asdict(event)}
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    fields = dict(data)
+    cls = EVENT_TYPES[fields.pop("kind")]
+    return cls(**fields)
