@@ -8,6 +8,7 @@ get zero gradient and never reach a score. :func:`pack` stores only the kept ``�
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -83,6 +84,23 @@ class BudgetedEmbedding(nn.Module):
         return int(self.sizes.sum())
 
 
+def pack_bytes(table: BudgetedEmbedding, dtype: str = "float32") -> bytes:
+    """:func:`pack` into memory (the bytes of the ``.npz`` file)."""
+    buf = io.BytesIO()
+    _write_npz(table, buf, dtype)
+    return buf.getvalue()
+
+
+def _write_npz(table: BudgetedEmbedding, fh: io.BufferedIOBase | io.BytesIO, dtype: str) -> None:
+    sizes = table.sizes.detach().cpu().numpy()
+    w = table.weight.detach().cpu().numpy()
+    keep = np.arange(table.d_max)[None, :] < sizes[:, None]
+    values = w[keep].astype(np.dtype(dtype))
+    size_dtype = np.uint8 if table.d_max <= 255 else np.uint16
+    meta = np.array([PACK_VERSION, table.n_users, table.n_items, table.d_max], dtype=np.int64)
+    np.savez(fh, m=meta, s=sizes.astype(size_dtype), v=values)
+
+
 def pack(table: BudgetedEmbedding, path: str | Path, dtype: str = "float32") -> int:
     """Write only the kept values (row-major, row n's first ``sizes[n]``) plus the sizes to an
     uncompressed ``.npz``. Returns the file's size in bytes.
@@ -90,23 +108,19 @@ def pack(table: BudgetedEmbedding, path: str | Path, dtype: str = "float32") -> 
     Size: ``4·Σ sizes`` (float32) + one byte per row + a few hundred bytes of zip headers, so at
     most ``(1 − c) × full-table bytes + 4 bytes per row`` for any table of 256 rows or more.
     """
-    sizes = table.sizes.detach().cpu().numpy()
-    w = table.weight.detach().cpu().numpy()
-    keep = np.arange(table.d_max)[None, :] < sizes[:, None]
-    values = w[keep].astype(np.dtype(dtype))
-    size_dtype = np.uint8 if table.d_max <= 255 else np.uint16
-    meta = np.array([PACK_VERSION, table.n_users, table.n_items, table.d_max], dtype=np.int64)
     path = Path(path)
     with open(path, "wb") as fh:
-        np.savez(fh, m=meta, s=sizes.astype(size_dtype), v=values)
+        _write_npz(table, fh, dtype)  # type: ignore[arg-type]
     return path.stat().st_size
 
 
-def unpack(path: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """Read a packed table back: ``(table (n, d_max) float32 with zeros past each size, sizes, n_users)``."""
-    path = Path(path)
+def unpack(path: str | Path | bytes) -> tuple[np.ndarray, np.ndarray, int]:
+    """Read a packed table (a file, or its bytes) back: ``(table (n, d_max) float32 with zeros
+    past each size, sizes, n_users)``."""
+    src = io.BytesIO(path) if isinstance(path, bytes) else Path(path)
+    path = "<bytes>" if isinstance(path, bytes) else path
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(src, allow_pickle=False) as z:
             meta, sizes, values = z["m"], z["s"].astype(np.int64), z["v"]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise DataError(path, f"is not a packed BET table ({exc})") from None

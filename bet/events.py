@@ -82,6 +82,8 @@ class CandidateEvaluated(Event):
     valid: Metrics
     seconds: float
     strategy: str = ""
+    # The sizes travel with the event for the store; they are not part of its JSON payload.
+    action: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,17 @@ class RetrainFinished(Event):
 
 
 @dataclass(frozen=True)
+class TablePacked(Event):
+    """The result's embedding table, packed (:func:`bet.embedding.pack`): stored for export,
+    never part of the event log."""
+
+    kind: ClassVar[str] = "table_packed"
+    action_id: int | None
+    cost: int
+    data: bytes = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     status: str  # completed | stopped | failed
@@ -118,13 +131,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         TrainProgress, RunStarted, PhaseChanged, PretrainFinished, CandidatesRanked,
-        CandidateEvaluated, PredictorUpdated, RetrainFinished, RunFinished,
+        CandidateEvaluated, PredictorUpdated, RetrainFinished, TablePacked, RunFinished,
     )
 }  # fmt: skip
 
 
 def to_dict(event: Event) -> dict[str, Any]:
-    return {"kind": event.kind, **dataclasses.asdict(event)}
+    """JSON-ready payload (large arrays such as an action's sizes are left out)."""
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name not in ("action", "data")}
+    return {"kind": event.kind, **data}
 
 
 def from_dict(data: dict[str, Any]) -> Event:

@@ -12,10 +12,10 @@ import sys
 import warnings
 
 from bet import __version__
-from bet.cli import basic
+from bet.cli import basic, frontier, runs, search
 from bet.errors import BetError
 
-COMMANDS = (basic,)
+COMMANDS = (basic, search, frontier, runs)
 
 
 def build_parser() -> argparse.ArgumentParser:

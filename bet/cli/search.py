@@ -1,0 +1,163 @@
+"""``bet search`` and ``bet sample``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import numpy as np
+
+from bet.backbones import BACKBONES
+from bet.budget import D_MAX
+from bet.cli.common import add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
+from bet.cli.progress import SearchProgress
+from bet.config import DataSpec, SearchConfig
+from bet.errors import ConfigError
+from bet.jobs import run_search
+from bet.predictor import PREDICTORS
+from bet.sampler import ActionSampler
+from bet.selection import SELECTIONS
+from bet.store import RunStore
+
+SEARCHABLE = [b for b in BACKBONES if b != "pop"]
+
+
+def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
+    p.add_argument("--backbone", choices=SEARCHABLE, default="lightgcn")
+    if sparsity:
+        p.add_argument("--sparsity", type=float, metavar="C", help="fraction of the full table removed, in (0, 1)")
+    g = p.add_argument_group("search (paper defaults)")
+    g.add_argument("--iterations", "-T", type=int, default=50, help="search iterations T (default 50)")
+    g.add_argument("--candidates", "-m", type=int, default=100, help="candidates sampled per iteration m (default 100)")
+    g.add_argument("--finetune-epochs", type=int, default=None, help="finetune epochs h (default: 10; NGCF 15)")
+    g.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=None,
+        help="finetune steps per candidate; overrides --finetune-epochs (default: h epochs, at least 100 steps)",
+    )
+    g.add_argument("--retrain-top", type=int, default=5, help="top actions retrained from scratch (default 5)")
+    g.add_argument(
+        "--selection", choices=SELECTIONS, default="bet", help="bet: greedy/random/nearest rotation; random: ablation"
+    )
+    g.add_argument(
+        "--predictor", choices=list(PREDICTORS), default="deepsets", help="fitness predictor (simple: ablation)"
+    )
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--d-max", type=int, default=D_MAX)
+    add_device_arg(p)
+    p.add_argument("--store", type=Path, default=None, help="run store file (default: $BET_HOME/bet.sqlite)")  # fmt: skip
+
+
+def search_config(args: argparse.Namespace, sparsity: float) -> SearchConfig:
+    data = DataSpec(args.dataset, args.split, args.split_seed, args.fmt, args.min_rating)
+    return SearchConfig(
+        data=data, backbone=args.backbone, sparsity=sparsity, iterations=args.iterations,
+        candidates=args.candidates, finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps,
+        retrain_top=args.retrain_top, selection=args.selection, predictor=args.predictor, seed=args.seed,
+        device=args.device, d_max=args.d_max,
+    ).validate()  # fmt: skip
+
+
+@contextmanager
+def graceful_stop() -> Iterator[threading.Event]:
+    """First Ctrl-C asks the run to stop cleanly (within one training step); a second one aborts."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    old = signal.signal(signal.SIGINT, handler) if threading.current_thread() is threading.main_thread() else None
+    try:
+        yield stop
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search", help="run a BET search", description="Search per-user/per-item embedding sizes within a budget "
+        "(BET), retrain the best actions from scratch, report the winner's test metrics. Every evaluated action "
+        "is stored as it happens; a killed run continues with --resume RUN_ID.",
+    )  # fmt: skip
+    add_data_args(p)
+    add_search_args(p)
+    p.add_argument(
+        "--resume", metavar="RUN_ID", help="continue an interrupted or stopped search (its stored settings win)"
+    )
+    add_json_arg(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser(
+        "sample", help="sample budget-strict actions", description="Draw actions with BET's sampler into an .npz file."
+    )
+    add_data_args(p)
+    p.add_argument("--sparsity", type=float, required=True, metavar="C")
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--d-max", type=int, default=D_MAX)
+    p.add_argument("--out", type=Path, required=True, help="output .npz (arrays user_sizes, item_sizes, user_share)")
+    add_json_arg(p)
+    p.set_defaults(func=cmd_sample)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    store = RunStore(args.store)
+    if args.resume:
+        cfg = None
+        iterations = SearchConfig.from_dict(store.get_run(args.resume)["config"]).iterations
+    else:
+        if args.sparsity is None:
+            raise ConfigError("--sparsity C is required (e.g. 0.9 keeps 10% of the table)")
+        cfg = search_config(args, args.sparsity)
+        iterations = cfg.iterations
+    t0 = time.perf_counter()
+    progress = SearchProgress(iterations)
+    with graceful_stop() as stop:
+        run = run_search(cfg, store, stop=stop, on_event=progress, resume=args.resume)
+    progress.close()
+    res = run["result"] or {}
+    out = {
+        "run_id": run["run_id"], "status": run["status"], "budget": run["budget"], "cost": res.get("cost"),
+        "iterations": run["iteration"], "valid": res.get("valid"), "test": res.get("test"),
+        "best_action_id": res.get("best_action_id"), "seconds": round(time.perf_counter() - t0, 2),
+    }  # fmt: skip
+    human = (
+        f"run {run['run_id']} {run['status']}: cost {out['cost']} of budget {run['budget']:,}; "
+        f"test {fmt_metrics(out['test'])}; {out['seconds']:.0f}s (store: {store.path})"
+    )
+    emit(args, out, human)
+    return 0 if run["status"] == "completed" else 1
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        raise ConfigError("--count must be at least 1")
+    data = load_data(args)
+    sampler = ActionSampler.for_data(data, args.sparsity, args.d_max)
+    t0 = time.perf_counter()
+    batch = sampler.sample(args.count, np.random.default_rng(args.seed))
+    seconds = time.perf_counter() - t0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        args.out, user_sizes=batch.user_sizes, item_sizes=batch.item_sizes, user_share=batch.user_share,
+        user_family=np.array(batch.user_family), item_family=np.array(batch.item_family),
+    )  # fmt: skip
+    costs = batch.costs
+    out = {"count": args.count, "budget": sampler.budget, "cost_min": int(costs.min()), "cost_max": int(costs.max()),
+           "n_users": data.n_users, "n_items": data.n_items, "out": str(args.out), "seconds": round(seconds, 3)}  # fmt: skip
+    emit(
+        args,
+        out,
+        f"{args.count} actions, cost {costs.min():,}..{costs.max():,} of budget {sampler.budget:,} → {args.out}",
+    )
+    return 0

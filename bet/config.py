@@ -1,0 +1,131 @@
+"""Frozen run configurations, built at the edge (CLI, dashboard) and saved with every run."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from bet.backbones import BACKBONES
+from bet.budget import D_MAX
+from bet.data import Dataset, load_dataset
+from bet.errors import ConfigError
+from bet.predictor import PREDICTORS
+from bet.selection import SELECTIONS
+from bet.train import TrainConfig
+
+#: Selective retraining and the SU/SR/MDE baselines: from scratch, early stopping on validation.
+RETRAIN = TrainConfig(epochs=300, eval_every=2, patience=5)
+#: Pretraining the full-size model (also the ``full`` reference of every frontier).
+PRETRAIN = TrainConfig(epochs=300, eval_every=2, patience=5)
+#: Fewest finetune steps per candidate when ``--finetune-steps`` is not given (see README,
+#: "Deviations": on small datasets 10 epochs are too few steps to rank actions).
+MIN_FINETUNE_STEPS = 100
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str = "gowalla-mini"
+    split: str = "paper"
+    split_seed: int = 42
+    fmt: str = "auto"
+    min_rating: float | None = None
+
+    def load(self) -> Dataset:
+        return load_dataset(self.dataset, self.split, self.split_seed, self.fmt, self.min_rating)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that decides a BET search (paper defaults; see ``python -m bet search -h``)."""
+
+    data: DataSpec = field(default_factory=DataSpec)
+    backbone: str = "lightgcn"
+    sparsity: float = 0.9
+    iterations: int = 50
+    candidates: int = 100
+    finetune_epochs: int | None = None  # None: 15 for NGCF, 10 otherwise
+    finetune_steps: int | None = None  # None: max(epochs × steps/epoch, MIN_FINETUNE_STEPS)
+    retrain_top: int = 5
+    selection: str = "bet"
+    predictor: str = "deepsets"
+    predictor_updates: int = 2
+    seed: int = 0
+    device: str = "auto"
+    d_max: int = D_MAX
+    pretrain: TrainConfig = PRETRAIN
+    retrain: TrainConfig = RETRAIN
+    parallel_candidates: int = 1
+
+    def validate(self) -> SearchConfig:
+        if self.backbone not in BACKBONES or self.backbone == "pop":
+            raise ConfigError(
+                f"cannot search embedding sizes for backbone {self.backbone!r}; choose lightgcn, ngcf or ncf"
+            )
+        if not (isinstance(self.sparsity, (int, float)) and 0 < self.sparsity < 1) or math.isnan(self.sparsity):
+            raise ConfigError(f"--sparsity must be in (0, 1), got {self.sparsity}")
+        for name, low in (
+            ("iterations", 1),
+            ("candidates", 1),
+            ("retrain_top", 1),
+            ("predictor_updates", 0),
+            ("parallel_candidates", 1),
+        ):
+            if getattr(self, name) < low:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        for name in ("finetune_epochs", "finetune_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.selection not in SELECTIONS:
+            raise ConfigError(f"--selection must be one of {', '.join(SELECTIONS)}")
+        if self.predictor not in PREDICTORS:
+            raise ConfigError(f"--predictor must be one of {', '.join(PREDICTORS)}")
+        return self
+
+    def finetune(self, data: Dataset) -> TrainConfig:
+        """The per-candidate finetune schedule (fresh Adam, lr 0.03 × 0.98 / 200 steps)."""
+        from bet.train import FINETUNE
+
+        epochs = self.finetune_epochs or BACKBONES[self.backbone].finetune_epochs
+        steps = self.finetune_steps or max(epochs * FINETUNE.steps_per_epoch(data), MIN_FINETUNE_STEPS)
+        return dataclasses.replace(FINETUNE, steps=steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> SearchConfig:
+        d = dict(d)
+        d["data"] = DataSpec(**d["data"])
+        d["pretrain"] = TrainConfig(**d["pretrain"])
+        d["retrain"] = TrainConfig(**d["retrain"])
+        known = {f.name for f in dataclasses.fields(SearchConfig)}
+        return SearchConfig(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """A reference run at the same budget: ``su``, ``sr``, ``mde``, ``full`` or ``pop``."""
+
+    data: DataSpec = field(default_factory=DataSpec)
+    backbone: str = "lightgcn"
+    method: str = "su"
+    sparsity: float = 0.9
+    seed: int = 0
+    device: str = "auto"
+    d_max: int = D_MAX
+    train: TrainConfig = RETRAIN
+    pretrain: TrainConfig = PRETRAIN
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> BaselineConfig:
+        d = dict(d)
+        d["data"] = DataSpec(**d["data"])
+        d["train"] = TrainConfig(**d["train"])
+        d["pretrain"] = TrainConfig(**d["pretrain"])
+        return BaselineConfig(**d)

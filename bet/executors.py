@@ -1,0 +1,76 @@
+"""Where independent runs execute: in this process (default), or on a Ray cluster
+(:mod:`bet.ray_executor`, imported only when asked for).
+
+An executor takes jobs created by the driver (which owns the store), executes their event
+streams, and has the driver record them. Jobs are independent: whole searches of a sweep or a
+backbone comparison, and baseline runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from bet.data import Dataset
+from bet.errors import BetError, ConfigError
+from bet.jobs import Job, Listener, job_events, record
+from bet.store import RunStore
+
+EXECUTORS = ("local", "ray")
+
+
+class Executor(Protocol):
+    name: str
+    workers: int
+
+    def run(
+        self, store: RunStore, jobs: Sequence[Job], data: Dataset | None = None,
+        on_event: Listener | None = None, stop: threading.Event | None = None,
+    ) -> list[dict[str, Any]]: ...  # fmt: skip
+
+
+def _failed_run(store: RunStore, job: Job) -> dict[str, Any]:
+    return store.get_run(job.run_id)
+
+
+class LocalExecutor:
+    """Runs jobs in this process: one after another, or on ``workers`` threads (torch and the
+    sparse kernels release the GIL; each training uses one thread, so 2 workers fill 2 cores).
+    A job that fails is recorded as failed and the others go on."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        if workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        self.workers = workers
+
+    def _one(self, store: RunStore, job: Job, data: Dataset | None, on_event: Listener | None,
+             stop: threading.Event | None) -> dict[str, Any]:  # fmt: skip
+        try:
+            return record(store, job, job_events(job, data, stop), on_event)
+        except (BetError, RuntimeError, ValueError, ArithmeticError) as exc:  # recorded on the run
+            del exc
+            return _failed_run(store, job)
+
+    def run(
+        self, store: RunStore, jobs: Sequence[Job], data: Dataset | None = None,
+        on_event: Listener | None = None, stop: threading.Event | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        if self.workers == 1 or len(jobs) <= 1:
+            return [self._one(store, j, data, on_event, stop) for j in jobs]
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="bet-job") as pool:
+            futures = [pool.submit(self._one, store, j, data, on_event, stop) for j in jobs]
+            return [f.result() for f in futures]
+
+
+def make_executor(name: str = "local", workers: int = 1, address: str | None = None) -> Executor:
+    if name == "local":
+        return LocalExecutor(workers)
+    if name == "ray":
+        from bet.ray_executor import RayExecutor  # optional dependency: imported only here
+
+        return RayExecutor(address=address, workers=workers)
+    raise ConfigError(f"unknown executor {name!r}; choose {' or '.join(EXECUTORS)}")

@@ -1,0 +1,161 @@
+"""The fitness predictor F_Φ (paper §3.3): DeepSets over the d_max sets S_d = {rows of size d}.
+
+``q_n = ρ(f_n)`` embeds each user/item from its normalised frequency (``f / max f`` per side,
+paper Eq. 7 — not the authors' raw item id); ``s_d = μ([mean_{n∈S_d} q_n ; d/d_max])`` (an empty
+set contributes ``μ([0 ; d/d_max])``); ``h_a = mean_d s_d``; ``r̂_a = π(h_a)``.
+
+Pooling is vectorised through frequency groups: ``q_n`` depends only on (side, frequency), so
+``Σ_{n∈S_d} q_n = Σ_g count[a, g, d] · q_g`` — one ``bincount`` over all rows of all actions and
+one batched matmul, no loop over sets or rows. :class:`SimplePredictor` is the ablation that
+sees only the sizes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from bet.budget import D_MAX
+
+EMBED_DIM = 64
+
+
+def _mlp(sizes: tuple[int, ...], gen: torch.Generator, xavier: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in itertools.pairwise(sizes):
+        lin = nn.Linear(a, b)
+        if xavier:
+            nn.init.xavier_uniform_(lin.weight, generator=gen)
+            nn.init.zeros_(lin.bias)
+        else:  # torch's default init, drawn from our generator
+            nn.init.kaiming_uniform_(lin.weight, a=math.sqrt(5), generator=gen)
+            nn.init.uniform_(lin.bias, -1 / math.sqrt(a), 1 / math.sqrt(a), generator=gen)
+        layers += [lin, nn.LeakyReLU()]
+    return nn.Sequential(*layers)
+
+
+class DeepSetsPredictor(nn.Module):
+    """``forward(user_sizes (m, n_users), item_sizes (m, n_items)) -> (m,)`` predicted fitness."""
+
+    def __init__(self, user_freq: np.ndarray, item_freq: np.ndarray, d_max: int = D_MAX, seed: int = 0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.d_max = d_max
+        self.rho_u = _mlp((1, 16, 16), gen)
+        self.rho_v = _mlp((1, 16, 16), gen)
+        self.mu = _mlp((17, 64, EMBED_DIM), gen)
+        self.pi = _mlp((EMBED_DIM, 64, 1), gen, xavier=True)  # the authors Xavier-init the decoder
+        uf, vf = np.asarray(user_freq, np.float64), np.asarray(item_freq, np.float64)
+        u_vals, u_group = np.unique(uf / max(uf.max(), 1.0), return_inverse=True)
+        v_vals, v_group = np.unique(vf / max(vf.max(), 1.0), return_inverse=True)
+        self.register_buffer("u_feat", torch.tensor(u_vals, dtype=torch.float32).unsqueeze(1))
+        self.register_buffer("v_feat", torch.tensor(v_vals, dtype=torch.float32).unsqueeze(1))
+        group = np.concatenate([u_group, v_group + len(u_vals)])
+        self.register_buffer("group", torch.from_numpy(group.astype(np.int64)))
+        self.n_groups = len(u_vals) + len(v_vals)
+        self.register_buffer("d_feat", (torch.arange(1, d_max + 1, dtype=torch.float32) / d_max).unsqueeze(1))
+
+    u_feat: torch.Tensor
+    v_feat: torch.Tensor
+    group: torch.Tensor
+    d_feat: torch.Tensor
+
+    def _counts(self, sizes: torch.Tensor) -> torch.Tensor:
+        """``(m, G, d_max)`` counts of rows per (frequency group, size) for each action."""
+        m, g, d = sizes.shape[0], self.n_groups, self.d_max
+        out = torch.empty(m, g * d, device=sizes.device)
+        chunk = max(1, (1 << 23) // sizes.shape[1])
+        base = self.group * d - 1
+        for s in range(0, m, chunk):
+            keys = (sizes[s : s + chunk] + base) + (
+                torch.arange(len(sizes[s : s + chunk]), device=sizes.device) * (g * d)
+            ).unsqueeze(1)
+            out[s : s + chunk] = torch.bincount(keys.reshape(-1), minlength=len(keys) * g * d).view(-1, g * d).float()
+        return out.view(m, g, d)
+
+    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Action embeddings ``h_a`` ``(m, 64)`` (paper Eq. 9)."""
+        dev = self.group.device
+        sizes = torch.cat([torch.as_tensor(user_sizes), torch.as_tensor(item_sizes)], dim=1).to(dev, torch.int64)
+        counts = self._counts(sizes)  # (m, G, D)
+        q = torch.cat([self.rho_u(self.u_feat), self.rho_v(self.v_feat)])  # (G, 16)
+        sums = torch.einsum("mgd,gk->mdk", counts, q)
+        n_in_set = counts.sum(1).unsqueeze(-1)  # (m, D, 1)
+        means = sums / n_in_set.clamp(min=1.0)  # empty sets → 0
+        feats = torch.cat([means, self.d_feat.expand(sizes.shape[0], -1, -1)], dim=-1)  # (m, D, 17)
+        return self.mu(feats).mean(1)
+
+    def forward(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.pi(self.embed(user_sizes, item_sizes)).squeeze(-1)
+
+
+class SimplePredictor(nn.Module):
+    """Ablation (paper Table 2): an MLP on the raw size vector ``[user sizes ; item sizes] / d_max``
+    with no set structure; its 64-wide hidden layer serves as the action embedding."""
+
+    def __init__(self, user_freq: np.ndarray, item_freq: np.ndarray, d_max: int = D_MAX, seed: int = 0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.d_max = d_max
+        self.body = _mlp((len(user_freq) + len(item_freq), 64, EMBED_DIM), gen)
+        self.head = _mlp((EMBED_DIM, 1), gen, xavier=True)
+
+    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        dev = next(self.parameters()).device
+        x = torch.cat([torch.as_tensor(user_sizes), torch.as_tensor(item_sizes)], dim=1).to(dev, torch.float32)
+        return self.body(x / self.d_max)
+
+    def forward(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.head(self.embed(user_sizes, item_sizes)).squeeze(-1)
+
+
+PREDICTORS: dict[str, type[nn.Module]] = {"deepsets": DeepSetsPredictor, "simple": SimplePredictor}
+
+
+class PredictorTrainer:
+    """Replay buffer of evaluated ``(action, r_a)`` pairs and the paper's update rule: after each
+    new pair, ``updates`` (N = 2) Adam steps on one pair drawn uniformly from the buffer (batch 1),
+    lr 0.01 × 0.9 per step, floor 0.002 (authors' ``update_critic``)."""
+
+    def __init__(self, model: nn.Module, updates: int = 2, lr: float = 0.01, decay: float = 0.9, lr_min: float = 0.002):
+        self.model, self.updates = model, updates
+        self.lr, self.decay, self.lr_min = lr, decay, lr_min
+        self.opt = torch.optim.Adam(model.parameters(), lr=lr)
+        self.steps = 0
+        self.users: list[np.ndarray] = []
+        self.items: list[np.ndarray] = []
+        self.targets: list[float] = []
+
+    def add(self, user_sizes: np.ndarray, item_sizes: np.ndarray, fitness: float, rng: np.random.Generator) -> float:
+        """Store a pair and run the updates; returns the mean squared error of those steps."""
+        self.users.append(np.asarray(user_sizes))
+        self.items.append(np.asarray(item_sizes))
+        self.targets.append(float(fitness))
+        losses = []
+        self.model.train()
+        for _ in range(self.updates):
+            j = int(rng.integers(len(self.targets)))
+            for group in self.opt.param_groups:
+                group["lr"] = max(self.lr * self.decay**self.steps, self.lr_min)
+            pred = self.model(self.users[j][None], self.items[j][None])
+            target = torch.tensor([self.targets[j]], device=pred.device)
+            loss = nn.functional.mse_loss(pred, target)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.steps += 1
+            losses.append(float(loss.detach()))
+        self.model.eval()
+        return float(np.mean(losses))
+
+    @torch.no_grad()
+    def predict(self, user_sizes: np.ndarray, item_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(predicted fitness (m,), action embeddings (m, 64))`` for a batch of actions."""
+        self.model.eval()
+        emb = self.model.embed(user_sizes, item_sizes)  # type: ignore[operator]
+        head: nn.Module = self.model.pi if isinstance(self.model, DeepSetsPredictor) else self.model.head  # type: ignore[assignment]
+        return head(emb).squeeze(-1).cpu().numpy(), emb.cpu().numpy()

@@ -1,0 +1,224 @@
+"""The run store: one SQLite file (WAL) holding runs, their events, evaluated actions and results.
+
+One writer per run, any number of readers (the dashboard polls while a search writes, from
+other threads or processes). Every evaluated action is committed as soon as it exists, so a
+``kill -9`` loses nothing already evaluated, and ``--resume`` continues from it. A run whose
+writer died is reported as ``interrupted`` (its pid is gone, or its heartbeat is stale), never as
+``running`` forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import zlib
+from datetime import datetime
+from pathlib import Path
+from secrets import token_hex
+from typing import Any
+
+import numpy as np
+
+from bet.budget import Action
+from bet.errors import StoreError
+from bet.paths import bet_home
+from bet.store.schema import SCHEMA_VERSION, migrate
+
+ACTIVE = ("queued", "running")
+RESUMABLE = ("interrupted", "stopped", "failed")
+STALE_AFTER = 900.0  # seconds without a heartbeat before a run on another host counts as dead
+HOST = socket.gethostname()
+
+
+def default_path() -> Path:
+    return bet_home() / "bet.sqlite"
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pack_sizes(sizes: np.ndarray) -> tuple[str, bytes]:
+    dtype = "uint8" if sizes.max(initial=0) <= 255 else "uint16"
+    return dtype, zlib.compress(np.asarray(sizes, dtype=dtype).tobytes(), 6)
+
+
+def unpack_sizes(dtype: str, blob: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(blob), dtype=dtype).astype(np.int16)
+
+
+class RunStore:
+    """Thread-safe handle on one store file (a connection per thread)."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_path()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self.conn
+            found = migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: written by a newer BET Studio (schema {found} > {SCHEMA_VERSION}); upgrade to read it"
+            )
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"{self.path}: cannot open the run store ({exc})") from None
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        try:
+            self.conn.execute(sql, args)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path}: write failed ({exc}); is another program holding a lock?") from None
+
+    # -- writing ---------------------------------------------------------------------------
+    def create_run(
+        self, *, kind: str, method: str, dataset: str, backbone: str, sparsity: float, seed: int,
+        config: dict[str, Any], budget: int | None = None, iterations: int = 0,
+        comparison_id: str | None = None, executor: str = "local", workers: int = 1, status: str = "queued",
+    ) -> str:  # fmt: skip
+        run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + token_hex(3)
+        self._write(
+            "INSERT INTO runs (run_id, kind, method, comparison_id, dataset, backbone, sparsity, budget, seed,"
+            " config, status, iterations, created_at, executor, workers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, kind, method, comparison_id, dataset, backbone, float(sparsity), budget, seed,
+             json.dumps(config), status, iterations, time.time(), executor, workers),
+        )  # fmt: skip
+        return run_id
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        for key in ("result", "config"):
+            if key in fields and not isinstance(fields[key], str | None):
+                fields[key] = json.dumps(fields[key])
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self._write(f"UPDATE runs SET {cols} WHERE run_id=?", (*fields.values(), run_id))
+
+    def claim(self, run_id: str) -> None:
+        """Mark a run as running in this process (pid + host + heartbeat)."""
+        now = time.time()
+        self.update_run(run_id, status="running", started_at=now, heartbeat=now, pid=os.getpid(), host=HOST, error=None)
+
+    def add_event(self, run_id: str, kind: str, payload: dict[str, Any]) -> int:
+        with self._lock:
+            row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id=?", (run_id,)).fetchone()
+            seq = int(row[0])
+            self._write("INSERT INTO events VALUES (?,?,?,?,?)", (run_id, seq, kind, time.time(), json.dumps(payload)))
+        return seq
+
+    def add_action(
+        self, run_id: str, action_id: int, action: Action, *, iteration: int, role: str = "evaluated",
+        strategy: str | None = None, predicted: float | None = None, fitness: float | None = None,
+        metrics: dict[str, float] | None = None, seconds: float | None = None,
+    ) -> None:  # fmt: skip
+        dtype, users = pack_sizes(action.user_sizes)
+        _, items = pack_sizes(action.item_sizes)
+        self._write(
+            "INSERT OR REPLACE INTO actions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, action_id, iteration, role, strategy, action.cost, predicted, fitness,
+             json.dumps(metrics) if metrics is not None else None, seconds, dtype, users, items),
+        )  # fmt: skip
+
+    def add_table(self, run_id: str, action_id: int | None, cost: int, data: bytes) -> None:
+        self._write("INSERT OR REPLACE INTO tables VALUES (?,?,?,?)", (run_id, action_id, cost, data))
+
+    def table(self, run_id: str) -> bytes:
+        """The packed embedding table of a finished run (``.npz`` bytes)."""
+        row = self.conn.execute("SELECT data FROM tables WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"run {run_id} has no packed table (only completed runs with an embedding table do)")
+        return bytes(row["data"])
+
+    # -- reading ---------------------------------------------------------------------------
+    def _effective(self, row: sqlite3.Row) -> dict[str, Any]:
+        run = dict(row)
+        run["config"] = json.loads(run["config"]) if run["config"] else {}
+        run["result"] = json.loads(run["result"]) if run["result"] else None
+        if run["status"] == "running":
+            same_host = run["host"] == HOST
+            stale = run["heartbeat"] is not None and time.time() - run["heartbeat"] > STALE_AFTER
+            if (same_host and not _pid_alive(run["pid"])) or stale:
+                run["status"] = "interrupted"
+                run["error"] = run["error"] or "the process running it stopped without finishing"
+        return run
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        return self._effective(row)
+
+    def list_runs(self, **where: Any) -> list[dict[str, Any]]:
+        """Runs, newest first; keyword filters match columns exactly (``dataset="gowalla-mini"``)."""
+        clause = " AND ".join(f"{k}=?" for k in where)
+        sql = "SELECT * FROM runs" + (f" WHERE {clause}" if clause else "") + " ORDER BY created_at DESC"
+        return [self._effective(r) for r in self.conn.execute(sql, tuple(where.values()))]
+
+    def events(self, run_id: str, after: int = 0, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT seq, kind, t, payload FROM events WHERE run_id=? AND seq>?"
+        args: list[Any] = [run_id, after]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args += list(kinds)
+        rows = self.conn.execute(sql + " ORDER BY seq", args).fetchall()
+        return [{"seq": r["seq"], "kind": r["kind"], "t": r["t"], **json.loads(r["payload"])} for r in rows]
+
+    def actions(self, run_id: str) -> list[dict[str, Any]]:
+        """Evaluated actions (no sizes), in evaluation order."""
+        rows = self.conn.execute(
+            "SELECT run_id, action_id, iteration, role, strategy, cost, predicted, fitness, metrics, seconds"
+            " FROM actions WHERE run_id=? ORDER BY action_id",
+            (run_id,),
+        ).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["metrics"] = json.loads(d["metrics"]) if d["metrics"] else None
+            out.append(d)
+        return out
+
+    def action(self, run_id: str, action_id: int) -> Action:
+        row = self.conn.execute(
+            "SELECT dtype, user_sizes, item_sizes FROM actions WHERE run_id=? AND action_id=?", (run_id, action_id)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"run {run_id} has no action {action_id}")
+        return Action(unpack_sizes(row["dtype"], row["user_sizes"]), unpack_sizes(row["dtype"], row["item_sizes"]))
+
+    def delete_run(self, run_id: str) -> None:
+        for table in ("events", "actions", "tables", "runs"):
+            self._write(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
