@@ -57,6 +57,7 @@ class SearchConfig:
     pretrain: TrainConfig = PRETRAIN
     retrain: TrainConfig = RETRAIN
     parallel_candidates: int = 1
+    retrain_workers: int | None = None  # None: 2 on a multi-core CPU or a GPU
 
     def validate(self) -> SearchConfig:
         if self.backbone not in BACKBONES or self.backbone == "pop":
@@ -74,6 +75,8 @@ class SearchConfig:
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        if self.pretrain.epochs < 1 or self.retrain.epochs < 1:
+            raise ConfigError("--pretrain-epochs and --retrain-epochs must be at least 1")
         for name in ("finetune_epochs", "finetune_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -82,6 +82,7 @@ class CandidateEvaluated(Event):
     valid: Metrics
     seconds: float
     strategy: str = ""
+    overhead: float = 0.0  # seconds of the iteration spent outside finetuning and evaluation
     # The sizes travel with the event for the store; they are not part of its JSON payload.
     action: Any = field(default=None, compare=False, repr=False)
 

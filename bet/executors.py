@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
 from bet.jobs import Job, Listener, job_events, record
+from bet.runtime import concurrent
 from bet.store import RunStore
 
 EXECUTORS = ("local", "ray")
@@ -61,9 +62,13 @@ class LocalExecutor:
     ) -> list[dict[str, Any]]:  # fmt: skip
         if self.workers == 1 or len(jobs) <= 1:
             return [self._one(store, j, data, on_event, stop) for j in jobs]
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="bet-job") as pool:
-            futures = [pool.submit(self._one, store, j, data, on_event, stop) for j in jobs]
-            return [f.result() for f in futures]
+        concurrent(+1)
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="bet-job") as pool:
+                futures = [pool.submit(self._one, store, j, data, on_event, stop) for j in jobs]
+                return [f.result() for f in futures]
+        finally:
+            concurrent(-1)
 
 
 def make_executor(name: str = "local", workers: int = 1, address: str | None = None) -> Executor:

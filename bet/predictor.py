@@ -77,20 +77,33 @@ class DeepSetsPredictor(nn.Module):
             out[s : s + chunk] = torch.bincount(keys.reshape(-1), minlength=len(keys) * g * d).view(-1, g * d).float()
         return out.view(m, g, d)
 
-    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """Action embeddings ``h_a`` ``(m, 64)`` (paper Eq. 9)."""
+    def prepare(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """The part of the embedding that does not depend on the weights: ``(m, G, d_max)`` counts
+        (computed once per action; the search prefetches it while the backbone trains)."""
         dev = self.group.device
         sizes = torch.cat([torch.as_tensor(user_sizes), torch.as_tensor(item_sizes)], dim=1).to(dev, torch.int64)
-        counts = self._counts(sizes)  # (m, G, D)
+        return self._counts(sizes)
+
+    def embed_prepared(self, counts: torch.Tensor) -> torch.Tensor:
+        """Action embeddings ``h_a`` ``(m, 64)`` (paper Eq. 9) from :meth:`prepare`'s counts."""
         q = torch.cat([self.rho_u(self.u_feat), self.rho_v(self.v_feat)])  # (G, 16)
         sums = torch.einsum("mgd,gk->mdk", counts, q)
         n_in_set = counts.sum(1).unsqueeze(-1)  # (m, D, 1)
         means = sums / n_in_set.clamp(min=1.0)  # empty sets → 0
-        feats = torch.cat([means, self.d_feat.expand(sizes.shape[0], -1, -1)], dim=-1)  # (m, D, 17)
+        feats = torch.cat([means, self.d_feat.expand(counts.shape[0], -1, -1)], dim=-1)  # (m, D, 17)
         return self.mu(feats).mean(1)
 
+    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.embed_prepared(self.prepare(user_sizes, item_sizes))
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.pi(h).squeeze(-1)
+
+    def forward_prepared(self, prepared: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed_prepared(prepared))
+
     def forward(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return self.pi(self.embed(user_sizes, item_sizes)).squeeze(-1)
+        return self.forward_prepared(self.prepare(user_sizes, item_sizes))
 
 
 class SimplePredictor(nn.Module):
@@ -102,18 +115,36 @@ class SimplePredictor(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         self.d_max = d_max
         self.body = _mlp((len(user_freq) + len(item_freq), 64, EMBED_DIM), gen)
-        self.head = _mlp((EMBED_DIM, 1), gen, xavier=True)
+        self.out = _mlp((EMBED_DIM, 1), gen, xavier=True)
 
-    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+    def prepare(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
         dev = next(self.parameters()).device
         x = torch.cat([torch.as_tensor(user_sizes), torch.as_tensor(item_sizes)], dim=1).to(dev, torch.float32)
-        return self.body(x / self.d_max)
+        return x / self.d_max
+
+    def embed_prepared(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.embed_prepared(self.prepare(user_sizes, item_sizes))
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out(h).squeeze(-1)
+
+    def forward_prepared(self, prepared: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed_prepared(prepared))
 
     def forward(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return self.head(self.embed(user_sizes, item_sizes)).squeeze(-1)
+        return self.forward_prepared(self.prepare(user_sizes, item_sizes))
 
 
-PREDICTORS: dict[str, type[nn.Module]] = {"deepsets": DeepSetsPredictor, "simple": SimplePredictor}
+PREDICTORS: dict[str, type[DeepSetsPredictor] | type[SimplePredictor]] = {
+    "deepsets": DeepSetsPredictor,
+    "simple": SimplePredictor,
+}
+
+
+Predictor = DeepSetsPredictor | SimplePredictor
 
 
 class PredictorTrainer:
@@ -121,19 +152,18 @@ class PredictorTrainer:
     new pair, ``updates`` (N = 2) Adam steps on one pair drawn uniformly from the buffer (batch 1),
     lr 0.01 × 0.9 per step, floor 0.002 (authors' ``update_critic``)."""
 
-    def __init__(self, model: nn.Module, updates: int = 2, lr: float = 0.01, decay: float = 0.9, lr_min: float = 0.002):
+    def __init__(self, model: Predictor, updates: int = 2, lr: float = 0.01, decay: float = 0.9, lr_min: float = 0.002):
         self.model, self.updates = model, updates
         self.lr, self.decay, self.lr_min = lr, decay, lr_min
         self.opt = torch.optim.Adam(model.parameters(), lr=lr)
         self.steps = 0
-        self.users: list[np.ndarray] = []
-        self.items: list[np.ndarray] = []
+        self.inputs: list[torch.Tensor] = []
         self.targets: list[float] = []
 
     def add(self, user_sizes: np.ndarray, item_sizes: np.ndarray, fitness: float, rng: np.random.Generator) -> float:
         """Store a pair and run the updates; returns the mean squared error of those steps."""
-        self.users.append(np.asarray(user_sizes))
-        self.items.append(np.asarray(item_sizes))
+        with torch.no_grad():
+            self.inputs.append(self.model.prepare(np.asarray(user_sizes)[None], np.asarray(item_sizes)[None]))
         self.targets.append(float(fitness))
         losses = []
         self.model.train()
@@ -141,7 +171,7 @@ class PredictorTrainer:
             j = int(rng.integers(len(self.targets)))
             for group in self.opt.param_groups:
                 group["lr"] = max(self.lr * self.decay**self.steps, self.lr_min)
-            pred = self.model(self.users[j][None], self.items[j][None])
+            pred = self.model.forward_prepared(self.inputs[j])
             target = torch.tensor([self.targets[j]], device=pred.device)
             loss = nn.functional.mse_loss(pred, target)
             self.opt.zero_grad()
@@ -150,12 +180,19 @@ class PredictorTrainer:
             self.steps += 1
             losses.append(float(loss.detach()))
         self.model.eval()
-        return float(np.mean(losses))
+        return float(np.mean(losses)) if losses else float("nan")
 
     @torch.no_grad()
-    def predict(self, user_sizes: np.ndarray, item_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(predicted fitness (m,), action embeddings (m, 64))`` for a batch of actions."""
+    def prepare(self, user_sizes: np.ndarray, item_sizes: np.ndarray) -> torch.Tensor:
+        """Weight-independent inputs for :meth:`predict_prepared` (safe to compute in a thread)."""
+        return self.model.prepare(user_sizes, item_sizes)
+
+    @torch.no_grad()
+    def predict_prepared(self, prepared: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(predicted fitness (m,), action embeddings (m, 64))``."""
         self.model.eval()
-        emb = self.model.embed(user_sizes, item_sizes)  # type: ignore[operator]
-        head: nn.Module = self.model.pi if isinstance(self.model, DeepSetsPredictor) else self.model.head  # type: ignore[assignment]
-        return head(emb).squeeze(-1).cpu().numpy(), emb.cpu().numpy()
+        emb = self.model.embed_prepared(prepared)
+        return self.model.head(emb).cpu().numpy(), emb.cpu().numpy()
+
+    def predict(self, user_sizes: np.ndarray, item_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.predict_prepared(self.prepare(user_sizes, item_sizes))

@@ -1,25 +1,40 @@
 """Process-level settings: torch thread counts for training and evaluation.
 
-Measured on 2-core machines: a BPR step is no faster with two OpenMP threads and up to 15× slower
-when another process holds a core, while the dense full-ranking matmul gains from both cores.
-So training runs on one thread and evaluation on up to two (override with ``BET_TRAIN_THREADS`` /
-``BET_EVAL_THREADS``).
+Training always runs on one thread: reductions then add up in the same order on every machine,
+so a seed fixes a run bit for bit, and a step is not slowed 5–15× when another process holds a
+core (measured). The second core goes to independent work instead (candidate prefetch, parallel
+retrains, parallel runs). Evaluation's dense matmul gains from two threads and gives bitwise the
+same scores with one or two, so it uses up to two — one while several jobs share the process.
+``BET_TRAIN_THREADS`` / ``BET_EVAL_THREADS`` override.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+
+_active = 0
+_lock = threading.Lock()
+
+
+def concurrent(delta: int) -> None:
+    """Note that ``delta`` more (or fewer) trainings now share this process."""
+    global _active
+    with _lock:
+        _active = max(0, _active + delta)
 
 
 def thread_count(kind: str) -> int:
     env = os.environ.get(f"BET_{kind.upper()}_THREADS")
     if env:
         return max(1, int(env))
-    return 1 if kind == "train" else max(1, min(2, os.cpu_count() or 1))
+    if kind == "train" or _active > 0:
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 @contextmanager

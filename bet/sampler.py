@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.stats as st
@@ -30,10 +31,10 @@ import scipy.stats as st
 from bet.budget import D_MAX, D_MIN, Action, budget_for
 from bet.data import Dataset
 
-PPF = Callable[[np.ndarray, float], np.ndarray]
+PPF = Callable[[np.ndarray, Any], np.ndarray]
 
 
-def _truncnorm_ppf(u: np.ndarray, b: float) -> np.ndarray:
+def _truncnorm_ppf(u: np.ndarray, b: Any) -> np.ndarray:
     # Standard normal truncated to [0, b] (scipy's truncnorm(a=0, b=b)), through norm's inverse
     # CDF: identical distribution, ~8× faster than truncnorm.ppf on 40k rows.
     lo = 0.5
@@ -54,7 +55,8 @@ def sorted_allocate(weights_desc: np.ndarray, budget: int, d_max: int = D_MAX, d
     """Sizes for weights sorted in *descending* order: non-increasing, in ``[d_min, d_max]``,
     summing to exactly ``min(budget, d_max·n)`` (the caller guarantees ``budget >= d_min·n``).
 
-    Uses prefix sums, so each bisection probe is O(log n) rather than a pass over the rows.
+    Uses suffix sums, so each bisection probe is O(log n) rather than a pass over the rows; the
+    result is checked exactly (one pass) so rounding can never break the budget.
     """
     t = np.maximum(np.asarray(weights_desc, dtype=np.float64), 0.0)
     n = t.size
@@ -65,28 +67,37 @@ def sorted_allocate(weights_desc: np.ndarray, budget: int, d_max: int = D_MAX, d
     # Scale-free (only the shape of the draw matters); weights below 1e-250 act as 1e-250 so the
     # scale s stays finite (they sit at d_min either way unless the budget is nearly full).
     t = np.maximum(t / t[0], 1e-250)
-    prefix = np.concatenate([[0.0], np.cumsum(t)])
+    # Suffix sums (small weights first): the middle band's sum is a difference of two sums of
+    # the same magnitude, which stays accurate when the weights span hundreds of orders of
+    # magnitude (prefix sums would cancel catastrophically there).
+    suffix = np.concatenate([np.cumsum(t[::-1])[::-1], [0.0]])
     neg = -t  # ascending, for searchsorted
 
-    def total(s: float) -> float:
+    def total(log_s: float) -> float:
+        s = float(np.exp(log_s))
         k_hi = int(np.searchsorted(neg, -d_max / s, side="right"))  # rows with s·t >= d_max
         k_lo = int(np.searchsorted(neg, -d_min / s, side="left"))  # rows with s·t > d_min
-        return d_max * k_hi + s * (prefix[k_lo] - prefix[k_hi]) + d_min * (n - k_lo)
+        return d_max * k_hi + s * (suffix[k_hi] - suffix[k_lo]) + d_min * (n - k_lo)
 
-    # Below s = d_min every row sits at d_min (total <= budget); at s = d_max / min positive
-    # weight every positive row is capped. Bisect between them in log space: draws can span
-    # hundreds of orders of magnitude (a power law with a tiny exponent).
+    def exact(log_s: float) -> np.ndarray:
+        return np.floor(np.clip(np.exp(log_s) * t, d_min, d_max)).astype(np.int64)
+
+    # Below s = d_min every row sits at d_min (total <= budget); at s = d_max / min weight every
+    # row is capped. Bisect between them in log space.
     log_lo, log_hi = float(np.log(d_min)), float(np.log(d_max) - np.log(t[-1]))
     for _ in range(200):
         mid = 0.5 * (log_lo + log_hi)
-        if total(float(np.exp(mid))) > budget:
+        if total(mid) > budget:
             log_hi = mid
         else:
             log_lo = mid
         if log_hi - log_lo <= 1e-12:
             break
-    lo = float(np.exp(log_lo))
-    sizes = np.floor(np.clip(lo * t, d_min, d_max)).astype(np.int64)
+    sizes = exact(log_lo)
+    if sizes.sum() > budget:  # rounding in the fast totals: back off until the exact sum fits
+        step = 1e-9
+        while (sizes := exact(log_lo - step)).sum() > budget:
+            step *= 4
     left = budget - int(sizes.sum())
     if left > 0:  # < 1 per uncapped row; give it to the largest uncapped rows: stays sorted
         room = np.flatnonzero(sizes < d_max)[:left]
@@ -118,6 +129,57 @@ class ActionBatch:
         return self.user_sizes.sum(1, dtype=np.int64) + self.item_sizes.sum(1, dtype=np.int64)
 
 
+def batch_allocate(log_w_desc: np.ndarray, budgets: np.ndarray, d_max: int = D_MAX, d_min: int = D_MIN) -> np.ndarray:
+    """:func:`sorted_allocate` for many rows at once: ``log_w_desc`` ``(m, n)`` log-weights, each
+    row sorted descending, ``budgets`` ``(m,)`` with ``d_min·n <= budget``. Returns ``(m, n)``
+    int64 sizes, each row non-increasing, in ``[d_min, d_max]``, summing to ``min(budget, d_max·n)``.
+
+    All m bisections run together: one ``searchsorted`` per probe over the rows laid end to end
+    in log space (each row offset by a constant larger than its range), so no Python loop runs
+    over actions or rows.
+    """
+    m, n = log_w_desc.shape
+    lw = np.maximum(log_w_desc - log_w_desc[:, :1], -575.0)  # scale-free; floor keeps s finite
+    t = np.exp(lw)
+    suffix = np.concatenate([np.cumsum(t[:, ::-1], axis=1)[:, ::-1], np.zeros((m, 1))], axis=1)
+    span = 1000.0  # > the 575 range of -lw, so rows never overlap
+    offset = np.arange(m) * span
+    flat = (-lw + offset[:, None]).ravel()  # ascending overall
+    base = np.arange(m) * n
+    rows = np.arange(m)
+    budgets = np.asarray(budgets, dtype=np.float64)
+    log_dmax, log_dmin = np.log(d_max), np.log(d_min)
+
+    def totals(log_s: np.ndarray) -> np.ndarray:
+        k_hi = np.searchsorted(flat, log_s - log_dmax + offset, side="right") - base  # s·t >= d_max
+        k_lo = np.searchsorted(flat, log_s - log_dmin + offset, side="left") - base  # s·t > d_min
+        k_hi, k_lo = np.clip(k_hi, 0, n), np.clip(k_lo, 0, n)
+        mid = suffix[rows, k_hi] - suffix[rows, k_lo]
+        return d_max * k_hi + np.exp(log_s) * mid + d_min * (n - k_lo)
+
+    lo = np.full(m, log_dmin)
+    hi = np.full(m, log_dmax + 575.0)
+    for _ in range(64):  # the log-range is < 600: 64 halvings reach ~1e-16
+        mid = 0.5 * (lo + hi)
+        over = totals(mid) > budgets
+        hi = np.where(over, mid, hi)
+        lo = np.where(over, lo, mid)
+    sizes = np.floor(np.clip(np.exp(lo)[:, None] * t, d_min, d_max)).astype(np.int64)
+    over = sizes.sum(1) > budgets
+    step = 1e-9
+    while over.any():  # rounding in the fast totals: back off those rows until they fit exactly
+        lo = np.where(over, lo - step, lo)
+        sizes[over] = np.floor(np.clip(np.exp(lo[over])[:, None] * t[over], d_min, d_max)).astype(np.int64)
+        over = sizes.sum(1) > budgets
+        step *= 4
+    left = (np.minimum(budgets, d_max * n) - sizes.sum(1)).astype(np.int64)
+    # The leftover (< one per uncapped row) goes to the largest uncapped rows: rows stay sorted.
+    first = (sizes >= d_max).sum(1)
+    cols = np.arange(n)[None, :]
+    sizes += (cols >= first[:, None]) & (cols < (first + left)[:, None])
+    return sizes
+
+
 class ActionSampler:
     """Samples budget-strict table-level actions for one dataset and sparsity."""
 
@@ -132,28 +194,35 @@ class ActionSampler:
     def for_data(cls, data: Dataset, sparsity: float, d_max: int = D_MAX) -> ActionSampler:
         return cls(data.user_freq, data.item_freq, sparsity, d_max)
 
-    def _side(self, rng: np.random.Generator, n: int, budget: int, order: np.ndarray) -> tuple[np.ndarray, str, float]:
-        family = FAMILY_NAMES[int(rng.integers(len(FAMILY_NAMES)))]
-        ppf, beta_max = FAMILIES[family]
-        beta = beta_max * (1.0 - rng.random())  # in (0, β_max]: β = 0 is degenerate
-        draws = ppf(np.sort(rng.random(n)), beta)[::-1]
-        sizes_desc = sorted_allocate(draws, budget, self.d_max)
-        sizes = np.empty(n, dtype=np.int16)
-        sizes[order] = sizes_desc
-        return sizes, family, beta
+    def _sides(
+        self, rng: np.random.Generator, n: int, budgets: np.ndarray, order: np.ndarray
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        m = len(budgets)
+        fam = rng.integers(len(FAMILY_NAMES), size=m)
+        beta_max = np.array([FAMILIES[f][1] for f in FAMILY_NAMES])[fam]
+        beta = beta_max * (1.0 - rng.random(m))  # in (0, β_max]: β = 0 is degenerate
+        # Sorted uniforms without a sort: normalised cumulative sums of exponential spacings.
+        gaps = rng.standard_exponential((m, n + 1))
+        cum = np.cumsum(gaps, axis=1)
+        u = cum[:, :n] / cum[:, n:]
+        log_w = np.empty((m, n))
+        for k, name in enumerate(FAMILY_NAMES):  # one vectorised inverse CDF per family
+            rows = np.flatnonzero(fam == k)
+            if len(rows):
+                draws = FAMILIES[name][0](u[rows], beta[rows, None])
+                with np.errstate(divide="ignore"):
+                    log_w[rows] = np.log(np.maximum(draws, 0.0))[:, ::-1]  # descending
+        log_w = np.nan_to_num(log_w, nan=-np.inf, neginf=-1e300)
+        sizes_desc = batch_allocate(log_w, budgets, self.d_max)
+        sizes = np.empty((m, n), dtype=np.int16)
+        sizes[:, order] = sizes_desc
+        return sizes, [FAMILY_NAMES[k] for k in fam], beta
 
     def sample(self, m: int, rng: np.random.Generator) -> ActionBatch:
         """``m`` actions; the same generator state gives the same batch."""
         nu, ni, b, dm = self.n_users, self.n_items, self.budget, self.d_max
-        users = np.empty((m, nu), dtype=np.int16)
-        items = np.empty((m, ni), dtype=np.int16)
-        shares, ufam, ifam, ubeta, ibeta = np.empty(m), [], [], np.empty(m), np.empty(m)
         lo_u, hi_u = max(nu, b - ni * dm), min(nu * dm, b - ni)
-        for j in range(m):
-            bu = int(np.clip(np.floor(rng.random() * b), lo_u, hi_u))
-            users[j], fu, ubeta[j] = self._side(rng, nu, bu, self.user_order)
-            items[j], fi, ibeta[j] = self._side(rng, ni, b - bu, self.item_order)
-            shares[j] = bu / b
-            ufam.append(fu)
-            ifam.append(fi)
-        return ActionBatch(users, items, shares, tuple(ufam), tuple(ifam), ubeta, ibeta)
+        bu = np.clip(np.floor(rng.random(m) * b), lo_u, hi_u).astype(np.int64)
+        users, ufam, ubeta = self._sides(rng, nu, bu, self.user_order)
+        items, ifam, ibeta = self._sides(rng, ni, b - bu, self.item_order)
+        return ActionBatch(users, items, bu / b, tuple(ufam), tuple(ifam), ubeta, ibeta)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import scipy.stats as st
+import torch
 
+from bet.backbones import Backbone
 from bet.budget import Action
 from bet.config import SearchConfig
 from bet.data import Dataset
@@ -40,11 +42,12 @@ from bet.events import (
     RunFinished,
     TablePacked,
 )  # fmt: skip
+from bet.parallel import default_workers, merge
 from bet.pipeline import pretrain, resolve_device, train_sized
 from bet.predictor import PREDICTORS, PredictorTrainer
-from bet.sampler import ActionSampler
+from bet.sampler import ActionBatch, ActionSampler
 from bet.selection import choose, strategy_for
-from bet.train import train_iter
+from bet.train import TrainResult, train_iter
 
 
 @dataclass
@@ -111,73 +114,85 @@ def bet_search(
     finetune = cfg.finetune(data)
 
     yield PhaseChanged("search", f"{cfg.iterations} iterations × {cfg.candidates} candidates")
-    for t in range(len(population) + 1, cfg.iterations + 1):
-        if stop is not None and stop.is_set():
-            yield RunFinished("stopped", f"stopped before iteration {t}", seconds=time.perf_counter() - t_start)
-            return finished("stopped")
-        t_iter = time.perf_counter()
-        rng = np.random.default_rng([cfg.seed, t])
-        batch = sampler.sample(cfg.candidates, rng)
-        predicted, embeddings = trainer.predict(batch.user_sizes, batch.item_sizes)
-        strategy = strategy_for(t, cfg.selection, have_best=bool(population))
-        anchor = None
-        if strategy == "nearest":
-            top1 = max(population, key=lambda e: e.fitness)
-            anchor = trainer.predict(top1.action.user_sizes[None], top1.action.item_sizes[None])[1][0]
-        idx = choose(strategy, predicted, rng, embeddings, anchor)
-        yield CandidatesRanked(
-            t, predicted.tolist(), idx, strategy, batch.costs.tolist(), batch.user_share.round(4).tolist()
-        )
-        action = batch.action(idx).check(sampler.budget, cfg.d_max)
+    first = len(population) + 1
 
-        model.load_state_dict(pretrained)
-        model.set_action(action)
-        result = yield from train_iter(model, data, finetune, cfg.seed, "finetune", stop, f"{t}/{cfg.iterations}")
-        if result.stopped:
-            yield RunFinished(
-                "stopped", f"stopped while finetuning iteration {t}", seconds=time.perf_counter() - t_start
+    def candidates(t: int) -> tuple[ActionBatch, torch.Tensor]:
+        # Independent of the predictor's weights, so iteration t+1's candidates are drawn (on the
+        # other core) while iteration t finetunes: the loop's own overhead stays small.
+        batch = sampler.sample(cfg.candidates, np.random.default_rng([cfg.seed, t]))
+        return batch, trainer.prepare(batch.user_sizes, batch.item_sizes)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="bet-prefetch") as prefetch:
+        upcoming = prefetch.submit(candidates, first) if first <= cfg.iterations else None
+        for t in range(first, cfg.iterations + 1):
+            if stop is not None and stop.is_set():
+                yield RunFinished("stopped", f"stopped before iteration {t}", seconds=time.perf_counter() - t_start)
+                return finished("stopped")
+            t_iter = time.perf_counter()
+            assert upcoming is not None
+            batch, prepared = upcoming.result()
+            upcoming = prefetch.submit(candidates, t + 1) if t < cfg.iterations else None
+            predicted, embeddings = trainer.predict_prepared(prepared)
+            rng = np.random.default_rng([cfg.seed, t, 2])
+            strategy = strategy_for(t, cfg.selection, have_best=bool(population))
+            anchor = None
+            if strategy == "nearest":
+                top1 = max(population, key=lambda e: e.fitness)
+                anchor = trainer.predict(top1.action.user_sizes[None], top1.action.item_sizes[None])[1][0]
+            idx = choose(strategy, predicted, rng, embeddings, anchor)
+            yield CandidatesRanked(
+                t, predicted.tolist(), idx, strategy, batch.costs.tolist(), batch.user_share.round(4).tolist()
             )
-            return finished("stopped")
-        valid = evaluate(model, data, "valid")
-        fitness = quality(valid) / q_full
-        ev = Evaluated(t, t, action, fitness, float(predicted[idx]), valid, strategy, time.perf_counter() - t_iter)
-        population.append(ev)
-        yield CandidateEvaluated(t, t, action.cost, ev.predicted, fitness, valid, ev.seconds, strategy, action=action)
+            action = batch.action(idx).check(sampler.budget, cfg.d_max)
+            t_overhead = time.perf_counter() - t_iter
 
-        loss = trainer.add(action.user_sizes, action.item_sizes, fitness, np.random.default_rng([cfg.seed, t, 1]))
-        held_out = _spearman([e.predicted for e in population], [e.fitness for e in population])
-        yield PredictorUpdated(t, loss, held_out)
+            model.load_state_dict(pretrained)
+            model.set_action(action)
+            result = yield from train_iter(model, data, finetune, cfg.seed, "finetune", stop, f"{t}/{cfg.iterations}")
+            if result.stopped:
+                yield RunFinished(
+                    "stopped", f"stopped while finetuning iteration {t}", seconds=time.perf_counter() - t_start
+                )
+                return finished("stopped")
+            valid = evaluate(model, data, "valid")
+            fitness = quality(valid) / q_full
+            t_update = time.perf_counter()
+            ev = Evaluated(t, t, action, fitness, float(predicted[idx]), valid, strategy, t_update - t_iter)
+            population.append(ev)
+            loss = trainer.add(action.user_sizes, action.item_sizes, fitness, np.random.default_rng([cfg.seed, t, 1]))
+            held_out = _spearman([e.predicted for e in population], [e.fitness for e in population])
+            overhead = t_overhead + time.perf_counter() - t_update
+            yield CandidateEvaluated(
+                t, t, action.cost, ev.predicted, fitness, valid, ev.seconds, strategy, overhead, action=action
+            )
+            yield PredictorUpdated(t, loss, held_out)
 
     top = sorted(population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
     yield PhaseChanged("retrain", f"top {len(top)} from scratch")
-    best: tuple[float, Evaluated, dict[str, Any], Metrics] | None = None
-    for rank, cand in enumerate(top, start=1):
+
+    def retrain(rank: int, cand: Evaluated) -> Generator[Event, None, tuple[Backbone, TrainResult]]:
         t0 = time.perf_counter()
+        label = f"{rank}/{len(top)}"
         fresh, res = yield from train_sized(
-            data,
-            cfg.backbone,
-            cand.action,
-            cfg.retrain,
-            cfg.seed,
-            device,
-            stop,
-            "retrain",
-            f"{rank}/{len(top)}",
-            cfg.d_max,
+            data, cfg.backbone, cand.action, cfg.retrain, cfg.seed, device, stop, "retrain", label, cfg.d_max
         )
-        if res.stopped:
-            yield RunFinished(
-                "stopped", f"stopped while retraining {rank}/{len(top)}", seconds=time.perf_counter() - t_start
-            )
-            return finished("stopped")
+        if not res.stopped and res.valid is not None:
+            yield RetrainFinished(rank, cand.action_id, res.valid, quality(res.valid), time.perf_counter() - t0)
+        return fresh, res
+
+    workers = cfg.retrain_workers or default_workers(device.type)
+    results = yield from merge([retrain(r, c) for r, c in enumerate(top, start=1)], workers)
+    if any(res.stopped for _, res in results):
+        yield RunFinished("stopped", "stopped while retraining", seconds=time.perf_counter() - t_start)
+        return finished("stopped")
+    best: tuple[float, Evaluated, Backbone, Metrics] | None = None
+    for cand, (fresh, res) in zip(top, results, strict=True):  # ties go to the higher-ranked action
         assert res.valid is not None
         q = quality(res.valid)
-        yield RetrainFinished(rank, cand.action_id, res.valid, q, time.perf_counter() - t0)
         if best is None or q > best[0]:
-            best = (q, cand, {k: v.detach().clone() for k, v in fresh.state_dict().items()}, res.valid)
+            best = (q, cand, fresh, res.valid)
     assert best is not None
-    _, winner, state, best_valid = best
-    model.load_state_dict(state)
+    _, winner, model, best_valid = best
     test = evaluate(model, data, "test")
     if model.table is not None:
         yield TablePacked(winner.action_id, winner.action.cost, pack_bytes(model.table))

@@ -12,10 +12,10 @@ import sys
 import warnings
 
 from bet import __version__
-from bet.cli import basic, frontier, runs, search
+from bet.cli import basic, frontier, reproduce, runs, search
 from bet.errors import BetError
 
-COMMANDS = (basic, search, frontier, runs)
+COMMANDS = (basic, search, frontier, runs, reproduce)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import threading
 import time
@@ -17,7 +18,7 @@ from bet.backbones import BACKBONES
 from bet.budget import D_MAX
 from bet.cli.common import add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
 from bet.cli.progress import SearchProgress
-from bet.config import DataSpec, SearchConfig
+from bet.config import PRETRAIN, RETRAIN, DataSpec, SearchConfig
 from bet.errors import ConfigError
 from bet.jobs import run_search
 from bet.predictor import PREDICTORS
@@ -49,6 +50,18 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
     g.add_argument(
         "--predictor", choices=list(PREDICTORS), default="deepsets", help="fitness predictor (simple: ablation)"
     )
+    g.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=PRETRAIN.epochs,
+        help="most epochs for the full model (early stopping; default 300)",
+    )
+    g.add_argument(
+        "--retrain-epochs",
+        type=int,
+        default=RETRAIN.epochs,
+        help="most epochs per from-scratch retrain (early stopping; default 300)",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--d-max", type=int, default=D_MAX)
     add_device_arg(p)
@@ -61,7 +74,8 @@ def search_config(args: argparse.Namespace, sparsity: float) -> SearchConfig:
         data=data, backbone=args.backbone, sparsity=sparsity, iterations=args.iterations,
         candidates=args.candidates, finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps,
         retrain_top=args.retrain_top, selection=args.selection, predictor=args.predictor, seed=args.seed,
-        device=args.device, d_max=args.d_max,
+        device=args.device, d_max=args.d_max, pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs),
+        retrain=dataclasses.replace(RETRAIN, epochs=args.retrain_epochs),
     ).validate()  # fmt: skip
 
 

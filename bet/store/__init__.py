@@ -62,14 +62,19 @@ def unpack_sizes(dtype: str, blob: bytes) -> np.ndarray:
 class RunStore:
     """Thread-safe handle on one store file (a connection per thread)."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, timeout: float = 30.0):
         self.path = Path(path) if path is not None else default_path()
+        self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = self.conn
             found = migrate(conn)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise StoreError(f"{self.path}: the run store is locked by another program; try again when it is done") from None
+            raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
         if found > SCHEMA_VERSION:
@@ -82,10 +87,10 @@ class RunStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"{self.path}: cannot open the run store ({exc})") from None
             conn.row_factory = sqlite3.Row
@@ -96,7 +101,8 @@ class RunStore:
         try:
             self.conn.execute(sql, args)
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.path}: write failed ({exc}); is another program holding a lock?") from None
+            hint = "; another program holds a lock on it" if "locked" in str(exc) else ""
+            raise StoreError(f"{self.path}: write failed ({exc}){hint}") from None
 
     # -- writing ---------------------------------------------------------------------------
     def create_run(
