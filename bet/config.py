@@ -11,7 +11,7 @@ from bet.backbones import BACKBONES
 from bet.budget import D_MAX
 from bet.data import Dataset, load_dataset
 from bet.errors import ConfigError
-from bet.predictor import PREDICTORS
+from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.selection import SELECTIONS
 from bet.train import TrainConfig
 
@@ -50,7 +50,8 @@ class SearchConfig:
     retrain_top: int = 5
     selection: str = "bet"
     predictor: str = "deepsets"
-    predictor_updates: int = 2
+    predictor_training: str = "fit"  # fit (ours, measured better) | paper (N=2 single-pair steps)
+    predictor_updates: int | None = None  # None: 10 for fit, 2 for paper
     seed: int = 0
     device: str = "auto"
     d_max: int = D_MAX
@@ -70,11 +71,14 @@ class SearchConfig:
             ("iterations", 1),
             ("candidates", 1),
             ("retrain_top", 1),
-            ("predictor_updates", 0),
             ("parallel_candidates", 1),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        if self.predictor_training not in TRAINING_MODES:
+            raise ConfigError(f"--predictor-training must be one of {', '.join(TRAINING_MODES)}")
+        if self.predictor_updates is not None and self.predictor_updates < 0:
+            raise ConfigError("predictor updates must be at least 0")
         if self.pretrain.epochs < 1 or self.retrain.epochs < 1:
             raise ConfigError("--pretrain-epochs and --retrain-epochs must be at least 1")
         for name in ("finetune_epochs", "finetune_steps"):

@@ -61,9 +61,13 @@ class Job:
 
 
 def search_method(cfg: SearchConfig) -> str:
-    if cfg.selection == "bet" and cfg.predictor == "deepsets":
-        return "bet"
-    return f"bet-{cfg.selection}-{cfg.predictor}"
+    """``bet``, or ``bet-`` + what differs from it (``bet-random``, ``bet-simple``, ``bet-paper``)."""
+    parts = [
+        "random" if cfg.selection == "random" else "",
+        "simple" if cfg.predictor == "simple" else "",
+        "paper" if cfg.predictor_training == "paper" else "",
+    ]
+    return "-".join(["bet", *filter(None, parts)])
 
 
 def load_population(store: RunStore, run_id: str) -> list[Evaluated]:

@@ -105,8 +105,9 @@ def bet_search(
     yield PretrainFinished(full_valid, q_full, cached, time.perf_counter() - t0)
     pretrained = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    predictor = PREDICTORS[cfg.predictor](data.user_freq, data.item_freq, cfg.d_max, cfg.seed).to(device)
-    trainer = PredictorTrainer(predictor, cfg.predictor_updates)
+    linear = cfg.predictor_training == "fit"  # standardised targets need a linear output
+    predictor = PREDICTORS[cfg.predictor](data.user_freq, data.item_freq, cfg.d_max, cfg.seed, linear).to(device)
+    trainer = PredictorTrainer(predictor, cfg.predictor_updates, cfg.predictor_training)
     for ev in population:  # resume: replay the updates in order → the same predictor state
         trainer.add(
             ev.action.user_sizes, ev.action.item_sizes, ev.fitness, np.random.default_rng([cfg.seed, ev.iteration, 1])

@@ -63,7 +63,8 @@ def _config(args: argparse.Namespace, cell: tuple[str, str, float], method: str)
     search = SearchConfig(
         data=DataSpec(d), backbone=b, sparsity=c, iterations=args.iterations, candidates=args.candidates,
         finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps, retrain_top=args.retrain_top,
-        selection=args.selection, predictor=args.predictor, seed=args.seed, device=args.device, d_max=args.d_max,
+        selection=args.selection, predictor=args.predictor, predictor_training=args.predictor_training,
+        seed=args.seed, device=args.device, d_max=args.d_max,
     ).validate()  # fmt: skip
     if method == "bet":
         return search

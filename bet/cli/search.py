@@ -73,7 +73,8 @@ def search_config(args: argparse.Namespace, sparsity: float) -> SearchConfig:
     return SearchConfig(
         data=data, backbone=args.backbone, sparsity=sparsity, iterations=args.iterations,
         candidates=args.candidates, finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps,
-        retrain_top=args.retrain_top, selection=args.selection, predictor=args.predictor, seed=args.seed,
+        retrain_top=args.retrain_top, selection=args.selection, predictor=args.predictor,
+        predictor_training=args.predictor_training, seed=args.seed,
         device=args.device, d_max=args.d_max, pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs),
         retrain=dataclasses.replace(RETRAIN, epochs=args.retrain_epochs),
     ).validate()  # fmt: skip
