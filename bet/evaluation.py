@@ -26,7 +26,7 @@ def _rank(model: Backbone, data: Dataset, split: str, ks: Sequence[int]) -> tupl
     with torch_threads("eval"), torch.no_grad():
         scorer = model.scorer()
         # Small blocks stay in a CPU core's cache; a GPU wants wide ones.
-        block = 128 if model.device.type == "cpu" else 4096
+        block = 64 if model.device.type == "cpu" else 4096
         top = ranked_items(scorer, users, exclude, data.n_items, max(ks), block=block, device=model.device)
     return users, metrics_from_topk(top, truth, users, ks)
 

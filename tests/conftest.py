@@ -1,0 +1,87 @@
+"""Shared fixtures. ``BET_HOME`` points at a throwaway folder before anything imports ``bet``, so
+no test ever reads or writes the user's ``~/.bet`` (model cache, run store)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `pytest` without `python -m` does not put the root on sys.path
+    sys.path.insert(0, str(ROOT))
+
+_HOME = tempfile.mkdtemp(prefix="bet-test-home-")
+os.environ["BET_HOME"] = _HOME
+
+from bet.data import Dataset, load_dataset  # noqa: E402  (must come after BET_HOME is set)
+
+WriteFile = Callable[..., Path]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bet_home() -> Iterator[Path]:
+    """The session's ``BET_HOME`` (removed at the end)."""
+    yield Path(_HOME)
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def bet_home(_bet_home: Path) -> Path:
+    return _bet_home
+
+
+@pytest.fixture(scope="session")
+def mini() -> Dataset:
+    """``gowalla-mini`` with the default paper split (seed 42). Shared: never mutate it."""
+    return load_dataset("gowalla-mini")
+
+
+@pytest.fixture(scope="session")
+def gowalla() -> Dataset:
+    """Full Gowalla, paper split (about 1 s to load)."""
+    return load_dataset("gowalla")
+
+
+def write_interactions(path: Path, content: str | bytes | Iterable[str], gz: bool = False) -> Path:
+    """Write ``content`` (text, raw bytes, or lines without newlines) to ``path``; gzip it if
+    ``gz``. Creates parent folders. Returns ``path``."""
+    if isinstance(content, bytes):
+        data = content
+    elif isinstance(content, str):
+        data = content.encode()
+    else:
+        data = "".join(f"{line}\n" for line in content).encode()
+    if gz:
+        data = gzip.compress(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def write_file(tmp_path: Path) -> WriteFile:
+    """``write_file("name.txt", content, gz=False)`` → a file under this test's ``tmp_path``."""
+
+    def write(name: str, content: str | bytes | Iterable[str], gz: bool = False) -> Path:
+        return write_interactions(tmp_path / name, content, gz)
+
+    return write
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.gpu`` tests need CUDA: skipped (with the reason shown) where there is none."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
