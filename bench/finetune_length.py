@@ -13,6 +13,11 @@ of predictor training.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for `bet`
+
 import argparse
 import json
 import time
@@ -83,7 +88,10 @@ def main() -> None:
         m, res = drain(train_sized(data, args.backbone, actions[a], RETRAIN, args.seed, dev, phase="retrain"))
         retr_valid[a] = quality(res.valid)
         retr_test[a] = evaluate(m, data, "test")["recall@20"]
-        print(f"[{time.time() - t0:6.0f}s] retrain {names[a]:10s} valid q {retr_valid[a]:.4f} test R@20 {retr_test[a]:.4f} steps {res.steps}", flush=True)
+        print(
+            f"[{time.time() - t0:6.0f}s] retrain {names[a]:10s} valid q {retr_valid[a]:.4f} test R@20 {retr_test[a]:.4f} steps {res.steps}",
+            flush=True,
+        )
     sampled = np.arange(args.actions)
     report = {}
     for j, c in enumerate(checkpoints):

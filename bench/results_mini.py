@@ -9,6 +9,11 @@ so the script can be interrupted and re-run. Prints markdown tables (mean ± std
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for `bet`
+
 import argparse
 import dataclasses
 import time

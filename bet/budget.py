@@ -35,8 +35,13 @@ def budget_for(sparsity: float, n_rows: int, d_max: int = D_MAX, d_min: int = D_
     Raises :class:`BudgetError` when ``c`` is outside ``[0, 1)`` or leaves less than ``d_min``
     dimensions per row, naming the largest feasible sparsity (the smallest feasible budget).
     """
+    if d_max < 1 or d_min < 1 or d_min > d_max:
+        raise BudgetError(f"d_max must be at least 1 and d_min in [1, d_max], got d_max={d_max}, d_min={d_min}")
     if not isinstance(sparsity, (int, float)) or math.isnan(sparsity) or not 0 <= sparsity < 1:
-        raise BudgetError(f"sparsity must be in [0, 1), got {sparsity!r}")
+        raise BudgetError(
+            f"sparsity must be in [0, 1), got {sparsity!r}; the largest feasible sparsity is "
+            f"{max_sparsity(d_max, d_min):.7g} ({d_min} of {d_max} dimensions per row)"
+        )
     budget = math.floor((1 - _exact(sparsity)) * d_max * n_rows)
     if budget < d_min * n_rows:
         c_max = max_sparsity(d_max, d_min)
@@ -120,10 +125,16 @@ def allocate(weights: np.ndarray, budget: int, d_max: int = D_MAX, d_min: int = 
             break
     real = np.clip(lo * w, d_min, d_max)
     sizes = np.floor(real).astype(np.int64)
+    frac = real - sizes
     left = budget - int(sizes.sum())
-    if left > 0:
+    # Hand out the leftover one dimension at a time, largest fractional part first; rows whose
+    # weight is 0 (never scaled up) take what remains, so the budget is spent whenever it fits.
+    while left > 0:
         room = np.flatnonzero(sizes < d_max)
-        frac = (real - sizes)[room]
-        take = room[np.argsort(-frac, kind="stable")[:left]]
+        if len(room) == 0:
+            break
+        take = room[np.argsort(-frac[room], kind="stable")[:left]]
         sizes[take] += 1
+        frac[take] = -1.0
+        left -= len(take)
     return sizes

@@ -75,6 +75,8 @@ class SearchConfig:
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        if self.d_max < 1:
+            raise ConfigError(f"--d-max must be at least 1, got {self.d_max}")
         if self.predictor_training not in TRAINING_MODES:
             raise ConfigError(f"--predictor-training must be one of {', '.join(TRAINING_MODES)}")
         if self.predictor_updates is not None and self.predictor_updates < 0:

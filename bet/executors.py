@@ -32,8 +32,12 @@ class Executor(Protocol):
     ) -> list[dict[str, Any]]: ...  # fmt: skip
 
 
-def _failed_run(store: RunStore, job: Job) -> dict[str, Any]:
-    return store.get_run(job.run_id)
+def _forward(shared: threading.Event, own: threading.Event, finished: threading.Event) -> None:
+    """Propagate the executor-wide stop to one job's own stop event, until the job ends."""
+    while not finished.is_set():
+        if shared.wait(0.5):
+            own.set()
+            return
 
 
 class LocalExecutor:
@@ -50,11 +54,16 @@ class LocalExecutor:
 
     def _one(self, store: RunStore, job: Job, data: Dataset | None, on_event: Listener | None,
              stop: threading.Event | None) -> dict[str, Any]:  # fmt: skip
+        own = threading.Event()  # this job's stop: set by the shared one or by a stop request
+        finished = threading.Event()
+        if stop is not None:
+            threading.Thread(target=_forward, args=(stop, own, finished), daemon=True).start()
         try:
-            return record(store, job, job_events(job, data, stop), on_event)
-        except (BetError, RuntimeError, ValueError, ArithmeticError) as exc:  # recorded on the run
-            del exc
-            return _failed_run(store, job)
+            return record(store, job, job_events(job, data, own), on_event, own)
+        except (BetError, RuntimeError, ValueError, ArithmeticError):  # recorded on the run
+            return store.get_run(job.run_id)
+        finally:
+            finished.set()
 
     def run(
         self, store: RunStore, jobs: Sequence[Job], data: Dataset | None = None,
@@ -71,9 +80,10 @@ class LocalExecutor:
             concurrent(-1)
 
 
-def make_executor(name: str = "local", workers: int = 1, address: str | None = None) -> Executor:
+def make_executor(name: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
+    """``local`` (``workers`` threads, default 1) or ``ray`` (default: the cluster's size)."""
     if name == "local":
-        return LocalExecutor(workers)
+        return LocalExecutor(workers or 1)
     if name == "ray":
         from bet.ray_executor import RayExecutor  # optional dependency: imported only here
 

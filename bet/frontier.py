@@ -98,4 +98,4 @@ def run_frontier(
 ) -> list[dict[str, Any]]:
     ex = executor or LocalExecutor()
     jobs = frontier_jobs(store, data, base, sparsities, methods, executor=ex.name, workers=ex.workers)
-    return frontier_rows(ex.run(store, jobs, data if ex.name == "local" else None, on_event, stop))
+    return frontier_rows(ex.run(store, jobs, data, on_event, stop))

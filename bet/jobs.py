@@ -102,6 +102,7 @@ def create_job(
         kind=kind, method=method, dataset=data.name, backbone=cfg.backbone,
         sparsity=1.0 if method == "pop" else sparsity, seed=cfg.seed, config=cfg.to_dict(), budget=budget,
         iterations=iterations, comparison_id=comparison_id, executor=executor, workers=workers,
+        n_users=data.n_users, n_items=data.n_items,
     )  # fmt: skip
     return Job(run_id, cfg)
 
@@ -160,8 +161,8 @@ class Recorder:
     fields, at most a few writes a second), evaluated actions with their sizes, the packed table,
     the final result."""
 
-    def __init__(self, store: RunStore, run_id: str, min_interval: float = 0.5):
-        self.store, self.run_id, self.min_interval = store, run_id, min_interval
+    def __init__(self, store: RunStore, run_id: str, min_interval: float = 0.5, stop: threading.Event | None = None):
+        self.store, self.run_id, self.min_interval, self.stop = store, run_id, min_interval, stop
         self._last = 0.0
         self.final: RunFinished | None = None
 
@@ -172,6 +173,8 @@ class Recorder:
                 return
             self._last = now
             store.update_run(rid, step=ev.step, total_steps=ev.total_steps, heartbeat=now)
+            if self.stop is not None and not self.stop.is_set() and store.stop_requested(rid):
+                self.stop.set()  # another process asked (RunStore.request_stop): stop within a step
             if ev.valid is None:
                 return
         if isinstance(ev, TablePacked):
@@ -197,12 +200,19 @@ class Recorder:
             )  # fmt: skip
 
 
-def record(store: RunStore, job: Job, events: Iterable[Event], on_event: Listener | None = None) -> dict[str, Any]:
+def record(
+    store: RunStore,
+    job: Job,
+    events: Iterable[Event],
+    on_event: Listener | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
     """Drive ``events`` into the store for ``job``; returns the stored run. Any failure is
     recorded on the run (status ``failed`` with the error, or ``stopped`` on Ctrl-C) and
-    re-raised, so the run never stays ``running``."""
+    re-raised, so the run never stays ``running``. ``stop`` (the event the job's producer
+    watches) is set when another process asks the store to stop this run."""
     store.claim(job.run_id)
-    recorder = Recorder(store, job.run_id)
+    recorder = Recorder(store, job.run_id, stop=stop)
     try:
         for ev in events:
             recorder(ev)
@@ -245,7 +255,8 @@ def run_search(
         assert cfg is not None
         data = data or cfg.validate().data.load()
         job = create_job(store, cfg, data, comparison_id)
-    return record(store, job, job_events(job, data, stop), on_event)
+    stop = stop or threading.Event()
+    return record(store, job, job_events(job, data, stop), on_event, stop)
 
 
 def run_baseline(
@@ -259,4 +270,5 @@ def run_baseline(
 ) -> dict[str, Any]:
     data = data or cfg.data.load()
     job = create_job(store, cfg, data, comparison_id)
-    return record(store, job, job_events(job, data, stop), on_event)
+    stop = stop or threading.Event()
+    return record(store, job, job_events(job, data, stop), on_event, stop)

@@ -70,8 +70,21 @@ def test_runs_and_exports(searched: tuple[Path, dict], tmp_path: Path) -> None:
 
 def test_kill_9_then_resume_completes_the_same_run(tmp_path: Path) -> None:
     store_path = tmp_path / "store.sqlite"
-    args = ["search", "--sparsity", "0.95", *TINY_CLI, "--iterations", "8", "--finetune-steps", "25", "--store", str(store_path)]
-    proc = subprocess.Popen([sys.executable, "-m", "bet", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "search",
+        "--sparsity",
+        "0.95",
+        *TINY_CLI,
+        "--iterations",
+        "8",
+        "--finetune-steps",
+        "25",
+        "--store",
+        str(store_path),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bet", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     store = RunStore(store_path)
     deadline = time.time() + 300
     rid = None
@@ -107,7 +120,11 @@ def test_kill_9_then_resume_completes_the_same_run(tmp_path: Path) -> None:
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    proc = bet(*args, "--store", str(tmp_path / "s.sqlite"), check=False) if args[0] == "search" else bet(*args, check=False)
+    proc = (
+        bet(*args, "--store", str(tmp_path / "s.sqlite"), check=False)
+        if args[0] == "search"
+        else bet(*args, check=False)
+    )
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "s.sqlite").exists() or RunStore(tmp_path / "s.sqlite").list_runs() == []

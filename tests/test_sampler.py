@@ -49,7 +49,9 @@ def check_batch(sampler: ActionSampler, data: Dataset, users: np.ndarray, items:
 # 0.5–0.99 by hypothesis.
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=hs.sampled_from(["mini", "gowalla", "yelp2018", "user"]), sparsity=SPARSITIES, seed=hs.integers(0, 2**31))
-def test_sampled_actions_are_strict_and_frequency_ranked(datasets: dict[str, Dataset], name: str, sparsity: float, seed: int) -> None:
+def test_sampled_actions_are_strict_and_frequency_ranked(
+    datasets: dict[str, Dataset], name: str, sparsity: float, seed: int
+) -> None:
     data = datasets[name]
     sampler = ActionSampler.for_data(data, sparsity)
     assert sampler.budget == budget_for(sparsity, data.n_rows)

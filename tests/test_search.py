@@ -42,6 +42,7 @@ def test_search_completes_within_budget(finished: tuple[RunStore, dict], mini: D
     table, sizes, n_users = unpack(store.table(run["run_id"]))
     best = store.action(run["run_id"], res["best_action_id"])
     assert np.array_equal(sizes, best.sizes) and sizes.sum() <= budget and n_users == mini.n_users
+    assert table.shape == (mini.n_rows, 128) and np.count_nonzero(table) <= sizes.sum()
 
 
 def test_event_log_tells_the_story(finished: tuple[RunStore, dict]) -> None:
@@ -127,9 +128,15 @@ def test_test_split_never_influences_the_choice(mini: Dataset, tmp_path: Path) -
 
 @pytest.mark.parametrize(
     ("selection", "predictor", "training", "method"),
-    [("random", "deepsets", "fit", "bet-random"), ("bet", "simple", "fit", "bet-simple"), ("bet", "deepsets", "paper", "bet-paper")],
+    [
+        ("random", "deepsets", "fit", "bet-random"),
+        ("bet", "simple", "fit", "bet-simple"),
+        ("bet", "deepsets", "paper", "bet-paper"),
+    ],
 )
-def test_ablation_variants_run(mini: Dataset, tmp_path: Path, selection: str, predictor: str, training: str, method: str) -> None:
+def test_ablation_variants_run(
+    mini: Dataset, tmp_path: Path, selection: str, predictor: str, training: str, method: str
+) -> None:
     cfg = dataclasses.replace(
         TINY, iterations=3, retrain_top=1, selection=selection, predictor=predictor, predictor_training=training
     )

@@ -19,7 +19,9 @@ from bet.store.schema import SCHEMA_VERSION, create_v1, current_version
 
 
 def new_run(store: RunStore, **kw: object) -> str:
-    args: dict = dict(kind="search", method="bet", dataset="d", backbone="lightgcn", sparsity=0.9, seed=0, config={"a": 1})
+    args: dict = dict(
+        kind="search", method="bet", dataset="d", backbone="lightgcn", sparsity=0.9, seed=0, config={"a": 1}
+    )
     args.update(kw)
     return store.create_run(**args)
 
@@ -36,7 +38,9 @@ def test_run_event_action_table_round_trip(tmp_path: Path) -> None:
     assert [e["seq"] for e in store.events(rid, after=1)] == [2]
     assert store.events(rid, kinds=("phase",))[0]["phase"] == "search"
     action = Action.of(np.array([3, 1, 2]), np.array([128, 7]))
-    store.add_action(rid, 1, action, iteration=1, strategy="greedy", predicted=0.5, fitness=0.7, metrics={"recall@20": 0.2})
+    store.add_action(
+        rid, 1, action, iteration=1, strategy="greedy", predicted=0.5, fitness=0.7, metrics={"recall@20": 0.2}
+    )
     back = store.action(rid, 1)
     assert np.array_equal(back.user_sizes, action.user_sizes) and np.array_equal(back.item_sizes, action.item_sizes)
     row = store.actions(rid)[0]
@@ -86,7 +90,9 @@ def test_readers_follow_a_writer_in_another_thread(tmp_path: Path) -> None:
 def test_dead_writer_is_reported_interrupted(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "s.sqlite")
     rid = new_run(store)
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(proc.stdout)
     store.claim(rid)
     store.update_run(rid, pid=dead_pid)
@@ -142,3 +148,29 @@ def test_locked_store_gives_a_clear_error(tmp_path: Path) -> None:
         other.execute("ROLLBACK")
         other.close()
     store.add_event(rid, "phase", {})  # works again once released
+
+
+def test_status_filter_uses_the_reported_status(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "s.sqlite")
+    rid = new_run(store)
+    store.update_run(rid, status="running", pid=2**22 + 12345)  # no such process
+    assert [r["run_id"] for r in store.list_runs(status="interrupted")] == [rid]
+    assert store.list_runs(status="running") == []
+
+
+def test_stop_request_reaches_a_running_search(tmp_path: Path, mini) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from bet.events import CandidateEvaluated, Event
+    from bet.jobs import run_search
+    from tests.search_helpers import TINY
+
+    path = tmp_path / "s.sqlite"
+    other = RunStore(path)  # e.g. the dashboard in another process
+
+    def on_event(ev: Event) -> None:
+        if isinstance(ev, CandidateEvaluated) and ev.iteration == 1:
+            other.request_stop(other.list_runs()[0]["run_id"])
+
+    run = run_search(dataclasses.replace(TINY, finetune_steps=20), RunStore(path), data=mini, on_event=on_event)
+    assert run["status"] == "stopped" and 1 <= len(other.actions(run["run_id"])) <= 2

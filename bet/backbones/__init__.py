@@ -31,5 +31,8 @@ def make_backbone(
         raise ConfigError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     dev = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
-    model = BACKBONES[name](data, d_max, dev, gen)  # type: ignore[call-arg]
+    # nn.Linear draws its default init from torch's global generator before we re-draw every
+    # weight from ``gen``: fork it, so building a model never moves the caller's random state.
+    with torch.random.fork_rng(devices=[]):
+        model = BACKBONES[name](data, d_max, dev, gen)  # type: ignore[call-arg]
     return model.to(dev)

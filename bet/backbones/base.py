@@ -13,6 +13,7 @@ Actions are adopted with ``set_action`` (masks rewritten in place); ``set_full``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -86,13 +87,15 @@ class Backbone(nn.Module):
 def to_torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     m = m.tocsr().astype(np.float32)
     m.sort_indices()
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(m.indptr.astype(np.int64)),
-        torch.from_numpy(m.indices.astype(np.int64)),
-        torch.from_numpy(m.data),
-        size=m.shape,
-        device=device,
-    )
+    with warnings.catch_warnings():  # "CSR support is in beta": it is the fastest kernel here
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)),
+            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(m.data),
+            size=m.shape,
+            device=device,
+        )
 
 
 def bipartite(data: Dataset) -> sp.csr_matrix:

@@ -78,6 +78,7 @@ class NCF(Backbone):
         gi_t, w_m, b0 = gi.T.contiguous(), self.out.weight[0, self.d_max :], self.out.bias[0]
         block = max(1, (1 << 24) // max(1, hi.numel()))
 
+        @torch.no_grad()
         def score(users: torch.Tensor) -> torch.Tensor:
             out = gu[users] @ gi_t + b0
             for s in range(0, len(users), block):

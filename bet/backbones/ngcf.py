@@ -9,6 +9,8 @@ seed fixes the run without touching torch's global RNG.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -56,10 +58,12 @@ class NGCF(Backbone):
         vals = self.adj.values()
         keep = torch.rand(vals.shape, generator=self.drop_gen, device=vals.device)
         new = vals * (keep >= self.node_dropout) / (1 - self.node_dropout)
-        a = torch.sparse_csr_tensor(self.adj.crow_indices(), self.adj.col_indices(), new, self.adj.shape)
-        a_t = torch.sparse_csr_tensor(
-            self.adj_t.crow_indices(), self.adj_t.col_indices(), new[self.perm], self.adj.shape
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            a = torch.sparse_csr_tensor(self.adj.crow_indices(), self.adj.col_indices(), new, self.adj.shape)
+            a_t = torch.sparse_csr_tensor(
+                self.adj_t.crow_indices(), self.adj_t.col_indices(), new[self.perm], self.adj.shape
+            )
         return a, a_t
 
     def embeddings(self) -> torch.Tensor:

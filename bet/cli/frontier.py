@@ -46,7 +46,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     data = load_data(args)
     executor = make_executor(args.executor, args.workers, args.address)
     t0 = time.perf_counter()
-    progress = SearchProgress(base.iterations, quiet=args.workers > 1)
+    progress = SearchProgress(base.iterations, quiet=(args.workers or 1) > 1)
     with graceful_stop() as stop:
         rows = run_frontier(store, data, base, sparsities, methods, executor, progress, stop)
     progress.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 from bet.cli.common import add_json_arg, emit
 from bet.cli.progress import SearchProgress
-from bet.cli.search import add_search_args, graceful_stop
+from bet.cli.search import add_search_args, graceful_stop, search_config
 from bet.config import BaselineConfig, DataSpec, SearchConfig
 from bet.errors import ConfigError
 from bet.executors import LocalExecutor
@@ -60,12 +60,7 @@ def parse_cells(text: str) -> list[tuple[str, str, float]]:
 
 def _config(args: argparse.Namespace, cell: tuple[str, str, float], method: str) -> SearchConfig | BaselineConfig:
     d, b, c = cell
-    search = SearchConfig(
-        data=DataSpec(d), backbone=b, sparsity=c, iterations=args.iterations, candidates=args.candidates,
-        finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps, retrain_top=args.retrain_top,
-        selection=args.selection, predictor=args.predictor, predictor_training=args.predictor_training,
-        seed=args.seed, device=args.device, d_max=args.d_max,
-    ).validate()  # fmt: skip
+    search = search_config(args, c, data=DataSpec(d), backbone=b)
     if method == "bet":
         return search
     return BaselineConfig(

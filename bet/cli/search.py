@@ -21,7 +21,7 @@ from bet.cli.progress import SearchProgress
 from bet.config import PRETRAIN, RETRAIN, DataSpec, SearchConfig
 from bet.errors import ConfigError
 from bet.jobs import run_search
-from bet.predictor import PREDICTORS
+from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.sampler import ActionSampler
 from bet.selection import SELECTIONS
 from bet.store import RunStore
@@ -51,6 +51,10 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         "--predictor", choices=list(PREDICTORS), default="deepsets", help="fitness predictor (simple: ablation)"
     )
     g.add_argument(
+        "--predictor-training", choices=TRAINING_MODES, default="fit",
+        help="fit: 10 full-batch steps per iteration (default, measured better); paper: 2 single-pair steps",
+    )  # fmt: skip
+    g.add_argument(
         "--pretrain-epochs",
         type=int,
         default=PRETRAIN.epochs,
@@ -68,14 +72,18 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
     p.add_argument("--store", type=Path, default=None, help="run store file (default: $BET_HOME/bet.sqlite)")  # fmt: skip
 
 
-def search_config(args: argparse.Namespace, sparsity: float) -> SearchConfig:
-    data = DataSpec(args.dataset, args.split, args.split_seed, args.fmt, args.min_rating)
+def search_config(
+    args: argparse.Namespace, sparsity: float, data: DataSpec | None = None, backbone: str | None = None
+) -> SearchConfig:
+    """The frozen search configuration from the command line (``data``/``backbone`` override)."""
+    if data is None:
+        data = DataSpec(args.dataset, args.split, args.split_seed, args.fmt, args.min_rating)
     return SearchConfig(
-        data=data, backbone=args.backbone, sparsity=sparsity, iterations=args.iterations,
+        data=data, backbone=backbone or args.backbone, sparsity=sparsity, iterations=args.iterations,
         candidates=args.candidates, finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps,
         retrain_top=args.retrain_top, selection=args.selection, predictor=args.predictor,
-        predictor_training=args.predictor_training, seed=args.seed,
-        device=args.device, d_max=args.d_max, pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs),
+        predictor_training=args.predictor_training, seed=args.seed, device=args.device, d_max=args.d_max,
+        pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs),
         retrain=dataclasses.replace(RETRAIN, epochs=args.retrain_epochs),
     ).validate()  # fmt: skip
 

@@ -73,7 +73,9 @@ class RunStore:
             found = migrate(conn)
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc):
-                raise StoreError(f"{self.path}: the run store is locked by another program; try again when it is done") from None
+                raise StoreError(
+                    f"{self.path}: the run store is locked by another program; try again when it is done"
+                ) from None
             raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
@@ -109,13 +111,16 @@ class RunStore:
         self, *, kind: str, method: str, dataset: str, backbone: str, sparsity: float, seed: int,
         config: dict[str, Any], budget: int | None = None, iterations: int = 0,
         comparison_id: str | None = None, executor: str = "local", workers: int = 1, status: str = "queued",
+        n_users: int | None = None, n_items: int | None = None,
     ) -> str:  # fmt: skip
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + token_hex(3)
         self._write(
             "INSERT INTO runs (run_id, kind, method, comparison_id, dataset, backbone, sparsity, budget, seed,"
-            " config, status, iterations, created_at, executor, workers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " config, status, iterations, created_at, executor, workers, pid, host, heartbeat, n_users, n_items)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, kind, method, comparison_id, dataset, backbone, float(sparsity), budget, seed,
-             json.dumps(config), status, iterations, time.time(), executor, workers),
+             json.dumps(config), status, iterations, time.time(), executor, workers, os.getpid(), HOST, time.time(),
+             n_users, n_items),
         )  # fmt: skip
         return run_id
 
@@ -131,7 +136,25 @@ class RunStore:
     def claim(self, run_id: str) -> None:
         """Mark a run as running in this process (pid + host + heartbeat)."""
         now = time.time()
-        self.update_run(run_id, status="running", started_at=now, heartbeat=now, pid=os.getpid(), host=HOST, error=None)
+        self.update_run(
+            run_id,
+            status="running",
+            started_at=now,
+            heartbeat=now,
+            pid=os.getpid(),
+            host=HOST,
+            error=None,
+            stop_requested=0,
+        )
+
+    def request_stop(self, run_id: str) -> None:
+        """Ask the process running ``run_id`` (any process using this store) to stop it cleanly."""
+        self.get_run(run_id)
+        self._write("UPDATE runs SET stop_requested=1 WHERE run_id=?", (run_id,))
+
+    def stop_requested(self, run_id: str) -> bool:
+        row = self.conn.execute("SELECT stop_requested FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return bool(row and row[0])
 
     def add_event(self, run_id: str, kind: str, payload: dict[str, Any]) -> int:
         with self._lock:
@@ -168,10 +191,14 @@ class RunStore:
         run = dict(row)
         run["config"] = json.loads(run["config"]) if run["config"] else {}
         run["result"] = json.loads(run["result"]) if run["result"] else None
-        if run["status"] == "running":
+        if run["status"] in ACTIVE:  # queued runs belong to the process that queued them
             same_host = run["host"] == HOST
-            stale = run["heartbeat"] is not None and time.time() - run["heartbeat"] > STALE_AFTER
-            if (same_host and not _pid_alive(run["pid"])) or stale:
+            stale = (
+                run["status"] == "running"
+                and run["heartbeat"] is not None
+                and time.time() - run["heartbeat"] > STALE_AFTER
+            )
+            if (same_host and run["pid"] and not _pid_alive(run["pid"])) or stale:
                 run["status"] = "interrupted"
                 run["error"] = run["error"] or "the process running it stopped without finishing"
         return run
@@ -183,10 +210,13 @@ class RunStore:
         return self._effective(row)
 
     def list_runs(self, **where: Any) -> list[dict[str, Any]]:
-        """Runs, newest first; keyword filters match columns exactly (``dataset="gowalla-mini"``)."""
+        """Runs, newest first; keyword filters match columns exactly (``dataset="gowalla-mini"``);
+        ``status`` matches the status as reported (a dead writer's run is ``interrupted``)."""
+        status = where.pop("status", None)
         clause = " AND ".join(f"{k}=?" for k in where)
         sql = "SELECT * FROM runs" + (f" WHERE {clause}" if clause else "") + " ORDER BY created_at DESC"
-        return [self._effective(r) for r in self.conn.execute(sql, tuple(where.values()))]
+        runs = [self._effective(r) for r in self.conn.execute(sql, tuple(where.values()))]
+        return runs if status is None else [r for r in runs if r["status"] == status]
 
     def events(self, run_id: str, after: int = 0, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql = "SELECT seq, kind, t, payload FROM events WHERE run_id=? AND seq>?"

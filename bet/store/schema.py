@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Version 1: the original layout.
 V1 = """
@@ -80,6 +80,13 @@ MIGRATIONS = [
     ALTER TABLE runs ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
     ALTER TABLE runs ADD COLUMN workers INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 2 → 3: a stop asked for by another process (the dashboard, a second CLI), and the table's
+    # row counts (so sizes in MB are known for every run).
+    """
+    ALTER TABLE runs ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN n_users INTEGER;
+    ALTER TABLE runs ADD COLUMN n_items INTEGER;
     """,
 ]
 
