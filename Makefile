@@ -16,6 +16,9 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-ray.txt
 	touch $@
 
 run: $(VENV)/.runtime
+	$(BIN)/streamlit run dashboard/app.py
+
+cli: $(VENV)/.runtime
 	$(BIN)/python -m bet train --dataset gowalla-mini --backbone lightgcn --sparsity 0.9 --sizes frequency
 
 lint: $(VENV)/.dev

@@ -1,0 +1,270 @@
+"""Pure Plotly builders: store rows (or arrays derived from them) → ``go.Figure``. No streamlit.
+
+SVG traces only (no WebGL): headless browsers without a GPU render them, and large scatters are
+subsampled to at most :data:`MAX_POINTS` points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+METHOD_COLORS = {
+    "bet": "#d62728", "su": "#1f77b4", "sr": "#9467bd", "mde": "#2ca02c", "full": "#444444", "pop": "#8c564b",
+}  # fmt: skip
+METHOD_NAMES = {"bet": "BET", "su": "SU (uniform)", "sr": "SR (random)", "mde": "MDE (frequency)",
+                "full": "full size", "pop": "popularity"}  # fmt: skip
+STRATEGY_COLORS = {"greedy": "#d62728", "random": "#ff7f0e", "nearest": "#17becf", "": "#7f7f7f"}
+BACKBONE_COLORS = {"lightgcn": "#1f77b4", "ngcf": "#ff7f0e", "ncf": "#2ca02c"}
+SYMBOLS = ("circle", "square", "triangle-up", "diamond-open", "x", "cross")
+MAX_POINTS = 4000
+
+
+def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
+    fig.update_layout(
+        title=title, margin={"l": 50, "r": 20, "t": 50, "b": 45}, height=kw.pop("height", 360),
+        legend={"orientation": "h", "y": -0.2}, **kw,
+    )  # fmt: skip
+    return fig
+
+
+def ranking_figure(ranked: Mapping[str, Any]) -> go.Figure:
+    """The m candidates of one iteration sorted by predicted fitness; the chosen one marked with
+    its strategy (a ``candidates_ranked`` event payload)."""
+    pred = np.asarray(ranked["predicted"], dtype=float)
+    order = np.argsort(-pred, kind="stable")
+    chosen, strategy = int(ranked["chosen"]), ranked.get("strategy", "")
+    costs = list(ranked.get("costs") or [None] * len(pred))
+    shares = list(ranked.get("user_shares") or [None] * len(pred))
+    ranks = np.arange(1, len(pred) + 1)
+    hover = [f"candidate {i}<br>predicted {pred[i]:.4f}<br>cost {costs[i]}<br>user share {shares[i]}" for i in order]
+    colors = [STRATEGY_COLORS.get(strategy, "#7f7f7f") if i == chosen else "#c7c7c7" for i in order]
+    fig = go.Figure(go.Bar(x=ranks, y=pred[order], marker_color=colors, hovertext=hover, hoverinfo="text",
+                           name="candidates"))  # fmt: skip
+    pos = int(np.flatnonzero(order == chosen)[0]) + 1 if 0 <= chosen < len(pred) else None
+    if pos is not None:
+        fig.add_trace(go.Scatter(
+            x=[pos], y=[pred[chosen]], mode="markers+text", text=[f"chosen ({strategy})"], textposition="top right",
+            marker={"symbol": "star", "size": 16, "color": STRATEGY_COLORS.get(strategy, "#7f7f7f")}, name="chosen",
+        ))  # fmt: skip
+    lo, hi = (float(pred.min()), float(pred.max())) if pred.size else (0.0, 1.0)
+    pad = (hi - lo) * 0.15 or 0.01
+    fig.update_yaxes(range=[lo - pad, hi + pad * 2], title="predicted fitness")
+    fig.update_xaxes(title="candidate rank by predicted fitness")
+    return _layout(fig, f"Iteration {ranked['iteration']}: {len(pred)} candidates ranked, {strategy} pick",
+                   showlegend=False)  # fmt: skip
+
+
+def predicted_vs_actual_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Each evaluated action: the predictor's fitness before finetuning vs the measured one."""
+    fig = go.Figure()
+    df = pd.DataFrame([a for a in actions if a.get("iteration", 0) > 0])
+    for strategy, g in df.groupby("strategy", sort=False) if len(df) else []:
+        fig.add_trace(go.Scatter(
+            x=g["predicted"], y=g["fitness"], mode="markers", name=str(strategy),
+            marker={"color": STRATEGY_COLORS.get(str(strategy), "#7f7f7f"), "size": 9},
+            hovertext=[f"action {a} (iteration {t})" for a, t in zip(g["action_id"], g["iteration"], strict=True)],
+        ))  # fmt: skip
+    fig.update_xaxes(title="predicted fitness (before finetuning)")
+    fig.update_yaxes(title="actual fitness r_a")
+    return _layout(fig, "Predicted vs actual fitness")
+
+
+def spearman_figure(updates: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Spearman of predicted vs actual over all evaluated actions, and the predictor loss, per
+    iteration (``predictor_updated`` payloads)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    it = [u["iteration"] for u in updates]
+    rho = [u.get("spearman") for u in updates]
+    fig.add_trace(go.Scatter(x=it, y=rho, mode="lines+markers", name="Spearman ρ", connectgaps=False,
+                             line={"color": "#d62728"}), secondary_y=False)  # fmt: skip
+    fig.add_trace(go.Scatter(x=it, y=[u.get("loss") for u in updates], mode="lines", name="predictor loss",
+                             line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)  # fmt: skip
+    fig.update_yaxes(title_text="Spearman ρ", range=[-1.05, 1.05], secondary_y=False)
+    fig.update_yaxes(title_text="loss", secondary_y=True, showgrid=False)
+    fig.update_xaxes(title_text="iteration")
+    return _layout(fig, "Predictor ranking quality over time")
+
+
+def fitness_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Fitness of each iteration's action and the best so far."""
+    acts = sorted((a for a in actions if a.get("iteration", 0) > 0), key=lambda a: a["iteration"])
+    it = [a["iteration"] for a in acts]
+    fit = [a["fitness"] for a in acts]
+    best = list(np.maximum.accumulate(fit)) if fit else []
+    fig = go.Figure([
+        go.Scatter(x=it, y=fit, mode="markers", name="evaluated", marker={
+            "color": [STRATEGY_COLORS.get(a.get("strategy") or "", "#7f7f7f") for a in acts], "size": 8}),
+        go.Scatter(x=it, y=best, mode="lines", name="best so far", line={"color": "#d62728", "shape": "hv"}),
+    ])  # fmt: skip
+    fig.update_xaxes(title="iteration")
+    fig.update_yaxes(title="fitness (quality ÷ full model)")
+    return _layout(fig, "Fitness per iteration")
+
+
+def size_histogram_figure(
+    user_sizes: np.ndarray,
+    item_sizes: np.ndarray,
+    uniform: float,
+    d_max: int = 128,
+    title: str = "Embedding sizes of the best action",
+    compact: bool = False,
+) -> go.Figure:
+    """Rows per embedding size (counted here, so a 70k-row table sends ≤ d_max bars, not 70k
+    values), users and items side by side, the budget's uniform size marked."""
+    fig = make_subplots(1, 2, subplot_titles=(f"users ({len(user_sizes):,})", f"items ({len(item_sizes):,})"),
+                        shared_yaxes=False)  # fmt: skip
+    top = int(max(np.max(user_sizes, initial=1), np.max(item_sizes, initial=1), uniform))
+    xmax = min(d_max, int(top * 1.15) + 2)  # zoom on the sizes in use (d_max is often far above them)
+    for col, (sizes, color, name) in enumerate(((user_sizes, "#1f77b4", "users"), (item_sizes, "#ff7f0e", "items")), 1):
+        counts = np.bincount(np.asarray(sizes, dtype=np.int64), minlength=d_max + 1)
+        used = np.flatnonzero(counts)
+        fig.add_trace(go.Bar(x=used, y=counts[used], marker_color=color, name=name, width=1.0,
+                             hovertemplate="size %{x}: %{y} rows<extra></extra>"), row=1, col=col)  # fmt: skip
+        fig.add_vline(x=uniform, line_dash="dash", line_color="#333", row=1, col=col,
+                      annotation_text=f"uniform {uniform:.1f}", annotation_position="top right")  # fmt: skip
+    fig.update_xaxes(title_text="size" if compact else f"embedding size (of d_max = {d_max})", range=[0, xmax + 1])
+    fig.update_yaxes(title_text="rows", col=1)
+    return _layout(fig, title, showlegend=False)
+
+
+def _subsample(n: int, limit: int = MAX_POINTS) -> np.ndarray:
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+
+
+def size_frequency_figure(user_sizes: np.ndarray, user_freq: np.ndarray, item_sizes: np.ndarray,
+                          item_freq: np.ndarray) -> go.Figure:  # fmt: skip
+    """Size vs training interactions per row (log x), users and items as separate series."""
+    fig = go.Figure()
+    for sizes, freq, name, color in ((user_sizes, user_freq, "users", "#1f77b4"),
+                                     (item_sizes, item_freq, "items", "#ff7f0e")):  # fmt: skip
+        idx = _subsample(len(sizes))
+        fig.add_trace(go.Scatter(x=np.asarray(freq)[idx] + 1, y=np.asarray(sizes)[idx], mode="markers", name=name,
+                                 marker={"color": color, "size": 4, "opacity": 0.45}))  # fmt: skip
+    fig.update_xaxes(type="log", title="training interactions + 1 (log)")
+    fig.update_yaxes(title="embedding size")
+    return _layout(fig, "Size vs interaction frequency")
+
+
+def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = "recall@20",
+                    color_by: str = "method", log_x: bool = False) -> go.Figure:  # fmt: skip
+    """Test metric vs kept parameters (or MB): one series per method (or backbone), ``full`` as a
+    dashed line across the chart (and a point at its size), ``pop`` as a dotted floor.
+    ``points``: :func:`dashboard.queries.frontier_points`."""
+    fig = go.Figure()
+    xlabel = "parameters kept" if x == "params" else "packed table (MB)"
+    is_ref = points["method"].isin(["full", "pop"]) if len(points) else pd.Series(dtype=bool)
+    refs, pts = (points[is_ref], points[~is_ref]) if len(points) else (points, points)
+    several = len(pts) > 0 and pts["backbone"].nunique() > 1
+    for (method, backbone), g in pts.groupby(["method", "backbone"], sort=True) if len(pts) else []:
+        g = g.sort_values([x, "value"], ascending=[True, False])
+        best = g.drop_duplicates(subset=[x])  # the line joins the best run at each budget
+        rest = g[~g.index.isin(best.index)]
+        label = METHOD_NAMES.get(str(method), str(method))
+        if color_by == "method":
+            name, color = label + (f" · {backbone}" if several else ""), METHOD_COLORS.get(str(method))
+            symbol = SYMBOLS[sorted(pts["backbone"].unique()).index(backbone) % len(SYMBOLS)]
+        else:
+            name, color = f"{backbone} · {label}", BACKBONE_COLORS.get(str(backbone))
+            symbol = SYMBOLS[list(METHOD_COLORS).index(method) % len(SYMBOLS)] if method in METHOD_COLORS else "circle"
+        fig.add_trace(go.Scatter(x=best[x], y=best["value"], mode="lines+markers", name=name, legendgroup=name,
+                                 hovertext=_hover(best, metric_name), hoverinfo="text",
+                                 marker={"size": 10, "color": color, "symbol": symbol},
+                                 customdata=best["run_id"]))  # fmt: skip
+        if len(rest):
+            fig.add_trace(go.Scatter(x=rest[x], y=rest["value"], mode="markers", name=f"{name} (other runs)",
+                                     legendgroup=name, showlegend=False, hovertext=_hover(rest, metric_name),
+                                     hoverinfo="text", customdata=rest["run_id"],
+                                     marker={"size": 8, "color": color, "opacity": 0.45}))  # fmt: skip
+    xs = points[x].dropna() if len(points) else pd.Series(dtype=float)
+    positive = xs[xs > 0]
+    lo = float(positive.min()) * 0.8 if log_x and len(positive) else 0.0
+    hi = float(xs.max()) * 1.02 if len(xs) else 1.0
+    refs = refs.sort_values("value", ascending=False).drop_duplicates(subset=["method", "backbone"])
+    for r in refs.itertuples():
+        method = str(r.method)
+        fig.add_trace(go.Scatter(
+            x=[lo, hi], y=[r.value, r.value], mode="lines", name=f"{METHOD_NAMES[method]} ({r.backbone})",
+            line={"dash": "dash" if method == "full" else "dot", "color": METHOD_COLORS[method]},
+            customdata=[r.run_id] * 2, hoverinfo="text",
+            hovertext=f"{method} {r.backbone} on {r.dataset}: test {metric_name} {r.value:.4f} (run {r.run_id})",
+        ))  # fmt: skip
+        if method == "full":
+            fig.add_trace(go.Scatter(x=[getattr(r, x)], y=[r.value], mode="markers", showlegend=False,
+                                     marker={"size": 10, "color": METHOD_COLORS[method], "symbol": "diamond"},
+                                     hovertext=_hover(refs[refs["run_id"] == r.run_id], metric_name),
+                                     hoverinfo="text", customdata=[r.run_id]))  # fmt: skip
+    fig.update_xaxes(title=xlabel, type="log" if log_x else "linear")
+    fig.update_yaxes(title=f"test {metric_name}")
+    return _layout(fig, f"Test {metric_name} vs budget", height=420)
+
+
+def _hover(g: pd.DataFrame, metric_name: str) -> list[str]:
+    return [f"<b>{r.method.upper()}</b> {r.backbone} on {r.dataset}<br>run {r.run_id}<br>sparsity {r.sparsity:g}"
+            f"<br>params {r.params:,}<br>{r.MB:.3f} MB<br>test {metric_name} {r.value:.4f}"
+            for r in g.itertuples()]  # fmt: skip
+
+
+def backbone_metrics_figure(rows: pd.DataFrame, metrics: Sequence[str] = ("recall@20", "ndcg@20")) -> go.Figure:
+    """Grouped bars: one group per metric, one bar per backbone (``rows``: backbone + metric columns)."""
+    fig = go.Figure()
+    for r in rows.itertuples(index=False):
+        d = r._asdict()
+        fig.add_trace(go.Bar(x=list(metrics), y=[d.get(m.replace("@", "_")) for m in metrics], name=d["backbone"],
+                             marker_color=BACKBONE_COLORS.get(d["backbone"]),
+                             text=[f"{d.get(m.replace('@', '_')) or 0:.4f}" for m in metrics]))  # fmt: skip
+    fig.update_yaxes(title="test")
+    return _layout(fig, "Backbones at the same budget", barmode="group")
+
+
+def allocation_figure(alloc: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
+    """Mean size per frequency decile (most frequent first), users and items, one line per method."""
+    fig = make_subplots(1, 2, subplot_titles=("users by activity decile", "items by popularity decile"))
+    for method, (users, items) in alloc.items():
+        color = METHOD_COLORS.get(method.split()[0].lower())
+        for col, vals in ((1, users), (2, items)):
+            fig.add_trace(go.Scatter(x=np.arange(1, len(vals) + 1), y=vals, mode="lines+markers", name=method,
+                                     line={"color": color}, legendgroup=method, showlegend=col == 1),
+                          row=1, col=col)  # fmt: skip
+    fig.update_xaxes(title_text="decile (1 = most frequent)", dtick=1)
+    fig.update_yaxes(title_text="mean embedding size", col=1)
+    return _layout(fig, "Where the budget goes: size by frequency decile")
+
+
+def share_fitness_figure(df: pd.DataFrame) -> go.Figure:
+    """Each evaluated action: the users' share of the budget vs fitness, coloured by how much of
+    the item parameters the popular head holds."""
+    fig = go.Figure()
+    if len(df):
+        hover = [f"action {r.action_id} (iteration {r.iteration}, {r.strategy})" for r in df.itertuples()]
+        fig.add_trace(go.Scatter(
+            x=df["user share"], y=df["fitness"], mode="markers", hovertext=hover, name="actions",
+            marker={"size": 11, "color": df["item head share"], "colorscale": "Viridis", "showscale": True,
+                    "colorbar": {"title": "item head<br>share"}},
+        ))  # fmt: skip
+    fig.update_xaxes(title="users' share of the parameters", tickformat=".0%")
+    fig.update_yaxes(title="fitness")
+    return _layout(fig, "Fitness vs how the budget is split", showlegend=False)
+
+
+def pool_figure(ranked: Mapping[str, Any]) -> go.Figure:
+    """The predictor's view of one iteration's candidate pool: users' share of the budget vs
+    predicted fitness, the chosen candidate marked."""
+    pred = np.asarray(ranked["predicted"], dtype=float)
+    shares = np.asarray(ranked.get("user_shares") or [np.nan] * len(pred), dtype=float)
+    chosen = int(ranked["chosen"])
+    fig = go.Figure(go.Scatter(x=shares, y=pred, mode="markers", name="candidates",
+                               marker={"color": "#9e9e9e", "size": 7}))  # fmt: skip
+    if 0 <= chosen < len(pred):
+        fig.add_trace(go.Scatter(x=[shares[chosen]], y=[pred[chosen]], mode="markers", name="chosen",
+                                 marker={"symbol": "star", "size": 16, "color": "#d62728"}))  # fmt: skip
+    fig.update_xaxes(title="users' share of the parameters", tickformat=".0%")
+    fig.update_yaxes(title="predicted fitness")
+    return _layout(fig, f"What the predictor believes (iteration {ranked['iteration']})")

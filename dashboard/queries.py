@@ -1,0 +1,237 @@
+"""Store rows → what the pages show (plain Python, no streamlit): progress and ETA, the runs
+table, frontier points, the best action so far. Every function takes the dicts that
+:class:`bet.store.RunStore` returns, so tests feed them hand-made rows."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from dashboard.settings import packed_mb
+
+Run = dict[str, Any]
+FINAL = ("completed", "stopped", "failed", "interrupted")
+METRICS = ("recall@20", "ndcg@20")
+PROGRESS_KINDS = ("phase", "candidate_evaluated", "retrain_finished", "pretrain_finished")
+
+
+def metric(run: Run, key: str = "recall@20", split: str = "test") -> float | None:
+    value = ((run.get("result") or {}).get(split) or {}).get(key)
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def duration(run: Run, now: float | None = None) -> float | None:
+    start = run.get("started_at")
+    if start is None:
+        return None
+    end = run.get("finished_at") or (now or time.time())
+    return max(0.0, end - start)
+
+
+def n_rows_of(run: Run) -> int | None:
+    """Rows of the run's table, recovered from its budget (exact: budget = ⌊(1−c)·d_max·n⌋)."""
+    budget, c = run.get("budget"), run.get("sparsity")
+    d_max = int((run.get("config") or {}).get("d_max", 128))
+    if not budget or c is None or c >= 1:
+        return None
+    return math.ceil(budget / ((1 - c) * d_max) - 1e-9)
+
+
+def label(run: Run) -> str:
+    r = run
+    return f"{r['method'].upper()} · {r['backbone']} · {r['dataset']} · c={r['sparsity']:g} · {r['status']}"
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str
+    fraction: float  # of the whole run, in [0, 1]
+    text: str  # "iteration 3 of 10", "step 40 of 1500"…
+    eta: float | None  # seconds left in the current phase (None: unknown)
+
+
+def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = None) -> Progress:
+    """Where a run is and how long its current phase still needs. ``events``: the run's events of
+    kinds :data:`PROGRESS_KINDS`. Phase weights for the bar: pretrain 15 %, search 60 %, retrain 25 %."""
+    now = now or time.time()
+    status, phase = run["status"], run.get("phase") or "queued"
+    step, total = int(run.get("step") or 0), int(run.get("total_steps") or 0)
+    if status == "completed":
+        return Progress("done", 1.0, "finished", 0.0)
+    if status == "queued":
+        return Progress("queued", 0.0, "waiting for the runs before it", None)
+    phase_t = max((e["t"] for e in events if e["kind"] == "phase"), default=run.get("started_at") or now)
+    step_eta = (total - step) * (now - phase_t) / step if step and total and step < total else None
+    steps = f"step {step} of {total}" if total else ""
+    if run["kind"] == "baseline":
+        frac = step / total if total else 0.0
+        return Progress(phase, frac, steps or phase, step_eta)
+    cfg = run.get("config") or {}
+    iters = int(run.get("iterations") or cfg.get("iterations") or 1)
+    top = int(cfg.get("retrain_top") or 1)
+    done = [e for e in events if e["kind"] == "candidate_evaluated"]
+    if phase == "pretrain":
+        frac = 0.15 * (step / total if total else 0.0)
+        return Progress(
+            phase, frac, f"full model, {steps} (stops early when validation stalls; ETA is at most)", step_eta
+        )
+    if phase == "search":
+        t = int(run.get("iteration") or len(done))
+        per_iter = sum(e["seconds"] for e in done) / len(done) if done else None
+        eta = (iters - t) * per_iter if per_iter else None
+        return Progress(phase, 0.15 + 0.6 * t / iters, f"iteration {t} of {iters}, then retrain the top {top}", eta)
+    if phase == "retrain":
+        k = min(top, max(1, iters))
+        rdone = [e for e in events if e["kind"] == "retrain_finished"]
+        within = step / total if total else 0.0
+        per = sum(e["seconds"] for e in rdone) / len(rdone) if rdone else None
+        last = max((e["t"] for e in rdone), default=phase_t)
+        eta = max(0.0, (k - len(rdone)) * per - (now - last)) if per else step_eta
+        frac = 0.75 + 0.25 * min(1.0, (len(rdone) + within) / k)
+        return Progress(phase, frac, f"retraining {min(len(rdone) + 1, k)} of {k} from scratch, {steps}", eta)
+    frac = 0.75 if status in FINAL else 0.0
+    return Progress(phase, frac, run.get("error") or phase, None)
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    s = round(s)
+    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
+    """One row per run for the runs table (sortable, filterable)."""
+    rows = []
+    for r in runs:
+        cost = (r.get("result") or {}).get("cost")
+        n = n_rows_of(r)
+        d_max = int((r.get("config") or {}).get("d_max", 128))
+        rows.append({
+            "run_id": r["run_id"], "method": r["method"], "dataset": r["dataset"], "backbone": r["backbone"],
+            "sparsity": r["sparsity"], "budget": r.get("budget"), "status": r["status"], "phase": r.get("phase"),
+            "test recall@20": metric(r), "test ndcg@20": metric(r, "ndcg@20"),
+            "valid recall@20": metric(r, split="valid"), "cost": cost,
+            "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
+            "duration (s)": duration(r, now), "iteration": f"{r.get('iteration') or 0}/{r.get('iterations') or 0}",
+            "created": pd.to_datetime(r["created_at"], unit="s"), "comparison": r.get("comparison_id"),
+            "error": (r.get("error") or "").splitlines()[0] if r.get("error") else None,
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+RUN_COLUMNS = [
+    "run_id", "method", "dataset", "backbone", "sparsity", "budget", "status", "phase", "test recall@20",
+    "test ndcg@20", "valid recall@20", "cost", "MB", "duration (s)", "iteration", "created", "comparison", "error",
+]  # fmt: skip
+
+
+def filter_frame(df: pd.DataFrame, **choices: Any) -> pd.DataFrame:
+    """Keep rows whose column is in the chosen values (an empty choice keeps everything);
+    ``sparsity=(lo, hi)``, ``min_recall=x`` and ``max_minutes=m`` (0: any) are ranges."""
+    out = df
+    for col in ("dataset", "backbone", "method", "status"):
+        chosen = choices.get(col)
+        if chosen:
+            out = out[out[col].isin(chosen)]
+    if (rng := choices.get("sparsity")) is not None:
+        out = out[(out["sparsity"] >= rng[0] - 1e-9) & (out["sparsity"] <= rng[1] + 1e-9)]
+    if (minutes := choices.get("max_minutes")) and minutes > 0:
+        out = out[out["duration (s)"].fillna(0) <= minutes * 60]
+    if (lo := choices.get("min_recall")) and lo > 0:
+        out = out[out["test recall@20"].fillna(-1) >= lo]
+    return out
+
+
+def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.DataFrame:
+    """Completed runs as frontier points: method, backbone, params kept, MB, the test metric."""
+    rows = []
+    for r in runs:
+        value = metric(r, metric_key)
+        if r["status"] != "completed" or value is None:
+            continue
+        cost = (r.get("result") or {}).get("cost")
+        if r["method"] == "pop":
+            cost = 0
+        cost = cost if cost is not None else r.get("budget")
+        n = n_rows_of(r)
+        d_max = int((r.get("config") or {}).get("d_max", 128))
+        mb = packed_mb(cost, n, d_max) if cost is not None and n else 0.0 if r["method"] == "pop" else None
+        rows.append({
+            "run_id": r["run_id"], "method": r["method"], "backbone": r["backbone"], "dataset": r["dataset"],
+            "sparsity": r["sparsity"], "params": cost, "MB": mb, "value": value,
+            "valid": metric(r, metric_key, "valid"), "seconds": duration(r), "seed": r.get("seed"),
+        })  # fmt: skip
+    cols = ["run_id", "method", "backbone", "dataset", "sparsity", "params", "MB", "value", "valid", "seconds", "seed"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def best_action(actions: Sequence[dict[str, Any]], run: Run | None = None) -> dict[str, Any] | None:
+    """The run's result action once finished, else the fittest evaluated action so far."""
+    best_id = ((run or {}).get("result") or {}).get("best_action_id")
+    if best_id is not None:
+        for a in actions:
+            if a["action_id"] == best_id:
+                return a
+    scored = [a for a in actions if a.get("fitness") is not None and not math.isnan(a["fitness"])]
+    if scored:
+        return max(scored, key=lambda a: (a["fitness"], -a["action_id"]))
+    return actions[0] if actions else None
+
+
+def action_rows(actions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evaluated actions with flattened validation metrics (for CSV/JSON export)."""
+    out = []
+    for a in actions:
+        row = {k: a.get(k) for k in ("action_id", "iteration", "role", "strategy", "cost", "predicted", "fitness")}
+        row["seconds"] = a.get("seconds")
+        row.update({f"valid {k}": v for k, v in (a.get("metrics") or {}).items()})
+        out.append(row)
+    return out
+
+
+def comparison_groups(runs: Sequence[Run]) -> dict[tuple[str, float], dict[str, Run]]:
+    """(dataset, sparsity) → backbone → the best completed BET run there (else the newest BET run)."""
+    out: dict[tuple[str, float], dict[str, Run]] = {}
+    for r in sorted(runs, key=lambda r: r["created_at"]):
+        if r["method"] != "bet":
+            continue
+        slot = out.setdefault((r["dataset"], round(r["sparsity"], 4)), {})
+        cur = slot.get(r["backbone"])
+        if cur is None or _rank(r) >= _rank(cur):
+            slot[r["backbone"]] = r
+    return out
+
+
+def _rank(r: Run) -> tuple[bool, float, float]:
+    """Completed first, then the better test recall, then the newer."""
+    return (r["status"] == "completed", metric(r) or -1.0, r["created_at"])
+
+
+SETTINGS = {  # short name → how to read it from a stored config
+    "T": lambda c: c.get("iterations"),
+    "m": lambda c: c.get("candidates"),
+    "finetune": lambda c: (
+        c.get("finetune_steps") or (f"{c['finetune_epochs']} ep" if c.get("finetune_epochs") else "auto")
+    ),
+    "top-k": lambda c: c.get("retrain_top"),
+    "pretrain ep": lambda c: (c.get("pretrain") or {}).get("epochs"),
+    "retrain ep": lambda c: (c.get("retrain") or {}).get("epochs"),
+    "seed": lambda c: c.get("seed"),
+}
+
+
+def settings_of(run: Run) -> dict[str, Any]:
+    cfg = run.get("config") or {}
+    return {k: f(cfg) for k, f in SETTINGS.items()}
+
+
+def differing_settings(runs: Sequence[Run]) -> list[str]:
+    """Settings that are not the same across ``runs`` (what makes a comparison unfair)."""
+    all_settings = [settings_of(r) for r in runs]
+    return [k for k in SETTINGS if len({str(s[k]) for s in all_settings}) > 1]

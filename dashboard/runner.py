@@ -1,0 +1,246 @@
+"""Background runs for the dashboard: a queue and worker threads on the shared engine (no streamlit).
+
+The page submits runs; :class:`Runner` creates their rows in the store at once (status
+``queued``, so every tab sees them), then worker threads execute them one after another
+(``workers=1`` by default: two trainings on 2 CPU cores are each far slower). A worker only calls
+:func:`bet.jobs.record` — it never touches streamlit; pages learn everything from the store. Each
+run has its own ``threading.Event``: Stop ends a running search within one training step (the
+engine then records it ``stopped``) and takes a queued run out of the queue.
+
+The runner lives as long as the server process (the page gets it with ``st.cache_resource``), so
+closing a tab stops nothing. Runs this dashboard queued before a restart are found on start-up and
+marked ``interrupted`` (searches can then be resumed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from secrets import token_hex
+
+from bet.budget import budget_for
+from bet.config import BaselineConfig, DataSpec, SearchConfig
+from bet.data import Dataset
+from bet.errors import StoreError
+from bet.frontier import frontier_jobs
+from bet.jobs import Job, create_job, job_events, record, resume_job
+from bet.store import RunStore
+
+log = logging.getLogger(__name__)
+
+EXECUTOR = "dashboard"  # stored in each run row: where it executes
+
+
+def default_workers() -> int:
+    """``BET_DASHBOARD_WORKERS`` (default 1: CPU runs go one after another)."""
+    return max(1, int(os.environ.get("BET_DASHBOARD_WORKERS") or 1))
+
+
+def process_started_at() -> float:
+    """When this process started (wall clock); module import time where /proc is missing."""
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED_AT
+
+
+_IMPORTED_AT = time.time()
+
+
+@dataclass
+class Task:
+    job: Job
+    data: Dataset
+    stop: threading.Event = field(default_factory=threading.Event)
+    submitted_at: float = field(default_factory=time.time)
+
+
+class Runner:
+    """A queue of runs and the worker threads that execute them (thread-safe)."""
+
+    def __init__(self, store: RunStore, workers: int | None = None, adopt_orphans: bool = True):
+        self.store = store
+        self.workers = workers or default_workers()
+        self._cond = threading.Condition()
+        self._queue: deque[Task] = deque()
+        self._active: dict[str, Task] = {}
+        self._data: dict[DataSpec, Dataset] = {}
+        self._data_lock = threading.Lock()
+        self._closed = False
+        self.failures: dict[str, str] = {}  # run_id -> unexpected error (also recorded on the run)
+        if adopt_orphans:
+            self.adopt_orphans()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"bet-dashboard-{i}", daemon=True) for i in range(self.workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    # -- data ------------------------------------------------------------------------------
+    def dataset(self, spec: DataSpec) -> Dataset:
+        """Load (once) and split a dataset; raises :class:`~bet.errors.DataError` for bad input."""
+        with self._data_lock:
+            if spec not in self._data:
+                self._data[spec] = spec.load()
+            return self._data[spec]
+
+    # -- submitting ------------------------------------------------------------------------
+    def _enqueue(self, tasks: Sequence[Task]) -> list[str]:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the runner is shut down")
+            self._queue.extend(tasks)
+            self._cond.notify_all()
+        return [t.job.run_id for t in tasks]
+
+    def submit(self, cfgs: Sequence[SearchConfig | BaselineConfig], comparison_id: str | None = None) -> list[str]:
+        """Queue runs on one dataset (searches and baselines), in order; returns their run ids.
+        Everything is validated (configs, data, every budget) before any run is stored."""
+        if not cfgs:
+            return []
+        for c in cfgs:
+            if isinstance(c, SearchConfig):
+                c.validate()
+        data = self.dataset(cfgs[0].data)
+        for c in cfgs:
+            if not (isinstance(c, BaselineConfig) and c.method in ("full", "pop")):
+                budget_for(c.sparsity, data.n_rows, c.d_max)
+        jobs = [create_job(self.store, c, data, comparison_id, EXECUTOR, 1) for c in cfgs]
+        return self._enqueue([Task(j, data) for j in jobs])
+
+    def submit_search(self, cfg: SearchConfig, backbones: Sequence[str] | None = None) -> list[str]:
+        """Queue a search, or one per backbone as runs of one comparison (run one after another)."""
+        cfgs = [dataclasses.replace(cfg, backbone=b) for b in (backbones or [cfg.backbone])]
+        return self.submit(cfgs, "cmp-" + token_hex(3) if len(cfgs) > 1 else None)
+
+    def submit_frontier(
+        self, base: SearchConfig, sparsities: Sequence[float], methods: Sequence[str], backbones: Sequence[str] = ()
+    ) -> list[str]:
+        """A recall-vs-budget sweep (:func:`bet.frontier.frontier_jobs`), one comparison per backbone."""
+        data = self.dataset(base.data)
+        ids: list[str] = []
+        for b in backbones or [base.backbone]:
+            jobs = frontier_jobs(self.store, data, dataclasses.replace(base, backbone=b), sparsities, methods,
+                                 executor=EXECUTOR, workers=1)  # fmt: skip
+            ids += self._enqueue([Task(j, data) for j in jobs])
+        return ids
+
+    def resume(self, run_id: str) -> str:
+        """Continue an interrupted, stopped or failed search from its stored actions."""
+        job = resume_job(self.store, run_id)
+        data = self.dataset(job.config.data)
+        self.store.update_run(run_id, status="queued", error=None)
+        return self._enqueue([Task(job, data)])[0]
+
+    # -- stopping --------------------------------------------------------------------------
+    def stop(self, run_id: str) -> str:
+        """Stop one run: a queued one leaves the queue (``stopped``), a running one ends within a
+        training step. Returns what happened, for the page to show."""
+        with self._cond:
+            for task in list(self._queue):
+                if task.job.run_id == run_id:
+                    self._queue.remove(task)
+                    self.store.update_run(run_id, status="stopped", phase="stopped", error="stopped before it started",
+                                          finished_at=time.time())  # fmt: skip
+                    return "removed from the queue"
+            active = self._active.get(run_id)
+        if active is not None:
+            active.stop.set()
+            return "stopping (within one training step)"
+        return "not running in this dashboard (a run started from the command line stops with Ctrl-C there)"
+
+    def stop_all(self) -> None:
+        for run_id in self.queued() + self.running():
+            self.stop(run_id)
+
+    # -- state -----------------------------------------------------------------------------
+    def queued(self) -> list[str]:
+        with self._cond:
+            return [t.job.run_id for t in self._queue]
+
+    def running(self) -> list[str]:
+        with self._cond:
+            return list(self._active)
+
+    def stopping(self, run_id: str) -> bool:
+        with self._cond:
+            task = self._active.get(run_id)
+            return task is not None and task.stop.is_set()
+
+    def position(self, run_id: str) -> int | None:
+        """1 for the next run to start, None when not queued here."""
+        q = self.queued()
+        return q.index(run_id) + 1 if run_id in q else None
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._queue and not self._active
+
+    def wait(self, run_ids: Sequence[str] | None = None, timeout: float = 60.0) -> bool:
+        """Block until the given runs (default: all) left the queue and finished; True if they did."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                pending = {t.job.run_id for t in self._queue} | set(self._active)
+                if not (pending & set(run_ids) if run_ids is not None else pending):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop everything and join the workers (tests, server exit)."""
+        with self._cond:
+            self._closed = True
+        self.stop_all()
+        with self._cond:
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(timeout)
+
+    # -- workers ---------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                task = self._queue.popleft()
+                self._active[task.job.run_id] = task
+            try:
+                record(self.store, task.job, job_events(task.job, task.data, task.stop))
+            except Exception as exc:  # noqa: BLE001 — record() already stored it on the run as failed
+                self.failures[task.job.run_id] = f"{type(exc).__name__}: {exc}"
+                log.warning("run %s failed: %s", task.job.run_id, exc)
+            finally:
+                with self._cond:
+                    self._active.pop(task.job.run_id, None)
+                    self._cond.notify_all()
+
+    def adopt_orphans(self) -> list[str]:
+        """Runs this dashboard queued in an earlier process that never started: marked
+        ``interrupted`` in the store (the store already *reports* a queued run of a dead process
+        as interrupted; this persists it), so a search can be resumed from the Live page."""
+        started = process_started_at()
+        found = []
+        try:
+            for r in self.store.list_runs(status="queued", executor=EXECUTOR):
+                if r["created_at"] < started:
+                    self.store.update_run(r["run_id"], status="interrupted", phase="interrupted",
+                                          error="the dashboard stopped before this queued run started")  # fmt: skip
+                    found.append(r["run_id"])
+        except StoreError as exc:
+            log.warning("could not check for orphaned queued runs: %s", exc)
+        return found

@@ -1,0 +1,99 @@
+"""Streamlit glue shared by the pages: the process-wide runner and store, the selected run,
+the polling interval, small rendering helpers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import streamlit as st
+
+from bet.config import DataSpec
+from bet.data import Dataset
+from bet.errors import BetError
+from bet.store import RunStore, default_path
+from dashboard.queries import FINAL
+from dashboard.runner import Runner
+
+#: Seconds between polls of the store while something runs (``BET_DASHBOARD_POLL``).
+POLL = float(os.environ.get("BET_DASHBOARD_POLL") or 1.5)
+
+
+@st.cache_resource(show_spinner=False)
+def _runner(path: str) -> Runner:
+    """One runner per store file and server process: it outlives tabs and sessions."""
+    return Runner(RunStore(path))
+
+
+def runner() -> Runner:
+    return _runner(str(default_path()))
+
+
+def store() -> RunStore:
+    return runner().store
+
+
+def dataset(spec: DataSpec | dict[str, Any]) -> Dataset:
+    """The (cached) dataset of a spec; raises :class:`~bet.errors.DataError`."""
+    return runner().dataset(spec if isinstance(spec, DataSpec) else DataSpec(**spec))
+
+
+def dataset_or_none(spec: DataSpec | dict[str, Any] | None) -> Dataset | None:
+    """The run's dataset for the views that need frequencies; a warning (not an error) when it
+    cannot be loaded any more (a moved file, a store from elsewhere)."""
+    if not spec:
+        return None
+    try:
+        return dataset(spec)
+    except (BetError, TypeError) as exc:
+        st.warning(f"Cannot load this run's dataset for frequency views: {exc}")
+        return None
+
+
+def runs() -> list[dict[str, Any]]:
+    try:
+        return store().list_runs()
+    except BetError as exc:
+        st.error(str(exc))
+        return []
+
+
+def any_active(rows: list[dict[str, Any]] | None = None) -> bool:
+    rows = runs() if rows is None else rows
+    return any(r["status"] not in FINAL for r in rows) or not runner().idle()
+
+
+def selected_run_id(rows: list[dict[str, Any]]) -> str | None:
+    """The run in the URL (``?run=…``), else the running one, else the newest."""
+    ids = [r["run_id"] for r in rows]
+    chosen = st.query_params.get("run")
+    if chosen in ids:
+        return chosen
+    running = [r["run_id"] for r in rows if r["status"] == "running"]
+    return running[0] if running else (ids[0] if ids else None)
+
+
+def select_run(run_id: str) -> None:
+    st.query_params["run"] = run_id
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """A message shown once on the next rerun (after a button changed something)."""
+    st.session_state.setdefault("_flash", []).append((kind, message))
+
+
+def show_flashes() -> None:
+    for kind, message in st.session_state.pop("_flash", []):
+        getattr(st, kind)(message)
+
+
+#: The app's pages by name (filled in by ``app.py``), for links between pages.
+PAGES: dict[str, Any] = {}
+
+
+def open_run(run_id: str, page: str = "live") -> None:
+    """Go to ``page`` showing ``run_id``."""
+    if page in PAGES:
+        st.switch_page(PAGES[page], query_params={"run": run_id})
+    select_run(run_id)
+    st.rerun()

@@ -1,0 +1,130 @@
+"""Backbones side by side: NCF, NGCF and LightGCN on the same dataset and budget, in columns —
+metrics with the differences highlighted, their size distributions, their frontiers."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from bet.config import SearchConfig
+from bet.errors import BetError
+from dashboard import charts, explain, queries, settings, state
+
+
+def page() -> None:
+    state.show_flashes()
+    st.title("Backbones side by side")
+    rows = state.runs()
+    groups = queries.comparison_groups(rows)
+    cfg = st.session_state.get("setup_config")
+    if not groups:
+        st.info("No BET runs yet. Run all three backbones at the sidebar's budget to compare them.")
+        if cfg is not None and st.button("Compare LightGCN, NGCF and NCF at the sidebar's budget", key="cmp_all"):
+            launch(cfg, list(settings.BACKBONE_CHOICES))
+        return
+    keys = sorted(groups, key=lambda k: (-len(groups[k]), k))
+    key = st.selectbox("Dataset and sparsity", keys, format_func=lambda k: f"{k[0]} · c={k[1]:g} "
+                       f"({', '.join(sorted(groups[k]))})", key="cmp_group")  # fmt: skip
+    active = any(r["status"] not in queries.FINAL for r in groups[key].values())
+    st.fragment(run_every=state.POLL if active else None)(view)(key)
+
+
+def launch(cfg: SearchConfig, backbones: list[str]) -> None:
+    try:
+        ids = state.runner().submit_search(cfg, backbones)
+    except BetError as exc:
+        st.error(str(exc))
+        return
+    state.flash(f"Queued {len(ids)} runs (one after another): {', '.join(backbones)}")
+    st.rerun()
+
+
+def summary(group: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for b, r in sorted(group.items()):
+        cost = (r.get("result") or {}).get("cost")
+        n = queries.n_rows_of(r)
+        rows.append({
+            "backbone": b, "status": r["status"], "test recall@20": queries.metric(r),
+            "test ndcg@20": queries.metric(r, "ndcg@20"), "valid recall@20": queries.metric(r, split="valid"),
+            "cost": cost, "MB": settings.packed_mb(cost, n) if cost and n else None,
+            "minutes": (queries.duration(r) or 0) / 60,
+            "settings": " ".join(f"{k}={v}" for k, v in queries.settings_of(r).items()), "run": r["run_id"],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def view(key: tuple[str, float]) -> None:
+    rows = state.runs()
+    group = queries.comparison_groups(rows).get(key, {})
+    df = summary(group)
+    metric_cols = ["test recall@20", "test ndcg@20", "valid recall@20"]
+    styled = df.style.format(precision=4, na_rep="–")
+    if len(df) > 1:  # differences highlighted: best green, worst red
+        styled = styled.highlight_max(subset=metric_cols, color="#c6efce").highlight_min(
+            subset=metric_cols, color="#ffc7ce")  # fmt: skip
+    with st.container(key="cmp-table"):
+        st.dataframe(styled, hide_index=True, width="stretch")
+    st.caption("Green: best backbone on a metric; red: worst. Deltas below are against the best backbone.")
+    if differ := queries.differing_settings(list(group.values())):
+        st.warning(
+            f"These runs differ in {', '.join(differ)} (see the settings column): part of the gap may come "
+            "from the settings, not the backbone. Re-run the missing or odd ones with the same settings."
+        )
+    best = {m: df[m].max() for m in metric_cols}
+    cols = st.columns(max(1, len(group)))
+    for col, (b, r) in zip(cols, sorted(group.items()), strict=True):
+        with col:
+            column(b, r, best)
+    bars = df.rename(columns={"test recall@20": "recall_20", "test ndcg@20": "ndcg_20"})
+    left, right = st.columns(2)
+    with left, st.container(key="chart-cmp-metrics"):
+        st.plotly_chart(charts.backbone_metrics_figure(bars), key="fig-cmp-metrics")
+    with right, st.container(key="chart-cmp-frontier"):
+        same = [r for r in rows if r["dataset"] == key[0] and r["method"] in ("bet", "full", "pop")]
+        points = queries.frontier_points(same)
+        if len(points):
+            st.plotly_chart(charts.frontier_figure(points, "params", "recall@20", "backbone"), key="fig-cmp-frontier")
+    missing = [b for b in settings.BACKBONE_CHOICES if b not in group]
+    if missing and group:
+        try:
+            base = SearchConfig.from_dict(next(iter(group.values()))["config"])
+        except (KeyError, TypeError, ValueError):
+            return  # a run from an older BET Studio without a full config
+        if st.button(f"Run the missing backbone(s) here: {', '.join(missing)}", key="cmp_missing"):
+            launch(dataclasses.replace(base, backbone=missing[0]), missing)
+
+
+def column(backbone: str, run: dict[str, Any], best: dict[str, float]) -> None:
+    st.markdown(f"### {backbone}")
+    st.caption(f"run {run['run_id']} · {run['status']}")
+    value = queries.metric(run)
+    if value is not None:
+        delta = value - best["test recall@20"] if best["test recall@20"] == best["test recall@20"] else None
+        st.metric("test recall@20", f"{value:.4f}", f"{delta:+.4f}" if delta else "best", delta_color="normal")
+    store = state.store()
+    actions = store.actions(run["run_id"])
+    top = queries.best_action(actions, run)
+    if top is None:
+        st.info("No evaluated action yet.")
+        return
+    action = store.action(run["run_id"], top["action_id"])
+    n = len(action.user_sizes) + len(action.item_sizes)
+    fig = charts.size_histogram_figure(
+        action.user_sizes,
+        action.item_sizes,
+        (run.get("budget") or action.cost) / n,
+        int(run["config"].get("d_max", 128)),
+        title=f"{backbone}: sizes",
+        compact=True,
+    )
+    fig.update_layout(height=260)
+    st.plotly_chart(fig, key=f"fig-cmp-sizes-{backbone}")
+    data = state.dataset_or_none(run["config"].get("data"))
+    if data is not None and data.n_users == len(action.user_sizes):
+        f = explain.features(action, data.user_freq, data.item_freq)
+        st.caption(f"users get {f['user share']:.0%} of the parameters · top-20 % items hold "
+                   f"{f['item head share']:.0%} of the item parameters")  # fmt: skip

@@ -1,0 +1,101 @@
+"""The recall-vs-budget frontier: every completed run as a point (BET and the SU/SR/MDE baselines,
+the full-size line, the popularity floor), and a one-click sweep over budgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from bet.baselines import METHODS
+from bet.errors import BetError
+from dashboard import charts, queries, settings, state
+
+
+def page() -> None:
+    state.show_flashes()
+    st.title("Recall vs budget")
+    rows = state.runs()
+    datasets = sorted({r["dataset"] for r in rows})
+    if not datasets:
+        st.info("No runs yet: start a search in the sidebar, run the demo on the Live run page, or sweep below.")
+    else:
+        c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+        cfg = st.session_state.get("setup_config")
+        default = cfg.data.dataset if cfg is not None and cfg.data.dataset in datasets else datasets[0]
+        dataset = c1.selectbox("Dataset", datasets, index=datasets.index(default), key="fr_dataset")
+        backbones = sorted({r["backbone"] for r in rows if r["dataset"] == dataset})
+        chosen = c2.multiselect("Backbones", backbones, default=backbones, key="fr_backbones")
+        metric = c3.radio("Metric", queries.METRICS, key="fr_metric", format_func=str.upper)
+        x = c4.radio("x axis", ("params", "MB"), key="fr_x", format_func=lambda v: "parameters" if v == "params" else v)
+        t1, t2 = st.columns(2)
+        log_x = t1.toggle("Log x axis", key="fr_log")
+        by_backbone = len(chosen) > 1 and t2.toggle("Colour by backbone", key="fr_by_backbone")
+        active = state.any_active(rows)
+        st.fragment(run_every=state.POLL if active else None)(chart)(
+            dataset, tuple(chosen), metric, x, "backbone" if by_backbone else "method", log_x
+        )
+    sweep()
+
+
+def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_by: str, log_x: bool) -> None:
+    rows = [r for r in state.runs() if r["dataset"] == dataset and r["backbone"] in backbones]
+    points = queries.frontier_points(rows, metric)
+    pending = sum(r["status"] in ("queued", "running") for r in rows)
+    st.caption(f"{len(points)} completed runs on the frontier" + (f" · {pending} still running or queued" if pending
+               else "") + " · hover a point for its run; click it to open the run.")  # fmt: skip
+    if points.empty:
+        st.info("No completed runs on this dataset yet; points appear as runs finish.")
+        return
+    with st.container(key="chart-frontier"):
+        event = st.plotly_chart(charts.frontier_figure(points, x, metric, color_by, log_x), key="fig-frontier",
+                                on_select="rerun", selection_mode="points")  # fmt: skip
+    points_picked = event.selection.points if event is not None and event.selection else []
+    picked: list[Any] = [p.get("customdata") for p in points_picked if p.get("customdata")]
+    if picked:
+        rid = str(picked[0] if isinstance(picked[0], str) else picked[0][0])
+        r = next((r for r in rows if r["run_id"] == rid), None)
+        if r is not None:
+            st.markdown(f"**Selected:** {queries.label(r)} — test recall@20 {queries.metric(r) or 0:.4f}")
+            if st.button("Open in Live run", key="fr_open"):
+                state.open_run(rid)
+    with st.expander("Points"):
+        st.dataframe(points, hide_index=True, width="stretch")
+
+
+def sweep() -> None:
+    st.subheader("Sweep budgets")
+    cfg = st.session_state.get("setup_config")
+    if cfg is None:
+        st.info("Fix the search settings in the sidebar first: the sweep uses them (dataset, backbones, settings).")
+        return
+    with st.form("sweep", border=True):
+        st.caption(
+            f"On **{cfg.data.dataset}** with the sidebar's settings ({cfg.iterations} iterations × "
+            f"{cfg.candidates} candidates, top {cfg.retrain_top} retrained). `full` and `pop` run once."
+        )
+        c1, c2, c3 = st.columns([2, 3, 2])
+        text = c1.text_input("Sparsities", "0.8, 0.9, 0.95", key="sweep_sparsities")
+        methods = c2.multiselect("Methods", METHODS, default=["bet", "su", "mde", "full", "pop"], key="sweep_methods")
+        backbones = c3.multiselect(
+            "Backbones",
+            settings.BACKBONE_CHOICES,
+            default=st.session_state.get("backbones") or ["lightgcn"],
+            key="sweep_backbones",
+        )
+        go = st.form_submit_button("Run the sweep", type="primary")
+    if go:
+        submit_sweep(cfg, text, methods, backbones)
+
+
+def submit_sweep(cfg: Any, text: str, methods: list[str], backbones: list[str]) -> None:
+    try:
+        sparsities = settings.parse_sparsities(text)
+        if not methods or not backbones:
+            raise ValueError("pick at least one method and one backbone")
+        ids = state.runner().submit_frontier(cfg, sparsities, methods, backbones)
+    except (BetError, ValueError) as exc:
+        st.error(f"Cannot run this sweep: {exc}")
+        return
+    state.flash(f"Sweep queued: {len(ids)} runs over sparsities {', '.join(map(str, sparsities))}")
+    st.rerun()

@@ -1,0 +1,199 @@
+"""Live run: progress, the predictor's rankings, fitness, embedding sizes — polled from the store
+while the run is active (the worker thread never touches streamlit)."""
+
+from __future__ import annotations
+
+from secrets import token_hex
+from typing import Any
+
+import streamlit as st
+
+from bet.config import BaselineConfig, SearchConfig
+from bet.errors import BetError
+from bet.store import RESUMABLE
+from dashboard import charts, queries, state
+from dashboard.settings import DEMO, DEMO_BASELINES, baseline_config, packed_mb
+
+
+def welcome() -> None:
+    st.title("BET Studio")
+    st.markdown(
+        "Fit a recommender's embedding table into a **memory budget**: BET gives every user and item its own "
+        "embedding size so the table strictly fits the budget, searching with a sampler and a DeepSets fitness "
+        "predictor, then retraining the best candidates. This store has no runs yet."
+    )
+    with st.container(key="welcome"):
+        st.markdown(
+            f"**One-click demo:** {DEMO.data.dataset}, LightGCN, sparsity {DEMO.sparsity} (10 % of the table), "
+            f"{DEMO.iterations} iterations × {DEMO.candidates} candidates, top {DEMO.retrain_top} retrained — about "
+            "a minute on 2 CPU cores (the first time included: it pretrains the full model in ~20 s and caches it), "
+            "together with the full-size model and the popularity floor for the frontier."
+        )
+        if st.button("Run the demo", key="demo", type="primary"):
+            start_demo()
+    st.caption("Or set up your own search in the sidebar and press **Start search**.")
+
+
+def start_demo() -> None:
+    cfgs: list[SearchConfig | BaselineConfig] = [DEMO, *(baseline_config(DEMO, m) for m in DEMO_BASELINES)]
+    try:
+        ids = state.runner().submit(cfgs, "demo-" + token_hex(3))
+    except BetError as exc:
+        st.error(str(exc))
+        return
+    state.flash(f"Demo queued: {len(ids)} runs")
+    state.select_run(ids[0])
+    st.rerun()
+
+
+def page() -> None:
+    state.show_flashes()
+    rows = state.runs()
+    if not rows:
+        welcome()
+        return
+    ids = [r["run_id"] for r in rows]
+    by_id = {r["run_id"]: r for r in rows}
+    current = state.selected_run_id(rows)
+    rid = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
+                       format_func=lambda i: f"{i} — {queries.label(by_id[i])}")  # fmt: skip
+    if rid != st.query_params.get("run"):
+        state.select_run(rid)
+    active = by_id[rid]["status"] not in queries.FINAL
+    st.fragment(run_every=state.POLL if active else None)(run_view)(rid, active)
+
+
+def run_view(run_id: str, polling: bool) -> None:
+    store, runner = state.store(), state.runner()
+    try:
+        run = store.get_run(run_id)
+    except BetError as exc:
+        st.error(str(exc))
+        return
+    status = run["status"]
+    if polling and status in queries.FINAL:
+        st.rerun()  # stop polling: the full rerun draws the finished run once
+    header(run, runner)
+    actions = store.actions(run_id)
+    kpis(run, actions, store.events(run_id, kinds=("pretrain_finished",)))
+    if run["kind"] == "search":
+        search_charts(run, actions)
+    sizes_charts(run, actions)
+
+
+def header(run: dict[str, Any], runner: Any) -> None:
+    status, rid = run["status"], run["run_id"]
+    st.subheader(queries.label(run))
+    with st.container(key="run-status"):
+        stopping = " (stopping…)" if runner.stopping(rid) else ""
+        st.markdown(f"Status: {status}{stopping}")
+        st.caption(f"run {rid} · {run['dataset']} · {run['backbone']} · c={run['sparsity']:g} · {run['method']}")
+    if status in ("failed", "interrupted") or (status == "stopped" and run.get("error")):
+        first, _, rest = (run.get("error") or "").partition("\n")
+        (st.error if status == "failed" else st.warning)(first or status)
+        if rest.strip():
+            with st.expander("Details"):
+                st.code(rest)
+    prog = queries.progress(run, store_events(rid))
+    if status not in queries.FINAL:
+        pos = runner.position(rid)
+        where = f" · position {pos} in the queue" if pos else ""
+        eta = f" · ETA {queries.fmt_seconds(prog.eta)}" if prog.eta is not None else ""
+        with st.container(key="run-progress"):
+            st.progress(prog.fraction, text=f"{prog.phase}: {prog.text}{eta}{where}")
+    bar = st.container(horizontal=True)
+    if status in ("queued", "running") and bar.button("Stop", key="stop_run", type="primary"):
+        state.flash(f"Run {rid}: {runner.stop(rid)}", "info")
+        st.rerun()
+    resumable = run["kind"] == "search" and status in RESUMABLE and rid not in runner.running()
+    if resumable and bar.button("Resume", key="resume_run", help="Continue from its stored evaluated actions"):
+        try:
+            runner.resume(rid)
+            state.flash(f"Run {rid} queued to resume")
+        except BetError as exc:
+            state.flash(str(exc), "error")
+        st.rerun()
+
+
+def store_events(run_id: str) -> list[dict[str, Any]]:
+    return state.store().events(run_id, kinds=queries.PROGRESS_KINDS)
+
+
+def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str, Any]]) -> None:
+    cols = st.columns(5)
+    n = queries.n_rows_of(run)
+    d_max = int(run["config"].get("d_max", 128))
+    if run.get("budget") and n:
+        cols[0].metric("Budget (parameters)", f"{run['budget']:,}", f"{packed_mb(run['budget'], n, d_max):.2f} MB",
+                       delta_color="off", delta_arrow="off")  # fmt: skip
+    evald = [a for a in actions if a["iteration"] > 0 and a.get("fitness") is not None]
+    if evald:
+        best = max(evald, key=lambda a: a["fitness"])
+        result_id = (run.get("result") or {}).get("best_action_id")
+        if result_id is not None:  # after selective retraining: the winner on validation
+            best = next((a for a in evald if a["action_id"] == result_id), best)
+            name = "Result: fitness when finetuned"
+        else:
+            name = "Best fitness so far"
+        cols[1].metric(name, f"{best['fitness']:.4f}", f"action {best['action_id']}", delta_color="off",
+                       delta_arrow="off")  # fmt: skip
+        cols[2].metric(
+            "Its valid recall@20 (finetuned)", f"{(best['metrics'] or {}).get('recall@20', float('nan')):.4f}"
+        )
+    if pre:
+        cols[3].metric("Full model valid recall@20", f"{pre[-1]['valid']['recall@20']:.4f}",
+                       "from cache" if pre[-1].get("cached") else f"pretrained in {pre[-1]['seconds']:.0f}s",
+                       delta_color="off", delta_arrow="off")  # fmt: skip
+    test_r, test_n = queries.metric(run), queries.metric(run, "ndcg@20")
+    if test_r is not None:
+        cols[4].metric("Test recall@20", f"{test_r:.4f}", f"NDCG@20 {test_n:.4f}" if test_n else None,
+                       delta_color="off", delta_arrow="off")  # fmt: skip
+
+
+def search_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
+    store, rid = state.store(), run["run_id"]
+    ranked = store.events(rid, kinds=("candidates_ranked",))
+    updates = store.events(rid, kinds=("predictor_updated",))
+    left, right = st.columns(2)
+    with left:
+        if ranked:
+            pick = st.number_input("Rankings of iteration (0 = latest)", 0, max(1, run["iterations"]), 0,
+                                   key="rank_iter")  # fmt: skip
+            chosen = next((e for e in ranked if e["iteration"] == pick), ranked[-1])
+            with st.container(key="chart-rankings"):
+                st.plotly_chart(charts.ranking_figure(chosen), key="fig-rankings")
+        else:
+            st.info("The predictor's rankings appear once the search phase starts (after pretraining).")
+    with right:
+        if actions:
+            with st.container(key="chart-pred-actual"):
+                st.plotly_chart(charts.predicted_vs_actual_figure(actions), key="fig-pred-actual")
+    if updates or actions:
+        left, right = st.columns(2)
+        with left, st.container(key="chart-spearman"):
+            st.plotly_chart(charts.spearman_figure(updates), key="fig-spearman")
+        with right, st.container(key="chart-fitness"):
+            st.plotly_chart(charts.fitness_figure(actions), key="fig-fitness")
+
+
+def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
+    best = queries.best_action(actions, run)
+    if best is None:
+        return
+    store, rid = state.store(), run["run_id"]
+    action = store.action(rid, best["action_id"])
+    n = len(action.user_sizes) + len(action.item_sizes)
+    d_max = int(run["config"].get("d_max", 128))
+    uniform = (run.get("budget") or action.cost) / n
+    done = run["status"] == "completed"
+    what = "the result" if done and run["kind"] == "search" else "the best action so far" if run["kind"] == "search" \
+        else f"the {run['method'].upper()} action"  # fmt: skip
+    title = f"Embedding sizes of {what} (action {best['action_id']}, cost {action.cost:,})"
+    with st.container(key="chart-sizes"):
+        st.plotly_chart(charts.size_histogram_figure(action.user_sizes, action.item_sizes, uniform, d_max, title),
+                        key="fig-sizes")  # fmt: skip
+    data = state.dataset_or_none(run["config"].get("data"))
+    if data is not None and data.n_users == len(action.user_sizes):
+        with st.container(key="chart-size-freq"):
+            st.plotly_chart(charts.size_frequency_figure(action.user_sizes, data.user_freq, action.item_sizes,
+                                                         data.item_freq), key="fig-size-freq")  # fmt: skip

@@ -1,0 +1,193 @@
+"""The sidebar: set up a search (dataset, backbones, budget with a live readout, advanced
+settings), Start it, see and stop the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from bet.config import DataSpec, SearchConfig
+from bet.data import BUILTIN, FORMATS, SPLITS, Dataset
+from bet.errors import BetError, BudgetError
+from bet.pipeline import resolve_device
+from bet.predictor import PREDICTORS
+from bet.selection import SELECTIONS
+from dashboard import settings, state
+from dashboard.settings import BACKBONE_CHOICES, DEMO, DEVICES, PAPER
+
+SOURCES = ("built-in", "upload a file", "server path")
+PRESETS: dict[str, dict[str, int]] = {
+    "paper defaults": {"iterations": PAPER.iterations, "candidates": PAPER.candidates, "finetune_epochs": 0,
+                       "finetune_steps": 0, "retrain_top": PAPER.retrain_top, "pretrain_epochs": PAPER.pretrain.epochs,
+                       "retrain_epochs": PAPER.retrain.epochs},
+    "demo (about a minute)": {"iterations": DEMO.iterations, "candidates": DEMO.candidates, "finetune_epochs": 0,
+                              "finetune_steps": DEMO.finetune_steps or 0, "retrain_top": DEMO.retrain_top,
+                              "pretrain_epochs": DEMO.pretrain.epochs, "retrain_epochs": DEMO.retrain.epochs},
+    "smoke test (seconds)": {"iterations": 2, "candidates": 10, "finetune_epochs": 0, "finetune_steps": 10,
+                             "retrain_top": 1, "pretrain_epochs": 4, "retrain_epochs": 4},
+}  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "data_source": SOURCES[0], "dataset": BUILTIN[0], "data_path": "", "data_fmt": "auto", "min_rating": "",
+    "split": "paper", "split_seed": 42, "backbones": ["lightgcn"], "sparsity": 0.9, "d_max": PAPER.d_max,
+    "seed": 0, "device": "auto", "selection": PAPER.selection, "predictor": PAPER.predictor,
+    "preset": "paper defaults", **PRESETS["paper defaults"],
+}  # fmt: skip
+
+
+def _apply_preset() -> None:
+    st.session_state.update(PRESETS[st.session_state["preset"]])
+
+
+def _data_spec(sb: Any) -> DataSpec | None:
+    source = sb.radio("Dataset", SOURCES, key="data_source", horizontal=True)
+    fmt = st.session_state["data_fmt"]
+    min_rating = st.session_state["min_rating"].strip()
+    try:
+        rating = float(min_rating) if min_rating else None
+    except ValueError:
+        sb.error(f"Minimum rating {min_rating!r} is not a number")
+        return None
+    if source == "built-in":
+        return DataSpec(sb.selectbox("Built-in dataset", BUILTIN, key="dataset"), st.session_state["split"],
+                        int(st.session_state["split_seed"]))  # fmt: skip
+    if source == "upload a file":
+        up = sb.file_uploader(
+            "Interaction file (user item [rating] per line, or LightGCN format; .gz ok)",
+            key="upload",
+            help="At most server.maxUploadSize MB (see .streamlit/config.toml)",
+        )
+        if up is None:
+            sb.info("Upload a file to use it.")
+            return None
+        saved = st.session_state.setdefault("_uploads", {})  # file_id -> path: hash a big file once
+        if up.file_id not in saved:
+            saved[up.file_id] = settings.save_upload(up.name, up.getvalue())
+        path = saved[up.file_id]
+        st.session_state["_upload_names"] = {str(path): f"{up.name} (uploaded)"}
+    else:
+        text = sb.text_input("File or LightGCN folder on the server", key="data_path").strip()
+        if not text:
+            sb.info("Type a path to a file or a folder with train.txt and test.txt.")
+            return None
+        path = text  # type: ignore[assignment]
+    return DataSpec(str(path), st.session_state["split"], int(st.session_state["split_seed"]), fmt, rating)
+
+
+def _load(sb: Any, spec: DataSpec) -> Dataset | None:
+    try:
+        with st.spinner("Loading the dataset…"):
+            data = state.dataset(spec)
+    except BetError as exc:
+        msg = str(exc)
+        for stored, shown in st.session_state.get("_upload_names", {}).items():
+            msg = msg.replace(stored, shown)  # the user's file name, not where the upload is kept
+        with sb.container(key="data-error"):
+            st.error(f"Cannot use this dataset: {msg}")
+        return None
+    sb.caption(f"{data.name}: {data.n_users:,} users · {data.n_items:,} items · "
+               f"{data.n_interactions:,} interactions")  # fmt: skip
+    return data
+
+
+def _advanced(sb: Any) -> None:
+    with sb.expander("Advanced settings (paper defaults)"):
+        st.selectbox(
+            "Preset",
+            list(PRESETS),
+            key="preset",
+            on_change=_apply_preset,
+            help="Fills the settings below; 'smoke test' finishes in seconds (for trying the app).",
+        )
+        c1, c2 = st.columns(2)
+        c1.number_input("Iterations T", 1, 1000, key="iterations")
+        c2.number_input("Candidates m", 1, 10000, key="candidates")
+        c1.number_input("Finetune epochs (0 = auto)", 0, 1000, key="finetune_epochs")
+        c2.number_input("Finetune steps (0 = auto)", 0, 100000, key="finetune_steps")
+        c1.number_input("Retrain top k", 1, 100, key="retrain_top")
+        c2.number_input("Seed", 0, 2**31 - 1, key="seed")
+        c1.number_input("Pretrain epochs (max)", 1, 10000, key="pretrain_epochs")
+        c2.number_input("Retrain epochs (max)", 1, 10000, key="retrain_epochs")
+        c1.number_input("d_max", 2, 1024, key="d_max", help="Full embedding size (sizes are in [1, d_max])")
+        c2.selectbox("Device", DEVICES, key="device")
+        c1.selectbox("Selection", SELECTIONS, key="selection")
+        c2.selectbox("Predictor", list(PREDICTORS), key="predictor")
+        c1.selectbox("Split", SPLITS, key="split")
+        c2.number_input("Split seed", 0, 2**31 - 1, key="split_seed")
+        c1.selectbox("File format", FORMATS, key="data_fmt")
+        c2.text_input("Min rating (blank: all)", key="min_rating")
+
+
+def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
+    s = st.session_state
+    backbones = s["backbones"]
+    if not backbones:
+        sb.warning("Pick at least one backbone.")
+        return None
+    try:
+        r = settings.readout(float(s["sparsity"]), data.n_rows, int(s["d_max"]))
+    except BudgetError as exc:
+        with sb.container(key="budget-error"):
+            st.error(f"Infeasible budget — {exc}")
+        return None
+    with sb.container(key="budget-readout"):
+        st.markdown(r.text())
+        st.progress(min(1.0, r.kept_fraction), text=f"{r.kept_fraction:.1%} of the full table")
+    try:
+        resolve_device(s["device"])
+        return settings.build_config(
+            spec, backbones[0], s["sparsity"], iterations=s["iterations"], candidates=s["candidates"],
+            finetune_epochs=s["finetune_epochs"], finetune_steps=s["finetune_steps"], retrain_top=s["retrain_top"],
+            seed=s["seed"], device=s["device"], d_max=s["d_max"], pretrain_epochs=s["pretrain_epochs"],
+            retrain_epochs=s["retrain_epochs"], selection=s["selection"], predictor=s["predictor"],
+        )  # fmt: skip
+    except BetError as exc:
+        sb.error(str(exc))
+        return None
+
+
+def _queue(sb: Any) -> None:
+    run = state.runner()
+    running, queued = run.running(), run.queued()
+    with sb.container(key="queue"):
+        st.caption(f"Queue: {len(running)} running · {len(queued)} waiting (one run at a time on CPU)")
+        if running and st.button("Stop the running search", key="stop_running", width="stretch"):
+            for rid in running:
+                state.flash(f"Run {rid}: {run.stop(rid)}", "info")
+            st.rerun()
+        if queued and st.button(f"Cancel the {len(queued)} waiting run(s)", key="cancel_queued", width="stretch"):
+            for rid in queued:
+                run.stop(rid)
+            state.flash(f"Cancelled {len(queued)} queued run(s)", "info")
+            st.rerun()
+
+
+def sidebar(live_page: Any = None) -> SearchConfig | None:
+    """Draw the setup sidebar; returns the valid config it describes (None while invalid). The
+    config is also kept in ``st.session_state['setup_config']`` for the sweep and compare pages."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    sb = st.sidebar
+    sb.header("BET Studio")
+    sb.caption("Fit per-user/per-item embedding sizes into a parameter budget (BET, WSDM 2024).")
+    spec = _data_spec(sb)
+    data = _load(sb, spec) if spec is not None else None
+    sb.multiselect("Backbones (several: one run each, compared)", BACKBONE_CHOICES, key="backbones")
+    sb.slider("Sparsity c (fraction of the table removed)", 0.50, 0.99, step=0.01, key="sparsity")
+    _advanced(sb)
+    cfg = _config(sb, spec, data) if spec is not None and data is not None else None
+    st.session_state["setup_config"] = cfg
+    if sb.button("Start search", key="start", type="primary", disabled=cfg is None, width="stretch"):
+        assert cfg is not None
+        try:
+            ids = state.runner().submit_search(cfg, st.session_state["backbones"])
+        except BetError as exc:
+            sb.error(str(exc))
+        else:
+            state.flash(f"Queued {len(ids)} run(s): {', '.join(ids)}")
+            state.select_run(ids[0])
+            if live_page is not None:
+                st.switch_page(live_page)
+            st.rerun()
+    _queue(sb)
+    return cfg

@@ -1,0 +1,87 @@
+"""Why a budget buys the recall it does: how the fittest actions split the parameters between
+users and items, head and tail — compared with a uniform (SU) and a frequency (MDE) table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from bet.baselines import baseline_action
+from bet.errors import BetError
+from dashboard import charts, explain, queries, state
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _features(run_id: str, n_actions: int, data_spec: dict[str, Any]) -> pd.DataFrame:
+    """Features of a run's evaluated actions (recomputed when new actions arrive)."""
+    store, data = state.store(), state.dataset(data_spec)
+    actions = [a for a in store.actions(run_id) if a["iteration"] > 0]
+    return explain.features_frame(actions, lambda i: store.action(run_id, i), data.user_freq, data.item_freq)
+
+
+def page() -> None:
+    state.show_flashes()
+    st.title("Why does this budget buy this recall?")
+    rows = [r for r in state.runs() if r["kind"] == "search" and r["iteration"] > 0]
+    if not rows:
+        st.info("This page explains a BET search once it has evaluated a few actions. Start one in the sidebar.")
+        return
+    ids = [r["run_id"] for r in rows]
+    by_id = {r["run_id"]: r for r in rows}
+    current = st.query_params.get("run")
+    rid = st.selectbox("Search", ids, index=ids.index(current) if current in ids else 0,
+                       format_func=lambda i: f"{i} — {queries.label(by_id[i])}", key="why_run")  # fmt: skip
+    active = by_id[rid]["status"] not in queries.FINAL
+    st.fragment(run_every=state.POLL * 2 if active else None)(view)(rid)
+
+
+def view(run_id: str) -> None:
+    store = state.store()
+    run = store.get_run(run_id)
+    actions = store.actions(run_id)
+    evald = [a for a in actions if a["iteration"] > 0]
+    data = state.dataset_or_none(run["config"].get("data"))
+    if data is None or not evald:
+        return
+    df = _features(run_id, len(evald), run["config"]["data"])
+    top = queries.best_action(actions, run)
+    assert top is not None
+    best = store.action(run_id, top["action_id"])
+    c, seed, d_max = run["sparsity"], run["seed"], int(run["config"].get("d_max", 128))
+    try:
+        su, mde = (baseline_action(m, data, c, seed, d_max) for m in ("su", "mde"))
+    except BetError as exc:
+        st.error(str(exc))
+        return
+    pre = store.events(run_id, kinds=("pretrain_finished",))
+    full = pre[-1]["valid"]["recall@20"] if pre else None
+    kept = run["budget"] / (data.n_rows * d_max) if run.get("budget") else None
+    best_f = explain.features(best, data.user_freq, data.item_freq)
+    sentences = explain.narrative(best_f, explain.features(su, data.user_freq, data.item_freq), df, full,
+                                  (top.get("metrics") or {}).get("recall@20"), kept)  # fmt: skip
+    with st.container(key="why-story", border=True):
+        st.markdown("\n".join(f"- {s}" for s in sentences))
+    left, right = st.columns(2)
+    with left, st.container(key="chart-why-split"):
+        st.plotly_chart(charts.share_fitness_figure(df), key="fig-why-split")
+    alloc = {
+        "BET (best)": (explain.allocation_by_bin(best.user_sizes, data.user_freq),
+                       explain.allocation_by_bin(best.item_sizes, data.item_freq)),
+        "SU (uniform)": (explain.allocation_by_bin(su.user_sizes, data.user_freq),
+                         explain.allocation_by_bin(su.item_sizes, data.item_freq)),
+        "MDE (frequency)": (explain.allocation_by_bin(mde.user_sizes, data.user_freq),
+                            explain.allocation_by_bin(mde.item_sizes, data.item_freq)),
+    }  # fmt: skip
+    with right, st.container(key="chart-why-alloc"):
+        st.plotly_chart(charts.allocation_figure(alloc), key="fig-why-alloc")
+    ranked = store.events(run_id, kinds=("candidates_ranked",))
+    if ranked:
+        with st.container(key="chart-why-pool"):
+            st.plotly_chart(charts.pool_figure(ranked[-1]), key="fig-why-pool")
+    st.markdown("**The fittest actions and where they put their parameters**")
+    show = df.sort_values("fitness", ascending=False).head(10)
+    st.dataframe(show, hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(format="percent") for c in ("user share", "user head share", "item head share")
+    })  # fmt: skip

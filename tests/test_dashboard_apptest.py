@@ -1,0 +1,163 @@
+"""The dashboard's widgets and validation messages through streamlit's AppTest (no browser).
+
+AppTest does not drive timed fragment reruns (streamlit issue 9242): live updates are covered by
+the runner tests and the browser test. Each test gets its own ``BET_HOME`` (set before any store
+is created), hence its own store and runner.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tomllib
+from pathlib import Path
+
+import pytest
+from dashboard_helpers import APP, ROOT, fill_store
+from streamlit.testing.v1 import AppTest
+
+from bet.data import load_dataset
+from bet.errors import DataError
+from bet.store import RunStore
+from bet.store.schema import create_v1
+
+TIMEOUT = 60  # the default 3 s flakes on 2 busy cores
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BET_HOME", str(tmp_path))
+    return tmp_path
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+
+
+def page_script(root: str, name: str) -> None:
+    import sys
+
+    sys.path.insert(0, root)
+    from dashboard.views import compare, frontier, live, runs, setup, why
+
+    setup.sidebar()
+    {"live": live.page, "frontier": frontier.page, "compare": compare.page, "why": why.page, "runs": runs.page}[name]()
+
+
+def page(name: str, run: str | None = None) -> AppTest:
+    at = AppTest.from_function(page_script, args=(str(ROOT), name), default_timeout=TIMEOUT)
+    if run is not None:
+        at.query_params["run"] = run
+    return at.run()
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(e.value) for e in getattr(at, kind)]
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_empty_store_opens_on_the_demo_with_a_live_budget_readout(home: Path) -> None:
+    at = app().run()
+    no_exceptions(at)
+    assert at.button(key="demo").label == "Run the demo"
+    assert any("One-click demo" in t for t in texts(at, "markdown"))
+    assert any("keeps **87,488** of 874,880 parameters" in t for t in texts(at, "markdown"))
+    assert at.selectbox(key="dataset").value == "gowalla-mini" and at.slider(key="sparsity").value == 0.9
+    assert at.number_input(key="iterations").value == 50 and at.number_input(key="candidates").value == 100
+    assert not at.button(key="start").disabled
+    at.slider(key="sparsity").set_value(0.5).run()
+    assert any("keeps **437,440**" in t for t in texts(at, "markdown"))
+
+
+def test_infeasible_budget_is_refused_with_the_reason(home: Path) -> None:
+    at = app().run()
+    at.number_input(key="d_max").set_value(16)
+    at.slider(key="sparsity").set_value(0.99)
+    at.run()
+    no_exceptions(at)
+    errors = texts(at, "error")
+    assert any("Infeasible budget" in e and "sparsity at most 0.9375 with d_max = 16" in e for e in errors), errors
+    assert at.button(key="start").disabled
+    at.slider(key="sparsity").set_value(0.9).run()
+    assert not texts(at, "error") and not at.button(key="start").disabled
+
+
+def test_malformed_or_missing_file_shows_the_engines_message(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2\nfoo bar\n3 4\n")
+    at = app().run()
+    at.radio(key="data_source").set_value("server path").run()
+    assert at.button(key="start").disabled
+    at.text_input(key="data_path").input(str(bad)).run()
+    no_exceptions(at)
+    assert any(f"{bad}:2: user id 'foo' is not an integer" in e for e in texts(at, "error")), texts(at, "error")
+    assert at.button(key="start").disabled
+    at.text_input(key="data_path").input(str(tmp_path / "nope.txt")).run()
+    assert any("no such file or folder" in e for e in texts(at, "error"))
+
+
+def test_uploads_are_kept_under_bet_home_and_validated_by_the_engine(home: Path) -> None:
+    from dashboard import settings
+
+    path = settings.save_upload("../my data.txt", b"1 2\nfoo bar\n")
+    assert path.parent == home / "uploads" and path.name.endswith("-my_data.txt")
+    assert settings.save_upload("other.txt", b"1 2\nfoo bar\n").read_bytes() == path.read_bytes()
+    with pytest.raises(DataError, match=r"my_data.txt:2: user id 'foo'"):
+        load_dataset(path)
+    conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert conf["server"]["address"] == "localhost" and conf["server"]["maxUploadSize"] <= 200
+
+
+def test_start_queues_a_run_and_stop_stops_it(home: Path) -> None:
+    from dashboard import state
+
+    at = app().run()
+    at.button(key="start").click().run()
+    no_exceptions(at)
+    runs = RunStore(home / "bet.sqlite").list_runs()
+    assert len(runs) == 1 and runs[0]["config"]["iterations"] == 50 and runs[0]["backbone"] == "lightgcn"
+    runner = state._runner(str(home / "bet.sqlite"))  # the process-wide runner the page used
+    assert runs[0]["run_id"] in runner.queued() + runner.running()
+    runner.stop(runs[0]["run_id"])
+    assert runner.wait(timeout=60)
+    assert RunStore(home / "bet.sqlite").list_runs()[0]["status"] == "stopped"
+
+
+def test_pages_render_the_stored_runs(home: Path) -> None:
+    store = RunStore(home / "bet.sqlite")
+    ids = fill_store(store, load_dataset("gowalla-mini"))
+    at = page("live", ids["bet"])
+    no_exceptions(at)
+    assert "Status: completed" in texts(at, "markdown")
+    assert len(at.get("plotly_chart")) == 6  # rankings, predicted vs actual, spearman, fitness, sizes, size/freq
+    at = page("live", ids["failed"])
+    assert "Status: failed" in texts(at, "markdown") and any("something went wrong" in e for e in texts(at, "error"))
+    at = page("frontier")
+    no_exceptions(at)
+    assert len(at.get("plotly_chart")) == 1 and at.text_input(key="sweep_sparsities").value == "0.8, 0.9, 0.95"
+    at = page("compare")
+    no_exceptions(at)
+    assert len(at.get("plotly_chart")) >= 3
+    at = page("why", ids["bet"])
+    no_exceptions(at)
+    assert any("of the parameters" in t for t in texts(at, "markdown")) and len(at.get("plotly_chart")) == 3
+    at = page("runs")
+    no_exceptions(at)
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 5
+
+
+def test_a_store_written_by_an_older_schema_just_works(home: Path) -> None:
+    conn = sqlite3.connect(home / "bet.sqlite", isolation_level=None)
+    create_v1(conn)
+    conn.execute(
+        "INSERT INTO runs (run_id, kind, method, dataset, backbone, sparsity, budget, seed, config, status,"
+        " created_at, result) VALUES ('old-1', 'baseline', 'su', 'gowalla-mini', 'lightgcn', 0.9, 87488, 0, '{}',"
+        ' \'completed\', 1.0, \'{"test": {"recall@20": 0.2}, "cost": 87488}\')'
+    )
+    conn.close()
+    at = app().run()
+    no_exceptions(at)
+    assert "Status: completed" in texts(at, "markdown")
+    assert RunStore(home / "bet.sqlite").get_run("old-1")["executor"] == "local"  # migrated
