@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import eval_vs_matmul  # noqa: E402
 import lightgcn_step  # noqa: E402
+import search_time  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n=== B. LightGCN training step, BET vs reference (bench/lightgcn_step.py) ===", flush=True)
     quick = ["--steps", "3", "--rounds", "1"] if args.quick else []
     results["lightgcn_step"] = lightgcn_step.main(quick)
+
+    print("\n=== C. a default BET search on gowalla-mini (bench/search_time.py) ===", flush=True)
+    search_time.main(["--iterations", "10"] if args.quick else [])
 
     a, b = results["eval_vs_matmul"], results["lightgcn_step"]
     print(f"\n=== summary ({time.perf_counter() - t0:.0f} s) ===")

@@ -34,7 +34,10 @@ def duration(run: Run, now: float | None = None) -> float | None:
 
 
 def n_rows_of(run: Run) -> int | None:
-    """Rows of the run's table, recovered from its budget (exact: budget = ⌊(1−c)·d_max·n⌋)."""
+    """Rows of the run's table: stored on the run (schema 3), else recovered from its budget
+    (exact: budget = ⌊(1−c)·d_max·n⌋)."""
+    if run.get("n_users") is not None and run.get("n_items") is not None:
+        return int(run["n_users"]) + int(run["n_items"])
     budget, c = run.get("budget"), run.get("sparsity")
     d_max = int((run.get("config") or {}).get("d_max", 128))
     if not budget or c is None or c >= 1:

@@ -157,7 +157,11 @@ class Runner:
         if active is not None:
             active.stop.set()
             return "stopping (within one training step)"
-        return "not running in this dashboard (a run started from the command line stops with Ctrl-C there)"
+        run = self.store.get_run(run_id)
+        if run["status"] in ("queued", "running"):
+            self.store.request_stop(run_id)  # another process runs it: it checks at each heartbeat
+            return "asked the process running it to stop it (within one training step)"
+        return f"not running ({run['status']})"
 
     def stop_all(self) -> None:
         for run_id in self.queued() + self.running():
@@ -220,7 +224,7 @@ class Runner:
                 task = self._queue.popleft()
                 self._active[task.job.run_id] = task
             try:
-                record(self.store, task.job, job_events(task.job, task.data, task.stop))
+                record(self.store, task.job, job_events(task.job, task.data, task.stop), stop=task.stop)
             except Exception as exc:  # noqa: BLE001 — record() already stored it on the run as failed
                 self.failures[task.job.run_id] = f"{type(exc).__name__}: {exc}"
                 log.warning("run %s failed: %s", task.job.run_id, exc)
