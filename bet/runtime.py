@@ -3,9 +3,10 @@
 Training always runs on one thread: reductions then add up in the same order on every machine,
 so a seed fixes a run bit for bit, and a step is not slowed 5–15× when another process holds a
 core (measured). The second core goes to independent work instead (candidate prefetch, parallel
-retrains, parallel runs). Evaluation's dense matmul gains from two threads and gives bitwise the
-same scores with one or two, so it uses up to two — one while several jobs share the process.
-``BET_TRAIN_THREADS`` / ``BET_EVAL_THREADS`` override.
+retrains, parallel runs). Evaluation's dense matmul and the graph propagation's sparse matmul
+(``spmm``) split work by output rows, so they give bitwise the same results on one or two threads
+(checked in the tests) and use up to two — one while several jobs share the process.
+``BET_TRAIN_THREADS`` / ``BET_EVAL_THREADS`` / ``BET_SPMM_THREADS`` override.
 """
 
 from __future__ import annotations

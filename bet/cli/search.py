@@ -52,7 +52,7 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
     )
     g.add_argument(
         "--predictor-training", choices=TRAINING_MODES, default="fit",
-        help="fit: 10 full-batch steps per iteration (default, measured better); paper: 2 single-pair steps",
+        help="fit: 5 full-batch steps per iteration (default, measured better); paper: 2 single-pair steps",
     )  # fmt: skip
     g.add_argument(
         "--pretrain-epochs",
