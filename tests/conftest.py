@@ -21,6 +21,7 @@ _HOME = tempfile.mkdtemp(prefix="bet-test-home-")
 os.environ["BET_HOME"] = _HOME
 
 from bet.data import Dataset, load_dataset  # noqa: E402  (must come after BET_HOME is set)
+from tests.ray_helpers import clean_home, ray_head  # noqa: E402, F401  (fixtures for every test module)
 
 WriteFile = Callable[..., Path]
 
