@@ -57,7 +57,7 @@ class SearchConfig:
     d_max: int = D_MAX
     pretrain: TrainConfig = PRETRAIN
     retrain: TrainConfig = RETRAIN
-    parallel_candidates: int = 1
+    parallel_candidates: int = 1  # batched BET: q candidates finetuned at once per iteration (1: the paper)
     retrain_workers: int | None = None  # None: 2 on a multi-core CPU or a GPU
 
     def validate(self) -> SearchConfig:
@@ -91,6 +91,10 @@ class SearchConfig:
             raise ConfigError(f"--selection must be one of {', '.join(SELECTIONS)}")
         if self.predictor not in PREDICTORS:
             raise ConfigError(f"--predictor must be one of {', '.join(PREDICTORS)}")
+        if self.parallel_candidates > self.candidates:
+            raise ConfigError(
+                f"--parallel-candidates ({self.parallel_candidates}) cannot exceed --candidates ({self.candidates})"
+            )
         return self
 
     def finetune(self, data: Dataset) -> TrainConfig:

@@ -69,6 +69,7 @@ class CandidatesRanked(Event):
     strategy: str  # greedy | random | nearest
     costs: list[int] = field(default_factory=list)
     user_shares: list[float] = field(default_factory=list)
+    also_chosen: list[int] = field(default_factory=list)  # batched BET: the other q − 1 picks
 
 
 @dataclass(frozen=True)

@@ -61,24 +61,25 @@ class Job:
 
 
 def search_method(cfg: SearchConfig) -> str:
-    """``bet``, or ``bet-`` + what differs from it (``bet-random``, ``bet-simple``, ``bet-paper``)."""
+    """``bet``, or ``bet-`` + what differs from it (``bet-random``, ``bet-simple``, ``bet-paper``, ``bet-q4``)."""
     parts = [
         "random" if cfg.selection == "random" else "",
         "simple" if cfg.predictor == "simple" else "",
         "paper" if cfg.predictor_training == "paper" else "",
+        f"q{cfg.parallel_candidates}" if cfg.parallel_candidates > 1 else "",
     ]
     return "-".join(["bet", *filter(None, parts)])
 
 
 def load_population(store: RunStore, run_id: str) -> list[Evaluated]:
-    """The evaluated actions of a run, as the search's population (contiguous iterations 1..k)."""
+    """The evaluated actions of a run, as the search's population (contiguous action ids 1..k)."""
     pop = [
         Evaluated(a["action_id"], a["iteration"], store.action(run_id, a["action_id"]), a["fitness"],
                   a["predicted"], a["metrics"], a["strategy"] or "", a["seconds"] or 0.0)
         for a in store.actions(run_id) if a["role"] == "evaluated"
     ]  # fmt: skip
-    pop.sort(key=lambda e: e.iteration)
-    return [e for i, e in enumerate(pop, start=1) if e.iteration == i]
+    pop.sort(key=lambda e: e.action_id)
+    return [e for i, e in enumerate(pop, start=1) if e.action_id == i]
 
 
 def create_job(

@@ -170,8 +170,8 @@ class PredictorTrainer:
 
     ``mode="paper"`` — the paper's rule: after each new pair, ``updates`` (N = 2) Adam steps on one
     pair drawn uniformly from the buffer (batch 1), lr 0.01 × 0.9 per step, floor 0.002 (authors'
-    ``update_critic``). ``mode="fit"`` (default) — after each new pair, ``updates`` (5) full-batch
-    Adam steps (lr 6e-3) on all pairs with standardised targets: measured on 40 finetuned actions,
+    ``update_critic``). ``mode="fit"`` (default) — after each new pair, ``updates`` (10) full-batch
+    Adam steps (lr 3e-3) on all pairs with standardised targets: measured on 40 finetuned actions,
     the paper's rule ranks unseen actions no better than chance (held-out Spearman −0.18) while
     this one reaches +0.45 (5 steps at 6e-3 and 10 at 3e-3 alike; docs/results.md). Predictions
     are returned on the fitness scale.

@@ -10,6 +10,11 @@ Randomness is derived per iteration from ``(seed, t)``, and every candidate is f
 same batch sequence (common random numbers: differences in fitness come from the action, not from
 the batches). So a run resumed from its stored evaluated actions — the predictor rebuilt by
 replaying them — continues exactly as the uninterrupted run would have.
+
+Batched BET (``parallel_candidates = q > 1``, beyond the paper): each iteration picks q distinct
+candidates (see :mod:`bet.selection`), finetunes them on separate model copies, two at a time
+(threads: `bet.parallel`), then adds all q to the predictor in action order. Action ids run
+1..T·q; a resume from a half-finished iteration re-ranks it identically and reuses what it stored.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 import scipy.stats as st
 import torch
 
-from bet.backbones import Backbone
+from bet.backbones import Backbone, make_backbone
 from bet.budget import Action
 from bet.config import SearchConfig
 from bet.data import Dataset
@@ -108,14 +113,30 @@ def bet_search(
     linear = cfg.predictor_training == "fit"  # standardised targets need a linear output
     predictor = PREDICTORS[cfg.predictor](data.user_freq, data.item_freq, cfg.d_max, cfg.seed, linear).to(device)
     trainer = PredictorTrainer(predictor, cfg.predictor_updates, cfg.predictor_training)
+    width = cfg.parallel_candidates
+    done = len(population) // width  # complete iterations; a partial one is redone, reusing what it stored
+    stored = {e.action_id: e for e in population[done * width :]}
+    population = population[: done * width]
     for ev in population:  # resume: replay the updates in order → the same predictor state
         trainer.add(
-            ev.action.user_sizes, ev.action.item_sizes, ev.fitness, np.random.default_rng([cfg.seed, ev.iteration, 1])
+            ev.action.user_sizes, ev.action.item_sizes, ev.fitness, np.random.default_rng([cfg.seed, ev.action_id, 1])
         )
     finetune = cfg.finetune(data)
+    slots = [model] + [make_backbone(cfg.backbone, data, cfg.seed, cfg.d_max, device) for _ in range(width - 1)]
+
+    def finetuned(slot: int, action: Action, label: str) -> Generator[Event, None, tuple[Metrics | None, float]]:
+        """Finetune ``action`` from the pretrained weights on model ``slot``; its validation metrics."""
+        t0 = time.perf_counter()
+        m = slots[slot]
+        m.load_state_dict(pretrained)
+        m.set_action(action)
+        result = yield from train_iter(m, data, finetune, cfg.seed, "finetune", stop, label)
+        if result.stopped:
+            return None, 0.0
+        return evaluate(m, data, "valid"), time.perf_counter() - t0
 
     yield PhaseChanged("search", f"{cfg.iterations} iterations × {cfg.candidates} candidates")
-    first = len(population) + 1
+    first = done + 1
 
     def candidates(t: int) -> tuple[ActionBatch, torch.Tensor]:
         # Independent of the predictor's weights, so iteration t+1's candidates are drawn (on the
@@ -135,38 +156,57 @@ def bet_search(
             upcoming = prefetch.submit(candidates, t + 1) if t < cfg.iterations else None
             predicted, embeddings = trainer.predict_prepared(prepared)
             rng = np.random.default_rng([cfg.seed, t, 2])
-            strategy = strategy_for(t, cfg.selection, have_best=bool(population))
-            anchor = None
-            if strategy == "nearest":
-                top1 = max(population, key=lambda e: e.fitness)
-                anchor = trainer.predict(top1.action.user_sizes[None], top1.action.item_sizes[None])[1][0]
-            idx = choose(strategy, predicted, rng, embeddings, anchor)
+            picks: list[
+                tuple[int, str]
+            ] = []  # width distinct candidates; slot j follows the schedule of action (t-1)q+j
+            for j in range(1, width + 1):
+                strategy = strategy_for((t - 1) * width + j, cfg.selection, have_best=bool(population))
+                anchor = None
+                if strategy == "nearest":
+                    top1 = max(population, key=lambda e: e.fitness)
+                    anchor = trainer.predict(top1.action.user_sizes[None], top1.action.item_sizes[None])[1][0]
+                picks.append((choose(strategy, predicted, rng, embeddings, anchor, [i for i, _ in picks]), strategy))
+            idx, strategy = picks[0]
             yield CandidatesRanked(
-                t, predicted.tolist(), idx, strategy, batch.costs.tolist(), batch.user_share.round(4).tolist()
-            )
-            action = batch.action(idx).check(sampler.budget, cfg.d_max)
+                t, predicted.tolist(), idx, strategy, batch.costs.tolist(), batch.user_share.round(4).tolist(),
+                also_chosen=[i for i, _ in picks[1:]],
+            )  # fmt: skip
+            actions = [batch.action(i).check(sampler.budget, cfg.d_max) for i, _ in picks]
+            ids = [(t - 1) * width + j for j in range(1, width + 1)]
             t_overhead = time.perf_counter() - t_iter
 
-            model.load_state_dict(pretrained)
-            model.set_action(action)
-            result = yield from train_iter(model, data, finetune, cfg.seed, "finetune", stop, f"{t}/{cfg.iterations}")
-            if result.stopped:
+            label = f"{t}/{cfg.iterations}"
+            todo = [k for k in range(width) if ids[k] not in stored]
+            runs = yield from merge(
+                [finetuned(k, actions[k], label) for k in todo], min(width, default_workers(device.type))
+            )
+            if any(valid is None for valid, _ in runs):
                 yield RunFinished(
                     "stopped", f"stopped while finetuning iteration {t}", seconds=time.perf_counter() - t_start
                 )
                 return finished("stopped")
-            valid = evaluate(model, data, "valid")
-            fitness = quality(valid) / q_full
+            new = dict(zip(todo, runs, strict=True))
             t_update = time.perf_counter()
-            ev = Evaluated(t, t, action, fitness, float(predicted[idx]), valid, strategy, t_update - t_iter)
-            population.append(ev)
-            loss = trainer.add(action.user_sizes, action.item_sizes, fitness, np.random.default_rng([cfg.seed, t, 1]))
-            held_out = _spearman([e.predicted for e in population], [e.fitness for e in population])
-            overhead = t_overhead + time.perf_counter() - t_update
-            yield CandidateEvaluated(
-                t, t, action.cost, ev.predicted, fitness, valid, ev.seconds, strategy, overhead, action=action
-            )
-            yield PredictorUpdated(t, loss, held_out)
+            for k, (i, strategy) in enumerate(picks):
+                t_k = time.perf_counter()
+                if k in new:
+                    valid, secs = new[k]
+                    assert valid is not None
+                    ev = Evaluated(ids[k], t, actions[k], quality(valid) / q_full, float(predicted[i]), valid, strategy)
+                    ev.seconds = secs + t_overhead / width if width > 1 else t_update - t_iter
+                else:
+                    ev = stored[ids[k]]  # evaluated before the interruption: not redone
+                population.append(ev)
+                rng_k = np.random.default_rng([cfg.seed, ev.action_id, 1])
+                loss = trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, rng_k)
+                held_out = _spearman([e.predicted for e in population], [e.fitness for e in population])
+                overhead = t_overhead / width + time.perf_counter() - t_k
+                if k in new:
+                    yield CandidateEvaluated(
+                        t, ev.action_id, ev.action.cost, ev.predicted, ev.fitness, ev.valid, ev.seconds, strategy,
+                        overhead, action=ev.action,
+                    )  # fmt: skip
+                yield PredictorUpdated(t, loss, held_out)
 
     top = sorted(population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
     yield PhaseChanged("retrain", f"top {len(top)} from scratch")

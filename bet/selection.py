@@ -5,6 +5,10 @@ Iteration t (from 1) uses ``t mod 5``: 0, 1, 2 → greedy (highest predicted fit
 evaluated action's, **re-embedded with the current predictor** (the authors reuse a stale cached
 embedding and swap 3 and 4; we follow the paper's order). ``--selection random`` always picks at
 random (the ablation).
+
+Batched BET (``--parallel-candidates q``) picks q distinct candidates per iteration, the j-th by
+the schedule of evaluated action ``(t − 1)·q + j``, so the greedy/random/nearest mix over evaluated
+actions is the paper's; q = 1 is the paper's algorithm.
 """
 
 from __future__ import annotations
@@ -32,14 +36,26 @@ def choose(
     rng: np.random.Generator,
     embeddings: np.ndarray | None = None,
     anchor: np.ndarray | None = None,
+    exclude: list[int] | None = None,
 ) -> int:
-    """Index of the chosen candidate among ``len(predicted)``."""
+    """Index of the chosen candidate among ``len(predicted)``, never one in ``exclude`` (the
+    candidates already picked this iteration in batched mode)."""
+    taken = np.asarray(exclude or [], dtype=np.int64)
+    if len(taken) >= len(predicted):
+        raise ValueError(f"cannot pick another of {len(predicted)} candidates: all are taken")
     if strategy == "greedy":
-        return int(np.argmax(predicted))
+        p = np.array(predicted, dtype=np.float64)
+        p[taken] = -np.inf
+        return int(np.argmax(p))
     if strategy == "random":
-        return int(rng.integers(len(predicted)))
+        if not len(taken):
+            return int(rng.integers(len(predicted)))
+        left = np.setdiff1d(np.arange(len(predicted)), taken)
+        return int(left[rng.integers(len(left))])
     if strategy == "nearest":
         if embeddings is None or anchor is None:
             raise ValueError("nearest needs candidate embeddings and the anchor's")
-        return int(np.argmin(((embeddings - anchor[None, :]) ** 2).sum(1)))
+        dist = ((embeddings - anchor[None, :]) ** 2).sum(1).astype(np.float64)
+        dist[taken] = np.inf
+        return int(np.argmin(dist))
     raise ValueError(f"unknown strategy {strategy!r}")
