@@ -4,7 +4,7 @@ outside finetuning and evaluation (sampling, predictor, selection, recording).
 Targets (issue 3): the whole default search ≤ 2 minutes on 2 cores (with the full model already
 pretrained and cached, as it is after the first run), loop overhead ≤ 2 % of an iteration.
 
-    python bench/search_time.py [--sparsity 0.95] [--iterations 50] [--finetune-steps N]
+    python bench/search_time.py [--sparsity 0.95] [--iterations 50] [--finetune-steps N] [-q Q]
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sparsity", type=float, default=0.95)
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--finetune-steps", type=int, default=None, help="default: the search's own default")
+    ap.add_argument("--parallel-candidates", "-q", type=int, default=1, help="batched BET (default 1: the paper)")
     args = ap.parse_args(argv)
     cfg = SearchConfig(sparsity=args.sparsity, iterations=args.iterations, finetune_steps=args.finetune_steps,
+                       parallel_candidates=args.parallel_candidates,
                        device="cpu")  # fmt: skip
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset=args.dataset))
     store = RunStore(Path(tempfile.mkdtemp()) / "bench.sqlite")
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     overhead = sum(e.overhead for e in its)
     iteration = sum(e.seconds for e in its)
     print(
-        f"default search on {args.dataset}, c={args.sparsity}, T={args.iterations}, finetune steps {cfg.finetune_steps or 'default'} (pretrained model cached: {pretrain_cached[0]})"
+        f"default search on {args.dataset}, c={args.sparsity}, T={args.iterations}, q={args.parallel_candidates}, finetune steps {cfg.finetune_steps or 'default'} (pretrained model cached: {pretrain_cached[0]})"
     )
     print(f"  total {total:.1f} s  (target 120 s: ratio {total / 120:.2f})  status {run['status']}")
     for name in ("pretrain", "search", "retrain"):

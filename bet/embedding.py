@@ -75,6 +75,16 @@ class BudgetedEmbedding(nn.Module):
         """The masked table ``weight ⊙ mask``, ``(n_users + n_items, d_max)``."""
         return self.weight * self.mask
 
+    def narrow(self) -> torch.Tensor:
+        """The masked table cut to its widest row, ``(n_users + n_items, max(sizes))``: the columns
+        dropped are zero in every row. Backbones whose layers act on each column separately
+        (LightGCN: propagation, dot-product scores) compute the same model on it at a fraction of
+        the cost — at 95 % sparsity the widest row is typically 20–30 of 128 columns."""
+        w = int(self.sizes.max())
+        if w == self.d_max:
+            return self.weight * self.mask
+        return self.weight[:, :w] * self.mask[:, :w]
+
     def lookup(self, rows: torch.Tensor) -> torch.Tensor:
         """Masked rows ``(len(rows), d_max)`` without materialising the whole table."""
         return self.weight[rows] * self.mask[rows]

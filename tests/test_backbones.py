@@ -172,3 +172,35 @@ def test_backbone_on_cuda(mini: Dataset, name: str) -> None:
     for key, value in on_cpu.items():
         assert math.isfinite(on_gpu[key])
         assert on_gpu[key] == pytest.approx(value, abs=2e-3), key
+
+
+def test_lightgcn_on_the_narrow_table_is_the_same_model(mini: Dataset) -> None:
+    """LightGCN propagates only the first max(sizes) columns: loss, gradient and scores must equal
+    the full-width computation (the dropped columns are zero in every row)."""
+    from bet.backbones.base import batch_sq_norm, dot_bpr, propagate_mean
+
+    model = make_backbone("lightgcn", mini, seed=3)
+    action = baseline_action("mde", mini, 0.95, seed=0)
+    model.set_action(action)
+    assert model.table is not None
+    w = int(action.sizes.max())
+    assert w < D_MAX and model.table.narrow().shape == (mini.n_rows, w)
+    u, p, n = batch(mini, 512, 4)
+
+    loss = model.loss(u, p, n)
+    (grad,) = torch.autograd.grad(loss, model.table.weight)
+    ego = model.table()  # full width, the definition
+    final = propagate_mean(model.adj, ego, model.layers)
+    rows = torch.cat([u, p + mini.n_users, n + mini.n_users])
+    ref = dot_bpr(final, u, p + mini.n_users, n + mini.n_users) + model.reg * batch_sq_norm(ego, rows) / len(u)
+    (ref_grad,) = torch.autograd.grad(ref, model.table.weight)
+    torch.testing.assert_close(loss, ref, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-9)
+    assert bool((grad[:, w:] == 0).all())
+
+    model.eval()
+    users = torch.arange(0, mini.n_users, 97)
+    scores = model.scorer()(users)
+    with torch.no_grad():
+        full = propagate_mean(model.adj, model.table(), model.layers)
+    torch.testing.assert_close(scores, full[users] @ full[mini.n_users :].T, rtol=1e-5, atol=1e-8)
