@@ -51,7 +51,7 @@ class SearchConfig:
     selection: str = "bet"
     predictor: str = "deepsets"
     predictor_training: str = "fit"  # fit (ours, measured better) | paper (N=2 single-pair steps)
-    predictor_updates: int | None = None  # None: 5 for fit, 2 for paper
+    predictor_updates: int | None = None  # None: 10 for fit, 2 for paper
     seed: int = 0
     device: str = "auto"
     d_max: int = D_MAX

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.stats as st
-import torch
 
 from bet.backbones import Backbone, make_backbone
 from bet.budget import Action
@@ -49,7 +48,7 @@ from bet.events import (
 )  # fmt: skip
 from bet.parallel import default_workers, merge
 from bet.pipeline import pretrain, resolve_device, train_sized
-from bet.predictor import PREDICTORS, PredictorTrainer
+from bet.predictor import PREDICTORS, PredictorTrainer, Prepared
 from bet.sampler import ActionBatch, ActionSampler
 from bet.selection import choose, strategy_for
 from bet.train import TrainResult, train_iter
@@ -138,7 +137,7 @@ def bet_search(
     yield PhaseChanged("search", f"{cfg.iterations} iterations × {cfg.candidates} candidates")
     first = done + 1
 
-    def candidates(t: int) -> tuple[ActionBatch, torch.Tensor]:
+    def candidates(t: int) -> tuple[ActionBatch, Prepared]:
         # Independent of the predictor's weights, so iteration t+1's candidates are drawn (on the
         # other core) while iteration t finetunes: the loop's own overhead stays small.
         batch = sampler.sample(cfg.candidates, np.random.default_rng([cfg.seed, t]))
