@@ -26,7 +26,7 @@ def welcome() -> None:
         st.markdown(
             f"**One-click demo:** {DEMO.data.dataset}, LightGCN, sparsity {DEMO.sparsity} (10 % of the table), "
             f"{DEMO.iterations} iterations × {DEMO.candidates} candidates, top {DEMO.retrain_top} retrained — about "
-            "a minute on 2 CPU cores (the first time included: it pretrains the full model in ~20 s and caches it), "
+            "a minute on 2 CPU cores (the first time included: it pretrains the full model in ~10 s and caches it), "
             "together with the full-size model and the popularity floor for the frontier."
         )
         if st.button("Run the demo", key="demo", type="primary"):
