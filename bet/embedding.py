@@ -81,8 +81,6 @@ class BudgetedEmbedding(nn.Module):
         (LightGCN: propagation, dot-product scores) compute the same model on it at a fraction of
         the cost — at 95 % sparsity the widest row is typically 20–30 of 128 columns."""
         w = int(self.sizes.max())
-        if w == self.d_max:
-            return self.weight * self.mask
         return self.weight[:, :w] * self.mask[:, :w]
 
     def lookup(self, rows: torch.Tensor) -> torch.Tensor:

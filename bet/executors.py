@@ -9,12 +9,13 @@ backbone comparison, and baseline runs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
+from bet.events import Event
 from bet.jobs import Job, Listener, job_events, record
 from bet.runtime import concurrent
 from bet.store import RunStore
@@ -32,12 +33,13 @@ class Executor(Protocol):
     ) -> list[dict[str, Any]]: ...  # fmt: skip
 
 
-def _forward(shared: threading.Event, own: threading.Event, finished: threading.Event) -> None:
-    """Propagate the executor-wide stop to one job's own stop event, until the job ends."""
-    while not finished.is_set():
-        if shared.wait(0.5):
+def _watching(events: Iterable[Event], shared: threading.Event | None, own: threading.Event) -> Iterator[Event]:
+    """``events``, passing the executor-wide stop on to the job's own stop event (the producer
+    checks it between training steps, so once per event is soon enough)."""
+    for ev in events:
+        if shared is not None and shared.is_set():
             own.set()
-            return
+        yield ev
 
 
 class LocalExecutor:
@@ -55,15 +57,12 @@ class LocalExecutor:
     def _one(self, store: RunStore, job: Job, data: Dataset | None, on_event: Listener | None,
              stop: threading.Event | None) -> dict[str, Any]:  # fmt: skip
         own = threading.Event()  # this job's stop: set by the shared one or by a stop request
-        finished = threading.Event()
-        if stop is not None:
-            threading.Thread(target=_forward, args=(stop, own, finished), daemon=True).start()
+        if stop is not None and stop.is_set():
+            own.set()
         try:
-            return record(store, job, job_events(job, data, own), on_event, own)
+            return record(store, job, _watching(job_events(job, data, own), stop, own), on_event, own)
         except (BetError, RuntimeError, ValueError, ArithmeticError):  # recorded on the run
             return store.get_run(job.run_id)
-        finally:
-            finished.set()
 
     def run(
         self, store: RunStore, jobs: Sequence[Job], data: Dataset | None = None,

@@ -74,7 +74,30 @@ def cat_prepared(parts: list[Prepared]) -> Prepared:
     return torch.cat(parts)  # type: ignore[arg-type]
 
 
-class DeepSetsPredictor(nn.Module):
+class _Predictor(nn.Module):
+    """What both predictors share: ``prepare`` (weight-independent inputs, computed once per
+    action), ``embed_prepared`` (the action embedding) and ``head`` (the predicted fitness)."""
+
+    def prepare(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> Prepared:
+        raise NotImplementedError
+
+    def embed_prepared(self, prepared: Prepared) -> torch.Tensor:
+        raise NotImplementedError
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.embed_prepared(self.prepare(user_sizes, item_sizes))
+
+    def forward_prepared(self, prepared: Prepared) -> torch.Tensor:
+        return self.head(self.embed_prepared(prepared))
+
+    def forward(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.forward_prepared(self.prepare(user_sizes, item_sizes))
+
+
+class DeepSetsPredictor(_Predictor):
     """``forward(user_sizes (m, n_users), item_sizes (m, n_items)) -> (m,)`` predicted fitness."""
 
     def __init__(
@@ -121,7 +144,7 @@ class DeepSetsPredictor(nn.Module):
             out[s : s + chunk] = torch.bincount(keys.reshape(-1), minlength=len(part) * d * g).view(-1, d * g).float()
         return out.view(m, d, g)
 
-    def prepare(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> SetBatch:
+    def prepare(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> Prepared:
         """The part of the embedding that does not depend on the weights (computed once per
         action; the search prefetches it while the backbone trains)."""
         dev = self.group.device
@@ -131,10 +154,11 @@ class DeepSetsPredictor(nn.Module):
         a, d = (n > 0).nonzero(as_tuple=True)
         return SetBatch(counts[a, d] / n[a, d].unsqueeze(1), a, d, (n == 0).float())
 
-    def embed_prepared(self, sets: Prepared) -> torch.Tensor:
+    def embed_prepared(self, prepared: Prepared) -> torch.Tensor:
         """Action embeddings ``h_a`` ``(m, 64)`` (paper Eq. 9) from :meth:`prepare`'s output.
         ``μ`` runs on the non-empty sets only; every empty S_d contributes the same ``μ([0 ;
         d/d_max])`` to every action, computed once (at 95 % sparsity most sets are empty)."""
+        sets = prepared
         assert isinstance(sets, SetBatch)
         q = torch.cat([self.rho_u(self.u_feat), self.rho_v(self.v_feat)])  # (G, 16)
         means = sets.weights @ q  # (K, 16): the mean member embedding of each non-empty set
@@ -143,20 +167,11 @@ class DeepSetsPredictor(nn.Module):
         total = (sets.empty @ s_empty).index_add(0, sets.action, s)  # (m, 64)
         return total / self.d_max
 
-    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return self.embed_prepared(self.prepare(user_sizes, item_sizes))
-
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return self.pi(h).squeeze(-1)
 
-    def forward_prepared(self, prepared: Prepared) -> torch.Tensor:
-        return self.head(self.embed_prepared(prepared))
 
-    def forward(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return self.forward_prepared(self.prepare(user_sizes, item_sizes))
-
-
-class SimplePredictor(nn.Module):
+class SimplePredictor(_Predictor):
     """Ablation (paper Table 2): an MLP on the raw size vector ``[user sizes ; item sizes] / d_max``
     with no set structure; its 64-wide hidden layer serves as the action embedding."""
 
@@ -179,21 +194,12 @@ class SimplePredictor(nn.Module):
         x = torch.cat([torch.as_tensor(user_sizes), torch.as_tensor(item_sizes)], dim=1).to(dev, torch.float32)
         return x / self.d_max
 
-    def embed_prepared(self, x: Prepared) -> torch.Tensor:
-        assert isinstance(x, torch.Tensor)
-        return self.body(x)
-
-    def embed(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return self.embed_prepared(self.prepare(user_sizes, item_sizes))
+    def embed_prepared(self, prepared: Prepared) -> torch.Tensor:
+        assert isinstance(prepared, torch.Tensor)
+        return self.body(prepared)
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return self.out(h).squeeze(-1)
-
-    def forward_prepared(self, prepared: Prepared) -> torch.Tensor:
-        return self.head(self.embed_prepared(prepared))
-
-    def forward(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return self.forward_prepared(self.prepare(user_sizes, item_sizes))
 
 
 PREDICTORS: dict[str, type[DeepSetsPredictor] | type[SimplePredictor]] = {
@@ -243,27 +249,24 @@ class PredictorTrainer:
         return float(loss.detach())
 
     def add(self, user_sizes: np.ndarray, item_sizes: np.ndarray, fitness: float, rng: np.random.Generator) -> float:
-        """Store a pair and run the updates; returns their mean squared error on the fitness scale."""
-        with torch_threads("train"):  # small ops: one thread is faster, and the same bits everywhere
-            return self._add(user_sizes, item_sizes, fitness, rng)
-
-    def _add(self, user_sizes: np.ndarray, item_sizes: np.ndarray, fitness: float, rng: np.random.Generator) -> float:
-        with torch.no_grad():
-            self.inputs.append(self.model.prepare(np.asarray(user_sizes)[None], np.asarray(item_sizes)[None]))
+        """Store a pair and run the updates; returns their mean squared error on the fitness scale.
+        One torch thread: the ops are small (faster so), and the bits do not depend on the machine."""
+        self.inputs.append(self.prepare(np.asarray(user_sizes)[None], np.asarray(item_sizes)[None]))
         self.targets.append(float(fitness))
         losses = []
         self.model.train()
-        if self.mode == "paper":
-            for _ in range(self.updates):
-                j = int(rng.integers(len(self.targets)))
-                target = torch.tensor([self.targets[j]], device=self.device)
-                losses.append(self._step(self.inputs[j], target))
-        else:
-            y = np.asarray(self.targets)
-            self.mean, self.scale = float(y.mean()), float(max(y.std(ddof=1), 1e-3)) if len(y) > 1 else 1.0
-            x = cat_prepared(self.inputs)
-            target = torch.tensor((y - self.mean) / self.scale, dtype=torch.float32, device=self.device)
-            losses = [self._step(x, target) * self.scale**2 for _ in range(self.updates)]
+        with torch_threads("train"):
+            if self.mode == "paper":
+                for _ in range(self.updates):
+                    j = int(rng.integers(len(self.targets)))
+                    target = torch.tensor([self.targets[j]], device=self.device)
+                    losses.append(self._step(self.inputs[j], target))
+            else:
+                y = np.asarray(self.targets)
+                self.mean, self.scale = float(y.mean()), float(max(y.std(ddof=1), 1e-3)) if len(y) > 1 else 1.0
+                x = cat_prepared(self.inputs)
+                target = torch.tensor((y - self.mean) / self.scale, dtype=torch.float32, device=self.device)
+                losses = [self._step(x, target) * self.scale**2 for _ in range(self.updates)]
         self.model.eval()
         return float(np.mean(losses)) if losses else float("nan")
 

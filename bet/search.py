@@ -155,9 +155,8 @@ def bet_search(
             upcoming = prefetch.submit(candidates, t + 1) if t < cfg.iterations else None
             predicted, embeddings = trainer.predict_prepared(prepared)
             rng = np.random.default_rng([cfg.seed, t, 2])
-            picks: list[
-                tuple[int, str]
-            ] = []  # width distinct candidates; slot j follows the schedule of action (t-1)q+j
+            # `width` distinct candidates; the j-th follows the selection schedule of action (t-1)·width+j
+            picks: list[tuple[int, str]] = []
             for j in range(1, width + 1):
                 strategy = strategy_for((t - 1) * width + j, cfg.selection, have_best=bool(population))
                 anchor = None

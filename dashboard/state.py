@@ -58,6 +58,15 @@ def runs() -> list[dict[str, Any]]:
         return []
 
 
+def run_or_error(run_id: str) -> dict[str, Any] | None:
+    """The stored run, or None with the store's message shown in the page."""
+    try:
+        return store().get_run(run_id)
+    except BetError as exc:
+        st.error(str(exc))
+        return None
+
+
 def any_active(rows: list[dict[str, Any]] | None = None) -> bool:
     rows = runs() if rows is None else rows
     return any(r["status"] not in FINAL for r in rows) or not runner().idle()

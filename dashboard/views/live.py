@@ -65,10 +65,8 @@ def page() -> None:
 
 def run_view(run_id: str, polling: bool) -> None:
     store, runner = state.store(), state.runner()
-    try:
-        run = store.get_run(run_id)
-    except BetError as exc:
-        st.error(str(exc))
+    run = state.run_or_error(run_id)
+    if run is None:
         return
     status = run["status"]
     if polling and status in queries.FINAL:

@@ -58,11 +58,9 @@ def table(pick: dict[str, Any]) -> None:
 
 
 def details(run_id: str) -> None:
-    store, runner = state.store(), state.runner()
-    try:
-        run = store.get_run(run_id)
-    except BetError as exc:
-        st.error(str(exc))
+    runner = state.runner()
+    run = state.run_or_error(run_id)
+    if run is None:
         return
     st.subheader(queries.label(run))
     if run.get("error"):
