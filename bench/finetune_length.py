@@ -26,6 +26,7 @@ import numpy as np
 import scipy.stats as st
 
 from bet.baselines import baseline_action
+from bet.budget import budget_for
 from bet.config import PRETRAIN, RETRAIN, DataSpec
 from bet.evaluation import evaluate, quality
 from bet.pipeline import pretrain, train_sized
@@ -60,7 +61,7 @@ def main() -> None:
     model, full_valid, _ = drain(pretrain(data, args.backbone, PRETRAIN, args.seed, dev))
     q_full = quality(full_valid)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    sampler = ActionSampler.for_data(data, args.sparsity)
+    sampler = ActionSampler.for_data(data, budget_for(args.sparsity, data.n_rows))
     batch = sampler.sample(args.actions, np.random.default_rng([args.seed, 999]))
     actions = [batch.action(i) for i in range(len(batch))]
     names = [f"sampled{i}" for i in range(len(batch))]

@@ -138,3 +138,108 @@ def allocate(weights: np.ndarray, budget: int, d_max: int = D_MAX, d_min: int = 
         frac[take] = -1.0
         left -= len(take)
     return sizes
+
+
+def sorted_allocate(weights_desc: np.ndarray, budget: int, d_max: int = D_MAX, d_min: int = D_MIN) -> np.ndarray:
+    """Sizes for weights sorted in *descending* order: non-increasing, in ``[d_min, d_max]``,
+    summing to exactly ``min(budget, d_max·n)`` (the caller guarantees ``budget >= d_min·n``).
+
+    Uses suffix sums, so each bisection probe is O(log n) rather than a pass over the rows; the
+    result is checked exactly (one pass) so rounding can never break the budget.
+    """
+    t = np.maximum(np.asarray(weights_desc, dtype=np.float64), 0.0)
+    n = t.size
+    if budget >= d_max * n:
+        return np.full(n, d_max, dtype=np.int64)
+    if t[0] <= 0:
+        t = np.ones(n)
+    # Scale-free (only the shape of the draw matters); weights below 1e-250 act as 1e-250 so the
+    # scale s stays finite (they sit at d_min either way unless the budget is nearly full).
+    t = np.maximum(t / t[0], 1e-250)
+    # Suffix sums (small weights first): the middle band's sum is a difference of two sums of
+    # the same magnitude, which stays accurate when the weights span hundreds of orders of
+    # magnitude (prefix sums would cancel catastrophically there).
+    suffix = np.concatenate([np.cumsum(t[::-1])[::-1], [0.0]])
+    neg = -t  # ascending, for searchsorted
+
+    def total(log_s: float) -> float:
+        s = float(np.exp(log_s))
+        k_hi = int(np.searchsorted(neg, -d_max / s, side="right"))  # rows with s·t >= d_max
+        k_lo = int(np.searchsorted(neg, -d_min / s, side="left"))  # rows with s·t > d_min
+        return d_max * k_hi + s * (suffix[k_hi] - suffix[k_lo]) + d_min * (n - k_lo)
+
+    def exact(log_s: float) -> np.ndarray:
+        return np.floor(np.clip(np.exp(log_s) * t, d_min, d_max)).astype(np.int64)
+
+    # Below s = d_min every row sits at d_min (total <= budget); at s = d_max / min weight every
+    # row is capped. Bisect between them in log space.
+    log_lo, log_hi = float(np.log(d_min)), float(np.log(d_max) - np.log(t[-1]))
+    for _ in range(200):
+        mid = 0.5 * (log_lo + log_hi)
+        if total(mid) > budget:
+            log_hi = mid
+        else:
+            log_lo = mid
+        if log_hi - log_lo <= 1e-12:
+            break
+    sizes = exact(log_lo)
+    if sizes.sum() > budget:  # rounding in the fast totals: back off until the exact sum fits
+        step = 1e-9
+        while (sizes := exact(log_lo - step)).sum() > budget:
+            step *= 4
+    left = budget - int(sizes.sum())
+    if left > 0:  # < 1 per uncapped row; give it to the largest uncapped rows: stays sorted
+        room = np.flatnonzero(sizes < d_max)[:left]
+        sizes[room] += 1
+    return sizes
+
+
+def batch_allocate(log_w_desc: np.ndarray, budgets: np.ndarray, d_max: int = D_MAX, d_min: int = D_MIN) -> np.ndarray:
+    """:func:`sorted_allocate` for many rows at once: ``log_w_desc`` ``(m, n)`` log-weights, each
+    row sorted descending, ``budgets`` ``(m,)`` with ``d_min·n <= budget``. Returns ``(m, n)``
+    int64 sizes, each row non-increasing, in ``[d_min, d_max]``, summing to ``min(budget, d_max·n)``.
+
+    All m bisections run together: one ``searchsorted`` per probe over the rows laid end to end
+    in log space (each row offset by a constant larger than its range), so no Python loop runs
+    over actions or rows.
+    """
+    m, n = log_w_desc.shape
+    lw = np.maximum(log_w_desc - log_w_desc[:, :1], -575.0)  # scale-free; floor keeps s finite
+    t = np.exp(lw)
+    suffix = np.concatenate([np.cumsum(t[:, ::-1], axis=1)[:, ::-1], np.zeros((m, 1))], axis=1)
+    span = 1000.0  # > the 575 range of -lw, so rows never overlap
+    offset = np.arange(m) * span
+    flat = (-lw + offset[:, None]).ravel()  # ascending overall
+    base = np.arange(m) * n
+    rows = np.arange(m)
+    budgets = np.asarray(budgets, dtype=np.float64)
+    log_dmax, log_dmin = np.log(d_max), np.log(d_min)
+
+    def totals(log_s: np.ndarray) -> np.ndarray:
+        k_hi = np.searchsorted(flat, log_s - log_dmax + offset, side="right") - base  # s·t >= d_max
+        k_lo = np.searchsorted(flat, log_s - log_dmin + offset, side="left") - base  # s·t > d_min
+        k_hi, k_lo = np.clip(k_hi, 0, n), np.clip(k_lo, 0, n)
+        mid = suffix[rows, k_hi] - suffix[rows, k_lo]
+        return d_max * k_hi + np.exp(log_s) * mid + d_min * (n - k_lo)
+
+    lo = np.full(m, log_dmin)
+    hi = np.full(m, log_dmax + 575.0)
+    for _ in range(64):  # the log-range is < 600: 64 halvings reach ~1e-16
+        mid = 0.5 * (lo + hi)
+        over = totals(mid) > budgets
+        hi = np.where(over, mid, hi)
+        lo = np.where(over, lo, mid)
+    sizes = np.floor(np.clip(np.exp(lo)[:, None] * t, d_min, d_max)).astype(np.int64)
+    over = sizes.sum(1) > budgets
+    step = 1e-9
+    while over.any():  # rounding in the fast totals: back off those rows until they fit exactly
+        lo = np.where(over, lo - step, lo)
+        sizes[over] = np.floor(np.clip(np.exp(lo[over])[:, None] * t[over], d_min, d_max)).astype(np.int64)
+        over = sizes.sum(1) > budgets
+        step *= 4
+    left = (np.minimum(budgets, d_max * n) - sizes.sum(1)).astype(np.int64)
+    # The leftover (< one per uncapped row) goes to the largest uncapped rows: rows stay sorted.
+    first = (sizes >= d_max).sum(1)
+    cols = np.arange(n)[None, :]
+    sizes += (cols >= first[:, None]) & (cols < (first + left)[:, None])
+    return sizes

@@ -16,7 +16,7 @@ from bet.backbones import Backbone
 from bet.data import Dataset
 from bet.paths import cache_dir
 
-CACHE_VERSION = 2  # bump when a backbone's maths changes
+CACHE_VERSION = 3  # bump when a backbone's maths or the training batches change (3: distinct users per batch)
 
 
 def model_key(data: Dataset, backbone: str, d_max: int, cfg: Any, seed: int) -> str:

@@ -57,6 +57,7 @@ class SearchConfig:
     d_max: int = D_MAX
     pretrain: TrainConfig = PRETRAIN
     retrain: TrainConfig = RETRAIN
+    redraws: int = 0  # sampler: 0 clips a side over d_max; k > 0 redraws its family/β up to k times (authors)
     parallel_candidates: int = 1  # batched BET: q candidates finetuned at once per iteration (1: the paper)
     retrain_workers: int | None = None  # None: 2 on a multi-core CPU or a GPU
 
@@ -72,6 +73,7 @@ class SearchConfig:
             ("candidates", 1),
             ("retrain_top", 1),
             ("parallel_candidates", 1),
+            ("redraws", 0),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")

@@ -84,6 +84,7 @@ class CandidateEvaluated(Event):
     seconds: float
     strategy: str = ""
     overhead: float = 0.0  # seconds of the iteration spent outside finetuning and evaluation
+    eval_seconds: float = 0.0  # of ``seconds``, the validation evaluation
     # The sizes travel with the event for the store; they are not part of its JSON payload.
     action: Any = field(default=None, compare=False, repr=False)
 

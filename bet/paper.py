@@ -1,4 +1,5 @@
-"""Published numbers of the BET paper (WSDM 2024, Table 1): test R@5 / N@5 / R@20 / N@20.
+"""Paper Table 1: the published numbers of the BET paper (WSDM 2024; test R@5 / N@5 / R@20 /
+N@20), and the rows of our reproduction of it (``docs/table1.csv``, written by ``bet reproduce``).
 
 Keyed by ``(dataset, backbone, sparsity, method)``. Two cells carry obvious typos in the paper
 (NGCF/Gowalla/0.95 BET N@20 printed as .9980; CIESS Yelp/LightGCN/0.95 R@20 as .6570); the
@@ -6,6 +7,17 @@ values below are as printed, see ``../shared/reference/bet-paper.md`` §6.
 """
 
 from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from bet.store import RunStore
 
 COLUMNS = ("recall@5", "ndcg@5", "recall@20", "ndcg@20")
 
@@ -72,3 +84,92 @@ TABLE1: dict[tuple[str, str, float, str], dict[str, float]] = {
 }
 
 CELLS = sorted({(d, b, c) for d, b, c, _ in TABLE1})
+
+
+# --- our reproduction: docs/table1.csv -------------------------------------------------------
+
+#: Columns of ``docs/table1.csv`` (one row per measured cell and method).
+TABLE_COLUMNS = (
+    "dataset", "backbone", "sparsity", "method", "seeds", "recall@20", "ndcg@20", "paper_recall@20",
+    "paper_ndcg@20", "recall@5", "ndcg@5", "paper_recall@5", "paper_ndcg@5", "valid_recall@20", "budget",
+    "cost", "hours", "device", "date", "run_id", "config",
+)  # fmt: skip
+#: Table 1 methods we run: BET, its random-selection ablation, and the references at the same budget.
+METHODS = ("bet", "bet-random", "su", "sr", "mde", "full", "pop")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """A short fingerprint of what decides a run's numbers (the device is its own column)."""
+    spec = {k: v for k, v in config.items() if k not in ("device", "retrain_workers")}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def phase_seconds(store: RunStore, run: dict[str, Any]) -> dict[str, float]:
+    """Where a stored run's time went, from its events (summed over resumed segments):
+    ``pretrain`` (0 when the cached model was used), ``finetune``, ``evaluation`` (validation of
+    each candidate), ``predictor`` (ranking, selection and the predictor's update), ``retrain``
+    (wall time of the parallel retraining phase), ``baseline`` (a reference run's training)."""
+    out = dict.fromkeys(("pretrain", "finetune", "evaluation", "predictor", "retrain", "baseline"), 0.0)
+    retrain_from = None
+    for ev in store.events(run["run_id"]):
+        kind = ev["kind"]
+        if kind == "pretrain_finished" and not ev["cached"]:
+            out["pretrain"] += ev["seconds"]
+        elif kind == "candidate_evaluated" and ev["iteration"] > 0:
+            evaluation = ev.get("eval_seconds", 0.0)
+            out["finetune"] += ev["seconds"] - evaluation
+            out["evaluation"] += evaluation
+            out["predictor"] += ev.get("overhead", 0.0)
+        elif kind == "phase" and ev["phase"] == "retrain":
+            retrain_from = ev["t"]
+        elif kind == "run_finished" and ev["status"] == "completed":
+            if retrain_from is not None:
+                out["retrain"] += ev["t"] - retrain_from
+            elif run["kind"] == "baseline":
+                out["baseline"] += ev.get("seconds", 0.0)
+    return out
+
+
+def table_row(store: RunStore, run: dict[str, Any], method: str, device: str) -> dict[str, Any]:
+    """One ``docs/table1.csv`` row for a completed run (test metrics are a read-out only)."""
+    result = run.get("result") or {}
+    test, valid = result.get("test") or {}, result.get("valid") or {}
+    cell = (run["dataset"], run["backbone"], float(run["sparsity"]), method)
+    paper = TABLE1.get(cell, {})
+
+    def num(x: float | None) -> str:
+        return "" if x is None else f"{x:.4f}"
+
+    return {
+        "dataset": run["dataset"], "backbone": run["backbone"], "sparsity": run["sparsity"], "method": method,
+        "seeds": run["seed"], "recall@20": num(test.get("recall@20")), "ndcg@20": num(test.get("ndcg@20")),
+        "paper_recall@20": num(paper.get("recall@20")), "paper_ndcg@20": num(paper.get("ndcg@20")),
+        "recall@5": num(test.get("recall@5")), "ndcg@5": num(test.get("ndcg@5")),
+        "paper_recall@5": num(paper.get("recall@5")), "paper_ndcg@5": num(paper.get("ndcg@5")),
+        "valid_recall@20": num(valid.get("recall@20")), "budget": run["budget"], "cost": result.get("cost"),
+        "hours": f"{sum(phase_seconds(store, run).values()) / 3600:.3f}", "device": device,
+        "date": time.strftime("%Y-%m-%d"), "run_id": run["run_id"], "config": config_hash(run["config"]),
+    }  # fmt: skip
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    """Append one row, writing the header first for a new file; written and flushed as one line,
+    so an interrupted reproduction never leaves half a row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists() or path.stat().st_size == 0
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS, lineterminator="\n")
+    if new:
+        writer.writeheader()
+    writer.writerow({k: row.get(k, "") for k in TABLE_COLUMNS})
+    with path.open("a", newline="") as fh:
+        fh.write(buf.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())

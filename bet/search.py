@@ -29,7 +29,7 @@ import numpy as np
 import scipy.stats as st
 
 from bet.backbones import Backbone, make_backbone
-from bet.budget import Action
+from bet.budget import Action, budget_for
 from bet.config import SearchConfig
 from bet.data import Dataset
 from bet.embedding import pack_bytes
@@ -93,7 +93,8 @@ def bet_search(
     """Run (or continue) one BET search; yields events, returns the :class:`SearchResult`."""
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
-    sampler = ActionSampler.for_data(data, cfg.sparsity, cfg.d_max)
+    budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+    sampler = ActionSampler.for_data(data, budget, cfg.d_max, redraws=cfg.redraws)
     population: list[Evaluated] = list(resume or [])
 
     def finished(status: str, reason: str = "") -> SearchResult:
@@ -123,16 +124,20 @@ def bet_search(
     finetune = cfg.finetune(data)
     slots = [model] + [make_backbone(cfg.backbone, data, cfg.seed, cfg.d_max, device) for _ in range(width - 1)]
 
-    def finetuned(slot: int, action: Action, label: str) -> Generator[Event, None, tuple[Metrics | None, float]]:
-        """Finetune ``action`` from the pretrained weights on model ``slot``; its validation metrics."""
+    def finetuned(slot: int, action: Action, label: str) -> Generator[Event, None, tuple[Metrics | None, float, float]]:
+        """Finetune ``action`` from the pretrained weights on model ``slot``: its validation
+        metrics, the seconds finetuning + evaluation took, and those of the evaluation."""
         t0 = time.perf_counter()
         m = slots[slot]
         m.load_state_dict(pretrained)
         m.set_action(action)
         result = yield from train_iter(m, data, finetune, cfg.seed, "finetune", stop, label)
         if result.stopped:
-            return None, 0.0
-        return evaluate(m, data, "valid"), time.perf_counter() - t0
+            return None, 0.0, 0.0
+        t_eval = time.perf_counter()
+        valid = evaluate(m, data, "valid")
+        done = time.perf_counter()
+        return valid, done - t0, done - t_eval
 
     yield PhaseChanged("search", f"{cfg.iterations} iterations × {cfg.candidates} candidates")
     first = done + 1
@@ -178,7 +183,7 @@ def bet_search(
             runs = yield from merge(
                 [finetuned(k, actions[k], label) for k in todo], min(width, default_workers(device.type))
             )
-            if any(valid is None for valid, _ in runs):
+            if any(valid is None for valid, _, _ in runs):
                 yield RunFinished(
                     "stopped", f"stopped while finetuning iteration {t}", seconds=time.perf_counter() - t_start
                 )
@@ -187,8 +192,9 @@ def bet_search(
             t_update = time.perf_counter()
             for k, (i, strategy) in enumerate(picks):
                 t_k = time.perf_counter()
+                eval_secs = 0.0
                 if k in new:
-                    valid, secs = new[k]
+                    valid, secs, eval_secs = new[k]
                     assert valid is not None
                     ev = Evaluated(ids[k], t, actions[k], quality(valid) / q_full, float(predicted[i]), valid, strategy)
                     ev.seconds = secs + t_overhead / width if width > 1 else t_update - t_iter
@@ -202,7 +208,7 @@ def bet_search(
                 if k in new:
                     yield CandidateEvaluated(
                         t, ev.action_id, ev.action.cost, ev.predicted, ev.fitness, ev.valid, ev.seconds, strategy,
-                        overhead, action=ev.action,
+                        overhead, action=ev.action, eval_seconds=eval_secs,
                     )  # fmt: skip
                 yield PredictorUpdated(t, loss, held_out)
 

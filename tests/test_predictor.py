@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bet.budget import budget_for
 from bet.data import Dataset
 from bet.predictor import DeepSetsPredictor, PredictorTrainer, SetBatch, cat_prepared
 from bet.sampler import ActionSampler
@@ -37,7 +38,7 @@ def test_vectorised_pooling_matches_the_definition() -> None:
 
 def test_on_real_actions_and_batches_concatenate(mini: Dataset) -> None:
     model = DeepSetsPredictor(mini.user_freq, mini.item_freq, seed=0)
-    batch = ActionSampler.for_data(mini, 0.95).sample(3, np.random.default_rng(0))
+    batch = ActionSampler.for_data(mini, budget_for(0.95, mini.n_rows)).sample(3, np.random.default_rng(0))
     with torch.no_grad():
         whole = model.embed(batch.user_sizes, batch.item_sizes)
         parts = [model.prepare(batch.user_sizes[i : i + 1], batch.item_sizes[i : i + 1]) for i in range(3)]
@@ -52,7 +53,7 @@ def test_on_real_actions_and_batches_concatenate(mini: Dataset) -> None:
 def test_gradients_reach_every_encoder(mini: Dataset) -> None:
     model = DeepSetsPredictor(mini.user_freq, mini.item_freq, seed=0, linear_output=True)
     trainer = PredictorTrainer(model)
-    batch = ActionSampler.for_data(mini, 0.9).sample(4, np.random.default_rng(1))
+    batch = ActionSampler.for_data(mini, budget_for(0.9, mini.n_rows)).sample(4, np.random.default_rng(1))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     for i in range(4):
         trainer.add(batch.user_sizes[i], batch.item_sizes[i], 0.8 + 0.05 * i, np.random.default_rng(i))

@@ -165,7 +165,7 @@ def test_predictor_fit_mode_learns_a_ranking(mini: Dataset) -> None:
     from bet.predictor import DeepSetsPredictor, PredictorTrainer
     from bet.sampler import ActionSampler
 
-    batch = ActionSampler.for_data(mini, 0.9).sample(60, np.random.default_rng(0))
+    batch = ActionSampler.for_data(mini, budget_for(0.9, mini.n_rows)).sample(60, np.random.default_rng(0))
     fitness = 0.9 - 0.2 * batch.user_share  # items deserve the budget
     trainer = PredictorTrainer(DeepSetsPredictor(mini.user_freq, mini.item_freq, linear_output=True), mode="fit")
     for i in range(40):

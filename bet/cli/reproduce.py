@@ -1,40 +1,57 @@
 """``bet reproduce``: paper Table 1 cells on the full datasets, ours beside the published numbers.
 
-Runs are ordinary stored runs; a cell whose run (same method and configuration) already
-completed in the store is reused, so re-running only prints.
+Each (cell, method) is an ordinary stored run, and each completed one is appended at once as a
+row of ``--table`` (default ``docs/table1.csv``). Re-running is safe at every point:
+
+* a row already in the table (same cell, method, seed, configuration and device) is skipped;
+* a run of the same configuration that completed in the store is recorded without re-running;
+* a BET search that was interrupted, stopped or failed is **resumed** from its stored actions;
+* a baseline cut short is re-run from scratch (it has no intermediate state worth keeping).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 from bet.cli.common import add_json_arg, emit
 from bet.cli.progress import SearchProgress
 from bet.cli.search import add_search_args, graceful_stop, search_config
 from bet.config import BaselineConfig, DataSpec, SearchConfig
+from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import LocalExecutor
-from bet.jobs import Job, create_job, search_method
-from bet.paper import CELLS, COLUMNS, TABLE1
-from bet.store import RunStore
+from bet.jobs import Job, create_job, resume_job
+from bet.paper import CELLS, COLUMNS, METHODS, TABLE1, append_row, config_hash, read_table, table_row
+from bet.pipeline import resolve_device
+from bet.store import RESUMABLE, RunStore
+
+#: The sampler rule for Table 1: the authors' redraw of a side over d_max (README, "Deviations").
+TABLE1_REDRAWS = 20
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reproduce", help="paper Table 1 cells, ours beside the paper's",
-        description="Run BET (and optionally SU/SR) on paper Table 1 cells — full Gowalla / Yelp2018 with the paper's "
-        "split and settings — and print our test metrics beside the published ones. Hours per cell on a CPU.",
+        description="Run BET and the references (SU, SR, MDE, full, pop; bet-random for the ablation) on paper "
+        "Table 1 cells — full Gowalla / Yelp2018 with the paper's split and settings — append each completed "
+        "run to a CSV table and print our test metrics beside the published ones. Interrupted cells resume. "
+        "Hours per cell on a CPU.",
     )  # fmt: skip
     p.add_argument(
         "--cells",
-        default="gowalla/lightgcn/0.9,gowalla/lightgcn/0.95",
-        help="comma-separated dataset/backbone/sparsity; 'all' for the 18 cells (default: LightGCN on Gowalla at 0.9, 0.95)",
+        default="gowalla/lightgcn/0.95,gowalla/lightgcn/0.9",
+        help="comma-separated dataset/backbone/sparsity; 'all' for the 18 cells (default: LightGCN on Gowalla at 0.95, 0.9)",
     )
-    p.add_argument("--methods", default="bet", help="comma-separated subset of bet,su,sr")
+    p.add_argument(
+        "--methods", default="su,sr,bet", help=f"comma-separated subset of {','.join(METHODS)} (default su,sr,bet)"
+    )
+    p.add_argument("--table", type=Path, default=Path("docs/table1.csv"), help="CSV the completed rows are appended to")
     add_search_args(p, sparsity=False)
-    p.set_defaults(backbone=None)
+    p.set_defaults(backbone=None, redraws=TABLE1_REDRAWS)
     p.add_argument("--dry-run", action="store_true", help="print the table from stored runs only; run nothing")
     add_json_arg(p)
     p.set_defaults(func=cmd_reproduce)  # fmt: skip
@@ -58,62 +75,95 @@ def parse_cells(text: str) -> list[tuple[str, str, float]]:
     return cells
 
 
-def _config(args: argparse.Namespace, cell: tuple[str, str, float], method: str) -> SearchConfig | BaselineConfig:
+def cell_config(args: argparse.Namespace, cell: tuple[str, str, float], method: str) -> SearchConfig | BaselineConfig:
+    """The run configuration of one (cell, method): BET with the command's search settings,
+    ``bet-random`` the same with random selection, the references on the retraining schedule."""
     d, b, c = cell
     search = search_config(args, c, data=DataSpec(d), backbone=b)
     if method == "bet":
         return search
+    if method == "bet-random":
+        return dataclasses.replace(search, selection="random")
     return BaselineConfig(
-        search.data, b, method, c, args.seed, args.device, args.d_max, search.retrain, search.pretrain
-    )
+        data=search.data, backbone=b, method=method, sparsity=c, seed=args.seed, device=args.device,
+        d_max=args.d_max, train=search.retrain, pretrain=search.pretrain,
+    )  # fmt: skip
 
 
-def _done(store: RunStore, cfg: SearchConfig | BaselineConfig, method: str) -> dict[str, Any] | None:
-    for run in store.list_runs(method=method, backbone=cfg.backbone, status="completed"):
-        if run["config"] == cfg.to_dict():
+def _stored(store: RunStore, cfg: SearchConfig | BaselineConfig, statuses: tuple[str, ...]) -> dict[str, Any] | None:
+    for run in store.list_runs(backbone=cfg.backbone):
+        if run["status"] in statuses and run["config"] == cfg.to_dict():
             return run
     return None
+
+
+def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, stop: Any) -> dict[str, Any]:
+    """Complete one (cell, method): reuse a completed run, resume an interrupted search, or start."""
+    if (run := _stored(store, cfg, ("completed",))) is not None:
+        return run
+    job: Job | None = None
+    if isinstance(cfg, SearchConfig) and (old := _stored(store, cfg, RESUMABLE)) is not None:
+        job = resume_job(store, old["run_id"])
+    job = job or create_job(store, cfg, data)
+    progress = SearchProgress(getattr(cfg, "iterations", 0))
+    return LocalExecutor().run(store, [job], data, progress, stop)[0]
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     cells = parse_cells(args.cells)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not set(methods) <= {"bet", "su", "sr"}:
-        raise ConfigError("--methods takes bet, su and sr (the methods of Table 1 we implement)")
+    if not methods or not set(methods) <= set(METHODS):
+        raise ConfigError(f"--methods takes a comma-separated subset of {', '.join(METHODS)}")
     store = RunStore(args.store)
+    device = resolve_device(args.device).type
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with graceful_stop() as stop:
         for cell in cells:
-            data = None
+            data: Dataset | None = None
             for m in methods:
-                cfg = _config(args, cell, m)
-                run = _done(store, cfg, search_method(cfg) if isinstance(cfg, SearchConfig) else m)
-                if run is None and not args.dry_run and not stop.is_set():
-                    data = data or cfg.data.load()
-                    job: Job = create_job(store, cfg, data)
-                    run = LocalExecutor().run(store, [job], data, SearchProgress(getattr(cfg, "iterations", 0)), stop)[
-                        0
-                    ]
-                test = ((run or {}).get("result") or {}).get("test") or {}
-                paper = TABLE1.get((*cell, m), {})
+                cfg = cell_config(args, cell, m)
+                done = [
+                    r for r in read_table(args.table)
+                    if (r["dataset"], r["backbone"], r["method"], r["config"], r["device"], r["seeds"])
+                    == (cell[0], cell[1], m, config_hash(cfg.to_dict()), device, str(args.seed))
+                    and (m in ("full", "pop") or float(r["sparsity"]) == cell[2])
+                ]  # fmt: skip
+                run: dict[str, Any] | None = None
+                if done:
+                    status, ours = "in table", {k: _num(done[-1].get(k)) for k in COLUMNS}
+                else:
+                    run = _stored(store, cfg, ("completed",))
+                    if run is None and not args.dry_run and not stop.is_set():
+                        data = data or cfg.data.load()
+                        run = _run(store, cfg, data, stop)
+                    status = (run or {}).get("status", "not run")
+                    if run is not None and status == "completed":
+                        append_row(args.table, table_row(store, run, m, device))
+                    test = ((run or {}).get("result") or {}).get("test") or {}
+                    ours = {k: test.get(k) for k in COLUMNS}
                 rows.append({
                     "dataset": cell[0], "backbone": cell[1], "sparsity": cell[2], "method": m,
-                    "run_id": (run or {}).get("run_id"), "status": (run or {}).get("status", "not run"),
-                    "ours": {k: test.get(k) for k in COLUMNS}, "paper": paper,
+                    "run_id": (run or {}).get("run_id"), "status": status, "ours": ours,
+                    "paper": TABLE1.get((*cell, m), {}),
                 })  # fmt: skip
     if args.json:
         emit(args, rows, "")
         return 0
     head = " ".join(f"{k:>17s}" for k in COLUMNS)
-    print(f"{'cell':24s} {'method':6s} {head}   (ours / paper)")
+    print(f"{'cell':24s} {'method':10s} {head}   (ours / paper)")
     for r in rows:
-        vals = " ".join(
-            f"{(r['ours'][k] if r['ours'][k] is not None else float('nan')):8.4f}/{r['paper'].get(k, float('nan')):.4f}"
-            for k in COLUMNS
-        )
+        vals = " ".join(f"{_fmt(r['ours'][k])}/{_fmt(r['paper'].get(k))}" for k in COLUMNS)
         print(
-            f"{r['dataset'] + '/' + r['backbone'] + '/' + str(r['sparsity']):24s} {r['method']:6s} {vals}   {r['status']}"
+            f"{r['dataset'] + '/' + r['backbone'] + '/' + str(r['sparsity']):24s} {r['method']:10s} {vals}   {r['status']}"
         )
-    print(f"{time.perf_counter() - t0:.0f}s; store {store.path}")
+    print(f"{time.perf_counter() - t0:.0f}s; store {store.path}; table {args.table}")
     return 0
+
+
+def _num(text: str | None) -> float | None:
+    return float(text) if text else None
+
+
+def _fmt(x: float | None) -> str:
+    return "   --   " if x is None else f"{x:8.4f}"

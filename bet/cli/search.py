@@ -15,7 +15,7 @@ from types import FrameType
 import numpy as np
 
 from bet.backbones import BACKBONES
-from bet.budget import D_MAX
+from bet.budget import D_MAX, budget_for
 from bet.cli.common import add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
 from bet.cli.progress import SearchProgress
 from bet.config import PRETRAIN, RETRAIN, DataSpec, SearchConfig
@@ -71,6 +71,11 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         default=RETRAIN.epochs,
         help="most epochs per from-scratch retrain (early stopping; default 300)",
     )
+    g.add_argument(
+        "--redraws", type=int, default=0, metavar="K",
+        help="a sampled side whose largest size exceeds d_max: 0 clips it (default); K > 0 redraws its "
+        "family and β up to K times first, as the authors' code does (bet reproduce uses 20)",
+    )  # fmt: skip
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--d-max", type=int, default=D_MAX)
     add_device_arg(p)
@@ -88,7 +93,7 @@ def search_config(
         candidates=args.candidates, finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps,
         retrain_top=args.retrain_top, parallel_candidates=args.parallel_candidates, selection=args.selection, predictor=args.predictor,
         predictor_training=args.predictor_training, seed=args.seed, device=args.device, d_max=args.d_max,
-        pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs),
+        redraws=args.redraws, pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs),
         retrain=dataclasses.replace(RETRAIN, epochs=args.retrain_epochs),
     ).validate()  # fmt: skip
 
@@ -133,6 +138,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--d-max", type=int, default=D_MAX)
+    p.add_argument(
+        "--redraws", type=int, default=0, metavar="K", help="redraw a side over d_max up to K times (default 0: clip)"
+    )
     p.add_argument("--out", type=Path, required=True, help="output .npz (arrays user_sizes, item_sizes, user_share)")
     add_json_arg(p)
     p.set_defaults(func=cmd_sample)
@@ -171,7 +179,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise ConfigError("--count must be at least 1")
     data = load_data(args)
-    sampler = ActionSampler.for_data(data, args.sparsity, args.d_max)
+    sampler = ActionSampler.for_data(
+        data, budget_for(args.sparsity, data.n_rows, args.d_max), args.d_max, redraws=args.redraws
+    )
     t0 = time.perf_counter()
     batch = sampler.sample(args.count, np.random.default_rng(args.seed))
     seconds = time.perf_counter() - t0

@@ -1,0 +1,60 @@
+"""``bet reproduce`` plumbing on gowalla-mini with tiny settings: an interrupted search resumes
+under the same run id, completed runs become CSV rows with a per-phase time split, and the
+table is appended to row by row."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from bet.cli.reproduce import _run, parse_cells
+from bet.data import Dataset
+from bet.errors import ConfigError
+from bet.events import CandidateEvaluated, Event
+from bet.jobs import run_search
+from bet.paper import TABLE_COLUMNS, append_row, config_hash, phase_seconds, read_table, table_row
+from bet.store import RunStore
+from tests.search_helpers import TINY
+
+
+def test_interrupted_search_resumes_and_lands_in_the_table(mini: Dataset, tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite")
+    stop = threading.Event()
+
+    def stop_after_two(ev: Event) -> None:
+        if isinstance(ev, CandidateEvaluated) and ev.action_id >= 2:
+            stop.set()
+
+    first = run_search(TINY, store, data=mini, stop=stop, on_event=stop_after_two)
+    assert first["status"] == "stopped"
+    done = _run(store, TINY, mini, threading.Event())
+    assert done["run_id"] == first["run_id"] and done["status"] == "completed"
+    assert len(store.list_runs()) == 1  # resumed, not started again
+    # a second call reuses the completed run
+    assert _run(store, TINY, mini, threading.Event())["run_id"] == first["run_id"]
+
+    phases = phase_seconds(store, done)
+    assert phases["finetune"] > 0 and phases["evaluation"] > 0 and phases["retrain"] > 0
+    assert phases["baseline"] == 0
+
+    row = table_row(store, done, "bet", "cpu")
+    assert row["config"] == config_hash(TINY.to_dict())
+    assert 0 < float(row["recall@20"]) < 1 and row["paper_recall@20"] == ""  # mini is not a paper cell
+    assert row["cost"] <= row["budget"]
+    table = tmp_path / "docs" / "table1.csv"
+    append_row(table, row)
+    append_row(table, {**row, "method": "su"})
+    rows = read_table(table)
+    assert [r["method"] for r in rows] == ["bet", "su"]
+    assert list(rows[0]) == list(TABLE_COLUMNS)
+    assert table.read_text().count("dataset,backbone") == 1
+
+
+def test_cells_are_checked() -> None:
+    assert parse_cells("gowalla/lightgcn/0.95") == [("gowalla", "lightgcn", 0.95)]
+    with pytest.raises(ConfigError, match="not a Table 1 cell"):
+        parse_cells("gowalla/lightgcn/0.5")
+    with pytest.raises(ConfigError, match="dataset/backbone/sparsity"):
+        parse_cells("gowalla-lightgcn")
