@@ -16,16 +16,19 @@ from bet.backbones import Backbone
 from bet.data import Dataset
 from bet.paths import cache_dir
 
+_ADDED_LATER = ("eval_every_steps",)
 CACHE_VERSION = 3  # bump when a backbone's maths or the training batches change (3: distinct users per batch)
 
 
 def model_key(data: Dataset, backbone: str, d_max: int, cfg: Any, seed: int) -> str:
+    # Fields added to the config after this version, at their defaults, leave the key unchanged.
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if not (k in _ADDED_LATER and v is None)}
     spec = {
         "v": CACHE_VERSION,
         "data": data.fingerprint,
         "backbone": backbone,
         "d_max": d_max,
-        "cfg": dataclasses.asdict(cfg),
+        "cfg": settings,
         "seed": seed,
     }
     blob = json.dumps(spec, sort_keys=True).encode()

@@ -92,7 +92,7 @@ CELLS = sorted({(d, b, c) for d, b, c, _ in TABLE1})
 TABLE_COLUMNS = (
     "dataset", "backbone", "sparsity", "method", "seeds", "recall@20", "ndcg@20", "paper_recall@20",
     "paper_ndcg@20", "recall@5", "ndcg@5", "paper_recall@5", "paper_ndcg@5", "valid_recall@20", "budget",
-    "cost", "hours", "device", "date", "run_id", "config",
+    "cost", "hours", "early_stop", "device", "date", "run_id", "config",
 )  # fmt: skip
 #: Table 1 methods we run: BET, its random-selection ablation, and the references at the same budget.
 METHODS = ("bet", "bet-random", "su", "sr", "mde", "full", "pop")
@@ -148,6 +148,8 @@ def table_row(store: RunStore, run: dict[str, Any], method: str, device: str) ->
         "paper_recall@5": num(paper.get("recall@5")), "paper_ndcg@5": num(paper.get("ndcg@5")),
         "valid_recall@20": num(valid.get("recall@20")), "budget": run["budget"], "cost": result.get("cost"),
         "hours": f"{sum(phase_seconds(store, run).values()) / 3600:.3f}", "device": device,
+        "early_stop": "authors" if (run["config"].get("retrain") or run["config"].get("train") or {}).get(
+            "eval_every_steps") else "ours",
         "date": time.strftime("%Y-%m-%d"), "run_id": run["run_id"], "config": config_hash(run["config"]),
     }  # fmt: skip
 

@@ -130,9 +130,7 @@ def test_redraw_removes_most_d_max_plateaus_at_low_sparsity(mini: Dataset) -> No
     for batch in (clip, redraw):
         check_batch(ActionSampler.for_data(mini, budget), mini, batch.user_sizes, batch.item_sizes)
     assert _plateau_share(clip.user_sizes, clip.item_sizes) > 0.2
-    assert _plateau_share(redraw.user_sizes, redraw.item_sizes) < 0.5 * _plateau_share(
-        clip.user_sizes, clip.item_sizes
-    )
+    assert _plateau_share(redraw.user_sizes, redraw.item_sizes) < 0.5 * _plateau_share(clip.user_sizes, clip.item_sizes)
     # w is kept: the user share is the same draw with or without redraws
     assert np.allclose(clip.user_share, redraw.user_share)
 

@@ -181,3 +181,51 @@ def test_stop_before_start(mini: Dataset) -> None:
     result = fit(model, mini, TrainConfig(epochs=5), seed=0, stop=stop)
     assert result.stopped and result.steps == 0
     assert torch.equal(model.state_dict()["table.weight"], before)
+
+
+def test_narrow_parameter_training_is_exact(mini: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LightGCN trains only the table's used columns (an optimiser over w of d_max columns):
+    bit for bit the same weights, validations and early stopping as training the whole table."""
+    from contextlib import nullcontext
+
+    from bet.baselines import baseline_action
+
+    action = baseline_action("mde", mini, 0.95, 0)
+    assert max(action.user_sizes.max(), action.item_sizes.max()) < 128
+    cfg = TrainConfig(epochs=6, eval_every=1, patience=2)
+    runs = []
+    for narrow in (True, False):
+        model = make_backbone("lightgcn", mini, seed=0)
+        model.set_action(action)
+        if not narrow:
+            monkeypatch.setattr(type(model), "training_parameters", lambda self: nullcontext())
+        events: list[TrainProgress] = []
+        result = fit(model, mini, cfg, seed=1, on_event=events.append)
+        assert model.table is not None and model.table.weight.shape == (mini.n_rows, 128)
+        runs.append((model.table.weight.detach().clone(), [e.loss for e in events], result.best_step))
+        monkeypatch.undo()
+    assert torch.equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1] and runs[0][2] == runs[1][2]
+
+
+def test_step_based_validation_schedule(mini: Dataset) -> None:
+    """``eval_every_steps`` (the authors' schedule: every 2,000 steps, patience 3) validates on
+    step multiples, not epochs, and leaves pretrained-model cache keys of the default unchanged."""
+    import dataclasses
+
+    from bet.cache import model_key
+    from bet.config import PRETRAIN
+    from bet.train import AUTHORS_EARLY_STOP
+
+    cfg = TrainConfig(epochs=4, eval_every_steps=3, patience=50)
+    events: list[TrainProgress] = []
+    fit(make_backbone("lightgcn", mini, seed=0), mini, cfg, seed=0, on_event=events.append)
+    assert [e.step for e in events if e.valid is not None] == [3, 6, 9, 12, 15, 18, 20]
+    authors = dataclasses.replace(PRETRAIN, **AUTHORS_EARLY_STOP)
+    assert authors.eval_interval(mini) == 2000 and authors.patience == 3
+    assert model_key(mini, "lightgcn", 128, authors, 0) != model_key(mini, "lightgcn", 128, PRETRAIN, 0)
+    # the key the default had before the field existed (commit 8c71c63): cached models stay valid
+    assert model_key(mini, "lightgcn", 128, PRETRAIN, 0) == OLD_KEY
+
+
+OLD_KEY = "gowalla-mini-lightgcn-0fedba9bfe1a4c3a"

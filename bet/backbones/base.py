@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import ClassVar
 
 import numpy as np
@@ -79,6 +80,11 @@ class Backbone(nn.Module):
         if self.table is not None:
             self.table.set_full()
 
+    def training_parameters(self) -> AbstractContextManager[None]:
+        """Context in which the optimiser is built and training runs: the parameters to train
+        may be a cheaper but equivalent view (LightGCN: the table's used columns only)."""
+        return nullcontext()
+
     @property
     def cost(self) -> int:
         """Parameters the budget counts: the kept entries of the user/item table."""
@@ -90,9 +96,12 @@ def to_torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     m.sort_indices()
     with warnings.catch_warnings():  # "CSR support is in beta": it is the fastest kernel here
         warnings.simplefilter("ignore", UserWarning)
+        # int32 indices where they fit: the sparse kernel otherwise converts the 1M-entry index
+        # arrays on every product (measured: ~6 % of a 29-column product on full Gowalla)
+        index = np.int32 if m.nnz < 2**31 - 1 else np.int64
         return torch.sparse_csr_tensor(
-            torch.from_numpy(m.indptr.astype(np.int64)),
-            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(m.indptr.astype(index)),
+            torch.from_numpy(m.indices.astype(index)),
             torch.from_numpy(m.data),
             size=m.shape,
             device=device,

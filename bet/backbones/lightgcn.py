@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -36,6 +38,10 @@ class LightGCN(Backbone):
         assert self.table is not None
         ego = self.table.narrow()
         return propagate_mean(self.adj, ego, self.layers), ego
+
+    def training_parameters(self) -> AbstractContextManager[None]:
+        assert self.table is not None
+        return self.table.narrow_parameter()  # only narrow() is used: train the used columns only
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         final, ego = self.embeddings()

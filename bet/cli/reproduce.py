@@ -84,8 +84,10 @@ def cell_config(args: argparse.Namespace, cell: tuple[str, str, float], method: 
         return search
     if method == "bet-random":
         return dataclasses.replace(search, selection="random")
+    # full and pop do not depend on the cell's sparsity: one run each per dataset and backbone
+    sparsity = {"full": 0.0, "pop": 1.0}.get(method, c)
     return BaselineConfig(
-        data=search.data, backbone=b, method=method, sparsity=c, seed=args.seed, device=args.device,
+        data=search.data, backbone=b, method=method, sparsity=sparsity, seed=args.seed, device=args.device,
         d_max=args.d_max, train=search.retrain, pretrain=search.pretrain,
     )  # fmt: skip
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.sampler import ActionSampler
 from bet.selection import SELECTIONS
 from bet.store import RunStore
+from bet.train import AUTHORS_EARLY_STOP, EARLY_STOP
 
 SEARCHABLE = [b for b in BACKBONES if b != "pop"]
 
@@ -72,6 +74,11 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         help="most epochs per from-scratch retrain (early stopping; default 300)",
     )
     g.add_argument(
+        "--early-stop", choices=EARLY_STOP, default="ours",
+        help="pretraining/retraining early stopping: ours (validate every 2 epochs, patience 5; default) or "
+        "authors (every 2,000 steps, patience 3, as the authors' code)",
+    )  # fmt: skip
+    g.add_argument(
         "--redraws", type=int, default=0, metavar="K",
         help="a sampled side whose largest size exceeds d_max: 0 clips it (default); K > 0 redraws its "
         "family and β up to K times first, as the authors' code does (bet reproduce uses 20)",
@@ -88,13 +95,14 @@ def search_config(
     """The frozen search configuration from the command line (``data``/``backbone`` override)."""
     if data is None:
         data = DataSpec(args.dataset, args.split, args.split_seed, args.fmt, args.min_rating)
+    stopping: dict[str, Any] = AUTHORS_EARLY_STOP if getattr(args, "early_stop", "ours") == "authors" else {}
     return SearchConfig(
         data=data, backbone=backbone or args.backbone, sparsity=sparsity, iterations=args.iterations,
         candidates=args.candidates, finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps,
         retrain_top=args.retrain_top, parallel_candidates=args.parallel_candidates, selection=args.selection, predictor=args.predictor,
         predictor_training=args.predictor_training, seed=args.seed, device=args.device, d_max=args.d_max,
-        redraws=args.redraws, pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs),
-        retrain=dataclasses.replace(RETRAIN, epochs=args.retrain_epochs),
+        redraws=args.redraws, pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs, **stopping),
+        retrain=dataclasses.replace(RETRAIN, epochs=args.retrain_epochs, **stopping),
     ).validate()  # fmt: skip
 
 
