@@ -272,9 +272,12 @@ class PredictorTrainer:
 
     @torch.no_grad()
     def prepare(self, user_sizes: np.ndarray, item_sizes: np.ndarray) -> Prepared:
-        """Weight-independent inputs for :meth:`predict_prepared` (safe to compute in a thread)."""
-        with torch_threads("train"):
-            return self.model.prepare(user_sizes, item_sizes)
+        """Weight-independent inputs for :meth:`predict_prepared` (safe to compute in a thread).
+
+        Counting and one division per entry: the same bits on any thread count, so it leaves
+        torch's process-global thread setting alone (the search runs it on a prefetch thread
+        while the training thread relies on that setting)."""
+        return self.model.prepare(user_sizes, item_sizes)
 
     @torch.no_grad()
     def predict_prepared(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:

@@ -130,6 +130,7 @@ def bet_search(
         t0 = time.perf_counter()
         m = slots[slot]
         m.load_state_dict(pretrained)
+        m.reset_randomness()
         m.set_action(action)
         result = yield from train_iter(m, data, finetune, cfg.seed, "finetune", stop, label)
         if result.stopped:

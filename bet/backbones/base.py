@@ -80,6 +80,11 @@ class Backbone(nn.Module):
         if self.table is not None:
             self.table.set_full()
 
+    def reset_randomness(self) -> None:
+        """Restart the model's own random streams (NGCF's dropout) from where construction left
+        them: every candidate finetuned on this model then sees the same dropout masks (common
+        random numbers), whatever was finetuned on it before."""
+
     def training_parameters(self) -> AbstractContextManager[None]:
         """Context in which the optimiser is built and training runs: the parameters to train
         may be a cheaper but equivalent view (LightGCN: the table's used columns only)."""

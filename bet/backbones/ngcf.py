@@ -34,6 +34,7 @@ class NGCF(Backbone):
         # Dropout masks come from a generator on the model's device, seeded from the run's.
         self.drop_gen = torch.Generator(device=device)
         self.drop_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        self._drop_start = self.drop_gen.get_state()
         self.table = BudgetedEmbedding(data.n_users, data.n_items, d_max, "xavier", generator=generator)
         self.w_gc = nn.ModuleList(nn.Linear(d_max, d_max) for _ in range(self.layers))
         self.w_bi = nn.ModuleList(nn.Linear(d_max, d_max) for _ in range(self.layers))
@@ -53,6 +54,9 @@ class NGCF(Backbone):
         t.sort_indices()
         self.adj_t = to_torch_csr(t, device)
         self.perm = torch.from_numpy(order.astype(np.int64)).to(device)
+
+    def reset_randomness(self) -> None:
+        self.drop_gen.set_state(self._drop_start)
 
     def _dropped_adj(self) -> tuple[torch.Tensor, torch.Tensor]:
         vals = self.adj.values()
