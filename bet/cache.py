@@ -61,3 +61,8 @@ def save(model: Backbone, key: str, meta: dict[str, Any]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def exists(key: str) -> bool:
+    """Whether a model is cached under ``key`` (without loading it)."""
+    return (cache_dir("models") / f"{key}.pt").exists()

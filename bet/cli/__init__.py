@@ -12,10 +12,10 @@ import sys
 import warnings
 
 from bet import __version__
-from bet.cli import basic, frontier, reproduce, runs, search
+from bet.cli import basic, estimate, frontier, reproduce, runs, search
 from bet.errors import BetError
 
-COMMANDS = (basic, search, frontier, runs, reproduce)
+COMMANDS = (basic, search, estimate, frontier, runs, reproduce)
 
 
 def build_parser() -> argparse.ArgumentParser:

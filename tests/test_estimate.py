@@ -1,0 +1,40 @@
+"""Duration estimates (issue 9 §5): measured per machine, cached, split by phase, and aware of a
+cached pretrained model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from bet.data import Dataset
+from bet.estimate import Timings, measure, plan, typical_width
+from bet.pipeline import pretrain
+from tests.search_helpers import TINY
+
+
+def test_measure_is_cached_and_linear_in_width(mini: Dataset) -> None:
+    t = measure(mini, "lightgcn", torch.device("cpu"))
+    assert t.step_narrow > 0 and t.step_wide > 0 and t.eval_narrow > 0 and t.eval_wide > 0
+    assert measure(mini, "lightgcn", torch.device("cpu")) == t  # read back, not measured again
+    mid = (t.narrow + t.wide) // 2
+    assert min(t.step_narrow, t.step_wide) <= t.step(mid) <= max(t.step_narrow, t.step_wide)
+
+
+def test_typical_width_shrinks_with_the_budget(mini: Dataset) -> None:
+    assert typical_width(mini, "lightgcn", 0.99, 128) < typical_width(mini, "lightgcn", 0.8, 128) <= 128
+    assert typical_width(mini, "ngcf", 0.95, 128) == 128  # mixes columns: always full width
+
+
+def test_plan_by_phase_knows_the_cached_model(mini: Dataset) -> None:
+    cfg = dataclasses.replace(TINY, seed=123)  # a seed no other test pretrains
+    t = Timings(8, 128, 0.01, 0.05, 0.1, 0.2)
+    before = plan(cfg, mini, t)
+    assert before["pretrain"] > 0 and before["finetune"] > 0 and before["retrain"] > 0
+    steps = cfg.iterations * cfg.finetune(mini).total_steps(mini)
+    assert before["finetune"] >= steps * 0.01
+    gen = pretrain(mini, cfg.backbone, cfg.pretrain, cfg.seed, torch.device("cpu"))
+    for _ in gen:
+        pass
+    after = plan(cfg, mini, t)
+    assert after["pretrain"] == 0 and after["finetune"] == before["finetune"]
