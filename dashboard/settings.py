@@ -11,7 +11,10 @@ from pathlib import Path
 
 from bet.budget import budget_for
 from bet.config import BaselineConfig, DataSpec, SearchConfig
+from bet.data import Dataset
+from bet.estimate import measure, plan
 from bet.paths import bet_home
+from bet.pipeline import resolve_device
 
 BACKBONE_CHOICES = ("lightgcn", "ngcf", "ncf")
 DEVICES = ("auto", "cpu", "cuda")
@@ -153,3 +156,30 @@ def save_upload(name: str, data: bytes) -> Path:
         tmp.write_bytes(data)
         tmp.replace(path)
     return path
+
+
+def estimate(cfg: SearchConfig, backbones: list[str], data: Dataset) -> dict[str, float]:
+    """Estimated seconds per phase of the runs Start would queue (one per backbone, one after
+    another), from this machine's measured step and evaluation times (:mod:`bet.estimate`)."""
+    total: dict[str, float] = {}
+    device = resolve_device(cfg.device)
+    for backbone in backbones:
+        one = dataclasses.replace(cfg, backbone=backbone)
+        for phase, secs in plan(one, data, measure(data, backbone, device, cfg.d_max)).items():
+            total[phase] = total.get(phase, 0.0) + secs
+    return total
+
+
+#: Order of a search's phases, and which planned phases each one covers.
+PHASES = {"pretrain": ("pretrain",), "search": ("finetune", "evaluation", "predictor"), "retrain": ("retrain",)}
+
+
+def remaining(phase: str, phase_eta: float | None, planned: dict[str, float]) -> float | None:
+    """Seconds left in the whole run: the current phase's own ETA (or its planned length) plus
+    the planned length of the phases after it."""
+    if phase not in PHASES:
+        return phase_eta
+    names = list(PHASES)
+    here = phase_eta if phase_eta is not None else sum(planned.get(p, 0.0) for p in PHASES[phase])
+    later = sum(planned.get(p, 0.0) for ph in names[names.index(phase) + 1 :] for p in PHASES[ph])
+    return here + later

@@ -71,6 +71,18 @@ def test_empty_store_opens_on_the_demo_with_a_live_budget_readout(home: Path) ->
     assert any("keeps **437,440**" in t for t in texts(at, "markdown"))
 
 
+def test_setup_shows_the_estimated_duration_and_warns_when_long(home: Path) -> None:
+    """Issue 9 §5: before Start, the configured run's duration on this machine, per phase."""
+    at = app().run()
+    no_exceptions(at)
+    shown = [t for t in texts(at, "caption") + texts(at, "warning") if t.startswith("Estimated")]
+    assert len(shown) == 1 and "finetune" in shown[0] and "retrain" in shown[0], shown
+    # the paper's 50 × 100-step finetunes on gowalla-mini are minutes; 5,000 iterations are hours
+    at.number_input(key="iterations").set_value(1000).run()
+    warnings = [t for t in texts(at, "warning") if t.startswith("Estimated")]
+    assert warnings and "over 10 minutes" in warnings[0], texts(at, "warning")
+
+
 def test_infeasible_budget_is_refused_with_the_reason(home: Path) -> None:
     at = app().run()
     at.number_input(key="d_max").set_value(16)

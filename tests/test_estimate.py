@@ -38,3 +38,13 @@ def test_plan_by_phase_knows_the_cached_model(mini: Dataset) -> None:
         pass
     after = plan(cfg, mini, t)
     assert after["pretrain"] == 0 and after["finetune"] == before["finetune"]
+
+
+def test_remaining_adds_the_phases_still_to_come() -> None:
+    from dashboard.settings import remaining
+
+    planned = {"pretrain": 100.0, "finetune": 50.0, "evaluation": 5.0, "predictor": 1.0, "retrain": 30.0}
+    assert remaining("pretrain", 40.0, planned) == 40.0 + 56.0 + 30.0
+    assert remaining("search", None, planned) == 56.0 + 30.0  # no own ETA yet: its planned length
+    assert remaining("retrain", 12.0, planned) == 12.0
+    assert remaining("baseline", 7.0, planned) == 7.0  # not a search phase: its own ETA only

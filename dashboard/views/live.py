@@ -11,7 +11,7 @@ import streamlit as st
 from bet.config import BaselineConfig, SearchConfig
 from bet.errors import BetError
 from bet.store import RESUMABLE
-from dashboard import charts, queries, state
+from dashboard import charts, queries, settings, state
 from dashboard.settings import DEMO, DEMO_BASELINES, baseline_config, packed_mb
 
 
@@ -79,6 +79,20 @@ def run_view(run_id: str, polling: bool) -> None:
     sizes_charts(run, actions)
 
 
+def _planned(run: dict[str, Any]) -> dict[str, float]:
+    """The run's per-phase plan (the model the setup's estimate uses), computed once per run."""
+    plans = st.session_state.setdefault("_plans", {})
+    rid = run["run_id"]
+    if rid not in plans:
+        try:
+            cfg = SearchConfig.from_dict(run["config"])
+            data = state.dataset_or_none(cfg.data)
+            plans[rid] = settings.estimate(cfg, [cfg.backbone], data) if data is not None else {}
+        except (BetError, KeyError, TypeError, ValueError):
+            plans[rid] = {}
+    return dict(plans[rid])
+
+
 def header(run: dict[str, Any], runner: Any) -> None:
     status, rid = run["status"], run["run_id"]
     st.subheader(queries.label(run))
@@ -97,6 +111,9 @@ def header(run: dict[str, Any], runner: Any) -> None:
         pos = runner.position(rid)
         where = f" · position {pos} in the queue" if pos else ""
         eta = f" · ETA {queries.fmt_seconds(prog.eta)}" if prog.eta is not None else ""
+        left = settings.remaining(prog.phase, prog.eta, _planned(run)) if run["kind"] == "search" else None
+        if left is not None and left > (prog.eta or 0) + 1:
+            eta += f" · about {queries.fmt_seconds(left)} left in all"
         with st.container(key="run-progress"):
             st.progress(prog.fraction, text=f"{prog.phase}: {prog.text}{eta}{where}")
     bar = st.container(horizontal=True)

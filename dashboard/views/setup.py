@@ -10,10 +10,11 @@ import streamlit as st
 from bet.config import DataSpec, SearchConfig
 from bet.data import BUILTIN, FORMATS, SPLITS, Dataset
 from bet.errors import BetError, BudgetError
+from bet.estimate import LONG_RUN
 from bet.pipeline import resolve_device
 from bet.predictor import PREDICTORS
 from bet.selection import SELECTIONS
-from dashboard import settings, state
+from dashboard import queries, settings, state
 from dashboard.settings import BACKBONE_CHOICES, DEMO, DEVICES, PAPER
 
 SOURCES = ("built-in", "upload a file", "server path")
@@ -146,6 +147,28 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
         return None
 
 
+def _estimate(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
+    """The configured run's estimated duration on this machine, per phase; a warning when long."""
+    backbones = list(st.session_state["backbones"])
+    try:
+        with st.spinner("Timing a few training steps on this machine…"):
+            phases = settings.estimate(cfg, backbones, data)
+    except BetError as exc:
+        sb.caption(f"No time estimate: {exc}")
+        return
+    total = sum(phases.values())
+    parts = " · ".join(f"{name} {queries.fmt_seconds(secs)}" for name, secs in phases.items() if secs >= 1)
+    with sb.container(key="estimate"):
+        text = f"Estimated **{queries.fmt_seconds(total)}** on this machine ({parts})"
+        if total > LONG_RUN:
+            st.warning(
+                f"{text}. That is over {LONG_RUN / 60:.0f} minutes: fewer iterations, shorter finetunes "
+                "or a smaller dataset finish sooner (Advanced settings)."
+            )
+        else:
+            st.caption(text)
+
+
 def _queue(sb: Any) -> None:
     run = state.runner()
     running, queued = run.running(), run.queued()
@@ -177,6 +200,8 @@ def sidebar(live_page: Any = None) -> SearchConfig | None:
     _advanced(sb)
     cfg = _config(sb, spec, data) if spec is not None and data is not None else None
     st.session_state["setup_config"] = cfg
+    if cfg is not None and data is not None:
+        _estimate(sb, cfg, data)
     if sb.button("Start search", key="start", type="primary", disabled=cfg is None, width="stretch"):
         assert cfg is not None
         try:
