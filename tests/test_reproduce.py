@@ -58,3 +58,27 @@ def test_cells_are_checked() -> None:
         parse_cells("gowalla/lightgcn/0.5")
     with pytest.raises(ConfigError, match="dataset/backbone/sparsity"):
         parse_cells("gowalla-lightgcn")
+
+
+@pytest.mark.gpu
+def test_reproduce_path_on_cuda(mini: Dataset, tmp_path: Path) -> None:
+    """The GPU path of `bet reproduce --device cuda` with tiny settings: a search (narrow
+    LightGCN training, int32 graph, the predictor) and a baseline complete on CUDA, rows land in
+    the table with device = cuda."""
+    import dataclasses
+
+    from bet.config import BaselineConfig
+
+    store = RunStore(tmp_path / "gpu.sqlite")
+    search = dataclasses.replace(TINY, device="cuda", redraws=20)
+    run = _run(store, search, mini, threading.Event())
+    assert run["status"] == "completed"
+    su = BaselineConfig(search.data, "lightgcn", "su", 0.95, 0, "cuda", 128, search.retrain, search.pretrain)
+    base = _run(store, su, mini, threading.Event())
+    assert base["status"] == "completed"
+    table = tmp_path / "table1.csv"
+    for r, m in ((run, "bet"), (base, "su")):
+        append_row(table, table_row(store, r, m, "cuda"))
+    rows = read_table(table)
+    assert [r["device"] for r in rows] == ["cuda", "cuda"]
+    assert all(0 < float(r["recall@20"]) < 1 for r in rows)
