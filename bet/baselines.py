@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bet.backbones import action_budget
 from bet.budget import D_MAX, Action, allocate, budget_for, uniform
 from bet.data import Dataset
 from bet.errors import ConfigError
@@ -34,12 +35,15 @@ def by_frequency(data: Dataset) -> np.ndarray:
     return np.argsort(-frequencies(data), kind="stable")
 
 
-def baseline_action(method: str, data: Dataset, sparsity: float, seed: int = 0, d_max: int = D_MAX) -> Action:
-    """The ``method`` action (``su``, ``sr``, ``mde`` or ``full``) for ``sparsity``."""
+def baseline_action(
+    method: str, data: Dataset, sparsity: float, seed: int = 0, d_max: int = D_MAX, *, backbone: str = "lightgcn"
+) -> Action:
+    """The ``method`` action (``su``, ``sr``, ``mde`` or ``full``) for ``sparsity`` on
+    ``backbone`` (NCF's action gets half the budget: its GMF table is paid from the rest)."""
     nu, ni = data.n_users, data.n_items
     if method == "full":
         return Action.of(np.full(nu, d_max), np.full(ni, d_max))
-    budget = budget_for(sparsity, nu + ni, d_max)
+    budget = action_budget(backbone, budget_for(sparsity, nu + ni, d_max), nu + ni)
     if method == "su":
         action = uniform(nu, ni, budget, d_max, by_frequency(data))
     elif method == "sr":

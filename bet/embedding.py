@@ -119,33 +119,48 @@ class BudgetedEmbedding(nn.Module):
         return int(self.sizes.sum())
 
 
-def pack_bytes(table: BudgetedEmbedding, dtype: str = "float32") -> bytes:
+Tables = BudgetedEmbedding | dict[str, BudgetedEmbedding]
+
+
+def _named(tables: Tables) -> dict[str, BudgetedEmbedding]:
+    return {"table": tables} if isinstance(tables, BudgetedEmbedding) else dict(tables)
+
+
+def pack_bytes(tables: Tables, dtype: str = "float32") -> bytes:
     """:func:`pack` into memory (the bytes of the ``.npz`` file)."""
     buf = io.BytesIO()
-    _write_npz(table, buf, dtype)
+    _write_npz(_named(tables), buf, dtype)
     return buf.getvalue()
 
 
-def _write_npz(table: BudgetedEmbedding, fh: io.BufferedIOBase | io.BytesIO, dtype: str) -> None:
-    sizes = table.sizes.detach().cpu().numpy()
-    w = table.weight.detach().cpu().numpy()
-    keep = np.arange(table.d_max)[None, :] < sizes[:, None]
-    values = w[keep].astype(np.dtype(dtype))
-    size_dtype = np.uint8 if table.d_max <= 255 else np.uint16
-    meta = np.array([PACK_VERSION, table.n_users, table.n_items, table.d_max], dtype=np.int64)
-    np.savez(fh, m=meta, s=sizes.astype(size_dtype), v=values)
+def _write_npz(tables: dict[str, BudgetedEmbedding], fh: io.BufferedIOBase | io.BytesIO, dtype: str) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    first = next(iter(tables.values()))
+    for i, (name, table) in enumerate(tables.items()):
+        sizes = table.sizes.detach().cpu().numpy()
+        w = table.weight.detach().cpu().numpy()
+        keep = np.arange(w.shape[1])[None, :] < sizes[:, None]
+        size_dtype = np.uint8 if table.d_max <= 255 else np.uint16
+        suffix = "" if i == 0 else f"_{name}"  # the first table keeps the original keys
+        arrays[f"s{suffix}"] = sizes.astype(size_dtype)
+        arrays[f"v{suffix}"] = w[keep].astype(np.dtype(dtype))
+    arrays["m"] = np.array([PACK_VERSION, first.n_users, first.n_items, first.d_max], dtype=np.int64)
+    arrays["names"] = np.array(list(tables))
+    np.savez(fh, **arrays)  # type: ignore[arg-type]
 
 
-def pack(table: BudgetedEmbedding, path: str | Path, dtype: str = "float32") -> int:
-    """Write only the kept values (row-major, row n's first ``sizes[n]``) plus the sizes to an
-    uncompressed ``.npz``. Returns the file's size in bytes.
+def pack(tables: Tables, path: str | Path, dtype: str = "float32") -> int:
+    """Write only the kept values (row-major, row n's first ``sizes[n]``) plus the sizes of each
+    table (a backbone's :meth:`~bet.backbones.Backbone.tables`: NCF has two) to an uncompressed
+    ``.npz``. Returns the file's size in bytes.
 
-    Size: ``4·Σ sizes`` (float32) + one byte per row + a few hundred bytes of zip headers, so at
-    most ``(1 − c) × full-table bytes + 4 bytes per row`` for any table of 256 rows or more.
+    Size: ``4·Σ sizes`` (float32) + one byte per row + a few hundred bytes of zip headers per
+    table, so at most ``(1 − c) × full-table bytes + 4 bytes per row`` for a table of 256 rows or
+    more.
     """
     path = Path(path)
     with open(path, "wb") as fh:
-        _write_npz(table, fh, dtype)  # type: ignore[arg-type]
+        _write_npz(_named(tables), fh, dtype)  # type: ignore[arg-type]
     return path.stat().st_size
 
 
@@ -165,3 +180,27 @@ def unpack(path: str | Path | bytes) -> tuple[np.ndarray, np.ndarray, int]:
     out = np.zeros((len(sizes), d_max), dtype=np.float32)
     out[np.arange(d_max)[None, :] < sizes[:, None]] = values.astype(np.float32)
     return out, sizes, n_users
+
+
+def unpack_tables(path: str | Path | bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every table of a packed file: ``{name: (table (n, d_max), sizes)}`` (``table`` first;
+    NCF's also has ``gmf``)."""
+    src = io.BytesIO(path) if isinstance(path, bytes) else Path(path)
+    label = "<bytes>" if isinstance(path, bytes) else path
+    out = {}
+    try:
+        with np.load(src, allow_pickle=False) as z:
+            meta = z["m"]
+            names = [str(n) for n in z["names"]] if "names" in z else ["table"]
+            arrays = {n: (z["s" if i == 0 else f"s_{n}"], z["v" if i == 0 else f"v_{n}"]) for i, n in enumerate(names)}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(label, f"is not a packed BET table ({exc})") from None
+    d_max = int(meta[3])
+    for name, (s, v) in arrays.items():
+        sizes = s.astype(np.int64)
+        if v.size != sizes.sum():
+            raise DataError(label, f"packed table {name!r} is inconsistent (truncated)")
+        table = np.zeros((len(sizes), d_max), dtype=np.float32)
+        table[np.arange(d_max)[None, :] < sizes[:, None]] = v.astype(np.float32)
+        out[name] = (table, sizes)
+    return out

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bet.backbones import make_backbone
+from bet.backbones import BACKBONES, action_budget, make_backbone
 from bet.baselines import baseline_action
 from bet.budget import budget_for
 from bet.config import BaselineConfig, SearchConfig
@@ -99,6 +99,10 @@ def create_job(
         sparsity = 0.0 if cfg.method == "full" else cfg.sparsity
         kind, method, iterations = "baseline", cfg.method, 0
     budget = budget_for(sparsity, data.n_rows, cfg.d_max) if method != "pop" else 0
+    if method == "full":  # the uncompressed model: every table at d_max (NCF has two)
+        budget *= BACKBONES[cfg.backbone].action_share
+    elif method != "pop":
+        action_budget(cfg.backbone, budget, data.n_rows)  # NCF keeps two embeddings per row: feasible?
     run_id = store.create_run(
         kind=kind, method=method, dataset=data.name, backbone=cfg.backbone,
         sparsity=1.0 if method == "pop" else sparsity, seed=cfg.seed, config=cfg.to_dict(), budget=budget,
@@ -130,7 +134,7 @@ def baseline_events(cfg: BaselineConfig, data: Dataset, stop: threading.Event | 
         model = make_backbone("pop", data, cfg.seed, cfg.d_max, device)
         valid = evaluate(model, data, "valid")
     else:
-        action = baseline_action(cfg.method, data, cfg.sparsity, cfg.seed, cfg.d_max)
+        action = baseline_action(cfg.method, data, cfg.sparsity, cfg.seed, cfg.d_max, backbone=cfg.backbone)
         yield CandidateEvaluated(0, 0, action.cost, float("nan"), float("nan"), {}, 0.0, cfg.method, action=action)
         model, res = yield from train_sized(
             data, cfg.backbone, action, cfg.train, cfg.seed, device, stop, "train", cfg.method, cfg.d_max
@@ -141,7 +145,7 @@ def baseline_events(cfg: BaselineConfig, data: Dataset, stop: threading.Event | 
         return
     test = evaluate(model, data, "test")
     if model.table is not None:
-        yield TablePacked(0 if action is not None else None, model.cost, pack_bytes(model.table))
+        yield TablePacked(0 if action is not None else None, model.cost, pack_bytes(model.tables()))
     yield RunFinished("completed", valid=valid, test=test, cost=model.cost, seconds=time.perf_counter() - t0)
 
 

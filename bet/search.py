@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.stats as st
 
-from bet.backbones import Backbone, make_backbone
+from bet.backbones import Backbone, action_budget, make_backbone
 from bet.budget import Action, budget_for
 from bet.config import SearchConfig
 from bet.data import Dataset
@@ -93,7 +93,7 @@ def bet_search(
     """Run (or continue) one BET search; yields events, returns the :class:`SearchResult`."""
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
-    budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+    budget = action_budget(cfg.backbone, budget_for(cfg.sparsity, data.n_rows, cfg.d_max), data.n_rows)
     sampler = ActionSampler.for_data(data, budget, cfg.d_max, redraws=cfg.redraws)
     population: list[Evaluated] = list(resume or [])
 
@@ -172,7 +172,7 @@ def bet_search(
                 picks.append((choose(strategy, predicted, rng, embeddings, anchor, [i for i, _ in picks]), strategy))
             idx, strategy = picks[0]
             yield CandidatesRanked(
-                t, predicted.tolist(), idx, strategy, batch.costs.tolist(), batch.user_share.round(4).tolist(),
+                t, predicted.tolist(), idx, strategy, [model.cost_of(batch.action(i)) for i in range(len(batch))], batch.user_share.round(4).tolist(),
                 also_chosen=[i for i, _ in picks[1:]],
             )  # fmt: skip
             actions = [batch.action(i).check(sampler.budget, cfg.d_max) for i, _ in picks]
@@ -208,7 +208,7 @@ def bet_search(
                 overhead = t_overhead / width + time.perf_counter() - t_k
                 if k in new:
                     yield CandidateEvaluated(
-                        t, ev.action_id, ev.action.cost, ev.predicted, ev.fitness, ev.valid, ev.seconds, strategy,
+                        t, ev.action_id, model.cost_of(ev.action), ev.predicted, ev.fitness, ev.valid, ev.seconds, strategy,
                         overhead, action=ev.action, eval_seconds=eval_secs,
                     )  # fmt: skip
                 yield PredictorUpdated(t, loss, held_out)
@@ -241,9 +241,9 @@ def bet_search(
     _, winner, model, best_valid = best
     test = evaluate(model, data, "test")
     if model.table is not None:
-        yield TablePacked(winner.action_id, winner.action.cost, pack_bytes(model.table))
+        yield TablePacked(winner.action_id, model.cost, pack_bytes(model.tables()))
     yield RunFinished(
-        "completed", best_action_id=winner.action_id, valid=best_valid, test=test, cost=winner.action.cost,
+        "completed", best_action_id=winner.action_id, valid=best_valid, test=test, cost=model.cost,
         seconds=time.perf_counter() - t_start,
     )  # fmt: skip
     return SearchResult("completed", population, winner.action_id, winner.action, best_valid, test)

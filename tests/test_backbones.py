@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +12,9 @@ import torch
 from bet.backbones import BACKBONES, Backbone, Scorer, make_backbone
 from bet.backbones.ncf import NCF
 from bet.baselines import baseline_action
-from bet.budget import D_MAX
+from bet.budget import D_MAX, budget_for
 from bet.data import Dataset
-from bet.errors import ConfigError
+from bet.errors import BudgetError, ConfigError
 from bet.runtime import torch_threads
 from bet.sampling import BPRSampler
 
@@ -108,15 +109,17 @@ def test_pop_scores_are_training_popularity(mini: Dataset) -> None:
 @pytest.mark.parametrize("name", ALL)
 def test_set_action_cost(mini: Dataset, name: str) -> None:
     model = make_backbone(name, mini, seed=0)
-    assert model.cost == (0 if name == "pop" else D_MAX * mini.n_rows)
+    tables = 0 if name == "pop" else 2 if name == "ncf" else 1  # NCF: MLP and GMF tables
+    assert model.cost == tables * D_MAX * mini.n_rows
     for method, c in (("mde", 0.9), ("sr", 0.95), ("su", 0.8)):
-        action = baseline_action(method, mini, c, seed=2)
+        action = baseline_action(method, mini, c, seed=2, backbone=name)
         model.set_action(action)
-        assert model.cost == (0 if name == "pop" else action.cost)
+        assert model.cost == (0 if name == "pop" else model.cost_of(action))
+        assert model.cost <= budget_for(c, mini.n_rows)
         if model.table is not None:
             np.testing.assert_array_equal(model.table.sizes.numpy(), action.sizes)
     model.set_full()
-    assert model.cost == (0 if name == "pop" else D_MAX * mini.n_rows)
+    assert model.cost == tables * D_MAX * mini.n_rows
 
 
 @pytest.mark.parametrize("name", TRAINABLE)
@@ -227,3 +230,39 @@ def test_ngcf_candidates_see_the_same_dropout(mini: Dataset) -> None:
     first = finetune("su")
     finetune("mde")
     assert finetune("su") == first
+
+
+def test_ncf_budget_counts_both_tables(mini: Dataset, tmp_path: Path) -> None:
+    """Issue 10 B.1: NCF's cost is its MLP and GMF tables together, within the one budget, for
+    sampled actions and baselines alike; both tables are packed and unpacked exactly."""
+    from bet.backbones import action_budget
+    from bet.embedding import pack, unpack_tables
+    from bet.sampler import ActionSampler
+
+    budget = budget_for(0.9, mini.n_rows)
+    model = make_backbone("ncf", mini, seed=0)
+    sampler = ActionSampler.for_data(mini, action_budget("ncf", budget, mini.n_rows))
+    batch = sampler.sample(20, np.random.default_rng(0))
+    for i in range(len(batch)):
+        action = batch.action(i)
+        model.set_action(action)
+        assert model.cost == model.cost_of(action) <= budget
+        assert model.cost > 1.9 * action.cost  # the GMF table is counted
+    for method in ("su", "sr", "mde"):
+        action = baseline_action(method, mini, 0.9, backbone="ncf")
+        model.set_action(action)
+        assert model.cost <= budget and model.cost == action.cost + model.gmf.cost
+    assert pack(model.tables(), tmp_path / "ncf.npz") > 0
+    tables = unpack_tables(tmp_path / "ncf.npz")
+    assert list(tables) == ["table", "gmf"]
+    for name, t in model.tables().items():
+        np.testing.assert_array_equal(tables[name][1], t.sizes.numpy())
+        np.testing.assert_array_equal(tables[name][0], t().detach().numpy())
+    # LightGCN's action gets the whole budget; NCF's half, refused where that is below 1 per row
+    assert (
+        action_budget("lightgcn", budget, mini.n_rows)
+        == budget
+        == 2 * action_budget("ncf", budget, mini.n_rows) + budget % 2
+    )
+    with pytest.raises(BudgetError, match="infeasible for ncf"):
+        action_budget("ncf", budget_for(0.99, mini.n_rows), mini.n_rows)

@@ -11,7 +11,7 @@ from bet.backbones.ngcf import NGCF
 from bet.backbones.pop import Pop
 from bet.budget import D_MAX
 from bet.data import Dataset
-from bet.errors import ConfigError
+from bet.errors import BudgetError, ConfigError
 
 BACKBONES: dict[str, type[Backbone]] = {
     "lightgcn": LightGCN,
@@ -20,7 +20,22 @@ BACKBONES: dict[str, type[Backbone]] = {
     "pop": Pop,
 }
 
-__all__ = ["BACKBONES", "Backbone", "Scorer", "make_backbone"]
+__all__ = ["BACKBONES", "Backbone", "Scorer", "action_budget", "make_backbone"]
+
+
+def action_budget(backbone: str, budget: int, n_rows: int, d_min: int = 1) -> int:
+    """The parameters an action may spend on ``backbone`` under ``budget``: all of it, except
+    for NCF, whose GMF table is paid from the other half (:attr:`Backbone.action_share`).
+    Raises :class:`BudgetError` when that leaves less than ``d_min`` per row."""
+    share = BACKBONES[backbone].action_share if backbone in BACKBONES else 1
+    out = budget // share
+    if out < d_min * n_rows:
+        raise BudgetError(
+            f"a budget of {budget:,} parameters is infeasible for {backbone}: it keeps {share} embeddings per "
+            f"row, so it needs at least {share * d_min * n_rows:,} ({share * d_min} per row for {n_rows:,} rows); "
+            "choose a lower sparsity"
+        )
+    return out
 
 
 def make_backbone(

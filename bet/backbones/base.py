@@ -59,6 +59,9 @@ class Backbone(nn.Module):
     trainable: ClassVar[bool] = True
     #: Finetune epochs in the search (paper §4.3: 15 for NGCF, 10 otherwise).
     finetune_epochs: ClassVar[int] = 10
+    #: The action gets ``budget // action_share`` parameters; the rest pays for what the backbone
+    #: derives from it (NCF: its GMF table), so :meth:`cost_of` never exceeds the budget.
+    action_share: ClassVar[int] = 1
     table: BudgetedEmbedding | None
 
     def __init__(self, data: Dataset, d_max: int, device: torch.device):
@@ -92,8 +95,16 @@ class Backbone(nn.Module):
 
     @property
     def cost(self) -> int:
-        """Parameters the budget counts: the kept entries of the user/item table."""
-        return 0 if self.table is None else self.table.cost
+        """Parameters the budget counts: the kept entries of every user/item embedding table."""
+        return sum(t.cost for t in self.tables().values())
+
+    def cost_of(self, action: Action) -> int:
+        """What :attr:`cost` would be with ``action`` adopted (every table it sizes)."""
+        return action.cost
+
+    def tables(self) -> dict[str, BudgetedEmbedding]:
+        """Every budgeted embedding table by name (``table`` first): what is counted and packed."""
+        return {} if self.table is None else {"table": self.table}
 
 
 def to_torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:

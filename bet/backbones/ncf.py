@@ -2,8 +2,9 @@
 
 Two tables of width d_max: the **MLP** table follows the action's per-row sizes; the **GMF** table
 gets one uniform size for every row, ``floor(kept_ratio · d_max)`` where ``kept_ratio =
-cost / (d_max · n_rows)`` (the authors round; flooring keeps the GMF table inside the same
-budget, see README). Score = ``w · [gmf_u ⊙ gmf_i ; ReLU(W [mlp_u ; mlp_i] + b)] + b₀`` (a logit).
+Σ sizes / (d_max · n_rows)`` (as in the authors' code, who round). Both count against the budget:
+the action gets half of it (``action_share = 2``), and the GMF table then keeps at most as many
+parameters as the MLP table, so ``cost = Σ sizes + gmf · n_rows ≤ budget``; both are packed. Score = ``w · [gmf_u ⊙ gmf_i ; ReLU(W [mlp_u ; mlp_i] + b)] + b₀`` (a logit).
 Xavier init; L2 1e-2 on the masked rows of the batch.
 """
 
@@ -22,6 +23,7 @@ from bet.embedding import BudgetedEmbedding
 class NCF(Backbone):
     name = "ncf"
     reg = 1e-2
+    action_share = 2  # the action (MLP table) gets half the budget; the GMF table at most the rest
 
     def __init__(self, data: Dataset, d_max: int, device: torch.device, generator: torch.Generator):
         super().__init__(data, d_max, device)
@@ -33,10 +35,18 @@ class NCF(Backbone):
             nn.init.xavier_uniform_(lin.weight, generator=generator)
             nn.init.zeros_(lin.bias)
 
-    def gmf_size(self) -> int:
+    def gmf_size(self, action_cost: int | None = None) -> int:
+        """``floor(Σ sizes / n_rows)`` = ``floor(kept_ratio · d_max)``: the GMF table keeps at most
+        as many parameters as the MLP table, so with the action at half the budget the two fit."""
         assert self.table is not None
-        kept = self.table.cost / (self.d_max * (self.n_users + self.n_items))
-        return max(1, int(np.floor(kept * self.d_max + 1e-9)))
+        cost = self.table.cost if action_cost is None else action_cost
+        return max(1, min(self.d_max, cost // (self.n_users + self.n_items)))
+
+    def cost_of(self, action: Action) -> int:
+        return action.cost + self.gmf_size(action.cost) * (self.n_users + self.n_items)
+
+    def tables(self) -> dict[str, BudgetedEmbedding]:
+        return {**super().tables(), "gmf": self.gmf}
 
     def set_action(self, action: Action) -> None:
         super().set_action(action)

@@ -79,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     action = None
     if args.backbone != "pop" and sizes != "full":
-        action = baseline_action(SIZE_KINDS[sizes], data, sparsity, args.seed, args.d_max)
+        action = baseline_action(SIZE_KINDS[sizes], data, sparsity, args.seed, args.d_max, backbone=args.backbone)
     cfg = TrainConfig(epochs=args.epochs, patience=args.patience)
     gen = train_sized(data, args.backbone, action, cfg, args.seed, device, phase="train", d_max=args.d_max)
     model, result = drive(gen, Progress(quiet=False))
