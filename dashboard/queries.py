@@ -152,7 +152,8 @@ def filter_frame(df: pd.DataFrame, **choices: Any) -> pd.DataFrame:
 
 
 def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.DataFrame:
-    """Completed runs as frontier points: method, backbone, params kept, MB, the test metric."""
+    """Completed runs as frontier points: method, backbone, params kept, MB, the test metric
+    (``value``, a read-out) and the validation one (``valid``, what :mod:`dashboard.choices` picks by)."""
     rows = []
     for r in runs:
         value = metric(r, metric_key)
@@ -169,8 +170,10 @@ def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.Da
             "run_id": r["run_id"], "method": r["method"], "backbone": r["backbone"], "dataset": r["dataset"],
             "sparsity": r["sparsity"], "params": cost, "MB": mb, "value": value,
             "valid": metric(r, metric_key, "valid"), "seconds": duration(r), "seed": r.get("seed"),
+            "created_at": r.get("created_at"),
         })  # fmt: skip
-    cols = ["run_id", "method", "backbone", "dataset", "sparsity", "params", "MB", "value", "valid", "seconds", "seed"]
+    cols = ["run_id", "method", "backbone", "dataset", "sparsity", "params", "MB", "value", "valid", "seconds", "seed",
+            "created_at"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -196,24 +199,6 @@ def action_rows(actions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         row.update({f"valid {k}": v for k, v in (a.get("metrics") or {}).items()})
         out.append(row)
     return out
-
-
-def comparison_groups(runs: Sequence[Run]) -> dict[tuple[str, float], dict[str, Run]]:
-    """(dataset, sparsity) → backbone → the best completed BET run there (else the newest BET run)."""
-    out: dict[tuple[str, float], dict[str, Run]] = {}
-    for r in sorted(runs, key=lambda r: r["created_at"]):
-        if r["method"] != "bet":
-            continue
-        slot = out.setdefault((r["dataset"], round(r["sparsity"], 4)), {})
-        cur = slot.get(r["backbone"])
-        if cur is None or _rank(r) >= _rank(cur):
-            slot[r["backbone"]] = r
-    return out
-
-
-def _rank(r: Run) -> tuple[bool, float, float]:
-    """Completed first, then the better test recall, then the newer."""
-    return (r["status"] == "completed", metric(r) or -1.0, r["created_at"])
 
 
 SETTINGS = {  # short name → how to read it from a stored config

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import APP, ROOT, fill_store
+from dashboard_helpers import APP, ROOT, add_run, fill_store
 from streamlit.testing.v1 import AppTest
 
 from bet.data import load_dataset
@@ -161,3 +161,14 @@ def test_a_store_written_by_an_older_schema_just_works(home: Path) -> None:
     no_exceptions(at)
     assert "Status: completed" in texts(at, "markdown")
     assert RunStore(home / "bet.sqlite").get_run("old-1")["executor"] == "local"  # migrated
+
+
+def test_backbones_page_shows_the_run_better_on_validation_not_on_test(home: Path) -> None:
+    store, data = RunStore(home / "bet.sqlite"), load_dataset("gowalla-mini")
+    lucky = add_run(store, data, valid=0.18, test=0.30, created_at=2e9)  # the newer, better on test
+    sound = add_run(store, data, valid=0.21, test=0.22, created_at=1e9)
+    at = page("compare")
+    no_exceptions(at)
+    assert f"run {sound} · completed" in texts(at, "caption") and not any(lucky in t for t in texts(at, "caption"))
+    assert [(m.label, m.value) for m in at.metric] == [("valid recall@20", "0.2100")]
+    assert "test recall@20 0.2200 (read-out)" in texts(at, "caption")
