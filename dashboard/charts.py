@@ -17,8 +17,14 @@ from plotly.subplots import make_subplots
 METHOD_COLORS = {
     "bet": "#d62728", "su": "#1f77b4", "sr": "#9467bd", "mde": "#2ca02c", "full": "#444444", "pop": "#8c564b",
 }  # fmt: skip
-METHOD_NAMES = {"bet": "BET", "su": "SU (uniform)", "sr": "SR (random)", "mde": "MDE (frequency)",
+METHOD_NAMES = {"bet": "BET", "su": "SU (uniform)", "sr": "SR (random)", "mde": "MDE (∝ freq^0.5, simplified)",
                 "full": "full size", "pop": "popularity"}  # fmt: skip
+#: Wherever MDE is shown: what our MDE baseline is, and what it leaves out of the original.
+MDE_NOTE = (
+    "MDE here is a simplification of mixed-dimension embeddings (Ginart et al., 2019): every user and item "
+    "row gets its own size ∝ (training interactions)^0.5, scaled into the budget and clipped to [1, d_max] — "
+    "no frequency blocks and no projections to a shared dimension."
+)
 STRATEGY_COLORS = {"greedy": "#d62728", "random": "#ff7f0e", "nearest": "#17becf", "": "#7f7f7f"}
 BACKBONE_COLORS = {"lightgcn": "#1f77b4", "ngcf": "#ff7f0e", "ncf": "#2ca02c"}
 SYMBOLS = ("circle", "square", "triangle-up", "diamond-open", "x", "cross")

@@ -172,3 +172,17 @@ def test_backbones_page_shows_the_run_better_on_validation_not_on_test(home: Pat
     assert f"run {sound} · completed" in texts(at, "caption") and not any(lucky in t for t in texts(at, "caption"))
     assert [(m.label, m.value) for m in at.metric] == [("valid recall@20", "0.2100")]
     assert "test recall@20 0.2200 (read-out)" in texts(at, "caption")
+
+
+def test_wherever_mde_is_shown_the_page_says_it_is_a_simplification(home: Path) -> None:
+    from dashboard.charts import MDE_NOTE, METHOD_NAMES
+
+    store, data = RunStore(home / "bet.sqlite"), load_dataset("gowalla-mini")
+    ids = fill_store(store, data)
+    mde = add_run(store, data, "mde", valid=0.19, test=0.19, created_at=1.0)
+    assert "frequency blocks" in MDE_NOTE and "^0.5" in MDE_NOTE and "simplified" in METHOD_NAMES["mde"]
+    for name, run in (("frontier", None), ("why", ids["bet"]), ("live", mde)):
+        at = page(name, run)
+        no_exceptions(at)
+        assert MDE_NOTE in texts(at, "caption"), name
+    assert page("frontier").multiselect(key="sweep_methods").help == MDE_NOTE

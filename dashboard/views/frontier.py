@@ -9,7 +9,7 @@ import streamlit as st
 
 from bet.baselines import METHODS
 from bet.errors import BetError
-from dashboard import frontier_chart, queries, settings, state
+from dashboard import charts, frontier_chart, queries, settings, state
 
 
 def page() -> None:
@@ -53,6 +53,8 @@ def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_b
     with st.container(key="chart-frontier"):
         event = st.plotly_chart(frontier_chart.frontier_figure(points, x, metric, color_by, log_x),
                                 key="fig-frontier", on_select="rerun", selection_mode="points")  # fmt: skip
+    if (points["method"] == "mde").any():
+        st.caption(charts.MDE_NOTE)
     points_picked = event.selection.points if event is not None and event.selection else []
     picked: list[Any] = [p.get("customdata") for p in points_picked if p.get("customdata")]
     if picked:
@@ -85,7 +87,8 @@ def sweep() -> None:
         )
         c1, c2, c3 = st.columns([2, 3, 2])
         text = c1.text_input("Sparsities", "0.8, 0.9, 0.95", key="sweep_sparsities")
-        methods = c2.multiselect("Methods", METHODS, default=["bet", "su", "mde", "full", "pop"], key="sweep_methods")
+        methods = c2.multiselect("Methods", METHODS, default=["bet", "su", "mde", "full", "pop"], key="sweep_methods",
+                                 help=charts.MDE_NOTE)  # fmt: skip
         backbones = c3.multiselect(
             "Backbones",
             settings.BACKBONE_CHOICES,

@@ -86,6 +86,8 @@ def header(run: dict[str, Any], runner: Any) -> None:
         stopping = " (stopping…)" if runner.stopping(rid) else ""
         st.markdown(f"Status: {status}{stopping}")
         st.caption(f"run {rid} · {run['dataset']} · {run['backbone']} · c={run['sparsity']:g} · {run['method']}")
+        if run["method"] == "mde":
+            st.caption(charts.MDE_NOTE)
     if status in ("failed", "interrupted") or (status == "stopped" and run.get("error")):
         first, _, rest = (run.get("error") or "").partition("\n")
         (st.error if status == "failed" else st.warning)(first or status)
