@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.settings import packed_mb
+from dashboard.settings import packed_mb, redact
 
 Run = dict[str, Any]
 FINAL = ("completed", "stopped", "failed", "interrupted")
@@ -98,7 +98,7 @@ def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = Non
         frac = 0.75 + 0.25 * min(1.0, (len(rdone) + within) / k)
         return Progress(phase, frac, f"retraining {min(len(rdone) + 1, k)} of {k} from scratch, {steps}", eta)
     frac = 0.75 if status in FINAL else 0.0
-    return Progress(phase, frac, run.get("error") or phase, None)
+    return Progress(phase, frac, redact(run.get("error") or "") or phase, None)
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -123,7 +123,7 @@ def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
             "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
             "duration (s)": duration(r, now), "iteration": f"{r.get('iteration') or 0}/{r.get('iterations') or 0}",
             "created": pd.to_datetime(r["created_at"], unit="s"), "comparison": r.get("comparison_id"),
-            "error": (r.get("error") or "").splitlines()[0] if r.get("error") else None,
+            "error": redact(r["error"]).splitlines()[0] if r.get("error") else None,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 

@@ -7,14 +7,17 @@ is created), hence its own store and runner.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
-from dashboard_helpers import APP, ROOT, add_run, fill_store
+from dashboard_helpers import APP, ROOT, add_run, fill_store, tiny_config
 from streamlit.testing.v1 import AppTest
 
+from bet.config import DataSpec
 from bet.data import load_dataset
 from bet.errors import DataError
 from bet.store import RunStore
@@ -102,10 +105,13 @@ def test_uploads_are_kept_under_bet_home_and_validated_by_the_engine(home: Path)
     from dashboard import settings
 
     path = settings.save_upload("../my data.txt", b"1 2\nfoo bar\n")
-    assert path.parent == home / "uploads" and path.name.endswith("-my_data.txt")
+    assert path.parent.parent == home / "uploads" and path.name == "my_data.txt"  # named as uploaded
+    assert settings.save_upload("../my data.txt", b"1 2\nfoo bar\n") == path  # the same file: reused
     assert settings.save_upload("other.txt", b"1 2\nfoo bar\n").read_bytes() == path.read_bytes()
-    with pytest.raises(DataError, match=r"my_data.txt:2: user id 'foo'"):
+    assert settings.save_upload("my data.txt", b"5 6\n").name == "my_data-2.txt"  # another file, same name
+    with pytest.raises(DataError, match=r"my_data.txt:2: user id 'foo'") as err:
         load_dataset(path)
+    assert settings.redact(str(err.value)).startswith("my_data.txt:2: user id 'foo'")
     conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert conf["server"]["address"] == "localhost" and conf["server"]["maxUploadSize"] <= 200
 
@@ -186,3 +192,33 @@ def test_wherever_mde_is_shown_the_page_says_it_is_a_simplification(home: Path) 
         no_exceptions(at)
         assert MDE_NOTE in texts(at, "caption"), name
     assert page("frontier").multiselect(key="sweep_methods").help == MDE_NOTE
+
+
+def all_text(at: AppTest) -> str:
+    kinds = ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success")
+    return "\n".join([t for k in kinds for t in texts(at, k)] + [str(e.value) for e in at.get("code")])
+
+
+def test_a_run_on_an_upload_is_named_after_the_file_and_pages_show_no_server_path(home: Path) -> None:
+    from dashboard import settings
+
+    rng = np.random.default_rng(0)
+    lines = [f"{u}\t{i}\t5" for u in range(40) for i in rng.choice(30, 8, replace=False)]
+    path = settings.save_upload("u.data", ("\n".join(lines) + "\n").encode())
+    data = load_dataset(path)
+    assert data.name == "u.data"
+    store = RunStore(home / "bet.sqlite")
+    rid = store.create_run(kind="search", method="bet", dataset=data.name, backbone="lightgcn", sparsity=0.9, seed=0,
+                           config=tiny_config(data=DataSpec(str(path))).to_dict(), iterations=2)  # fmt: skip
+    error = f'DataError: {path}:2: broken\nTraceback:\n  File "{ROOT}/bet/jobs.py", line 1, in record'
+    store.update_run(rid, status="failed", phase="failed", error=error)
+    assert "u.data" in settings.redact(json.dumps(store.get_run(rid)["config"]))  # the Runs page's frozen config
+    assert str(home) not in settings.redact(json.dumps(store.get_run(rid)["config"]))
+    for name in ("live", "runs"):
+        at = page(name, rid)
+        no_exceptions(at)
+        shown = all_text(at) + "".join(df.value.to_string() for df in at.dataframe)
+        assert "u.data" in shown and str(home) not in shown and str(ROOT) not in shown, shown
+    at = page("live", rid)
+    assert texts(at, "subheader") == ["BET · lightgcn · u.data · c=0.9 · failed"]
+    assert texts(at, "error") == ["DataError: u.data:2: broken"] and 'File ".../jobs.py"' in texts(at, "code")[0]

@@ -107,7 +107,7 @@ def submit_sweep(cfg: Any, text: str, methods: list[str], backbones: list[str]) 
             raise ValueError("pick at least one method and one backbone")
         ids = state.runner().submit_frontier(cfg, sparsities, methods, backbones)
     except (BetError, ValueError) as exc:
-        st.error(f"Cannot run this sweep: {exc}")
+        st.error(f"Cannot run this sweep: {settings.redact(str(exc))}")
         return
     state.flash(f"Sweep queued: {len(ids)} runs over sparsities {', '.join(map(str, sparsities))}")
     st.rerun()

@@ -11,7 +11,7 @@ import streamlit as st
 from bet.config import BaselineConfig, SearchConfig
 from bet.errors import BetError
 from bet.store import RESUMABLE
-from dashboard import charts, queries, state
+from dashboard import charts, queries, settings, state
 from dashboard.settings import DEMO, DEMO_BASELINES, baseline_config, packed_mb
 
 
@@ -39,7 +39,7 @@ def start_demo() -> None:
     try:
         ids = state.runner().submit(cfgs, "demo-" + token_hex(3))
     except BetError as exc:
-        st.error(str(exc))
+        st.error(settings.redact(str(exc)))
         return
     state.flash(f"Demo queued: {len(ids)} runs")
     state.select_run(ids[0])
@@ -89,7 +89,7 @@ def header(run: dict[str, Any], runner: Any) -> None:
         if run["method"] == "mde":
             st.caption(charts.MDE_NOTE)
     if status in ("failed", "interrupted") or (status == "stopped" and run.get("error")):
-        first, _, rest = (run.get("error") or "").partition("\n")
+        first, _, rest = settings.redact(run.get("error") or "").partition("\n")
         (st.error if status == "failed" else st.warning)(first or status)
         if rest.strip():
             with st.expander("Details"):
@@ -111,7 +111,7 @@ def header(run: dict[str, Any], runner: Any) -> None:
             runner.resume(rid)
             state.flash(f"Run {rid} queued to resume")
         except BetError as exc:
-            state.flash(str(exc), "error")
+            state.flash(settings.redact(str(exc)), "error")
         st.rerun()
 
 

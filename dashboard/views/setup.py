@@ -3,6 +3,7 @@ settings), Start it, see and stop the queue."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -64,7 +65,6 @@ def _data_spec(sb: Any) -> DataSpec | None:
         if up.file_id not in saved:
             saved[up.file_id] = settings.save_upload(up.name, up.getvalue())
         path = saved[up.file_id]
-        st.session_state["_upload_names"] = {str(path): f"{up.name} (uploaded)"}
     else:
         text = sb.text_input("File or LightGCN folder on the server", key="data_path").strip()
         if not text:
@@ -80,10 +80,10 @@ def _load(sb: Any, spec: DataSpec) -> Dataset | None:
             data = state.dataset(spec)
     except BetError as exc:
         msg = str(exc)
-        for stored, shown in st.session_state.get("_upload_names", {}).items():
-            msg = msg.replace(stored, shown)  # the user's file name, not where the upload is kept
-        with sb.container(key="data-error"):
-            st.error(f"Cannot use this dataset: {msg}")
+        if Path(spec.dataset).parent.parent == settings.uploads_dir():  # an upload: by its name, said so
+            msg = msg.replace(spec.dataset, f"{Path(spec.dataset).name} (uploaded)")
+        with sb.container(key="data-error"):  # the user's file name, not where the upload is kept
+            st.error(f"Cannot use this dataset: {settings.redact(msg)}")
         return None
     sb.caption(f"{data.name}: {data.n_users:,} users · {data.n_items:,} items · "
                f"{data.n_interactions:,} interactions")  # fmt: skip
@@ -142,7 +142,7 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
             retrain_epochs=s["retrain_epochs"], selection=s["selection"], predictor=s["predictor"],
         )  # fmt: skip
     except BetError as exc:
-        sb.error(str(exc))
+        sb.error(settings.redact(str(exc)))
         return None
 
 
