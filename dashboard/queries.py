@@ -50,6 +50,18 @@ def label(run: Run) -> str:
     return f"{r['method'].upper()} · {r['backbone']} · {r['dataset']} · c={r['sparsity']:g} · {r['status']}"
 
 
+def default_run(runs: Sequence[Run]) -> str | None:
+    """The run a page opens on when none is asked for (``runs`` newest first): the running one,
+    else the search of the newest batch (the demo's or a sweep's BET run, not the ``pop`` baseline
+    queued after it), else the newest run."""
+    running = [r["run_id"] for r in runs if r["status"] == "running"]
+    if running or not runs:
+        return running[0] if running else None
+    newest = runs[0]
+    batch = [r for r in runs if newest.get("comparison_id") and r.get("comparison_id") == newest["comparison_id"]]
+    return next((r["run_id"] for r in batch if r["kind"] == "search"), newest["run_id"])
+
+
 @dataclass(frozen=True)
 class Progress:
     phase: str

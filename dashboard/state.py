@@ -12,7 +12,7 @@ from bet.config import DataSpec
 from bet.data import Dataset
 from bet.errors import BetError
 from bet.store import RunStore, default_path
-from dashboard.queries import FINAL
+from dashboard.queries import FINAL, default_run
 from dashboard.runner import Runner
 from dashboard.settings import redact
 
@@ -74,13 +74,11 @@ def any_active(rows: list[dict[str, Any]] | None = None) -> bool:
 
 
 def selected_run_id(rows: list[dict[str, Any]]) -> str | None:
-    """The run in the URL (``?run=…``), else the running one, else the newest."""
-    ids = [r["run_id"] for r in rows]
+    """The run in the URL (``?run=…``), else :func:`dashboard.queries.default_run`."""
     chosen = st.query_params.get("run")
-    if chosen in ids:
+    if chosen in {r["run_id"] for r in rows}:
         return chosen
-    running = [r["run_id"] for r in rows if r["status"] == "running"]
-    return running[0] if running else (ids[0] if ids else None)
+    return default_run(rows)
 
 
 def select_run(run_id: str) -> None:

@@ -222,3 +222,22 @@ def test_a_run_on_an_upload_is_named_after_the_file_and_pages_show_no_server_pat
     at = page("live", rid)
     assert texts(at, "subheader") == ["BET · lightgcn · u.data · c=0.9 · failed"]
     assert texts(at, "error") == ["DataError: u.data:2: broken"] and 'File ".../jobs.py"' in texts(at, "code")[0]
+
+
+def test_after_the_demo_the_live_page_opens_on_its_bet_run(home: Path) -> None:
+    store, data = RunStore(home / "bet.sqlite"), load_dataset("gowalla-mini")
+    bet = add_run(store, data, valid=0.2, test=0.2, created_at=1e9, comparison_id="demo-1")
+    for i, method in enumerate(("full", "pop"), start=1):  # queued after the search: newer
+        add_run(store, data, method, valid=0.2, test=0.2, created_at=1e9 + i, comparison_id="demo-1")
+    at = page("live")
+    no_exceptions(at)
+    assert texts(at, "subheader")[0].startswith("BET · lightgcn") and at.main.selectbox[0].value == bet
+
+
+def test_start_is_at_the_top_of_the_sidebar(home: Path) -> None:
+    at = app().run()
+    top = list(at.sidebar.children.values())
+    start_bar = next(i for i, c in enumerate(top) if getattr(c, "key", None) == "start-bar")
+    assert start_bar <= 2 and start_bar < next(i for i, c in enumerate(top) if getattr(c, "key", None) == "data_source")
+    assert at.button(key="start").label == "Start search"
+    assert "Starts lightgcn on gowalla-mini at c = 0.9 (set below)." in texts(at, "caption")

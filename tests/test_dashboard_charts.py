@@ -216,3 +216,13 @@ def test_explain_features_and_narrative() -> None:
     assert "88%" in text[0] and "10%" in text[0]
     assert "users 81%" in text[1] and "47%" in text[1]
     assert any("fittest quarter gave the user share 20% vs 50%" in s for s in text)
+
+
+def test_default_run_is_the_running_one_else_the_search_of_the_newest_batch() -> None:
+    demo = [run_row(run_id="pop", kind="baseline", method="pop", comparison_id="demo-1"),  # newest first
+            run_row(run_id="full", kind="baseline", method="full", comparison_id="demo-1"),
+            run_row(run_id="bet", comparison_id="demo-1"), run_row(run_id="old")]  # fmt: skip
+    assert queries.default_run(demo) == "bet"
+    assert queries.default_run([run_row(run_id="su", kind="baseline", method="su"), *demo]) == "su"  # alone: itself
+    assert queries.default_run([*demo, run_row(run_id="now", status="running")]) == "now"
+    assert queries.default_run([]) is None

@@ -162,6 +162,27 @@ def _queue(sb: Any) -> None:
             st.rerun()
 
 
+def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: Any) -> None:
+    """The Start button and what it would start (drawn at the top of the sidebar)."""
+    if top.button("Start search", key="start", type="primary", disabled=cfg is None, width="stretch"):
+        assert cfg is not None
+        try:
+            ids = state.runner().submit_search(cfg, st.session_state["backbones"])
+        except BetError as exc:
+            top.error(settings.redact(str(exc)))
+        else:
+            state.flash(f"Queued {len(ids)} run(s): {', '.join(ids)}")
+            state.select_run(ids[0])
+            if live_page is not None:
+                st.switch_page(live_page, query_params={"run": ids[0]})
+            st.rerun()
+    if cfg is not None and data is not None:
+        top.caption(f"Starts {' + '.join(st.session_state['backbones'])} on {data.name} at c = {cfg.sparsity:g} "
+                    "(set below).")  # fmt: skip
+    else:
+        top.caption("Fix the settings below to start.")
+
+
 def sidebar(live_page: Any = None) -> SearchConfig | None:
     """Draw the setup sidebar; returns the valid config it describes (None while invalid). The
     config is also kept in ``st.session_state['setup_config']`` for the sweep and compare pages."""
@@ -170,6 +191,7 @@ def sidebar(live_page: Any = None) -> SearchConfig | None:
     sb = st.sidebar
     sb.header("BET Studio")
     sb.caption("Fit per-user/per-item embedding sizes into a parameter budget (BET, WSDM 2024).")
+    top = sb.container(key="start-bar")  # Start sits here, above the settings: reachable in any window
     spec = _data_spec(sb)
     data = _load(sb, spec) if spec is not None else None
     sb.multiselect("Backbones (several: one run each, compared)", BACKBONE_CHOICES, key="backbones")
@@ -177,17 +199,6 @@ def sidebar(live_page: Any = None) -> SearchConfig | None:
     _advanced(sb)
     cfg = _config(sb, spec, data) if spec is not None and data is not None else None
     st.session_state["setup_config"] = cfg
-    if sb.button("Start search", key="start", type="primary", disabled=cfg is None, width="stretch"):
-        assert cfg is not None
-        try:
-            ids = state.runner().submit_search(cfg, st.session_state["backbones"])
-        except BetError as exc:
-            sb.error(str(exc))
-        else:
-            state.flash(f"Queued {len(ids)} run(s): {', '.join(ids)}")
-            state.select_run(ids[0])
-            if live_page is not None:
-                st.switch_page(live_page)
-            st.rerun()
+    _start(top, cfg, data, live_page)
     _queue(sb)
     return cfg
