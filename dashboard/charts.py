@@ -17,15 +17,21 @@ from plotly.subplots import make_subplots
 METHOD_COLORS = {
     "bet": "#d62728", "su": "#1f77b4", "sr": "#9467bd", "mde": "#2ca02c", "full": "#444444", "pop": "#8c564b",
 }  # fmt: skip
-METHOD_NAMES = {"bet": "BET", "su": "SU (uniform)", "sr": "SR (random)", "mde": "MDE (frequency)",
+METHOD_NAMES = {"bet": "BET", "su": "SU (uniform)", "sr": "SR (random)", "mde": "MDE (∝ freq^0.5, simplified)",
                 "full": "full size", "pop": "popularity"}  # fmt: skip
+#: Wherever MDE is shown: what our MDE baseline is, and what it leaves out of the original.
+MDE_NOTE = (
+    "MDE here is a simplification of mixed-dimension embeddings (Ginart et al., 2019): every user and item "
+    "row gets its own size ∝ (training interactions)^0.5, scaled into the budget and clipped to [1, d_max] — "
+    "no frequency blocks and no projections to a shared dimension."
+)
 STRATEGY_COLORS = {"greedy": "#d62728", "random": "#ff7f0e", "nearest": "#17becf", "": "#7f7f7f"}
 BACKBONE_COLORS = {"lightgcn": "#1f77b4", "ngcf": "#ff7f0e", "ncf": "#2ca02c"}
 SYMBOLS = ("circle", "square", "triangle-up", "diamond-open", "x", "cross")
 MAX_POINTS = 4000
 
 
-def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
+def layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
     fig.update_layout(
         title=title, margin={"l": 50, "r": 20, "t": 50, "b": 45}, height=kw.pop("height", 360),
         legend={"orientation": "h", "y": -0.2}, **kw,
@@ -56,8 +62,8 @@ def ranking_figure(ranked: Mapping[str, Any]) -> go.Figure:
     pad = (hi - lo) * 0.15 or 0.01
     fig.update_yaxes(range=[lo - pad, hi + pad * 2], title="predicted fitness")
     fig.update_xaxes(title="candidate rank by predicted fitness")
-    return _layout(fig, f"Iteration {ranked['iteration']}: {len(pred)} candidates ranked, {strategy} pick",
-                   showlegend=False)  # fmt: skip
+    return layout(fig, f"Iteration {ranked['iteration']}: {len(pred)} candidates ranked, {strategy} pick",
+                  showlegend=False)  # fmt: skip
 
 
 def predicted_vs_actual_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -72,7 +78,7 @@ def predicted_vs_actual_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figur
         ))  # fmt: skip
     fig.update_xaxes(title="predicted fitness (before finetuning)")
     fig.update_yaxes(title="actual fitness r_a")
-    return _layout(fig, "Predicted vs actual fitness")
+    return layout(fig, "Predicted vs actual fitness")
 
 
 def spearman_figure(updates: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -88,7 +94,7 @@ def spearman_figure(updates: Sequence[Mapping[str, Any]]) -> go.Figure:
     fig.update_yaxes(title_text="Spearman ρ", range=[-1.05, 1.05], secondary_y=False)
     fig.update_yaxes(title_text="loss", secondary_y=True, showgrid=False)
     fig.update_xaxes(title_text="iteration")
-    return _layout(fig, "Predictor ranking quality over time")
+    return layout(fig, "Predictor ranking quality over time")
 
 
 def fitness_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -104,7 +110,7 @@ def fitness_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figure:
     ])  # fmt: skip
     fig.update_xaxes(title="iteration")
     fig.update_yaxes(title="fitness (quality ÷ full model)")
-    return _layout(fig, "Fitness per iteration")
+    return layout(fig, "Fitness per iteration")
 
 
 def size_histogram_figure(
@@ -130,7 +136,7 @@ def size_histogram_figure(
                       annotation_text=f"uniform {uniform:.1f}", annotation_position="top right")  # fmt: skip
     fig.update_xaxes(title_text="size" if compact else f"embedding size (of d_max = {d_max})", range=[0, xmax + 1])
     fig.update_yaxes(title_text="rows", col=1)
-    return _layout(fig, title, showlegend=False)
+    return layout(fig, title, showlegend=False)
 
 
 def _subsample(n: int, limit: int = MAX_POINTS) -> np.ndarray:
@@ -150,66 +156,7 @@ def size_frequency_figure(user_sizes: np.ndarray, user_freq: np.ndarray, item_si
                                  marker={"color": color, "size": 4, "opacity": 0.45}))  # fmt: skip
     fig.update_xaxes(type="log", title="training interactions + 1 (log)")
     fig.update_yaxes(title="embedding size")
-    return _layout(fig, "Size vs interaction frequency")
-
-
-def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = "recall@20",
-                    color_by: str = "method", log_x: bool = False) -> go.Figure:  # fmt: skip
-    """Test metric vs kept parameters (or MB): one series per method (or backbone), ``full`` as a
-    dashed line across the chart (and a point at its size), ``pop`` as a dotted floor.
-    ``points``: :func:`dashboard.queries.frontier_points`."""
-    fig = go.Figure()
-    xlabel = "parameters kept" if x == "params" else "packed table (MB)"
-    is_ref = points["method"].isin(["full", "pop"]) if len(points) else pd.Series(dtype=bool)
-    refs, pts = (points[is_ref], points[~is_ref]) if len(points) else (points, points)
-    several = len(pts) > 0 and pts["backbone"].nunique() > 1
-    for (method, backbone), g in pts.groupby(["method", "backbone"], sort=True) if len(pts) else []:
-        g = g.sort_values([x, "value"], ascending=[True, False])
-        best = g.drop_duplicates(subset=[x])  # the line joins the best run at each budget
-        rest = g[~g.index.isin(best.index)]
-        label = METHOD_NAMES.get(str(method), str(method))
-        if color_by == "method":
-            name, color = label + (f" · {backbone}" if several else ""), METHOD_COLORS.get(str(method))
-            symbol = SYMBOLS[sorted(pts["backbone"].unique()).index(backbone) % len(SYMBOLS)]
-        else:
-            name, color = f"{backbone} · {label}", BACKBONE_COLORS.get(str(backbone))
-            symbol = SYMBOLS[list(METHOD_COLORS).index(method) % len(SYMBOLS)] if method in METHOD_COLORS else "circle"
-        fig.add_trace(go.Scatter(x=best[x], y=best["value"], mode="lines+markers", name=name, legendgroup=name,
-                                 hovertext=_hover(best, metric_name), hoverinfo="text",
-                                 marker={"size": 10, "color": color, "symbol": symbol},
-                                 customdata=best["run_id"]))  # fmt: skip
-        if len(rest):
-            fig.add_trace(go.Scatter(x=rest[x], y=rest["value"], mode="markers", name=f"{name} (other runs)",
-                                     legendgroup=name, showlegend=False, hovertext=_hover(rest, metric_name),
-                                     hoverinfo="text", customdata=rest["run_id"],
-                                     marker={"size": 8, "color": color, "opacity": 0.45}))  # fmt: skip
-    xs = points[x].dropna() if len(points) else pd.Series(dtype=float)
-    positive = xs[xs > 0]
-    lo = float(positive.min()) * 0.8 if log_x and len(positive) else 0.0
-    hi = float(xs.max()) * 1.02 if len(xs) else 1.0
-    refs = refs.sort_values("value", ascending=False).drop_duplicates(subset=["method", "backbone"])
-    for r in refs.itertuples():
-        method = str(r.method)
-        fig.add_trace(go.Scatter(
-            x=[lo, hi], y=[r.value, r.value], mode="lines", name=f"{METHOD_NAMES[method]} ({r.backbone})",
-            line={"dash": "dash" if method == "full" else "dot", "color": METHOD_COLORS[method]},
-            customdata=[r.run_id] * 2, hoverinfo="text",
-            hovertext=f"{method} {r.backbone} on {r.dataset}: test {metric_name} {r.value:.4f} (run {r.run_id})",
-        ))  # fmt: skip
-        if method == "full":
-            fig.add_trace(go.Scatter(x=[getattr(r, x)], y=[r.value], mode="markers", showlegend=False,
-                                     marker={"size": 10, "color": METHOD_COLORS[method], "symbol": "diamond"},
-                                     hovertext=_hover(refs[refs["run_id"] == r.run_id], metric_name),
-                                     hoverinfo="text", customdata=[r.run_id]))  # fmt: skip
-    fig.update_xaxes(title=xlabel, type="log" if log_x else "linear")
-    fig.update_yaxes(title=f"test {metric_name}")
-    return _layout(fig, f"Test {metric_name} vs budget", height=420)
-
-
-def _hover(g: pd.DataFrame, metric_name: str) -> list[str]:
-    return [f"<b>{r.method.upper()}</b> {r.backbone} on {r.dataset}<br>run {r.run_id}<br>sparsity {r.sparsity:g}"
-            f"<br>params {r.params:,}<br>{r.MB:.3f} MB<br>test {metric_name} {r.value:.4f}"
-            for r in g.itertuples()]  # fmt: skip
+    return layout(fig, "Size vs interaction frequency")
 
 
 def backbone_metrics_figure(rows: pd.DataFrame, metrics: Sequence[str] = ("recall@20", "ndcg@20")) -> go.Figure:
@@ -221,7 +168,7 @@ def backbone_metrics_figure(rows: pd.DataFrame, metrics: Sequence[str] = ("recal
                              marker_color=BACKBONE_COLORS.get(d["backbone"]),
                              text=[f"{d.get(m.replace('@', '_')) or 0:.4f}" for m in metrics]))  # fmt: skip
     fig.update_yaxes(title="test")
-    return _layout(fig, "Backbones at the same budget", barmode="group")
+    return layout(fig, "Backbones at the same budget", barmode="group")
 
 
 def allocation_figure(alloc: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
@@ -235,7 +182,7 @@ def allocation_figure(alloc: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.
                           row=1, col=col)  # fmt: skip
     fig.update_xaxes(title_text="decile (1 = most frequent)", dtick=1)
     fig.update_yaxes(title_text="mean embedding size", col=1)
-    return _layout(fig, "Where the budget goes: size by frequency decile")
+    return layout(fig, "Where the budget goes: size by frequency decile")
 
 
 def share_fitness_figure(df: pd.DataFrame) -> go.Figure:
@@ -251,7 +198,7 @@ def share_fitness_figure(df: pd.DataFrame) -> go.Figure:
         ))  # fmt: skip
     fig.update_xaxes(title="users' share of the parameters", tickformat=".0%")
     fig.update_yaxes(title="fitness")
-    return _layout(fig, "Fitness vs how the budget is split", showlegend=False)
+    return layout(fig, "Fitness vs how the budget is split", showlegend=False)
 
 
 def pool_figure(ranked: Mapping[str, Any]) -> go.Figure:
@@ -267,4 +214,4 @@ def pool_figure(ranked: Mapping[str, Any]) -> go.Figure:
                                  marker={"symbol": "star", "size": 16, "color": "#d62728"}))  # fmt: skip
     fig.update_xaxes(title="users' share of the parameters", tickformat=".0%")
     fig.update_yaxes(title="predicted fitness")
-    return _layout(fig, f"What the predictor believes (iteration {ranked['iteration']})")
+    return layout(fig, f"What the predictor believes (iteration {ranked['iteration']})")

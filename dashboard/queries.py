@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.settings import packed_mb
+from dashboard.settings import packed_mb, redact
 
 Run = dict[str, Any]
 FINAL = ("completed", "stopped", "failed", "interrupted")
@@ -48,6 +48,18 @@ def n_rows_of(run: Run) -> int | None:
 def label(run: Run) -> str:
     r = run
     return f"{r['method'].upper()} · {r['backbone']} · {r['dataset']} · c={r['sparsity']:g} · {r['status']}"
+
+
+def default_run(runs: Sequence[Run]) -> str | None:
+    """The run a page opens on when none is asked for (``runs`` newest first): the running one,
+    else the search of the newest batch (the demo's or a sweep's BET run, not the ``pop`` baseline
+    queued after it), else the newest run."""
+    running = [r["run_id"] for r in runs if r["status"] == "running"]
+    if running or not runs:
+        return running[0] if running else None
+    newest = runs[0]
+    batch = [r for r in runs if newest.get("comparison_id") and r.get("comparison_id") == newest["comparison_id"]]
+    return next((r["run_id"] for r in batch if r["kind"] == "search"), newest["run_id"])
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,7 @@ def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = Non
         frac = 0.75 + 0.25 * min(1.0, (len(rdone) + within) / k)
         return Progress(phase, frac, f"retraining {min(len(rdone) + 1, k)} of {k} from scratch, {steps}", eta)
     frac = 0.75 if status in FINAL else 0.0
-    return Progress(phase, frac, run.get("error") or phase, None)
+    return Progress(phase, frac, redact(run.get("error") or "") or phase, None)
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -123,7 +135,7 @@ def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
             "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
             "duration (s)": duration(r, now), "iteration": f"{r.get('iteration') or 0}/{r.get('iterations') or 0}",
             "created": pd.to_datetime(r["created_at"], unit="s"), "comparison": r.get("comparison_id"),
-            "error": (r.get("error") or "").splitlines()[0] if r.get("error") else None,
+            "error": redact(r["error"]).splitlines()[0] if r.get("error") else None,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
@@ -152,7 +164,8 @@ def filter_frame(df: pd.DataFrame, **choices: Any) -> pd.DataFrame:
 
 
 def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.DataFrame:
-    """Completed runs as frontier points: method, backbone, params kept, MB, the test metric."""
+    """Completed runs as frontier points: method, backbone, params kept, MB, the test metric
+    (``value``, a read-out) and the validation one (``valid``, what :mod:`dashboard.choices` picks by)."""
     rows = []
     for r in runs:
         value = metric(r, metric_key)
@@ -169,8 +182,10 @@ def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.Da
             "run_id": r["run_id"], "method": r["method"], "backbone": r["backbone"], "dataset": r["dataset"],
             "sparsity": r["sparsity"], "params": cost, "MB": mb, "value": value,
             "valid": metric(r, metric_key, "valid"), "seconds": duration(r), "seed": r.get("seed"),
+            "created_at": r.get("created_at"),
         })  # fmt: skip
-    cols = ["run_id", "method", "backbone", "dataset", "sparsity", "params", "MB", "value", "valid", "seconds", "seed"]
+    cols = ["run_id", "method", "backbone", "dataset", "sparsity", "params", "MB", "value", "valid", "seconds", "seed",
+            "created_at"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -196,24 +211,6 @@ def action_rows(actions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         row.update({f"valid {k}": v for k, v in (a.get("metrics") or {}).items()})
         out.append(row)
     return out
-
-
-def comparison_groups(runs: Sequence[Run]) -> dict[tuple[str, float], dict[str, Run]]:
-    """(dataset, sparsity) → backbone → the best completed BET run there (else the newest BET run)."""
-    out: dict[tuple[str, float], dict[str, Run]] = {}
-    for r in sorted(runs, key=lambda r: r["created_at"]):
-        if r["method"] != "bet":
-            continue
-        slot = out.setdefault((r["dataset"], round(r["sparsity"], 4)), {})
-        cur = slot.get(r["backbone"])
-        if cur is None or _rank(r) >= _rank(cur):
-            slot[r["backbone"]] = r
-    return out
-
-
-def _rank(r: Run) -> tuple[bool, float, float]:
-    """Completed first, then the better test recall, then the newer."""
-    return (r["status"] == "completed", metric(r) or -1.0, r["created_at"])
 
 
 SETTINGS = {  # short name → how to read it from a stored config

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,12 +148,21 @@ def uploads_dir() -> Path:
 
 
 def save_upload(name: str, data: bytes) -> Path:
-    """Keep an uploaded file under ``$BET_HOME/uploads`` (named by content, so re-uploading the
-    same file reuses it and a stored run's config still points at it later)."""
+    """Keep an uploaded file under ``$BET_HOME/uploads/<content hash>/<its name>``: re-uploading
+    the same file reuses it, a stored run's config still points at it later, and the dataset (so
+    every run on it) is named after the file the user uploaded. A different file under a name
+    already taken gets ``name-2`` (``u-2.data``), so two uploads never share a name."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._") or "upload.txt"
-    path = uploads_dir() / f"{hashlib.sha256(data).hexdigest()[:12]}-{safe}"
+    folder = uploads_dir() / hashlib.sha256(data).hexdigest()[:12]
+    taken = {p.name for p in uploads_dir().glob("*/*") if p.parent != folder}
+    stem, dot, suffix = safe.partition(".")
+    final, k = safe, 2
+    while final in taken:
+        final, k = f"{stem}-{k}{dot}{suffix}", k + 1
+    path = folder / final
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".part")
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f".{final}.{secrets.token_hex(4)}.part"  # one per writer: two sessions may race
         tmp.write_bytes(data)
         tmp.replace(path)
     return path
@@ -183,3 +193,11 @@ def remaining(phase: str, phase_eta: float | None, planned: dict[str, float]) ->
     here = phase_eta if phase_eta is not None else sum(planned.get(p, 0.0) for p in PHASES[phase])
     later = sum(planned.get(p, 0.0) for ph in names[names.index(phase) + 1 :] for p in PHASES[ph])
     return here + later
+
+
+def redact(text: str) -> str:
+    """``text`` as a page may show it: an uploaded file by the name the user gave it, not where
+    the server keeps it (``.../uploads/<hash>/u.data`` → ``u.data``; also the older
+    ``<hash>-u.data`` layout), and only the file name of each frame of a traceback."""
+    text = re.sub(re.escape(str(bet_home() / "uploads")) + r"/[0-9a-f]{12}[/-]", "", text)
+    return re.sub(r'File "/[^"]*/([^/"]+)"', r'File ".../\1"', text)

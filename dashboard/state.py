@@ -12,8 +12,9 @@ from bet.config import DataSpec
 from bet.data import Dataset
 from bet.errors import BetError
 from bet.store import RunStore, default_path
-from dashboard.queries import FINAL
+from dashboard.queries import FINAL, default_run
 from dashboard.runner import Runner
+from dashboard.settings import redact
 
 #: Seconds between polls of the store while something runs (``BET_DASHBOARD_POLL``).
 POLL = float(os.environ.get("BET_DASHBOARD_POLL") or 1.5)
@@ -46,7 +47,7 @@ def dataset_or_none(spec: DataSpec | dict[str, Any] | None) -> Dataset | None:
     try:
         return dataset(spec)
     except (BetError, TypeError) as exc:
-        st.warning(f"Cannot load this run's dataset for frequency views: {exc}")
+        st.warning(f"Cannot load this run's dataset for frequency views: {redact(str(exc))}")
         return None
 
 
@@ -54,7 +55,7 @@ def runs() -> list[dict[str, Any]]:
     try:
         return store().list_runs()
     except BetError as exc:
-        st.error(str(exc))
+        st.error(redact(str(exc)))
         return []
 
 
@@ -63,7 +64,7 @@ def run_or_error(run_id: str) -> dict[str, Any] | None:
     try:
         return store().get_run(run_id)
     except BetError as exc:
-        st.error(str(exc))
+        st.error(redact(str(exc)))
         return None
 
 
@@ -73,13 +74,11 @@ def any_active(rows: list[dict[str, Any]] | None = None) -> bool:
 
 
 def selected_run_id(rows: list[dict[str, Any]]) -> str | None:
-    """The run in the URL (``?run=…``), else the running one, else the newest."""
-    ids = [r["run_id"] for r in rows]
+    """The run in the URL (``?run=…``), else :func:`dashboard.queries.default_run`."""
     chosen = st.query_params.get("run")
-    if chosen in ids:
+    if chosen in {r["run_id"] for r in rows}:
         return chosen
-    running = [r["run_id"] for r in rows if r["status"] == "running"]
-    return running[0] if running else (ids[0] if ids else None)
+    return default_run(rows)
 
 
 def select_run(run_id: str) -> None:

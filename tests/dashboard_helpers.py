@@ -123,3 +123,23 @@ def fill_store(store: RunStore, data: Dataset, sparsity: float = 0.9) -> dict[st
                      started_at=now - 4, finished_at=now - 3)  # fmt: skip
     ids["failed"] = fid
     return ids
+
+
+def add_run(store: RunStore, data: Dataset, method: str = "bet", *, valid: float, test: float,
+            created_at: float, comparison_id: str | None = None, sparsity: float = 0.9) -> str:  # fmt: skip
+    """A completed run with the given recall@20s (and ``created_at``); a BET search gets one
+    evaluated action (the SU sizes) as its result, ``full`` and ``pop`` their references' budgets."""
+    c = {"full": 0.0, "pop": 1.0}.get(method, sparsity)
+    budget = data.n_rows * 128 if method == "full" else 0 if method == "pop" else budget_for(sparsity, data.n_rows)
+    cfg = tiny_config(sparsity=sparsity).to_dict()
+    kind = "search" if method == "bet" else "baseline"
+    rid = store.create_run(kind=kind, method=method, dataset=data.name, backbone="lightgcn", sparsity=c, seed=0,
+                           config=cfg, budget=budget, iterations=1, comparison_id=comparison_id)  # fmt: skip
+    result: dict[str, Any] = {"valid": metrics(valid), "test": metrics(test), "cost": budget, "seconds": 1.0}
+    if method == "bet":
+        store.add_action(rid, 1, baseline_action("su", data, sparsity), iteration=1, strategy="greedy",
+                         predicted=0.5, fitness=valid / 0.25, metrics=metrics(valid), seconds=1.0)  # fmt: skip
+        result["best_action_id"] = 1
+    store.update_run(rid, status="completed", phase="done", iteration=1, result=result, created_at=created_at,
+                     started_at=created_at + 1, finished_at=created_at + 5)  # fmt: skip
+    return rid

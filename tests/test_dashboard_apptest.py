@@ -7,14 +7,17 @@ is created), hence its own store and runner.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
-from dashboard_helpers import APP, ROOT, fill_store
+from dashboard_helpers import APP, ROOT, add_run, fill_store, tiny_config
 from streamlit.testing.v1 import AppTest
 
+from bet.config import DataSpec
 from bet.data import load_dataset
 from bet.errors import DataError
 from bet.store import RunStore
@@ -114,10 +117,13 @@ def test_uploads_are_kept_under_bet_home_and_validated_by_the_engine(home: Path)
     from dashboard import settings
 
     path = settings.save_upload("../my data.txt", b"1 2\nfoo bar\n")
-    assert path.parent == home / "uploads" and path.name.endswith("-my_data.txt")
+    assert path.parent.parent == home / "uploads" and path.name == "my_data.txt"  # named as uploaded
+    assert settings.save_upload("../my data.txt", b"1 2\nfoo bar\n") == path  # the same file: reused
     assert settings.save_upload("other.txt", b"1 2\nfoo bar\n").read_bytes() == path.read_bytes()
-    with pytest.raises(DataError, match=r"my_data.txt:2: user id 'foo'"):
+    assert settings.save_upload("my data.txt", b"5 6\n").name == "my_data-2.txt"  # another file, same name
+    with pytest.raises(DataError, match=r"my_data.txt:2: user id 'foo'") as err:
         load_dataset(path)
+    assert settings.redact(str(err.value)).startswith("my_data.txt:2: user id 'foo'")
     conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert conf["server"]["address"] == "localhost" and conf["server"]["maxUploadSize"] <= 200
 
@@ -173,3 +179,77 @@ def test_a_store_written_by_an_older_schema_just_works(home: Path) -> None:
     no_exceptions(at)
     assert "Status: completed" in texts(at, "markdown")
     assert RunStore(home / "bet.sqlite").get_run("old-1")["executor"] == "local"  # migrated
+
+
+def test_backbones_page_shows_the_run_better_on_validation_not_on_test(home: Path) -> None:
+    store, data = RunStore(home / "bet.sqlite"), load_dataset("gowalla-mini")
+    lucky = add_run(store, data, valid=0.18, test=0.30, created_at=2e9)  # the newer, better on test
+    sound = add_run(store, data, valid=0.21, test=0.22, created_at=1e9)
+    at = page("compare")
+    no_exceptions(at)
+    assert f"run {sound} · completed" in texts(at, "caption") and not any(lucky in t for t in texts(at, "caption"))
+    assert [(m.label, m.value) for m in at.metric] == [("valid recall@20", "0.2100")]
+    assert "test recall@20 0.2200 (read-out)" in texts(at, "caption")
+
+
+def test_wherever_mde_is_shown_the_page_says_it_is_a_simplification(home: Path) -> None:
+    from dashboard.charts import MDE_NOTE, METHOD_NAMES
+
+    store, data = RunStore(home / "bet.sqlite"), load_dataset("gowalla-mini")
+    ids = fill_store(store, data)
+    mde = add_run(store, data, "mde", valid=0.19, test=0.19, created_at=1.0)
+    assert "frequency blocks" in MDE_NOTE and "^0.5" in MDE_NOTE and "simplified" in METHOD_NAMES["mde"]
+    for name, run in (("frontier", None), ("why", ids["bet"]), ("live", mde)):
+        at = page(name, run)
+        no_exceptions(at)
+        assert MDE_NOTE in texts(at, "caption"), name
+    assert page("frontier").multiselect(key="sweep_methods").help == MDE_NOTE
+
+
+def all_text(at: AppTest) -> str:
+    kinds = ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success")
+    return "\n".join([t for k in kinds for t in texts(at, k)] + [str(e.value) for e in at.get("code")])
+
+
+def test_a_run_on_an_upload_is_named_after_the_file_and_pages_show_no_server_path(home: Path) -> None:
+    from dashboard import settings
+
+    rng = np.random.default_rng(0)
+    lines = [f"{u}\t{i}\t5" for u in range(40) for i in rng.choice(30, 8, replace=False)]
+    path = settings.save_upload("u.data", ("\n".join(lines) + "\n").encode())
+    data = load_dataset(path)
+    assert data.name == "u.data"
+    store = RunStore(home / "bet.sqlite")
+    rid = store.create_run(kind="search", method="bet", dataset=data.name, backbone="lightgcn", sparsity=0.9, seed=0,
+                           config=tiny_config(data=DataSpec(str(path))).to_dict(), iterations=2)  # fmt: skip
+    error = f'DataError: {path}:2: broken\nTraceback:\n  File "{ROOT}/bet/jobs.py", line 1, in record'
+    store.update_run(rid, status="failed", phase="failed", error=error)
+    assert "u.data" in settings.redact(json.dumps(store.get_run(rid)["config"]))  # the Runs page's frozen config
+    assert str(home) not in settings.redact(json.dumps(store.get_run(rid)["config"]))
+    for name in ("live", "runs"):
+        at = page(name, rid)
+        no_exceptions(at)
+        shown = all_text(at) + "".join(df.value.to_string() for df in at.dataframe)
+        assert "u.data" in shown and str(home) not in shown and str(ROOT) not in shown, shown
+    at = page("live", rid)
+    assert texts(at, "subheader") == ["BET · lightgcn · u.data · c=0.9 · failed"]
+    assert texts(at, "error") == ["DataError: u.data:2: broken"] and 'File ".../jobs.py"' in texts(at, "code")[0]
+
+
+def test_after_the_demo_the_live_page_opens_on_its_bet_run(home: Path) -> None:
+    store, data = RunStore(home / "bet.sqlite"), load_dataset("gowalla-mini")
+    bet = add_run(store, data, valid=0.2, test=0.2, created_at=1e9, comparison_id="demo-1")
+    for i, method in enumerate(("full", "pop"), start=1):  # queued after the search: newer
+        add_run(store, data, method, valid=0.2, test=0.2, created_at=1e9 + i, comparison_id="demo-1")
+    at = page("live")
+    no_exceptions(at)
+    assert texts(at, "subheader")[0].startswith("BET · lightgcn") and at.main.selectbox[0].value == bet
+
+
+def test_start_is_at_the_top_of_the_sidebar(home: Path) -> None:
+    at = app().run()
+    top = list(at.sidebar.children.values())
+    start_bar = next(i for i, c in enumerate(top) if getattr(c, "key", None) == "start-bar")
+    assert start_bar <= 2 and start_bar < next(i for i, c in enumerate(top) if getattr(c, "key", None) == "data_source")
+    assert at.button(key="start").label == "Start search"
+    assert "Starts lightgcn on gowalla-mini at c = 0.9 (set below)." in texts(at, "caption")

@@ -10,7 +10,7 @@ import pytest
 from dashboard_helpers import action_rows, ranked_event, run_row
 
 from bet.budget import Action
-from dashboard import charts, explain, queries, settings
+from dashboard import charts, choices, explain, frontier_chart, queries, settings
 from dashboard.charts import METHOD_COLORS, STRATEGY_COLORS
 
 
@@ -90,7 +90,7 @@ def _points() -> pd.DataFrame:
 def test_frontier_series_per_method_with_full_line_and_pop_floor() -> None:
     points = _points()
     assert set(points["run_id"]) == {"b9", "b8", "s9", "f", "p"}  # the running one is not a point
-    fig = charts.frontier_figure(points, "params", "recall@20")
+    fig = frontier_chart.frontier_figure(points, "params", "recall@20")
     names = [t.name for t in fig.data]
     bet = fig.data[names.index("BET")]
     assert list(bet.x) == [87488, 174976] and list(bet.y) == [0.22, 0.23]  # sorted by x
@@ -104,12 +104,13 @@ def test_frontier_series_per_method_with_full_line_and_pop_floor() -> None:
 
 
 def test_frontier_keeps_backbones_apart_and_joins_the_best_run_per_budget() -> None:
-    res = {"test": {"recall@20": 0.2}, "cost": 87488}
+    res = {"valid": {"recall@20": 0.2}, "test": {"recall@20": 0.2}, "cost": 87488}
     runs = [
-        run_row(run_id="l1", result=res), run_row(run_id="l2", result={**res, "test": {"recall@20": 0.25}}),
+        run_row(run_id="l1", result=res),
+        run_row(run_id="l2", result={**res, "valid": {"recall@20": 0.24}, "test": {"recall@20": 0.25}}),
         run_row(run_id="n1", backbone="ncf", result={**res, "test": {"recall@20": 0.1}}),
     ]  # fmt: skip
-    fig = charts.frontier_figure(queries.frontier_points(runs))
+    fig = frontier_chart.frontier_figure(queries.frontier_points(runs))
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["BET · lightgcn"].customdata) == ["l2"] and list(by_name["BET · lightgcn"].y) == [0.25]
     assert list(by_name["BET · lightgcn (other runs)"].customdata) == ["l1"]
@@ -121,7 +122,7 @@ def test_frontier_in_megabytes_and_by_backbone() -> None:
     mb = points.set_index("run_id")["MB"]
     assert mb["b9"] == pytest.approx((87488 * 4 + 6835) / 1e6)
     assert mb["p"] == 0.0
-    fig = charts.frontier_figure(points, "MB", "recall@20", color_by="backbone", log_x=True)
+    fig = frontier_chart.frontier_figure(points, "MB", "recall@20", color_by="backbone", log_x=True)
     assert fig.data[0].name == "lightgcn · BET" and fig.layout.xaxis.type == "log"
     assert list(fig.data[0].x) == sorted(fig.data[0].x)
 
@@ -184,7 +185,7 @@ def test_best_action_comparison_groups_and_export_rows() -> None:
     assert rows[0]["valid recall@20"] == pytest.approx(0.201) and rows[0]["strategy"] == "greedy"
     runs = [run_row(run_id="x", backbone="ncf"), run_row(run_id="y", backbone="lightgcn"),
             run_row(run_id="z", backbone="lightgcn", status="running", result=None, created_at=1e12)]  # fmt: skip
-    groups = queries.comparison_groups(runs)
+    groups = choices.comparison_groups(runs)
     assert {b: r["run_id"] for b, r in groups[("gowalla-mini", 0.9)].items()} == {"ncf": "x", "lightgcn": "y"}
 
 
@@ -215,3 +216,13 @@ def test_explain_features_and_narrative() -> None:
     assert "88%" in text[0] and "10%" in text[0]
     assert "users 81%" in text[1] and "47%" in text[1]
     assert any("fittest quarter gave the user share 20% vs 50%" in s for s in text)
+
+
+def test_default_run_is_the_running_one_else_the_search_of_the_newest_batch() -> None:
+    demo = [run_row(run_id="pop", kind="baseline", method="pop", comparison_id="demo-1"),  # newest first
+            run_row(run_id="full", kind="baseline", method="full", comparison_id="demo-1"),
+            run_row(run_id="bet", comparison_id="demo-1"), run_row(run_id="old")]  # fmt: skip
+    assert queries.default_run(demo) == "bet"
+    assert queries.default_run([run_row(run_id="su", kind="baseline", method="su"), *demo]) == "su"  # alone: itself
+    assert queries.default_run([*demo, run_row(run_id="now", status="running")]) == "now"
+    assert queries.default_run([]) is None

@@ -11,14 +11,16 @@ import streamlit as st
 
 from bet.config import SearchConfig
 from bet.errors import BetError
-from dashboard import charts, explain, queries, settings, state
+from dashboard import charts, choices, explain, frontier_chart, queries, settings, state
+
+VALID = "valid recall@20"  # what the page chooses and ranks by (test is only read out)
 
 
 def page() -> None:
     state.show_flashes()
     st.title("Backbones side by side")
     rows = state.runs()
-    groups = queries.comparison_groups(rows)
+    groups = choices.comparison_groups(rows)
     cfg = st.session_state.get("setup_config")
     if not groups:
         st.info("No BET runs yet. Run all three backbones at the sidebar's budget to compare them.")
@@ -36,7 +38,7 @@ def launch(cfg: SearchConfig, backbones: list[str]) -> None:
     try:
         ids = state.runner().submit_search(cfg, backbones)
     except BetError as exc:
-        st.error(str(exc))
+        st.error(settings.redact(str(exc)))
         return
     state.flash(f"Queued {len(ids)} runs (one after another): {', '.join(backbones)}")
     st.rerun()
@@ -48,8 +50,8 @@ def summary(group: dict[str, dict[str, Any]]) -> pd.DataFrame:
         cost = (r.get("result") or {}).get("cost")
         n = queries.n_rows_of(r)
         rows.append({
-            "backbone": b, "status": r["status"], "test recall@20": queries.metric(r),
-            "test ndcg@20": queries.metric(r, "ndcg@20"), "valid recall@20": queries.metric(r, split="valid"),
+            "backbone": b, "status": r["status"], VALID: queries.metric(r, split="valid"),
+            "test recall@20": queries.metric(r), "test ndcg@20": queries.metric(r, "ndcg@20"),
             "cost": cost, "MB": settings.packed_mb(cost, n) if cost and n else None,
             "minutes": (queries.duration(r) or 0) / 60,
             "settings": " ".join(f"{k}={v}" for k, v in queries.settings_of(r).items()), "run": r["run_id"],
@@ -59,22 +61,22 @@ def summary(group: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 def view(key: tuple[str, float]) -> None:
     rows = state.runs()
-    group = queries.comparison_groups(rows).get(key, {})
+    group = choices.comparison_groups(rows).get(key, {})
     df = summary(group)
-    metric_cols = ["test recall@20", "test ndcg@20", "valid recall@20"]
     styled = df.style.format(precision=4, na_rep="–")
-    if len(df) > 1:  # differences highlighted: best green, worst red
-        styled = styled.highlight_max(subset=metric_cols, color="#c6efce").highlight_min(
-            subset=metric_cols, color="#ffc7ce")  # fmt: skip
+    if len(df) > 1:  # differences highlighted on validation only: best green, worst red
+        styled = styled.highlight_max(subset=[VALID], color="#c6efce").highlight_min(subset=[VALID], color="#ffc7ce")
     with st.container(key="cmp-table"):
         st.dataframe(styled, hide_index=True, width="stretch")
-    st.caption("Green: best backbone on a metric; red: worst. Deltas below are against the best backbone.")
+    st.caption(f"Each backbone's BET run here is the one best on {VALID} (several runs at this budget: the others "
+               f"are on the Runs page). Green: best backbone on {VALID}, red: worst; deltas below are against the "
+               "best on validation. Test metrics are read-outs, never used to choose or rank.")  # fmt: skip
     if differ := queries.differing_settings(list(group.values())):
         st.warning(
             f"These runs differ in {', '.join(differ)} (see the settings column): part of the gap may come "
             "from the settings, not the backbone. Re-run the missing or odd ones with the same settings."
         )
-    best = {m: df[m].max() for m in metric_cols}
+    best = df[VALID].max()
     cols = st.columns(max(1, len(group)))
     for col, (b, r) in zip(cols, sorted(group.items()), strict=True):
         with col:
@@ -87,7 +89,8 @@ def view(key: tuple[str, float]) -> None:
         same = [r for r in rows if r["dataset"] == key[0] and r["method"] in ("bet", "full", "pop")]
         points = queries.frontier_points(same)
         if len(points):
-            st.plotly_chart(charts.frontier_figure(points, "params", "recall@20", "backbone"), key="fig-cmp-frontier")
+            fig = frontier_chart.frontier_figure(points, "params", "recall@20", "backbone")
+            st.plotly_chart(fig, key="fig-cmp-frontier")
     missing = [b for b in settings.BACKBONE_CHOICES if b not in group]
     if missing and group:
         try:
@@ -98,13 +101,15 @@ def view(key: tuple[str, float]) -> None:
             launch(dataclasses.replace(base, backbone=missing[0]), missing)
 
 
-def column(backbone: str, run: dict[str, Any], best: dict[str, float]) -> None:
+def column(backbone: str, run: dict[str, Any], best: float) -> None:
     st.markdown(f"### {backbone}")
     st.caption(f"run {run['run_id']} · {run['status']}")
-    value = queries.metric(run)
+    value, test = queries.metric(run, split="valid"), queries.metric(run)
     if value is not None:
-        delta = value - best["test recall@20"] if best["test recall@20"] == best["test recall@20"] else None
-        st.metric("test recall@20", f"{value:.4f}", f"{delta:+.4f}" if delta else "best", delta_color="normal")
+        delta = value - best if best == best else None
+        st.metric(VALID, f"{value:.4f}", f"{delta:+.4f}" if delta else "best", delta_color="normal")
+    if test is not None:
+        st.caption(f"test recall@20 {test:.4f} (read-out)")
     store = state.store()
     actions = store.actions(run["run_id"])
     top = queries.best_action(actions, run)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from bet.baselines import METHODS
 from bet.errors import BetError
-from dashboard import charts, queries, settings, state
+from dashboard import charts, frontier_chart, queries, settings, state
 
 
 def page() -> None:
@@ -44,23 +44,34 @@ def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_b
     pending = sum(r["status"] in ("queued", "running") for r in rows)
     st.caption(f"{len(points)} completed runs on the frontier" + (f" · {pending} still running or queued" if pending
                else "") + " · hover a point for its run; click it to open the run.")  # fmt: skip
+    st.caption(f"At each budget a line joins the run with the best **validation** {metric} (where several seeds "
+               "ran: their mean, ± one standard deviation as an error bar); test is only read out, never used "
+               "to choose. Faint points: the other runs.")  # fmt: skip
     if points.empty:
         st.info("No completed runs on this dataset yet; points appear as runs finish.")
         return
     with st.container(key="chart-frontier"):
-        event = st.plotly_chart(charts.frontier_figure(points, x, metric, color_by, log_x), key="fig-frontier",
-                                on_select="rerun", selection_mode="points")  # fmt: skip
+        event = st.plotly_chart(frontier_chart.frontier_figure(points, x, metric, color_by, log_x),
+                                key="fig-frontier", on_select="rerun", selection_mode="points")  # fmt: skip
+    if (points["method"] == "mde").any():
+        st.caption(charts.MDE_NOTE)
     points_picked = event.selection.points if event is not None and event.selection else []
     picked: list[Any] = [p.get("customdata") for p in points_picked if p.get("customdata")]
     if picked:
         rid = str(picked[0] if isinstance(picked[0], str) else picked[0][0])
         r = next((r for r in rows if r["run_id"] == rid), None)
         if r is not None:
-            st.markdown(f"**Selected:** {queries.label(r)} — test recall@20 {queries.metric(r) or 0:.4f}")
+            st.markdown(f"**Selected:** {queries.label(r)} — valid {metric} {_fmt(queries.metric(r, metric, 'valid'))}"
+                        f" · test {metric} {_fmt(queries.metric(r, metric))}")  # fmt: skip
             if st.button("Open in Live run", key="fr_open"):
                 state.open_run(rid)
     with st.expander("Points"):
-        st.dataframe(points, hide_index=True, width="stretch")
+        shown = points.rename(columns={"valid": f"valid {metric}", "value": f"test {metric}"})
+        st.dataframe(shown.drop(columns="created_at"), hide_index=True, width="stretch")
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 def sweep() -> None:
@@ -76,7 +87,8 @@ def sweep() -> None:
         )
         c1, c2, c3 = st.columns([2, 3, 2])
         text = c1.text_input("Sparsities", "0.8, 0.9, 0.95", key="sweep_sparsities")
-        methods = c2.multiselect("Methods", METHODS, default=["bet", "su", "mde", "full", "pop"], key="sweep_methods")
+        methods = c2.multiselect("Methods", METHODS, default=["bet", "su", "mde", "full", "pop"], key="sweep_methods",
+                                 help=charts.MDE_NOTE)  # fmt: skip
         backbones = c3.multiselect(
             "Backbones",
             settings.BACKBONE_CHOICES,
@@ -95,7 +107,7 @@ def submit_sweep(cfg: Any, text: str, methods: list[str], backbones: list[str]) 
             raise ValueError("pick at least one method and one backbone")
         ids = state.runner().submit_frontier(cfg, sparsities, methods, backbones)
     except (BetError, ValueError) as exc:
-        st.error(f"Cannot run this sweep: {exc}")
+        st.error(f"Cannot run this sweep: {settings.redact(str(exc))}")
         return
     state.flash(f"Sweep queued: {len(ids)} runs over sparsities {', '.join(map(str, sparsities))}")
     st.rerun()

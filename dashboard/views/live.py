@@ -39,7 +39,7 @@ def start_demo() -> None:
     try:
         ids = state.runner().submit(cfgs, "demo-" + token_hex(3))
     except BetError as exc:
-        st.error(str(exc))
+        st.error(settings.redact(str(exc)))
         return
     state.flash(f"Demo queued: {len(ids)} runs")
     state.select_run(ids[0])
@@ -100,8 +100,10 @@ def header(run: dict[str, Any], runner: Any) -> None:
         stopping = " (stopping…)" if runner.stopping(rid) else ""
         st.markdown(f"Status: {status}{stopping}")
         st.caption(f"run {rid} · {run['dataset']} · {run['backbone']} · c={run['sparsity']:g} · {run['method']}")
+        if run["method"] == "mde":
+            st.caption(charts.MDE_NOTE)
     if status in ("failed", "interrupted") or (status == "stopped" and run.get("error")):
-        first, _, rest = (run.get("error") or "").partition("\n")
+        first, _, rest = settings.redact(run.get("error") or "").partition("\n")
         (st.error if status == "failed" else st.warning)(first or status)
         if rest.strip():
             with st.expander("Details"):
@@ -126,7 +128,7 @@ def header(run: dict[str, Any], runner: Any) -> None:
             runner.resume(rid)
             state.flash(f"Run {rid} queued to resume")
         except BetError as exc:
-            state.flash(str(exc), "error")
+            state.flash(settings.redact(str(exc)), "error")
         st.rerun()
 
 

@@ -15,6 +15,7 @@ import streamlit as st
 from bet.errors import BetError
 from bet.store import RESUMABLE
 from dashboard import queries, state
+from dashboard.settings import redact
 
 
 def page() -> None:
@@ -64,7 +65,7 @@ def details(run_id: str) -> None:
         return
     st.subheader(queries.label(run))
     if run.get("error"):
-        st.warning(run["error"].splitlines()[0])
+        st.warning(redact(run["error"]).splitlines()[0])
     b = st.columns(4)
     if b[0].button("Open in Live run", key="runs_open"):
         state.open_run(run_id)
@@ -76,11 +77,11 @@ def details(run_id: str) -> None:
             runner.resume(run_id)
             state.flash(f"Run {run_id} queued to resume")
         except BetError as exc:
-            state.flash(str(exc), "error")
+            state.flash(redact(str(exc)), "error")
         st.rerun(scope="app")
     downloads(run)
     with st.expander("Settings (frozen config)"):
-        st.json(run["config"])
+        st.json(json.loads(redact(json.dumps(run["config"]))))
 
 
 def _clean(x: Any) -> Any:
@@ -103,7 +104,7 @@ def downloads(run: dict[str, Any]) -> None:
 
     def as_json() -> str:
         doc = {"run": run, "actions": rows, "events": store.events(rid)}
-        return json.dumps(_clean(doc), indent=1, default=str)
+        return redact(json.dumps(_clean(doc), indent=1, default=str))
 
     d[1].download_button(
         "Run + actions + events (JSON)", as_json, f"{rid}.json", "application/json", key="dl_json", on_click="ignore"

@@ -3,6 +3,7 @@ settings), Start it, see and stop the queue."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -65,7 +66,6 @@ def _data_spec(sb: Any) -> DataSpec | None:
         if up.file_id not in saved:
             saved[up.file_id] = settings.save_upload(up.name, up.getvalue())
         path = saved[up.file_id]
-        st.session_state["_upload_names"] = {str(path): f"{up.name} (uploaded)"}
     else:
         text = sb.text_input("File or LightGCN folder on the server", key="data_path").strip()
         if not text:
@@ -81,10 +81,10 @@ def _load(sb: Any, spec: DataSpec) -> Dataset | None:
             data = state.dataset(spec)
     except BetError as exc:
         msg = str(exc)
-        for stored, shown in st.session_state.get("_upload_names", {}).items():
-            msg = msg.replace(stored, shown)  # the user's file name, not where the upload is kept
-        with sb.container(key="data-error"):
-            st.error(f"Cannot use this dataset: {msg}")
+        if Path(spec.dataset).parent.parent == settings.uploads_dir():  # an upload: by its name, said so
+            msg = msg.replace(spec.dataset, f"{Path(spec.dataset).name} (uploaded)")
+        with sb.container(key="data-error"):  # the user's file name, not where the upload is kept
+            st.error(f"Cannot use this dataset: {settings.redact(msg)}")
         return None
     sb.caption(f"{data.name}: {data.n_users:,} users · {data.n_items:,} items · "
                f"{data.n_interactions:,} interactions")  # fmt: skip
@@ -143,7 +143,7 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
             retrain_epochs=s["retrain_epochs"], selection=s["selection"], predictor=s["predictor"],
         )  # fmt: skip
     except BetError as exc:
-        sb.error(str(exc))
+        sb.error(settings.redact(str(exc)))
         return None
 
 
@@ -185,6 +185,27 @@ def _queue(sb: Any) -> None:
             st.rerun()
 
 
+def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: Any) -> None:
+    """The Start button and what it would start (drawn at the top of the sidebar)."""
+    if top.button("Start search", key="start", type="primary", disabled=cfg is None, width="stretch"):
+        assert cfg is not None
+        try:
+            ids = state.runner().submit_search(cfg, st.session_state["backbones"])
+        except BetError as exc:
+            top.error(settings.redact(str(exc)))
+        else:
+            state.flash(f"Queued {len(ids)} run(s): {', '.join(ids)}")
+            state.select_run(ids[0])
+            if live_page is not None:
+                st.switch_page(live_page, query_params={"run": ids[0]})
+            st.rerun()
+    if cfg is not None and data is not None:
+        top.caption(f"Starts {' + '.join(st.session_state['backbones'])} on {data.name} at c = {cfg.sparsity:g} "
+                    "(set below).")  # fmt: skip
+    else:
+        top.caption("Fix the settings below to start.")
+
+
 def sidebar(live_page: Any = None) -> SearchConfig | None:
     """Draw the setup sidebar; returns the valid config it describes (None while invalid). The
     config is also kept in ``st.session_state['setup_config']`` for the sweep and compare pages."""
@@ -193,6 +214,7 @@ def sidebar(live_page: Any = None) -> SearchConfig | None:
     sb = st.sidebar
     sb.header("BET Studio")
     sb.caption("Fit per-user/per-item embedding sizes into a parameter budget (BET, WSDM 2024).")
+    top = sb.container(key="start-bar")  # Start sits here, above the settings: reachable in any window
     spec = _data_spec(sb)
     data = _load(sb, spec) if spec is not None else None
     sb.multiselect("Backbones (several: one run each, compared)", BACKBONE_CHOICES, key="backbones")
@@ -200,19 +222,8 @@ def sidebar(live_page: Any = None) -> SearchConfig | None:
     _advanced(sb)
     cfg = _config(sb, spec, data) if spec is not None and data is not None else None
     st.session_state["setup_config"] = cfg
+    _start(top, cfg, data, live_page)
     if cfg is not None and data is not None:
-        _estimate(sb, cfg, data)
-    if sb.button("Start search", key="start", type="primary", disabled=cfg is None, width="stretch"):
-        assert cfg is not None
-        try:
-            ids = state.runner().submit_search(cfg, st.session_state["backbones"])
-        except BetError as exc:
-            sb.error(str(exc))
-        else:
-            state.flash(f"Queued {len(ids)} run(s): {', '.join(ids)}")
-            state.select_run(ids[0])
-            if live_page is not None:
-                st.switch_page(live_page)
-            st.rerun()
+        _estimate(top, cfg, data)
     _queue(sb)
     return cfg

@@ -1,5 +1,5 @@
 """Why a budget buys the recall it does: how the fittest actions split the parameters between
-users and items, head and tail — compared with a uniform (SU) and a frequency (MDE) table."""
+users and items, head and tail — compared with a uniform (SU) and a frequency (MDE, simplified) table."""
 
 from __future__ import annotations
 
@@ -71,11 +71,12 @@ def view(run_id: str) -> None:
                        explain.allocation_by_bin(best.item_sizes, data.item_freq)),
         "SU (uniform)": (explain.allocation_by_bin(su.user_sizes, data.user_freq),
                          explain.allocation_by_bin(su.item_sizes, data.item_freq)),
-        "MDE (frequency)": (explain.allocation_by_bin(mde.user_sizes, data.user_freq),
+        charts.METHOD_NAMES["mde"]: (explain.allocation_by_bin(mde.user_sizes, data.user_freq),
                             explain.allocation_by_bin(mde.item_sizes, data.item_freq)),
     }  # fmt: skip
     with right, st.container(key="chart-why-alloc"):
         st.plotly_chart(charts.allocation_figure(alloc), key="fig-why-alloc")
+        st.caption(charts.MDE_NOTE)
     ranked = store.events(run_id, kinds=("candidates_ranked",))
     if ranked:
         with st.container(key="chart-why-pool"):
