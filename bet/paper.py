@@ -101,6 +101,8 @@ METHODS = ("bet", "bet-random", "su", "sr", "mde", "full", "pop")
 def config_hash(config: dict[str, Any]) -> str:
     """A short fingerprint of what decides a run's numbers (the device is its own column)."""
     spec = {k: v for k, v in config.items() if k not in ("device", "retrain_workers")}
+    if config.get("method") in ("su", "sr", "mde", "pop"):  # trained from scratch: no pretrained model
+        spec.pop("pretrain", None)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
