@@ -37,9 +37,9 @@ def main() -> None:
     ap.add_argument("--rss-log", type=Path, default=Path("out/rss.log"))
     args = ap.parse_args()
     store = RunStore(args.store)
-    print("| cell | method | " + " | ".join(f"{p} (min)" for p in PHASES) + " | total (min) |")
-    print("|---" * (len(PHASES) + 3) + "|")
-    cells: dict[tuple[str, str, str], float] = defaultdict(float)
+    print("| cell | method | early stop | " + " | ".join(f"{p} (min)" for p in PHASES) + " | total (min) |")
+    print("|---" * (len(PHASES) + 4) + "|")
+    cells: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
     for row in read_table(args.table):
         try:
             run = store.get_run(row["run_id"])
@@ -49,13 +49,20 @@ def main() -> None:
         total = sum(sec.values())
         cell = (row["dataset"], row["backbone"], row["sparsity"])
         if row["method"] in ("bet", "su", "sr"):
-            cells[cell] += total
+            cells[(*cell, row.get("early_stop", ""))][row["method"]] = total
         vals = " | ".join(f"{sec[p] / 60:.1f}" for p in PHASES)
-        print(f"| {'/'.join(cell)} | {row['method']} | {vals} | {total / 60:.1f} |")
+        print(f"| {'/'.join(cell)} | {row['method']} | {row.get('early_stop', '')} | {vals} | {total / 60:.1f} |")
     print()
-    for cell, total in cells.items():
+    for (*cell, stopping), parts in cells.items():
+        total = sum(parts.values())
+        have = " + ".join(f"{m} {parts[m] / 60:.1f}" for m in ("bet", "su", "sr") if m in parts)
+        if len(parts) < 3:
+            print(f"cell {'/'.join(cell)} ({stopping} early stopping): incomplete, {have} min so far")
+            continue
         verdict = "met" if total <= 90 * 60 else "not met"
-        print(f"cell {'/'.join(cell)}: bet + su + sr = {total / 60:.1f} min (target ≤ 90: {verdict})")
+        print(
+            f"cell {'/'.join(cell)} ({stopping} early stopping): {have} = {total / 60:.1f} min (target ≤ 90: {verdict})"
+        )
     if args.pretrain_log.exists():
         recs = [json.loads(line) for line in args.pretrain_log.read_text().splitlines() if line.strip()]
         done = [r for r in recs if r["event"] == "done" and not r.get("cached")]
