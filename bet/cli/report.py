@@ -31,7 +31,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out} is a folder; give a file name such as {args.out / 'report.html'}")
     store = RunStore(args.store)
     runs = select_runs(store, args.run, args.comparison)
-    html = render(store, [r["run_id"] for r in runs])
+    html = render(store, args.run, args.comparison)
     out = write(args.out, html)
     ids = [r["run_id"] for r in runs]
     emit(args, {"out": str(out), "bytes": out.stat().st_size, "runs": ids},
