@@ -12,10 +12,10 @@ import sys
 import warnings
 
 from bet import __version__
-from bet.cli import basic, estimate, frontier, reproduce, runs, search
+from bet.cli import basic, estimate, frontier, report, reproduce, runs, search
 from bet.errors import BetError
 
-COMMANDS = (basic, search, estimate, frontier, runs, reproduce)
+COMMANDS = (basic, search, estimate, frontier, runs, reproduce, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,243 @@
+"""The sections of a run in the report: headline, configuration, budget, results vs references,
+sizes, fitness, the "why this recall" findings and provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from bet import __version__
+from bet.baselines import baseline_action
+from bet.budget import Action
+from bet.data import Dataset
+from bet.errors import BetError
+from bet.report import figures, findings
+from bet.report.collect import (
+    Loader,
+    Run,
+    cost_of,
+    d_max_of,
+    duration,
+    fmt_seconds,
+    label,
+    method_name,
+    metric,
+    n_rows_of,
+    packed_mb,
+    public_config,
+    public_name,
+    references,
+    source_checksums,
+    when,
+)
+from bet.report.page import Html, bold, esc, figs, flatten, kv, num, table
+from bet.store import RunStore
+
+SETTINGS = ("backbone", "sparsity", "iterations", "candidates", "finetune_steps", "retrain_top", "selection",
+            "predictor", "seed", "d_max")  # fmt: skip
+
+
+@dataclass
+class Context:
+    store: RunStore
+    runs: list[Run]  # every run in the store (the references are chosen among them)
+    load: Loader
+
+
+def best_row(run: Run, actions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run's result action once finished, else the fittest evaluated action, else the first."""
+    best_id = (run.get("result") or {}).get("best_action_id")
+    for a in actions:
+        if best_id is not None and a["action_id"] == best_id:
+            return a
+    scored = [a for a in actions if a.get("fitness") is not None and not math.isnan(a["fitness"])]
+    if scored:
+        return max(scored, key=lambda a: (a["fitness"], -a["action_id"]))
+    return actions[0] if actions else None
+
+
+def kept_fraction(run: Run) -> float | None:
+    n = n_rows_of(run)
+    return run["budget"] / (n * d_max_of(run)) if run.get("budget") and n else None
+
+
+def headline(run: Run, refs: list[Run]) -> Html:
+    """One sentence from the runs: what BET keeps of the full model's recall vs uniform sizes."""
+    if run["status"] != "completed":
+        why = (run.get("error") or "").split("\n")[0]
+        return bold(f"This run is **{run['status']}**" + (f": {why}" if why else "") + "; its numbers are partial.")
+    me, by = metric(run), {r["method"]: r for r in refs}
+    kept, full, su = kept_fraction(run), by.get("full"), by.get("su")
+    at = f"At **{kept:.1%}** of the parameters, " if kept is not None and run["method"] not in ("full", "pop") else ""
+    name = method_name(run["method"])
+    if me is None:
+        return bold(f"{at}{name} has no test result.")
+    if full is not None and metric(full):
+        fv = metric(full) or 1.0
+        text = f"{at}{name} keeps **{me / fv:.0%}** of the full model's test recall@20 ({me:.4f} vs {fv:.4f})"
+        if su is not None and run["method"] != "su" and metric(su) is not None:
+            text += f"; uniform sizes (SU) keep **{(metric(su) or 0) / fv:.0%}** ({metric(su):.4f})"
+    else:
+        text = f"{at}{name} reaches test recall@20 **{me:.4f}**"
+        if su is not None and run["method"] != "su" and metric(su) is not None:
+            text += f"; uniform sizes (SU) reach **{metric(su):.4f}** at the same budget"
+    return bold(text + ".")
+
+
+def configuration(run: Run) -> str:
+    cfg = public_config(run.get("config") or {})
+    top = [(k, cfg[k]) for k in SETTINGS if k in cfg]
+    top.insert(0, ("dataset", public_name(run["dataset"])))
+    top.insert(1, ("method", method_name(run["method"]) + f" ({run['kind']})"))
+    return ("<h3>Configuration</h3>" + kv(top)
+            + f"<details><summary>Every setting (frozen config)</summary>{kv(flatten(cfg))}</details>")  # fmt: skip
+
+
+def budget(ctx: Context, run: Run, action: Action | None) -> str:
+    n, d_max, cost = n_rows_of(run), d_max_of(run), cost_of(run)
+    pairs: list[tuple[str, Any]] = [("sparsity c", f"{run['sparsity']:g}")]
+    if n:
+        full = n * d_max
+        pairs.append(
+            (
+                "embedding table rows",
+                f"{n:,} (users {num(run.get('n_users'), ',')}, items {num(run.get('n_items'), ',')})",
+            )
+        )
+        pairs.append(("full table", f"{full:,} parameters · {full * 4 / 1e6:.2f} MB (float32)"))
+        if run.get("budget"):
+            pairs.append(("budget", f"{run['budget']:,} parameters ({run['budget'] / full:.1%} of the full table, "
+                          f"{run['budget'] / n:.1f} per row on average)"))  # fmt: skip
+        if cost is not None:
+            pairs.append(("parameters kept", f"{cost:,}"))
+            pairs.append(("packed size", f"{packed_mb(cost, n, d_max):.3f} MB (float32 values + the size of each row)"))
+    with contextlib.suppress(BetError):
+        pairs.append(("stored packed table (.npz)", f"{len(ctx.store.table(run['run_id'])):,} bytes"))
+    if action is not None:
+        what = "winning action" if run["kind"] == "search" else "its action"
+        pairs.append((what, f"cost {action.cost:,} · sizes {int(action.sizes.min())}–{int(action.sizes.max())}"))
+    return "<h3>Budget and packed size</h3>" + kv(pairs)
+
+
+def results(run: Run, refs: list[Run]) -> str:
+    rows, me = [run, *refs], []
+    full = next((metric(r) for r in refs if r["method"] == "full"), metric(run) if run["method"] == "full" else None)
+    body = []
+    for r in rows:
+        n, cost, t = n_rows_of(r), cost_of(r), metric(r)
+        mb = packed_mb(cost, n, d_max_of(r)) if cost is not None and n else None
+        body.append([method_name(r["method"]), r["run_id"], f"{r['sparsity']:g}", num(cost, ","), num(mb, ".3f"),
+                     num(metric(r, split="valid")), num(metric(r, "ndcg@20", "valid")), num(t),
+                     num(metric(r, "ndcg@20")), f"{t / full:.0%}" if t is not None and full else "–"])  # fmt: skip
+        me.append(r is run)
+    note = ("References: the completed SU / SR / MDE runs of the same dataset, split, backbone and budget, and the "
+            "full-size and popularity runs, one per method — the one with the best <strong>validation</strong> "
+            "recall@20. Test metrics are read-outs only: nothing here was chosen by them.")  # fmt: skip
+    if not refs:
+        note = "No reference runs of the same dataset, split, backbone and budget are in this store."
+    return ("<h3>Results vs the references</h3>"
+            + table(["method", "run", "c", "params kept", "MB", "valid recall@20", "valid NDCG@20", "test recall@20",
+                     "test NDCG@20", "test R@20 vs full"], body, numeric=(2, 3, 4, 5, 6, 7, 8, 9), highlight=me)
+            + f'<p class="note">{note}</p>')  # fmt: skip
+
+
+def sizes(run: Run, row: dict[str, Any] | None, action: Action | None) -> str:
+    if action is None or row is None:
+        what = "every row has d_max dimensions" if run["method"] == "full" else "no embedding sizes stored"
+        return f'<h3>Embedding sizes</h3><p class="note">{esc(what)}.</p>'
+    n = len(action.user_sizes) + len(action.item_sizes)
+    uniform = (run.get("budget") or action.cost) / n
+    what = "the result" if run["kind"] == "search" and run["status"] == "completed" else "the best action so far"
+    what = what if run["kind"] == "search" else f"the {method_name(run['method'])} action"
+    return (f"<h3>Embedding sizes of {esc(what)} (action {row['action_id']}, cost {action.cost:,})</h3>"
+            + figs(figures.histograms(action.user_sizes, action.item_sizes, uniform, d_max_of(run))))  # fmt: skip
+
+
+def search_story(ctx: Context, run: Run, actions: list[dict[str, Any]], row: dict[str, Any] | None,
+                 action: Action | None, data: Dataset | None) -> str:  # fmt: skip
+    evald = [a for a in actions if a["iteration"] > 0]
+    if run["kind"] != "search" or not evald:
+        return ""
+    out = ["<h3>Fitness per iteration</h3>", figs([figures.fitness(actions)])]
+    out.append("<h3>Why this recall</h3>")
+    if data is None or action is None or row is None or data.n_users != len(action.user_sizes):
+        out.append('<p class="note">The dataset could not be loaded where this report was made, so the findings '
+                   "(they need its interaction counts) are left out.</p>")  # fmt: skip
+        return "".join(out)
+    rid, c, seed, d_max = run["run_id"], run["sparsity"], run["seed"], d_max_of(run)
+    df = findings.features_frame(evald, lambda i: ctx.store.action(rid, i), data.user_freq, data.item_freq)
+    pre = ctx.store.events(rid, kinds=("pretrain_finished",))
+    full = pre[-1]["valid"]["recall@20"] if pre else None
+    best = findings.features(action, data.user_freq, data.item_freq)
+    alloc = {"BET (best)": (findings.allocation_by_bin(action.user_sizes, data.user_freq),
+                            findings.allocation_by_bin(action.item_sizes, data.item_freq))}  # fmt: skip
+    uniform = None
+    try:
+        for m, name in (("su", "SU (uniform)"), ("mde", "MDE (frequency)")):
+            a = baseline_action(m, data, c, seed, d_max)
+            uniform = uniform or findings.features(a, data.user_freq, data.item_freq)
+            alloc[name] = (findings.allocation_by_bin(a.user_sizes, data.user_freq),
+                           findings.allocation_by_bin(a.item_sizes, data.item_freq))  # fmt: skip
+    except BetError:
+        pass
+    said = findings.narrative(best, uniform, df, full, (row.get("metrics") or {}).get("recall@20"), kept_fraction(run))
+    out.append("<ul>" + "".join(f"<li>{bold(s)}</li>" for s in said) + "</ul>")
+    out.append('<p class="note">Fitness and the validation recall@20 of an action are measured after the short '
+               "finetune that ranks actions during the search; the results table above shows the retrained model."
+               "</p>")  # fmt: skip
+    out.append(figs(figures.allocation(alloc)))
+    top = df.sort_values("fitness", ascending=False).head(10)
+    out.append("<p><strong>The fittest actions and where they put their parameters</strong></p>")
+    out.append(table(["action", "iteration", "strategy", "fitness", "predicted", "valid recall@20", "user share",
+                      "user head share", "item head share"],
+                     [[int(r["action_id"]), int(r["iteration"]), r["strategy"] or "–", num(_f(r["fitness"])),
+                       num(_f(r["predicted"])), num(_f(r["recall@20"])), f"{r['user share']:.0%}",
+                       f"{r['user head share']:.0%}", f"{r['item head share']:.0%}"] for r in top.to_dict("records")],
+                     numeric=(0, 1, 3, 4, 5, 6, 7, 8)))  # fmt: skip
+    return "".join(out)
+
+
+def _f(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def provenance(ctx: Context, run: Run, data: Dataset | None, generated: float) -> str:
+    spec = (run.get("config") or {}).get("data") or {}
+    pre = ctx.store.events(run["run_id"], kinds=("pretrain_finished",))
+    pairs: list[tuple[str, Any]] = [("run", run["run_id"]), ("comparison", run.get("comparison_id") or "–"),
+                                    ("status", run["status"]), ("dataset", public_name(run["dataset"]))]  # fmt: skip
+    for name, digest in source_checksums(spec):
+        pairs.append((f"sha256 of {name}", digest))
+    if data is not None:
+        pairs.append(("split fingerprint", data.fingerprint))
+        counts = data.counts()
+        pairs.append(("interactions", f"{counts['interactions']:,} (train {counts['train']:,}, valid "
+                      f"{counts['valid']:,}, test {counts['test']:,}); {data.n_users:,} users, {data.n_items:,} items"))  # fmt: skip
+    else:
+        pairs.append(("split fingerprint", "not available (the dataset could not be loaded here)"))
+    pairs += [("split", f"{spec.get('split', '–')} (split seed {spec.get('split_seed', '–')})"),
+              ("run seed", run["seed"]), ("device", (run.get("config") or {}).get("device", "–")),
+              ("executor", f"{run.get('executor', 'local')} ({run.get('workers', 1)} worker(s))")]  # fmt: skip
+    if pre:
+        pairs.append(
+            ("full model", "from the cache" if pre[-1].get("cached") else f"pretrained in {pre[-1]['seconds']:.0f}s")
+        )
+    pairs += [("created", when(run.get("created_at"))), ("started", when(run.get("started_at"))),
+              ("finished", when(run.get("finished_at"))), ("duration", fmt_seconds(duration(run))),
+              ("report made by", f"BET Studio {__version__}, {when(generated)}")]  # fmt: skip
+    return "<h3>Provenance</h3>" + kv(pairs)
+
+
+def run_section(ctx: Context, run: Run, generated: float, frontier: str = "") -> str:
+    actions = ctx.store.actions(run["run_id"])
+    row = best_row(run, actions)
+    action = ctx.store.action(run["run_id"], row["action_id"]) if row is not None else None
+    data = ctx.load((run.get("config") or {}).get("data") or {}) if run.get("config") else None
+    refs = references(run, ctx.runs)
+    return (f'<section class="run" id="run-{esc(run["run_id"])}"><h2>{esc(label(run))}</h2>'
+            f'<p class="sub">run {esc(run["run_id"])}</p><p class="lead">{headline(run, refs)}</p>'
+            + configuration(run) + budget(ctx, run, action) + results(run, refs) + frontier + sizes(run, row, action)
+            + search_story(ctx, run, actions, row, action, data) + provenance(ctx, run, data, generated)
+            + "</section>")  # fmt: skip
