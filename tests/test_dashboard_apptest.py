@@ -17,6 +17,7 @@ import pytest
 from dashboard_helpers import APP, ROOT, add_run, fill_store, tiny_config
 from streamlit.testing.v1 import AppTest
 
+from bet import report
 from bet.config import DataSpec
 from bet.data import load_dataset
 from bet.errors import DataError
@@ -150,6 +151,9 @@ def test_pages_render_the_stored_runs(home: Path) -> None:
     no_exceptions(at)
     assert "Status: completed" in texts(at, "markdown")
     assert len(at.get("plotly_chart")) == 6  # rankings, predicted vs actual, spearman, fitness, sizes, size/freq
+    assert [b.proto.label for b in at.get("download_button")] == ["Download report"]
+    html = report.render(store, [ids["bet"]])  # what the button serves (bet.report, tested in test_report)
+    assert ids["bet"] in html and "<svg" in html and "<script" not in html
     at = page("live", ids["failed"])
     assert "Status: failed" in texts(at, "markdown") and any("something went wrong" in e for e in texts(at, "error"))
     at = page("frontier")

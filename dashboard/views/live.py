@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from bet import report
 from bet.config import BaselineConfig, SearchConfig
 from bet.errors import BetError
 from bet.store import RESUMABLE
@@ -130,6 +131,21 @@ def header(run: dict[str, Any], runner: Any) -> None:
         except BetError as exc:
             state.flash(settings.redact(str(exc)), "error")
         st.rerun()
+    if status in queries.FINAL:
+        bar.download_button(
+            "Download report", report_html(rid), f"{rid}-report.html", "text/html", key="dl_report",
+            on_click="ignore", help="One self-contained HTML file (opens offline): configuration, budget, results "
+            "vs the references, frontier, sizes, findings and provenance",
+        )  # fmt: skip
+
+
+def report_html(run_id: str) -> Any:
+    """The run's offline HTML report, rendered when the button is clicked (:mod:`bet.report`)."""
+
+    def render() -> str:
+        return report.render(state.store(), [run_id], datasets=state.dataset_or_none)
+
+    return render
 
 
 def store_events(run_id: str) -> list[dict[str, Any]]:
