@@ -13,6 +13,7 @@ import warnings
 
 from bet import __version__
 from bet.cli import basic, frontier, reproduce, runs, search
+from bet.cli.common import load_data, validate_args
 from bet.errors import BetError
 
 COMMANDS = (basic, search, frontier, runs, reproduce)
@@ -35,9 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        validate_args(args)
+        if args.command == "search" and not args.resume and args.sparsity is not None:
+            load_data(args)  # refuse data nothing can be evaluated on before a run row exists (the run reuses it)
         return int(args.func(args) or 0)
     except BetError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory: the dataset or the settings need more than this machine has", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

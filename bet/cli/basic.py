@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    data = load_data(args)
+    data = load_data(args, evaluable=False)  # shows the counts, empty validation or test included
     c = data.counts()
     emit(args, c, "  ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in c.items()))
     return 0
@@ -66,8 +66,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     sizes = args.sizes or ("full" if args.sparsity is None else "uniform")
     if args.epochs < 1:
         raise ConfigError("--epochs must be at least 1")
-    if args.d_max < 1:
-        raise ConfigError(f"--d-max must be at least 1, got {args.d_max}")
     if sizes == "full" and args.sparsity not in (None, 0.0):
         raise ConfigError("--sizes full keeps every dimension; with --sparsity choose uniform, random or frequency")
     if sizes != "full" and args.sparsity is None and args.backbone != "pop":
