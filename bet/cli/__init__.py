@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         validate_args(args)
         if args.command == "search" and not args.resume and args.sparsity is not None:
-            load_data(args)  # refuse data nothing can be evaluated on before a run row exists (the run reuses it)
+            # Refuse bad settings, then data nothing can be evaluated on, before a run row exists
+            # (the run reuses the loaded dataset).
+            search.search_config(args, args.sparsity)
+            load_data(args)
         return int(args.func(args) or 0)
     except BetError as exc:
         print(f"error: {exc}", file=sys.stderr)

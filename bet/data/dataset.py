@@ -109,7 +109,7 @@ def check_evaluable(data: Dataset) -> None:
             need = MIN_PER_USER.get(data.split, 4)
             raise DataError(
                 data.source, f"the {data.split} split leaves the {word} set empty, so nothing can be ranked",
-                expected=f"users with at least {need} interactions each, or a larger file",
+                expected=f"some users with {need} or more interactions, or a larger file",
             )  # fmt: skip
 
 

@@ -3,6 +3,11 @@ settings), Start it, see and stop the queue."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -39,6 +44,25 @@ def _apply_preset() -> None:
     st.session_state.update(PRESETS[st.session_state["preset"]])
 
 
+def _save_upload(name: str, data: bytes) -> Path:
+    """Keep an uploaded file where :func:`settings.save_upload` does (``$BET_HOME/uploads``, named
+    by content), but through a temporary file unique to this call: sessions uploading the same
+    file at once each write their own, and the renames all land on the same content (one shared
+    ``.part`` name made all but one of them fail)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._") or "upload.txt"
+    path = settings.uploads_dir() / f"{hashlib.sha256(data).hexdigest()[:12]}-{safe}"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return path
+
+
 def _data_spec(sb: Any) -> DataSpec | None:
     source = sb.radio("Dataset", SOURCES, key="data_source", horizontal=True)
     fmt = st.session_state["data_fmt"]
@@ -62,7 +86,7 @@ def _data_spec(sb: Any) -> DataSpec | None:
             return None
         saved = st.session_state.setdefault("_uploads", {})  # file_id -> path: hash a big file once
         if up.file_id not in saved:
-            saved[up.file_id] = settings.save_upload(up.name, up.getvalue())
+            saved[up.file_id] = _save_upload(up.name, up.getvalue())
         path = saved[up.file_id]
         st.session_state["_upload_names"] = {str(path): f"{up.name} (uploaded)"}
     else:
