@@ -13,7 +13,7 @@ import warnings
 
 from bet import __version__
 from bet.cli import basic, frontier, reproduce, runs, search
-from bet.cli.common import load_data, validate_args
+from bet.cli.common import check_memory, load_data, training_bytes, validate_args
 from bet.errors import BetError
 
 COMMANDS = (basic, search, frontier, runs, reproduce)
@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             # Refuse bad settings, then data nothing can be evaluated on, before a run row exists
             # (the run reuses the loaded dataset).
             search.search_config(args, args.sparsity)
-            load_data(args)
+            data = load_data(args)
+            check_memory(training_bytes(data, args.d_max), f"training on {data.name} ({data.n_rows:,} rows)")
         return int(args.func(args) or 0)
     except BetError as exc:
         print(f"error: {exc}", file=sys.stderr)

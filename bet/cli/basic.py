@@ -8,7 +8,18 @@ import time
 from bet.backbones import BACKBONES
 from bet.baselines import SIZE_KINDS, baseline_action
 from bet.budget import D_MAX, budget_for
-from bet.cli.common import Progress, add_data_args, add_device_arg, add_json_arg, drive, emit, fmt_metrics, load_data
+from bet.cli.common import (
+    Progress,
+    add_data_args,
+    add_device_arg,
+    add_json_arg,
+    check_memory,
+    drive,
+    emit,
+    fmt_metrics,
+    load_data,
+    training_bytes,
+)
 from bet.errors import ConfigError
 from bet.evaluation import evaluate
 from bet.pipeline import resolve_device, train_sized
@@ -71,6 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if sizes != "full" and args.sparsity is None and args.backbone != "pop":
         raise ConfigError(f"--sizes {sizes} needs --sparsity C (e.g. 0.9 keeps 10% of the table)")
     data = load_data(args)
+    if args.backbone != "pop":
+        check_memory(training_bytes(data, args.d_max), f"training on {data.name} ({data.n_rows:,} rows)")
     device = resolve_device(args.device)
     sparsity = 0.0 if sizes == "full" else float(args.sparsity or 0.0)
     budget = budget_for(sparsity, data.n_rows, args.d_max)

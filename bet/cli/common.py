@@ -81,7 +81,17 @@ def validate_args(args: argparse.Namespace) -> None:
 
 
 def available_memory() -> int:
-    """Bytes of memory this machine can still hand out (``MemAvailable``), without swapping."""
+    """Bytes BET may use: ``BET_MEMORY_MB`` if set (a shared server's share), else what this
+    machine can still hand out without swapping (``MemAvailable``)."""
+    text = os.environ.get("BET_MEMORY_MB", "").strip()
+    if text:
+        try:
+            mb = float(text)
+        except ValueError:
+            mb = float("nan")
+        if not 0 < mb < float("inf"):
+            raise ConfigError(f"BET_MEMORY_MB must be a positive number of MB, got {shorten(text, 40)}")
+        return int(mb * 2**20)
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -89,6 +99,23 @@ def available_memory() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def training_bytes(data: Dataset, d_max: int) -> int:
+    """A lower bound on what training a full-width table keeps in memory: the table with its
+    gradient, Adam's two moments and LightGCN's propagated layers (8 float32 copies of
+    ``rows × d_max``), and the normalised graph (both directions, int32 indices, float32 values)."""
+    return data.n_rows * d_max * 4 * 8 + int(data.train.nnz) * 2 * 12
+
+
+def check_memory(need: int, what: str) -> None:
+    """Refuse, with the estimate, what cannot fit: better now than swapping or an OOM kill later."""
+    room = available_memory()
+    if need > room:
+        raise ConfigError(
+            f"{what} needs about {need / 2**30:,.2f} GB, more than the {room / 2**30:,.2f} GB available "
+            "(a smaller --d-max or dataset; BET_MEMORY_MB sets what BET may use)"
+        )
 
 
 def write_output(path: Path, write: Callable[[BinaryIO], None]) -> int:
@@ -113,10 +140,10 @@ def write_output(path: Path, write: Callable[[BinaryIO], None]) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".part")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as a plain open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as fh:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fh.fileno(), 0o666 & ~umask)  # as a plain open() would create it, not mkstemp's 0600
             write(fh)
             size = fh.tell()
         os.replace(tmp, path)

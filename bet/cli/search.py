@@ -189,19 +189,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from typing import BinaryIO  # imported here: this file's header belongs to the search command
 
-    from bet.cli.common import available_memory, write_output
+    from bet.cli.common import check_memory, write_output
 
     if args.count < 1:
         raise ConfigError("--count must be at least 1")
     data = load_data(args, evaluable=False)
-    per_action = data.n_rows * 80  # bytes: the sampler's float64 working arrays, per row
-    need, room = args.count * per_action, available_memory() // 2
-    if need > room:
-        most = max(1, room // per_action)
-        raise ConfigError(
-            f"--count {args.count:,} would need about {need / 2**30:,.1f} GB for {data.n_rows:,} rows; "
-            f"at most {most:,} fit in half of this machine's free memory"
-        )
+    # The sampler's float64 working arrays: about 80 bytes per row of each action drawn.
+    check_memory(args.count * data.n_rows * 80, f"--count {args.count:,} ({data.n_rows:,} rows each)")
     sampler = ActionSampler.for_data(
         data, budget_for(args.sparsity, data.n_rows, args.d_max), args.d_max, redraws=args.redraws
     )
