@@ -16,7 +16,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-ray.txt
 	touch $@
 
 run: $(VENV)/.runtime
-	$(BIN)/streamlit run dashboard/app.py
+	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --browser.gatherUsageStats false
 
 cli: $(VENV)/.runtime
 	$(BIN)/python -m bet train --dataset gowalla-mini --backbone lightgcn --sparsity 0.9 --sizes frequency

@@ -43,10 +43,23 @@ def load(model: Backbone, key: str) -> dict[str, Any] | None:
         return None
     try:
         blob = torch.load(path, map_location=model.device, weights_only=True)
+        if not fits(model, blob["state"]):
+            return None  # checked first: load_state_dict copies the matching tensors before it raises
         model.load_state_dict(blob["state"])
     except Exception:  # noqa: BLE001 — any unreadable cache entry is simply retrained
         return None
     return dict(blob.get("meta", {}))
+
+
+def fits(model: Backbone, state: Any) -> bool:
+    """Whether ``state`` has exactly the model's tensors, each of the model's shape and dtype."""
+    own = model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(own):
+        return False
+    return all(
+        isinstance(state[k], torch.Tensor) and state[k].shape == v.shape and state[k].dtype == v.dtype
+        for k, v in own.items()
+    )
 
 
 def save(model: Backbone, key: str, meta: dict[str, Any]) -> None:

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+ECHO_LIMIT = 80
+
+
+def shorten(value: object, limit: int = ECHO_LIMIT, quote: bool = True) -> str:
+    """A user's value for a message, cut to ``limit`` characters with an ellipsis, so a 5 MB
+    token or a line of someone's secrets file never floods it (strings quoted with ``repr``
+    unless ``quote`` is false)."""
+    text = repr(value) if quote and isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class BetError(Exception):
     """Base class for errors caused by user input; ``str()`` is the whole message."""
@@ -22,7 +32,8 @@ class DataError(BetError):
         self.line = line
         self.problem = problem
         self.expected = expected
-        where = f"{self.path}:{line}" if line is not None else self.path
+        shown = self.path if len(self.path) <= 4 * ECHO_LIMIT else "…" + self.path[-4 * ECHO_LIMIT + 1 :]
+        where = f"{shown}:{line}" if line is not None else shown
         msg = f"{where}: {problem}"
         if expected:
             msg += f" (expected {expected})"

@@ -13,6 +13,7 @@ import warnings
 
 from bet import __version__
 from bet.cli import basic, estimate, frontier, report, reproduce, runs, search
+from bet.cli.common import check_memory, load_data, training_bytes, validate_args
 from bet.errors import BetError
 
 COMMANDS = (basic, search, estimate, frontier, runs, reproduce, report)
@@ -35,9 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        validate_args(args)
+        if args.command == "search" and not args.resume and args.sparsity is not None:
+            # Refuse bad settings, then data nothing can be evaluated on, before a run row exists
+            # (the run reuses the loaded dataset).
+            search.search_config(args, args.sparsity)
+            data = load_data(args)
+            check_memory(training_bytes(data, args.d_max), f"training on {data.name} ({data.n_rows:,} rows)")
         return int(args.func(args) or 0)
     except BetError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory: the dataset or the settings need more than this machine has", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -8,7 +8,18 @@ import time
 from bet.backbones import BACKBONES
 from bet.baselines import SIZE_KINDS, baseline_action
 from bet.budget import D_MAX, budget_for
-from bet.cli.common import Progress, add_data_args, add_device_arg, add_json_arg, drive, emit, fmt_metrics, load_data
+from bet.cli.common import (
+    Progress,
+    add_data_args,
+    add_device_arg,
+    add_json_arg,
+    check_memory,
+    drive,
+    emit,
+    fmt_metrics,
+    load_data,
+    training_bytes,
+)
 from bet.errors import ConfigError
 from bet.evaluation import evaluate
 from bet.pipeline import resolve_device, train_sized
@@ -56,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    data = load_data(args)
+    data = load_data(args, evaluable=False)  # shows the counts, empty validation or test included
     c = data.counts()
     emit(args, c, "  ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in c.items()))
     return 0
@@ -66,13 +77,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     sizes = args.sizes or ("full" if args.sparsity is None else "uniform")
     if args.epochs < 1:
         raise ConfigError("--epochs must be at least 1")
-    if args.d_max < 1:
-        raise ConfigError(f"--d-max must be at least 1, got {args.d_max}")
     if sizes == "full" and args.sparsity not in (None, 0.0):
         raise ConfigError("--sizes full keeps every dimension; with --sparsity choose uniform, random or frequency")
     if sizes != "full" and args.sparsity is None and args.backbone != "pop":
         raise ConfigError(f"--sizes {sizes} needs --sparsity C (e.g. 0.9 keeps 10% of the table)")
     data = load_data(args)
+    if args.backbone != "pop":
+        check_memory(training_bytes(data, args.d_max), f"training on {data.name} ({data.n_rows:,} rows)")
     device = resolve_device(args.device)
     sparsity = 0.0 if sizes == "full" else float(args.sparsity or 0.0)
     budget = budget_for(sparsity, data.n_rows, args.d_max)

@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import stat
 import sys
-from collections.abc import Generator
-from typing import Any, TypeVar
+import tempfile
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 from tqdm import tqdm
 
-from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, load_dataset
+from bet.data import BUILTIN, FORMATS, MAX_SEED, SPLITS, Dataset, check_evaluable, load_dataset
+from bet.errors import ConfigError, shorten
 from bet.events import Event, TrainProgress
 from bet.pipeline import DEVICES
 
 T = TypeVar("T")
+#: Largest --d-max: sizes are stored as int16, and a wider row is no embedding table anyone trains.
+D_MAX_LIMIT = 4096
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -52,8 +59,110 @@ def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
 
 
-def load_data(args: argparse.Namespace) -> Dataset:
-    return load_dataset(args.dataset, args.split, args.split_seed, args.fmt, args.min_rating)
+def load_data(args: argparse.Namespace, evaluable: bool = True) -> Dataset:
+    """The dataset the arguments name; ``evaluable``: refuse a split with an empty validation or
+    test set (nothing to early-stop on or to report) before any training starts."""
+    data = load_dataset(args.dataset, args.split, args.split_seed, args.fmt, args.min_rating)
+    if evaluable:
+        check_evaluable(data)
+    return data
+
+
+def validate_args(args: argparse.Namespace) -> None:
+    """Range checks shared by every command, before anything is loaded or stored (so a refused
+    command never leaves a run behind)."""
+    for name in ("seed", "split_seed"):
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value <= MAX_SEED:
+            raise ConfigError(f"--{name.replace('_', '-')} must be in [0, {MAX_SEED}], got {shorten(value)}")
+    d_max = getattr(args, "d_max", None)
+    if d_max is not None and not 1 <= d_max <= D_MAX_LIMIT:
+        raise ConfigError(f"--d-max must be in [1, {D_MAX_LIMIT}], got {shorten(d_max)}")
+
+
+def available_memory() -> int:
+    """Bytes BET may use: ``BET_MEMORY_MB`` if set (a shared server's share), else what this
+    machine can still hand out without swapping (``MemAvailable``)."""
+    text = os.environ.get("BET_MEMORY_MB", "").strip()
+    if text:
+        try:
+            mb = float(text)
+        except ValueError:
+            mb = float("nan")
+        if not 0 < mb < float("inf"):
+            raise ConfigError(f"BET_MEMORY_MB must be a positive number of MB, got {shorten(text, 40)}")
+        return int(mb * 2**20)
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def training_bytes(data: Dataset, d_max: int) -> int:
+    """A lower bound on what training a full-width table keeps in memory: the table with its
+    gradient, Adam's two moments and LightGCN's propagated layers (8 float32 copies of
+    ``rows × d_max``), and the normalised graph (both directions, int32 indices, float32 values)."""
+    return data.n_rows * d_max * 4 * 8 + int(data.train.nnz) * 2 * 12
+
+
+def check_memory(need: int, what: str) -> None:
+    """Refuse, with the estimate, what cannot fit: better now than swapping or an OOM kill later."""
+    room = available_memory()
+    if need > room:
+        raise ConfigError(
+            f"{what} needs about {need / 2**30:,.2f} GB, more than the {room / 2**30:,.2f} GB available "
+            "(a smaller --d-max or dataset; BET_MEMORY_MB sets what BET may use)"
+        )
+
+
+def write_output(path: Path, write: Callable[[BinaryIO], None]) -> int:
+    """Write a file at exactly ``path`` (``write`` gets a binary handle) through a temporary file
+    in the same folder, so a failed write leaves no partial file; returns its size in bytes.
+
+    Refuses a folder or anything but a regular file (a device, a FIFO), and turns any OS error
+    (no permission, a full disk) into a one-line :class:`ConfigError`.
+    """
+    shown = shorten(str(path), quote=False)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise ConfigError(f"cannot write --out {shown}: {exc.strerror or exc}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise ConfigError(f"--out {shown} is a folder; give a file name inside it")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(f"--out {shown} is not a regular file (a device or a pipe); give a file name")
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".part")
+        with os.fdopen(fd, "wb") as fh:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fh.fileno(), 0o666 & ~umask)  # as a plain open() would create it, not mkstemp's 0600
+            write(fh)
+            size = fh.tell()
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise ConfigError(f"cannot write --out {shown}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return size
+
+
+def bytes_writer(data: bytes) -> Callable[[BinaryIO], None]:
+    """A ``write`` for :func:`write_output` that writes ``data``."""
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(data)
+
+    return write
 
 
 def clean(obj: Any) -> Any:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from bet.cli.common import add_json_arg, clean, emit
+from bet.cli.common import add_json_arg, bytes_writer, clean, emit, write_output
 from bet.errors import ConfigError, StoreError
 from bet.metrics import KS
 from bet.store import RunStore
@@ -75,20 +77,21 @@ def action_rows(store: RunStore, run_id: str) -> list[dict[str, Any]]:
 def cmd_export(args: argparse.Namespace) -> int:
     store = RunStore(args.store)
     run = store.get_run(args.run)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write: Callable[[BinaryIO], None]
     if args.format == "csv":
         rows = action_rows(store, args.run)
         if not rows:
             raise StoreError(f"run {args.run} has no evaluated actions yet")
-        with open(args.out, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+        write = bytes_writer(buf.getvalue().encode())
         what = f"{len(rows)} actions"
     elif args.format == "json":
         events = store.events(args.run)
         doc = {"run": run, "actions": action_rows(store, args.run), "events": events}
-        args.out.write_text(json.dumps(clean(doc), indent=1))
+        write = bytes_writer(json.dumps(clean(doc), indent=1).encode())
         what = f"run, {len(doc['actions'])} actions, {len(events)} events"
     elif args.format == "sizes":
         best = (run["result"] or {}).get("best_action_id")
@@ -97,14 +100,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         if best is None:
             raise StoreError(f"run {args.run} has no best action yet (status {run['status']})")
         action = store.action(args.run, best)
-        np.savez_compressed(args.out, user_sizes=action.user_sizes, item_sizes=action.item_sizes)
+
+        def write(fh: BinaryIO) -> None:  # a handle, so numpy adds no ".npz" to the name
+            np.savez_compressed(fh, user_sizes=action.user_sizes, item_sizes=action.item_sizes)
+
         what = f"sizes of action {best} (cost {action.cost:,})"
     elif args.format == "table":
         data = store.table(args.run)
-        args.out.write_bytes(data)
+        write = bytes_writer(data)
         what = f"packed table, {len(data):,} bytes"
     else:  # argparse prevents this
         raise ConfigError(f"unknown format {args.format}")
-    emit(args, {"run_id": args.run, "format": args.format, "out": str(args.out), "bytes": args.out.stat().st_size},
+    size = write_output(args.out, write)
+    emit(args, {"run_id": args.run, "format": args.format, "out": str(args.out), "bytes": size},
          f"{what} → {args.out}")  # fmt: skip
     return 0

@@ -108,7 +108,8 @@ def search_config(
 
 @contextmanager
 def graceful_stop() -> Iterator[threading.Event]:
-    """First Ctrl-C asks the run to stop cleanly (within one training step); a second one aborts."""
+    """First Ctrl-C (or SIGTERM, as ``kill`` or a service manager sends) asks the run to stop
+    cleanly (within one training step); a second one aborts."""
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -116,12 +117,14 @@ def graceful_stop() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         stop.set()
 
-    old = signal.signal(signal.SIGINT, handler) if threading.current_thread() is threading.main_thread() else None
+    signals = (signal.SIGINT, signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+    old = {sig: signal.signal(sig, handler) for sig in signals} if main else {}
     try:
         yield stop
     finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -184,20 +187,29 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from typing import BinaryIO  # imported here: this file's header belongs to the search command
+
+    from bet.cli.common import check_memory, write_output
+
     if args.count < 1:
         raise ConfigError("--count must be at least 1")
-    data = load_data(args)
+    data = load_data(args, evaluable=False)
+    # The sampler's float64 working arrays: about 80 bytes per row of each action drawn.
+    check_memory(args.count * data.n_rows * 80, f"--count {args.count:,} ({data.n_rows:,} rows each)")
     sampler = ActionSampler.for_data(
         data, budget_for(args.sparsity, data.n_rows, args.d_max), args.d_max, redraws=args.redraws
     )
     t0 = time.perf_counter()
     batch = sampler.sample(args.count, np.random.default_rng(args.seed))
     seconds = time.perf_counter() - t0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        args.out, user_sizes=batch.user_sizes, item_sizes=batch.item_sizes, user_share=batch.user_share,
-        user_family=np.array(batch.user_family), item_family=np.array(batch.item_family),
-    )  # fmt: skip
+
+    def write(fh: BinaryIO) -> None:  # a handle, so numpy adds no ".npz" to the name
+        np.savez_compressed(
+            fh, user_sizes=batch.user_sizes, item_sizes=batch.item_sizes, user_share=batch.user_share,
+            user_family=np.array(batch.user_family), item_family=np.array(batch.item_family),
+        )  # fmt: skip
+
+    write_output(args.out, write)
     costs = batch.costs
     out = {"count": args.count, "budget": sampler.budget, "cost_min": int(costs.min()), "cost_max": int(costs.max()),
            "n_users": data.n_users, "n_items": data.n_items, "out": str(args.out), "seconds": round(seconds, 3)}  # fmt: skip

@@ -6,17 +6,20 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
 from bet.data.builtin import BUILTIN, MINI_RULE, load_builtin
-from bet.data.dataset import SPLITS, Dataset, build_dataset
+from bet.data.dataset import SPLITS, Dataset, build_dataset, check_evaluable
 from bet.data.readers import RawInteractions, parse_delimited, parse_lightgcn, read_text, remap
-from bet.errors import DataError
+from bet.errors import ConfigError, DataError, shorten
 
 FORMATS = ("auto", "lightgcn", "interactions")
-__all__ = ["BUILTIN", "FORMATS", "MINI_RULE", "SPLITS", "Dataset", "load_dataset", "load_raw"]
+__all__ = ["BUILTIN", "FORMATS", "MINI_RULE", "SPLITS", "Dataset", "check_evaluable", "load_dataset", "load_raw"]
+MAX_SEED = 2**32 - 1
+_last: tuple[tuple[object, ...], Dataset] | None = None  # the last dataset loaded, see load_dataset
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -40,12 +43,32 @@ def detect_format(text: str) -> str:
     return "interactions" if len(set(firsts)) < len(firsts) else "lightgcn"
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long for the filesystem, a NUL in it
+        raise DataError(path, "is not a usable path") from None
+
+
+def _identity(key: str) -> tuple[object, ...]:
+    """What decides a source's content: its name for a built-in, else the file's (or the
+    folder's files') size and modification time."""
+    if key in BUILTIN:
+        return (key,)
+    path = Path(key).expanduser()
+    try:
+        files = [path] if not path.is_dir() else sorted(path.iterdir())
+        return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    except (OSError, ValueError):
+        return (key, None)
+
+
 def load_raw(path: str | Path, fmt: str = "auto", min_rating: float | None = None) -> RawInteractions:
     """Read a user's dataset: a LightGCN folder/file or a delimited interactions file."""
     path = Path(path).expanduser()
     if fmt not in FORMATS:
         raise DataError(path, f"unknown format {fmt!r}", expected=" or ".join(FORMATS))
-    if not path.exists():
+    if not _exists(path):
         raise DataError(
             path, "no such file or folder", expected="a built-in name (" + ", ".join(BUILTIN) + ") or a path"
         )
@@ -77,9 +100,17 @@ def load_dataset(
 ) -> Dataset:
     """Load a built-in dataset by name, or a user's file or folder, and split it.
 
-    Raises :class:`~bet.errors.DataError` with a specific message for any bad input.
+    Raises :class:`~bet.errors.DataError` with a specific message for any bad input. The last
+    dataset loaded is kept, so the same one asked twice in a row (the CLI checks a file before a
+    run, then the run loads it) is read once; a file that changed in between is read again.
     """
+    global _last
+    if not (isinstance(seed, Integral) and 0 <= seed <= MAX_SEED):
+        raise ConfigError(f"--split-seed must be an integer in [0, {MAX_SEED}], got {shorten(seed, quote=False)}")
     key = str(name_or_path)
+    memo = (key, split, seed, fmt, min_rating, _identity(key))
+    if _last is not None and _last[0] == memo:
+        return _last[1]
     if key in BUILTIN:
         raw = load_builtin(key)
         name = key
@@ -88,4 +119,6 @@ def load_dataset(
         name = Path(key).name
     if len(raw.users) == 0:
         raise DataError(raw.source, "no interactions left")
-    return build_dataset(raw, name, split, seed)
+    data = build_dataset(raw, name, split, seed)
+    _last = (memo, data)
+    return data

@@ -96,6 +96,23 @@ class Dataset:
         }
 
 
+#: Interactions a user needs so that each split part gets one (paper: 2 train, 1 valid, 1 test).
+MIN_PER_USER = {"paper": 4, "original": 5}
+
+
+def check_evaluable(data: Dataset) -> None:
+    """Refuse a split that leaves validation or test empty: nothing could be ranked, early
+    stopping would have no signal and a run would "complete" with no metrics."""
+    for part in ("valid", "test"):
+        if getattr(data, part).nnz == 0:
+            word = "validation" if part == "valid" else "test"
+            need = MIN_PER_USER.get(data.split, 4)
+            raise DataError(
+                data.source, f"the {data.split} split leaves the {word} set empty, so nothing can be ranked",
+                expected=f"some users with {need} or more interactions, or a larger file",
+            )  # fmt: skip
+
+
 def _round_half_up(x: np.ndarray) -> np.ndarray:
     return np.floor(x + 0.5).astype(np.int64)
 

@@ -7,16 +7,15 @@ file, the line and what was expected.
 
 from __future__ import annotations
 
-import gzip
 import io
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bet.errors import DataError
+from bet.data.limits import read_bounded
+from bet.errors import DataError, shorten
 
 LIGHTGCN_LINE = "'user_id item_id item_id ...' with integer ids"
 HEADER_WORDS = {
@@ -45,26 +44,20 @@ class RawInteractions:
 
 
 def read_text(path: Path) -> str:
-    """Read a plain or gzip-compressed text file (detected by its magic bytes, not its name)."""
-    if not path.exists():
-        raise DataError(path, "no such file or folder")
-    if path.is_dir():
-        raise DataError(path, "is a folder", expected="a folder holding train.txt and test.txt")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(path, f"cannot be read: {exc.strerror or exc}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(path, f"is not a readable gzip file ({exc})") from None
+    """Read a plain or gzip-compressed text file (detected by its magic bytes, not its name).
+
+    Regular files only, within the size caps of :mod:`bet.data.limits`.
+    """
+    raw = read_bounded(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(path, f"is not UTF-8 text (byte {exc.start})") from None
+    del raw
     if not text.strip():
         raise DataError(path, "is empty", expected="one interaction record per line")
+    if "\x00" in text[:20000]:
+        raise DataError(path, "holds NUL bytes: a binary file, not text", expected="one interaction record per line")
     return text
 
 
@@ -77,13 +70,15 @@ def parse_lightgcn(path: Path, text: str) -> tuple[np.ndarray, np.ndarray]:
         if not fields:
             continue
         if len(fields) < 2:
-            raise DataError(path, f"only one column ({fields[0]!r})", lineno, LIGHTGCN_LINE)
+            raise DataError(path, f"only one column ({shorten(fields[0])})", lineno, LIGHTGCN_LINE)
         try:
             ids = np.array(fields, dtype=np.int64)
         except ValueError:
             bad = next(f for f in fields if not f.lstrip("-").isdigit())
             what = "user id" if bad == fields[0] else "item id"
-            raise DataError(path, f"{what} {bad!r} is not an integer", lineno, LIGHTGCN_LINE) from None
+            raise DataError(path, f"{what} {shorten(bad)} is not an integer", lineno, LIGHTGCN_LINE) from None
+        except OverflowError:
+            raise DataError(path, "id too large (more than 18 digits)", lineno, LIGHTGCN_LINE) from None
         if (ids < 0).any():
             raise DataError(path, "negative id", lineno, LIGHTGCN_LINE)
         users.append(np.full(len(ids) - 1, ids[0], dtype=np.int64))
@@ -131,8 +126,12 @@ def parse_delimited(path: Path, text: str, min_rating: float | None) -> tuple[np
             skip_blank_lines=False, engine="c" if sep != r"\s+" else "python",
             skiprows=1 if header else 0, on_bad_lines="error",
         )  # fmt: skip
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            path, "has a header but no interaction rows", expected="'user<sep>item[<sep>rating…]'"
+        ) from None
     except pd.errors.ParserError as exc:
-        raise DataError(path, f"inconsistent columns: {exc}") from None
+        raise DataError(path, f"inconsistent columns: {shorten(str(exc).strip(), quote=False)}") from None
     names = split(lines[0]) if header else []
     offset = 2 if header else 1  # frame row r is file line r + offset
     frame = frame[~(frame == "").all(axis=1)]

@@ -78,6 +78,8 @@ class RunStore:
                 ) from None
             raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
         except sqlite3.DatabaseError as exc:
+            if "malformed" in str(exc):
+                raise self._damaged(exc) from None
             raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
         if found > SCHEMA_VERSION:
             raise StoreError(
@@ -99,12 +101,36 @@ class RunStore:
             self._local.conn = conn
         return conn
 
+    def _damaged(self, exc: Exception) -> StoreError:
+        return StoreError(
+            f"the run store {self.path} is damaged ({exc}); check it with: sqlite3 '{self.path}' "
+            "'PRAGMA integrity_check' (or move it aside: a new store is created in its place)"
+        )
+
     def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
         try:
             self.conn.execute(sql, args)
         except sqlite3.OperationalError as exc:
             hint = "; another program holds a lock on it" if "locked" in str(exc) else ""
             raise StoreError(f"{self.path}: write failed ({exc}){hint}") from None
+        except sqlite3.DatabaseError as exc:  # a corrupt page, found while writing
+            raise self._damaged(exc) from None
+
+    def _read(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
+        """All rows of a query; a locked or damaged store is a :class:`StoreError`, never a raw
+        ``sqlite3`` traceback."""
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise StoreError(f"{self.path}: read failed ({exc}); another program holds a lock on it") from None
+            raise self._damaged(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    def _read_one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        rows = self._read(sql, args)
+        return rows[0] if rows else None
 
     # -- writing ---------------------------------------------------------------------------
     def create_run(
@@ -153,13 +179,13 @@ class RunStore:
         self._write("UPDATE runs SET stop_requested=1 WHERE run_id=?", (run_id,))
 
     def stop_requested(self, run_id: str) -> bool:
-        row = self.conn.execute("SELECT stop_requested FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        row = self._read_one("SELECT stop_requested FROM runs WHERE run_id=?", (run_id,))
         return bool(row and row[0])
 
     def add_event(self, run_id: str, kind: str, payload: dict[str, Any]) -> int:
         with self._lock:
-            row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id=?", (run_id,)).fetchone()
-            seq = int(row[0])
+            row = self._read_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id=?", (run_id,))
+            seq = int(row[0]) if row is not None else 1
             self._write("INSERT INTO events VALUES (?,?,?,?,?)", (run_id, seq, kind, time.time(), json.dumps(payload)))
         return seq
 
@@ -181,7 +207,7 @@ class RunStore:
 
     def table(self, run_id: str) -> bytes:
         """The packed embedding table of a finished run (``.npz`` bytes)."""
-        row = self.conn.execute("SELECT data FROM tables WHERE run_id=?", (run_id,)).fetchone()
+        row = self._read_one("SELECT data FROM tables WHERE run_id=?", (run_id,))
         if row is None:
             raise StoreError(f"run {run_id} has no packed table (only completed runs with an embedding table do)")
         return bytes(row["data"])
@@ -189,8 +215,11 @@ class RunStore:
     # -- reading ---------------------------------------------------------------------------
     def _effective(self, row: sqlite3.Row) -> dict[str, Any]:
         run = dict(row)
-        run["config"] = json.loads(run["config"]) if run["config"] else {}
-        run["result"] = json.loads(run["result"]) if run["result"] else None
+        try:
+            run["config"] = json.loads(run["config"]) if run["config"] else {}
+            run["result"] = json.loads(run["result"]) if run["result"] else None
+        except ValueError as exc:
+            raise self._damaged(exc) from None
         if run["status"] in ACTIVE:  # queued runs belong to the process that queued them
             same_host = run["host"] == HOST
             stale = (
@@ -204,7 +233,7 @@ class RunStore:
         return run
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        row = self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        row = self._read_one("SELECT * FROM runs WHERE run_id=?", (run_id,))
         if row is None:
             raise StoreError(f"no run {run_id!r} in {self.path}")
         return self._effective(row)
@@ -215,7 +244,7 @@ class RunStore:
         status = where.pop("status", None)
         clause = " AND ".join(f"{k}=?" for k in where)
         sql = "SELECT * FROM runs" + (f" WHERE {clause}" if clause else "") + " ORDER BY created_at DESC"
-        runs = [self._effective(r) for r in self.conn.execute(sql, tuple(where.values()))]
+        runs = [self._effective(r) for r in self._read(sql, tuple(where.values()))]
         return runs if status is None else [r for r in runs if r["status"] == status]
 
     def events(self, run_id: str, after: int = 0, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
@@ -224,16 +253,16 @@ class RunStore:
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             args += list(kinds)
-        rows = self.conn.execute(sql + " ORDER BY seq", args).fetchall()
+        rows = self._read(sql + " ORDER BY seq", args)
         return [{"seq": r["seq"], "kind": r["kind"], "t": r["t"], **json.loads(r["payload"])} for r in rows]
 
     def actions(self, run_id: str) -> list[dict[str, Any]]:
         """Evaluated actions (no sizes), in evaluation order."""
-        rows = self.conn.execute(
+        rows = self._read(
             "SELECT run_id, action_id, iteration, role, strategy, cost, predicted, fitness, metrics, seconds"
             " FROM actions WHERE run_id=? ORDER BY action_id",
             (run_id,),
-        ).fetchall()
+        )
         out = []
         for r in rows:
             d = dict(r)
@@ -242,12 +271,15 @@ class RunStore:
         return out
 
     def action(self, run_id: str, action_id: int) -> Action:
-        row = self.conn.execute(
+        row = self._read_one(
             "SELECT dtype, user_sizes, item_sizes FROM actions WHERE run_id=? AND action_id=?", (run_id, action_id)
-        ).fetchone()
+        )
         if row is None:
             raise StoreError(f"run {run_id} has no action {action_id}")
-        return Action(unpack_sizes(row["dtype"], row["user_sizes"]), unpack_sizes(row["dtype"], row["item_sizes"]))
+        try:
+            return Action(unpack_sizes(row["dtype"], row["user_sizes"]), unpack_sizes(row["dtype"], row["item_sizes"]))
+        except (zlib.error, ValueError, TypeError) as exc:
+            raise self._damaged(exc) from None
 
     def delete_run(self, run_id: str) -> None:
         for table in ("events", "actions", "tables", "runs"):
