@@ -55,7 +55,8 @@ def pretrain(
         model.eval()
         return model, meta["valid"], True
     result = yield from train_iter(model, data, cfg, seed, "pretrain", stop)
-    valid = result.valid if result.valid is not None else evaluate(model, data, "valid")
+    # A stopped pretraining is not validated (a full ranking can take seconds at scale) nor cached.
+    valid = result.valid if result.valid is not None or result.stopped else evaluate(model, data, "valid")
     if not result.stopped:
         cache.save(model, key, {"valid": valid, "steps": result.steps, "best_step": result.best_step})
     return model, valid, False  # type: ignore[return-value]
@@ -79,7 +80,7 @@ def train_sized(
         model.set_action(action)
     t0 = time.perf_counter()
     result = yield from train_iter(model, data, cfg, seed, phase, stop, label)
-    if result.valid is None:
+    if result.valid is None and not result.stopped:  # a stopped training is not validated
         valid = evaluate(model, data, "valid")
         result = TrainResult(result.steps, result.best_step, valid, result.stopped, time.perf_counter() - t0)  # type: ignore[arg-type]
     return model, result
