@@ -159,7 +159,7 @@ def _estimate(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
     total = sum(phases.values())
     parts = " · ".join(f"{name} {queries.fmt_seconds(secs)}" for name, secs in phases.items() if secs >= 1)
     with sb.container(key="estimate"):
-        text = f"Estimated **{queries.fmt_seconds(total)}** on this machine ({parts})"
+        text = f"Estimated **{queries.fmt_seconds(total)}** on this machine" + (f" ({parts})" if parts else "")
         if total > LONG_RUN:
             st.warning(
                 f"{text}. That is over {LONG_RUN / 60:.0f} minutes: fewer iterations, shorter finetunes "
