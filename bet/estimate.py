@@ -21,6 +21,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from bet.backbones import make_backbone
 from bet.budget import Action, budget_for
 from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
+from bet.errors import ConfigError, shorten
 from bet.evaluation import evaluate
 from bet.paths import cache_dir
 from bet.sampler import ActionSampler
@@ -157,3 +159,44 @@ def plan(cfg: SearchConfig | BaselineConfig, data: Dataset, t: Timings, workers:
     rounds = math.ceil(cfg.retrain_top / max(1, workers))
     out["retrain"] = rounds * 1.2 * _early_stopped(cfg.retrain, data, t, width)
     return out
+
+
+# --- memory: refuse what cannot fit, before anything is trained ---------------------------------
+
+
+def available_memory() -> int:
+    """Bytes BET may use: ``BET_MEMORY_MB`` if set (a shared server's share), else what this
+    machine can still hand out without swapping (``MemAvailable``)."""
+    text = os.environ.get("BET_MEMORY_MB", "").strip()
+    if text:
+        try:
+            mb = float(text)
+        except ValueError:
+            mb = float("nan")
+        if not 0 < mb < float("inf"):
+            raise ConfigError(f"BET_MEMORY_MB must be a positive number of MB, got {shorten(text, 40)}")
+        return int(mb * 2**20)
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def training_bytes(data: Dataset, d_max: int) -> int:
+    """A lower bound on what training a full-width table keeps in memory: the table with its
+    gradient, Adam's two moments and LightGCN's propagated layers (8 float32 copies of
+    ``rows × d_max``), and the normalised graph (both directions, int32 indices, float32 values)."""
+    return data.n_rows * d_max * 4 * 8 + int(data.train.nnz) * 2 * 12
+
+
+def check_memory(need: int, what: str) -> None:
+    """Refuse, with the estimate, what cannot fit: better now than swapping or an OOM kill later."""
+    room = available_memory()
+    if need > room:
+        raise ConfigError(
+            f"{what} needs about {need / 2**30:,.2f} GB, more than the {room / 2**30:,.2f} GB available "
+            "(a smaller --d-max or dataset; BET_MEMORY_MB sets what BET may use)"
+        )

@@ -87,6 +87,16 @@ def test_setup_shows_the_estimated_duration_and_warns_when_long(home: Path) -> N
     assert warnings and "over 10 minutes" in warnings[0], texts(at, "warning")
 
 
+def test_what_cannot_fit_in_memory_is_refused_before_start(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: the dashboard estimates memory as the CLI does and refuses, with the estimate."""
+    monkeypatch.setenv("BET_MEMORY_MB", "16")  # gowalla-mini's full table alone needs ~28 MB to train
+    at = app().run()
+    no_exceptions(at)
+    errors = texts(at, "error")
+    assert any("Too big for this server" in e and "more than the 0.02 GB available" in e for e in errors), errors
+    assert at.button(key="start").disabled
+
+
 def test_infeasible_budget_is_refused_with_the_reason(home: Path) -> None:
     at = app().run()
     at.number_input(key="d_max").set_value(16)

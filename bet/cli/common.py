@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from bet.data import BUILTIN, FORMATS, MAX_SEED, SPLITS, Dataset, check_evaluable, load_dataset
 from bet.errors import ConfigError, shorten
+from bet.estimate import available_memory, check_memory, training_bytes  # noqa: F401 (the CLI uses them)
 from bet.events import Event, TrainProgress
 from bet.pipeline import DEVICES
 
@@ -78,44 +79,6 @@ def validate_args(args: argparse.Namespace) -> None:
     d_max = getattr(args, "d_max", None)
     if d_max is not None and not 1 <= d_max <= D_MAX_LIMIT:
         raise ConfigError(f"--d-max must be in [1, {D_MAX_LIMIT}], got {shorten(d_max)}")
-
-
-def available_memory() -> int:
-    """Bytes BET may use: ``BET_MEMORY_MB`` if set (a shared server's share), else what this
-    machine can still hand out without swapping (``MemAvailable``)."""
-    text = os.environ.get("BET_MEMORY_MB", "").strip()
-    if text:
-        try:
-            mb = float(text)
-        except ValueError:
-            mb = float("nan")
-        if not 0 < mb < float("inf"):
-            raise ConfigError(f"BET_MEMORY_MB must be a positive number of MB, got {shorten(text, 40)}")
-        return int(mb * 2**20)
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
-def training_bytes(data: Dataset, d_max: int) -> int:
-    """A lower bound on what training a full-width table keeps in memory: the table with its
-    gradient, Adam's two moments and LightGCN's propagated layers (8 float32 copies of
-    ``rows × d_max``), and the normalised graph (both directions, int32 indices, float32 values)."""
-    return data.n_rows * d_max * 4 * 8 + int(data.train.nnz) * 2 * 12
-
-
-def check_memory(need: int, what: str) -> None:
-    """Refuse, with the estimate, what cannot fit: better now than swapping or an OOM kill later."""
-    room = available_memory()
-    if need > room:
-        raise ConfigError(
-            f"{what} needs about {need / 2**30:,.2f} GB, more than the {room / 2**30:,.2f} GB available "
-            "(a smaller --d-max or dataset; BET_MEMORY_MB sets what BET may use)"
-        )
 
 
 def write_output(path: Path, write: Callable[[BinaryIO], None]) -> int:

@@ -159,9 +159,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     store = RunStore(args.store)
+    data = None
     if args.resume:
         cfg = None
-        iterations = SearchConfig.from_dict(store.get_run(args.resume)["config"]).iterations
+        resumed = SearchConfig.from_dict(store.get_run(args.resume)["config"])
+        iterations = resumed.iterations
+        data = resumed.data.load()  # before the Ctrl-C handler: a Ctrl-C while loading ends at once
     else:
         if args.sparsity is None:
             raise ConfigError("--sparsity C is required (e.g. 0.9 keeps 10% of the table)")
@@ -170,7 +173,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     progress = SearchProgress(iterations)
     with graceful_stop() as stop:
-        run = run_search(cfg, store, stop=stop, on_event=progress, resume=args.resume)
+        run = run_search(cfg, store, data=data, stop=stop, on_event=progress, resume=args.resume)
     progress.close()
     res = run["result"] or {}
     out = {

@@ -11,7 +11,7 @@ import streamlit as st
 from bet.config import DataSpec, SearchConfig
 from bet.data import BUILTIN, FORMATS, SPLITS, Dataset
 from bet.errors import BetError, BudgetError
-from bet.estimate import LONG_RUN
+from bet.estimate import LONG_RUN, check_memory, training_bytes
 from bet.pipeline import resolve_device
 from bet.predictor import PREDICTORS
 from bet.selection import SELECTIONS
@@ -130,6 +130,12 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
     except BudgetError as exc:
         with sb.container(key="budget-error"):
             st.error(f"Infeasible budget — {exc}")
+        return None
+    try:  # refuse, with the estimate, what cannot fit in this machine's memory (BET_MEMORY_MB caps it)
+        check_memory(training_bytes(data, int(s["d_max"])), f"training on {data.name} ({data.n_rows:,} rows)")
+    except BetError as exc:
+        with sb.container(key="memory-error"):
+            st.error(f"Too big for this server — {exc}")
         return None
     with sb.container(key="budget-readout"):
         st.markdown(r.text())
