@@ -23,10 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for `bet`
 
 from bet.errors import StoreError
+from bet.events import TIME_PHASES
 from bet.paper import phase_seconds, read_table
 from bet.store import RunStore
-
-PHASES = ("pretrain", "finetune", "evaluation", "predictor", "retrain", "baseline")
 
 
 def main() -> None:
@@ -37,8 +36,8 @@ def main() -> None:
     ap.add_argument("--rss-log", type=Path, default=Path("out/rss.log"))
     args = ap.parse_args()
     store = RunStore(args.store)
-    print("| cell | method | early stop | " + " | ".join(f"{p} (min)" for p in PHASES) + " | total (min) |")
-    print("|---" * (len(PHASES) + 4) + "|")
+    print("| cell | method | early stop | " + " | ".join(f"{p} (min)" for p in TIME_PHASES) + " | total (min) |")
+    print("|---" * (len(TIME_PHASES) + 4) + "|")
     cells: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
     for row in read_table(args.table):
         try:
@@ -50,7 +49,7 @@ def main() -> None:
         cell = (row["dataset"], row["backbone"], row["sparsity"])
         if row["method"] in ("bet", "su", "sr"):
             cells[(*cell, row.get("early_stop", ""))][row["method"]] = total
-        vals = " | ".join(f"{sec[p] / 60:.1f}" for p in PHASES)
+        vals = " | ".join(f"{sec[p] / 60:.1f}" for p in TIME_PHASES)
         print(f"| {'/'.join(cell)} | {row['method']} | {row.get('early_stop', '')} | {vals} | {total / 60:.1f} |")
     print()
     for (*cell, stopping), parts in cells.items():

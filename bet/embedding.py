@@ -164,43 +164,43 @@ def pack(tables: Tables, path: str | Path, dtype: str = "float32") -> int:
     return path.stat().st_size
 
 
-def unpack(path: str | Path | bytes) -> tuple[np.ndarray, np.ndarray, int]:
-    """Read a packed table (a file, or its bytes) back: ``(table (n, d_max) float32 with zeros
-    past each size, sizes, n_users)``."""
+def _read(path: str | Path | bytes) -> tuple[int, int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """``(n_users, d_max, {name: (sizes, kept values)})`` of a packed file, every table checked."""
     src = io.BytesIO(path) if isinstance(path, bytes) else Path(path)
-    path = "<bytes>" if isinstance(path, bytes) else path
+    label = "<bytes>" if isinstance(path, bytes) else path
     try:
         with np.load(src, allow_pickle=False) as z:
-            meta, sizes, values = z["m"], z["s"].astype(np.int64), z["v"]
+            meta = z["m"]
+            names = [str(n) for n in z["names"]] if "names" in z else ["table"]
+            arrays = {
+                n: (z["s" if i == 0 else f"s_{n}"].astype(np.int64), z["v" if i == 0 else f"v_{n}"])
+                for i, n in enumerate(names)
+            }
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(path, f"is not a packed BET table ({exc})") from None
+        raise DataError(label, f"is not a packed BET table ({exc})") from None
     version, n_users, n_items, d_max = (int(x) for x in meta)
-    if version != PACK_VERSION or len(sizes) != n_users + n_items or values.size != sizes.sum():
-        raise DataError(path, "packed table is inconsistent (wrong version or truncated)")
+    for name, (sizes, values) in arrays.items():
+        if version != PACK_VERSION or len(sizes) != n_users + n_items or values.size != sizes.sum():
+            raise DataError(label, f"packed table {name!r} is inconsistent (wrong version or truncated)")
+    return n_users, d_max, arrays
+
+
+def _expand(sizes: np.ndarray, values: np.ndarray, d_max: int) -> np.ndarray:
     out = np.zeros((len(sizes), d_max), dtype=np.float32)
     out[np.arange(d_max)[None, :] < sizes[:, None]] = values.astype(np.float32)
-    return out, sizes, n_users
+    return out
+
+
+def unpack(path: str | Path | bytes) -> tuple[np.ndarray, np.ndarray, int]:
+    """Read a packed table (a file, or its bytes) back: ``(table (n, d_max) float32 with zeros
+    past each size, sizes, n_users)`` — the first table (NCF's MLP table; see :func:`unpack_tables`)."""
+    n_users, d_max, arrays = _read(path)
+    sizes, values = next(iter(arrays.values()))
+    return _expand(sizes, values, d_max), sizes, n_users
 
 
 def unpack_tables(path: str | Path | bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Every table of a packed file: ``{name: (table (n, d_max), sizes)}`` (``table`` first;
     NCF's also has ``gmf``)."""
-    src = io.BytesIO(path) if isinstance(path, bytes) else Path(path)
-    label = "<bytes>" if isinstance(path, bytes) else path
-    out = {}
-    try:
-        with np.load(src, allow_pickle=False) as z:
-            meta = z["m"]
-            names = [str(n) for n in z["names"]] if "names" in z else ["table"]
-            arrays = {n: (z["s" if i == 0 else f"s_{n}"], z["v" if i == 0 else f"v_{n}"]) for i, n in enumerate(names)}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(label, f"is not a packed BET table ({exc})") from None
-    d_max = int(meta[3])
-    for name, (s, v) in arrays.items():
-        sizes = s.astype(np.int64)
-        if v.size != sizes.sum():
-            raise DataError(label, f"packed table {name!r} is inconsistent (truncated)")
-        table = np.zeros((len(sizes), d_max), dtype=np.float32)
-        table[np.arange(d_max)[None, :] < sizes[:, None]] = v.astype(np.float32)
-        out[name] = (table, sizes)
-    return out
+    _, d_max, arrays = _read(path)
+    return {name: (_expand(sizes, values, d_max), sizes) for name, (sizes, values) in arrays.items()}

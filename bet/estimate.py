@@ -34,6 +34,7 @@ from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
 from bet.errors import ConfigError, shorten
 from bet.evaluation import evaluate
+from bet.events import TIME_PHASES
 from bet.paths import cache_dir
 from bet.sampler import ActionSampler
 from bet.train import TrainConfig, train_iter
@@ -75,11 +76,16 @@ def typical_width(data: Dataset, backbone: str, sparsity: float, d_max: int) -> 
     width a LightGCN step computes. Other backbones always compute ``d_max`` columns."""
     if backbone != "lightgcn" or sparsity <= 0:
         return d_max
-    batch = ActionSampler.for_data(data, budget_for(sparsity, data.n_rows, d_max), d_max).sample(
-        16, np.random.default_rng(0)
-    )
-    widest = np.maximum(batch.user_sizes.max(1), batch.item_sizes.max(1))
-    return int(np.median(widest))
+    key = (data.fingerprint, sparsity, d_max)
+    if key not in _WIDTHS:  # the dashboard asks on every rerun: draw once (0.5 s on full Gowalla)
+        batch = ActionSampler.for_data(data, budget_for(sparsity, data.n_rows, d_max), d_max).sample(
+            16, np.random.default_rng(0)
+        )
+        _WIDTHS[key] = int(np.median(np.maximum(batch.user_sizes.max(1), batch.item_sizes.max(1))))
+    return _WIDTHS[key]
+
+
+_WIDTHS: dict[tuple[str, float, int], int] = {}
 
 
 def _time_training(data: Dataset, backbone: str, d_max: int, device: torch.device, width: int) -> tuple[float, float]:
@@ -137,7 +143,7 @@ def _early_stopped(cfg: TrainConfig, data: Dataset, t: Timings, width: int) -> f
 def plan(cfg: SearchConfig | BaselineConfig, data: Dataset, t: Timings, workers: int = 2) -> dict[str, float]:
     """Estimated seconds per phase: ``pretrain`` (0 when the full model is cached), ``finetune``,
     ``evaluation``, ``predictor``, ``retrain`` (top-k on ``workers`` threads), ``baseline``."""
-    out = dict.fromkeys(("pretrain", "finetune", "evaluation", "predictor", "retrain", "baseline"), 0.0)
+    out = dict.fromkeys(TIME_PHASES, 0.0)
     full_cached = cache.exists(cache.model_key(data, cfg.backbone, cfg.d_max, cfg.pretrain, cfg.seed))
     if isinstance(cfg, BaselineConfig):
         if cfg.method == "full" and not full_cached:

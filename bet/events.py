@@ -130,6 +130,9 @@ class RunFinished(Event):
     seconds: float = 0.0
 
 
+#: Where a run's time goes, in order: the phases the estimate plans and the stored events measure.
+TIME_PHASES = ("pretrain", "finetune", "evaluation", "predictor", "retrain", "baseline")
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (

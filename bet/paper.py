@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bet.events import TIME_PHASES
 from bet.store import RunStore
 
 COLUMNS = ("recall@5", "ndcg@5", "recall@20", "ndcg@20")
@@ -111,7 +112,7 @@ def phase_seconds(store: RunStore, run: dict[str, Any]) -> dict[str, float]:
     ``pretrain`` (0 when the cached model was used), ``finetune``, ``evaluation`` (validation of
     each candidate), ``predictor`` (ranking, selection and the predictor's update), ``retrain``
     (wall time of the parallel retraining phase), ``baseline`` (a reference run's training)."""
-    out = dict.fromkeys(("pretrain", "finetune", "evaluation", "predictor", "retrain", "baseline"), 0.0)
+    out = dict.fromkeys(TIME_PHASES, 0.0)
     retrain_from = None
     for ev in store.events(run["run_id"]):
         kind = ev["kind"]

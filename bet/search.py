@@ -172,7 +172,7 @@ def bet_search(
                 picks.append((choose(strategy, predicted, rng, embeddings, anchor, [i for i, _ in picks]), strategy))
             idx, strategy = picks[0]
             yield CandidatesRanked(
-                t, predicted.tolist(), idx, strategy, [model.cost_of(batch.action(i)) for i in range(len(batch))], batch.user_share.round(4).tolist(),
+                t, predicted.tolist(), idx, strategy, [model.cost_for(int(c)) for c in batch.costs], batch.user_share.round(4).tolist(),
                 also_chosen=[i for i, _ in picks[1:]],
             )  # fmt: skip
             actions = [batch.action(i).check(sampler.budget, cfg.d_max) for i, _ in picks]

@@ -94,9 +94,9 @@ def train_iter(
     if not model.trainable:
         return TrainResult(0, 0, None, False, 0.0)
     with model.training_parameters():
-        result = yield from _train(model, data, cfg, seed, phase, stop, label)
+        result = yield from _train(model, data, cfg, seed, phase, stop, label, t0)
     model.eval()
-    return TrainResult(result[0], result[1], result[2], result[3], time.perf_counter() - t0)
+    return result
 
 
 def _train(
@@ -107,7 +107,8 @@ def _train(
     phase: str,
     stop: threading.Event | None,
     label: str,
-) -> Generator[TrainProgress, None, tuple[int, int, Metrics | None, bool]]:
+    t0: float,
+) -> Generator[TrainProgress, None, TrainResult]:
     sampler = BPRSampler(data.train, cfg.batch_users, np.random.default_rng(seed))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
     total = cfg.total_steps(data)
@@ -151,7 +152,7 @@ def _train(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return step, best_step, best_valid, stopped
+    return TrainResult(step, best_step, best_valid, stopped, time.perf_counter() - t0)  # type: ignore[arg-type]
 
 
 def fit(

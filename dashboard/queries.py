@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from bet.report.collect import fmt_seconds, metric, n_rows_of  # noqa: F401 (the pages use them from here)
 from dashboard.settings import packed_mb, redact
 
 Run = dict[str, Any]
@@ -20,29 +21,12 @@ METRICS = ("recall@20", "ndcg@20")
 PROGRESS_KINDS = ("phase", "candidate_evaluated", "retrain_finished", "pretrain_finished")
 
 
-def metric(run: Run, key: str = "recall@20", split: str = "test") -> float | None:
-    value = ((run.get("result") or {}).get(split) or {}).get(key)
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-
 def duration(run: Run, now: float | None = None) -> float | None:
     start = run.get("started_at")
     if start is None:
         return None
     end = run.get("finished_at") or (now or time.time())
     return max(0.0, end - start)
-
-
-def n_rows_of(run: Run) -> int | None:
-    """Rows of the run's table: stored on the run (schema 3), else recovered from its budget
-    (exact: budget = ⌊(1−c)·d_max·n⌋)."""
-    if run.get("n_users") is not None and run.get("n_items") is not None:
-        return int(run["n_users"]) + int(run["n_items"])
-    budget, c = run.get("budget"), run.get("sparsity")
-    d_max = int((run.get("config") or {}).get("d_max", 128))
-    if not budget or c is None or c >= 1:
-        return None
-    return math.ceil(budget / ((1 - c) * d_max) - 1e-9)
 
 
 def label(run: Run) -> str:
@@ -111,13 +95,6 @@ def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = Non
         return Progress(phase, frac, f"retraining {min(len(rdone) + 1, k)} of {k} from scratch, {steps}", eta)
     frac = 0.75 if status in FINAL else 0.0
     return Progress(phase, frac, redact(run.get("error") or "") or phase, None)
-
-
-def fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "–"
-    s = round(s)
-    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:

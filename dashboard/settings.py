@@ -16,6 +16,7 @@ from bet.data import Dataset
 from bet.estimate import measure, plan
 from bet.paths import bet_home
 from bet.pipeline import resolve_device
+from bet.report.collect import packed_mb
 
 BACKBONE_CHOICES = ("lightgcn", "ngcf", "ncf")
 DEVICES = ("auto", "cpu", "cuda")
@@ -76,10 +77,6 @@ class Readout:
             f"**{self.packed_mb:.2f} MB** packed vs {self.full_mb:.2f} MB full (float32) · "
             f"average **{self.avg_dim:.1f}** of {self.d_max} dimensions per row"
         )
-
-
-def packed_mb(params: int, n_rows: int, d_max: int = 128) -> float:
-    return (params * 4 + n_rows * (1 if d_max <= 255 else 2)) / 1e6
 
 
 def readout(sparsity: float, n_rows: int, d_max: int) -> Readout:

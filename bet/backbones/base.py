@@ -100,7 +100,11 @@ class Backbone(nn.Module):
 
     def cost_of(self, action: Action) -> int:
         """What :attr:`cost` would be with ``action`` adopted (every table it sizes)."""
-        return action.cost
+        return self.cost_for(action.cost)
+
+    def cost_for(self, action_cost: int) -> int:
+        """:meth:`cost_of` from the action's own cost ``Σ sizes`` (all it depends on)."""
+        return action_cost
 
     def tables(self) -> dict[str, BudgetedEmbedding]:
         """Every budgeted embedding table by name (``table`` first): what is counted and packed."""

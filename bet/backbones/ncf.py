@@ -4,7 +4,8 @@ Two tables of width d_max: the **MLP** table follows the action's per-row sizes;
 gets one uniform size for every row, ``floor(kept_ratio · d_max)`` where ``kept_ratio =
 Σ sizes / (d_max · n_rows)`` (as in the authors' code, who round). Both count against the budget:
 the action gets half of it (``action_share = 2``), and the GMF table then keeps at most as many
-parameters as the MLP table, so ``cost = Σ sizes + gmf · n_rows ≤ budget``; both are packed. Score = ``w · [gmf_u ⊙ gmf_i ; ReLU(W [mlp_u ; mlp_i] + b)] + b₀`` (a logit).
+parameters as the MLP table, so ``cost = Σ sizes + gmf · n_rows ≤ budget``; both are packed.
+Score = ``w · [gmf_u ⊙ gmf_i ; ReLU(W [mlp_u ; mlp_i] + b)] + b₀`` (a logit).
 Xavier init; L2 1e-2 on the masked rows of the batch.
 """
 
@@ -42,8 +43,8 @@ class NCF(Backbone):
         cost = self.table.cost if action_cost is None else action_cost
         return max(1, min(self.d_max, cost // (self.n_users + self.n_items)))
 
-    def cost_of(self, action: Action) -> int:
-        return action.cost + self.gmf_size(action.cost) * (self.n_users + self.n_items)
+    def cost_for(self, action_cost: int) -> int:
+        return action_cost + self.gmf_size(action_cost) * (self.n_users + self.n_items)
 
     def tables(self) -> dict[str, BudgetedEmbedding]:
         return {**super().tables(), "gmf": self.gmf}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bet.cli.common import add_json_arg, emit
-from bet.errors import ConfigError
-from bet.report import render, select_runs, write
+from bet.cli.common import add_json_arg, bytes_writer, emit, write_output
+from bet.report import render, select_runs
 from bet.store import RunStore
 
 
@@ -27,13 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    if args.out.is_dir():
-        raise ConfigError(f"--out {args.out} is a folder; give a file name such as {args.out / 'report.html'}")
     store = RunStore(args.store)
-    runs = select_runs(store, args.run, args.comparison)
+    ids = [r["run_id"] for r in select_runs(store, args.run, args.comparison)]
     html = render(store, args.run, args.comparison)
-    out = write(args.out, html)
-    ids = [r["run_id"] for r in runs]
-    emit(args, {"out": str(out), "bytes": out.stat().st_size, "runs": ids},
-         f"report on {len(ids)} run(s) → {out} ({out.stat().st_size / 1e3:.0f} kB)")  # fmt: skip
+    size = write_output(args.out, bytes_writer(html.encode("utf-8")))  # exactly --out, or a one-line error
+    emit(args, {"out": str(args.out), "bytes": size, "runs": ids},
+         f"report on {len(ids)} run(s) → {args.out} ({size / 1e3:.0f} kB)")  # fmt: skip
     return 0

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from bet.errors import ConfigError, StoreError
+from bet.errors import StoreError
 from bet.report.collect import Loader, Run, data_key, default_loader, frontier_points, label, metric, public_name
 from bet.report.figures import frontier
 from bet.report.page import Html, document, esc, num, table
 from bet.report.sections import Context, run_section
 from bet.store import RunStore
 
-__all__ = ["render", "select_runs", "write"]
+__all__ = ["render", "select_runs"]
 
 
 def select_runs(store: RunStore, run_ids: Sequence[str] = (), comparison: str | None = None) -> list[Run]:
@@ -98,19 +97,3 @@ def render(
     else:
         parts = [overview(runs), frontiers(runs, ctx.runs)] + [run_section(ctx, r, generated) for r in runs]
     return document(title, sub, parts)
-
-
-def write(path: str | Path, html: str) -> Path:
-    """Write the report; a folder, a missing parent or an unwritable place is the user's mistake."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"--out {path} is a folder; give a file name such as {path / 'report.html'}")
-    parent = next((p for p in path.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise ConfigError(f"cannot write the report to {path}: {parent} is a file, not a folder")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
-    return path
