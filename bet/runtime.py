@@ -11,6 +11,8 @@ retrains, parallel runs). Evaluation's dense matmul and the graph propagation's 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import threading
 from collections.abc import Iterator
@@ -47,3 +49,22 @@ def torch_threads(kind: str) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def limit_heap_growth() -> bool:
+    """Ask glibc's malloc for at most two arenas and to map (and so give back) every block of
+    4 MiB or more, instead of one arena per thread and a threshold that grows as large tensors are
+    freed. Full-width tensors on full Gowalla are 36 MB each, so per-thread arenas kept freed ones
+    resident: two parallel retrains peaked at 1.36 GB instead of 1.19 GB (docs/results.md §6). Call
+    it once, early, in a process that trains (the CLI, the dashboard). False where there is no
+    glibc (macOS, musl) or ``BET_MALLOC=default``: nothing changes there."""
+    if os.environ.get("BET_MALLOC") == "default":
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_arena_max, m_mmap_threshold = -8, -3  # <malloc.h>
+    return bool(mallopt(m_arena_max, 2)) and bool(mallopt(m_mmap_threshold, 4 << 20))

@@ -215,30 +215,37 @@ def bet_search(
 
     top = sorted(population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
     yield PhaseChanged("retrain", f"top {len(top)} from scratch")
+    # The search's models are not needed any more: free them before the retrains allocate theirs
+    # (peak RSS on full Gowalla, docs/results.md §6).
+    slots.clear()
+    pretrained.clear()
+    del model
+    # Only the best retrained model so far is kept (by validation; ties go to the higher-ranked
+    # action), so at most `workers` + 1 models are alive at once, not all of the top.
+    best: list[tuple[float, int, Evaluated, Backbone, Metrics]] = []
+    best_lock = threading.Lock()
 
-    def retrain(rank: int, cand: Evaluated) -> Generator[Event, None, tuple[Backbone, TrainResult]]:
+    def retrain(rank: int, cand: Evaluated) -> Generator[Event, None, TrainResult]:
         t0 = time.perf_counter()
         label = f"{rank}/{len(top)}"
         fresh, res = yield from train_sized(
             data, cfg.backbone, cand.action, cfg.retrain, cfg.seed, device, stop, "retrain", label, cfg.d_max
         )
         if not res.stopped and res.valid is not None:
-            yield RetrainFinished(rank, cand.action_id, res.valid, quality(res.valid), time.perf_counter() - t0)
-        return fresh, res
+            q = quality(res.valid)
+            with best_lock:
+                if not best or (q, -rank) > (best[0][0], -best[0][1]):
+                    best[:] = [(q, rank, cand, fresh, res.valid)]
+            yield RetrainFinished(rank, cand.action_id, res.valid, q, time.perf_counter() - t0)
+        return res
 
     workers = cfg.retrain_workers or default_workers(device.type)
     results = yield from merge([retrain(r, c) for r, c in enumerate(top, start=1)], workers)
-    if any(res.stopped for _, res in results):
+    if any(res.stopped for res in results):
         yield RunFinished("stopped", "stopped while retraining", seconds=time.perf_counter() - t_start)
         return finished("stopped")
-    best: tuple[float, Evaluated, Backbone, Metrics] | None = None
-    for cand, (fresh, res) in zip(top, results, strict=True):  # ties go to the higher-ranked action
-        assert res.valid is not None
-        q = quality(res.valid)
-        if best is None or q > best[0]:
-            best = (q, cand, fresh, res.valid)
-    assert best is not None
-    _, winner, model, best_valid = best
+    assert best
+    _, _, winner, model, best_valid = best[0]
     test = evaluate(model, data, "test")
     if model.table is not None:
         yield TablePacked(winner.action_id, model.cost, pack_bytes(model.tables()))

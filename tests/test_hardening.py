@@ -160,3 +160,16 @@ def test_identical_uploads_at_once_all_succeed() -> None:
     (path,) = set(results)
     assert isinstance(path, Path) and path.read_bytes() == data
     assert not list(path.parent.glob("*.part"))
+
+
+def test_heap_growth_limit_applies_on_glibc_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    from bet.runtime import limit_heap_growth
+
+    monkeypatch.setenv("BET_MALLOC", "default")
+    assert limit_heap_growth() is False
+    monkeypatch.delenv("BET_MALLOC")
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert limit_heap_growth() is True

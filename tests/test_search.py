@@ -45,6 +45,17 @@ def test_search_completes_within_budget(finished: tuple[RunStore, dict], mini: D
     assert table.shape == (mini.n_rows, 128) and np.count_nonzero(table) <= sizes.sum()
 
 
+def test_winner_is_the_best_retrained_on_validation(finished: tuple[RunStore, dict]) -> None:
+    """The search keeps only the best retrained model as it goes (memory): it must still be the
+    one with the highest validation quality, ties going to the higher-ranked action."""
+    store, run = finished
+    retrained = [e for e in store.events(run["run_id"]) if e["kind"] == "retrain_finished"]
+    assert len(retrained) == TINY.retrain_top >= 2
+    best = max(retrained, key=lambda e: (e["quality"], -e["rank"]))
+    assert run["result"]["best_action_id"] == best["action_id"]
+    assert run["result"]["valid"] == best["valid"]
+
+
 def test_event_log_tells_the_story(finished: tuple[RunStore, dict]) -> None:
     store, run = finished
     kinds = [e["kind"] for e in store.events(run["run_id"])]

@@ -15,6 +15,7 @@ from bet import __version__
 from bet.cli import basic, estimate, frontier, report, reproduce, runs, search
 from bet.cli.common import check_memory, load_data, training_bytes, validate_args
 from bet.errors import BetError
+from bet.runtime import limit_heap_growth
 
 COMMANDS = (basic, search, estimate, frontier, runs, reproduce, report)
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    limit_heap_growth()
     try:
         validate_args(args)
         if args.command == "search" and not args.resume and args.sparsity is not None:
