@@ -25,7 +25,7 @@ import scipy.stats as st
 
 from bet.config import BaselineConfig, DataSpec, SearchConfig
 from bet.executors import LocalExecutor
-from bet.jobs import Job, create_job, search_method
+from bet.runs import Job, create_job, search_method
 from bet.store import RunStore
 
 ABLATION = {"bet": {}, "bet-random": {"selection": "random"}, "bet-simple": {"predictor": "simple"},

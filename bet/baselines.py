@@ -7,17 +7,28 @@
   the budget (α = 0.5, the temperature the feasibility study used).
 * ``full`` — ``d_max`` for every row (the uncompressed reference; its cost is the whole table).
 
-All are strict: ``cost <= budget`` and every size in ``[1, d_max]``.
+All are strict: ``cost <= budget`` and every size in ``[1, d_max]``. :func:`baseline_events` is
+a whole reference run (as :func:`bet.search.bet_search` is a whole search).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Generator
+
 import numpy as np
 
-from bet.backbones import action_budget
+from bet.backbones import action_budget, make_backbone
 from bet.budget import D_MAX, Action, allocate, budget_for, uniform
+from bet.config import BaselineConfig
 from bet.data import Dataset
+from bet.embedding import pack_bytes
 from bet.errors import ConfigError
+from bet.evaluation import evaluate
+from bet.events import CandidateEvaluated, Event, PhaseChanged, RunFinished, TablePacked
+from bet.runtime import resolve_device
+from bet.train import pretrain, train_sized
 
 #: CLI ``--sizes`` names → method names used in frontiers.
 SIZE_KINDS = {"full": "full", "uniform": "su", "random": "sr", "frequency": "mde"}
@@ -56,3 +67,41 @@ def baseline_action(
     else:
         raise ConfigError(f"unknown baseline {method!r}; choose su, sr, mde or full")
     return action.check(budget, d_max)
+
+
+def baseline_events(cfg: BaselineConfig, data: Dataset, stop: threading.Event | None) -> Generator[Event, None, None]:
+    """One reference run: ``full`` reuses the (cached) pretrained model, ``pop`` needs no
+    training, ``su``/``sr``/``mde`` train from scratch on the selective-retraining schedule."""
+    t0 = time.perf_counter()
+    device = resolve_device(cfg.device)
+    yield PhaseChanged("baseline", f"{cfg.method} on {cfg.backbone}")
+    action = None
+    if cfg.method == "full":
+        model, valid, _ = yield from pretrain(
+            data, cfg.backbone, cfg.pretrain, seed=cfg.seed, device=device, stop=stop, d_max=cfg.d_max
+        )
+    elif cfg.method == "pop":
+        model = make_backbone("pop", data, cfg.seed, cfg.d_max, device)
+        valid = evaluate(model, data, "valid")
+    else:
+        action = baseline_action(cfg.method, data, cfg.sparsity, cfg.seed, cfg.d_max, backbone=cfg.backbone)
+        yield CandidateEvaluated(0, 0, action.cost, float("nan"), float("nan"), {}, 0.0, cfg.method, action=action)
+        model, res = yield from train_sized(
+            data,
+            cfg.backbone,
+            action,
+            cfg.train,
+            seed=cfg.seed,
+            device=device,
+            stop=stop,
+            label=cfg.method,
+            d_max=cfg.d_max,
+        )
+        valid = res.valid or {}
+    if stop is not None and stop.is_set():
+        yield RunFinished("stopped", "stopped during training", seconds=time.perf_counter() - t0)
+        return
+    test = evaluate(model, data, "test")
+    if model.table is not None:
+        yield TablePacked(0 if action is not None else None, model.cost, pack_bytes(model.tables()))
+    yield RunFinished("completed", valid=valid, test=test, cost=model.cost, seconds=time.perf_counter() - t0)

@@ -19,7 +19,7 @@ from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import Executor, LocalExecutor
-from bet.jobs import Job, Listener, create_job
+from bet.runs import Job, Listener, create_job
 from bet.store import RunStore
 
 ONCE = ("full", "pop")

@@ -13,7 +13,7 @@ replaying them — continues exactly as the uninterrupted run would have.
 
 Batched BET (``parallel_candidates = q > 1``, beyond the paper): each iteration picks q distinct
 candidates (see :mod:`bet.selection`), finetunes them on separate model copies, two at a time
-(threads: `bet.parallel`), then adds all q to the predictor in action order. Action ids run
+(threads: :func:`bet.runtime.merge`), then adds all q to the predictor in action order. Action ids run
 1..T·q; a resume from a half-finished iteration re-ranks it identically and reuses what it stored.
 """
 
@@ -46,12 +46,11 @@ from bet.events import (
     RunFinished,
     TablePacked,
 )  # fmt: skip
-from bet.parallel import default_workers, merge
-from bet.pipeline import pretrain, resolve_device, train_sized
 from bet.predictor import PREDICTORS, PredictorTrainer, Prepared
+from bet.runtime import default_workers, merge, resolve_device
 from bet.sampler import ActionBatch, ActionSampler
 from bet.selection import choose, strategy_for
-from bet.train import TrainResult, train_iter
+from bet.train import TrainResult, pretrain, train_iter, train_sized
 
 
 @dataclass
@@ -102,7 +101,9 @@ def bet_search(
 
     yield PhaseChanged("pretrain", f"{cfg.backbone} at full size")
     t0 = time.perf_counter()
-    model, full_valid, cached = yield from pretrain(data, cfg.backbone, cfg.pretrain, cfg.seed, device, stop, cfg.d_max)
+    model, full_valid, cached = yield from pretrain(
+        data, cfg.backbone, cfg.pretrain, seed=cfg.seed, device=device, stop=stop, d_max=cfg.d_max
+    )
     if stop is not None and stop.is_set():
         yield RunFinished("stopped", "stopped during pretraining", seconds=time.perf_counter() - t_start)
         return finished("stopped")
@@ -132,7 +133,7 @@ def bet_search(
         m.load_state_dict(pretrained)
         m.reset_randomness()
         m.set_action(action)
-        result = yield from train_iter(m, data, finetune, cfg.seed, "finetune", stop, label)
+        result = yield from train_iter(m, data, finetune, seed=cfg.seed, phase="finetune", stop=stop, label=label)
         if result.stopped:
             return None, 0.0, 0.0
         t_eval = time.perf_counter()
@@ -220,7 +221,16 @@ def bet_search(
         t0 = time.perf_counter()
         label = f"{rank}/{len(top)}"
         fresh, res = yield from train_sized(
-            data, cfg.backbone, cand.action, cfg.retrain, cfg.seed, device, stop, "retrain", label, cfg.d_max
+            data,
+            cfg.backbone,
+            cand.action,
+            cfg.retrain,
+            seed=cfg.seed,
+            device=device,
+            stop=stop,
+            phase="retrain",
+            label=label,
+            d_max=cfg.d_max,
         )
         if not res.stopped and res.valid is not None:
             yield RetrainFinished(rank, cand.action_id, res.valid, quality(res.valid), time.perf_counter() - t0)

@@ -29,7 +29,7 @@ from bet.config import BaselineConfig, DataSpec, SearchConfig
 from bet.data import Dataset
 from bet.errors import StoreError
 from bet.frontier import frontier_jobs
-from bet.jobs import Job, create_job, job_events, record, resume_job
+from bet.runs import Job, create_job, job_events, record, resume_job
 from bet.store import RunStore
 
 log = logging.getLogger(__name__)

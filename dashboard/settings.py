@@ -15,8 +15,8 @@ from bet.config import BaselineConfig, DataSpec, SearchConfig
 from bet.data import Dataset
 from bet.estimate import measure, plan
 from bet.paths import bet_home
-from bet.pipeline import resolve_device
 from bet.report.collect import packed_mb
+from bet.runtime import resolve_device
 
 BACKBONE_CHOICES = ("lightgcn", "ngcf", "ncf")
 DEVICES = ("auto", "cpu", "cuda")

@@ -24,9 +24,9 @@ from bet.config import BaselineConfig, DataSpec, SearchConfig
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import LocalExecutor
-from bet.jobs import Job, create_job, resume_job
 from bet.paper import CELLS, COLUMNS, METHODS, TABLE1, append_row, config_hash, read_table, table_row
-from bet.pipeline import resolve_device
+from bet.runs import Job, create_job, resume_job
+from bet.runtime import resolve_device
 from bet.store import RESUMABLE, RunStore
 
 #: The sampler rule for Table 1: the authors' redraw of a side over d_max (README, "Deviations").

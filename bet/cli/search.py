@@ -21,8 +21,8 @@ from bet.cli.common import add_data_args, add_device_arg, add_json_arg, emit, fm
 from bet.cli.progress import SearchProgress
 from bet.config import PRETRAIN, RETRAIN, DataSpec, SearchConfig
 from bet.errors import ConfigError
-from bet.jobs import run_search
 from bet.predictor import PREDICTORS, TRAINING_MODES
+from bet.runs import run_search
 from bet.sampler import ActionSampler
 from bet.selection import SELECTIONS
 from bet.store import RunStore

@@ -12,8 +12,8 @@ from bet.config import DataSpec, SearchConfig
 from bet.data import BUILTIN, FORMATS, SPLITS, Dataset
 from bet.errors import BetError, BudgetError
 from bet.estimate import LONG_RUN, check_memory, training_bytes
-from bet.pipeline import resolve_device
 from bet.predictor import PREDICTORS
+from bet.runtime import resolve_device
 from bet.selection import SELECTIONS
 from dashboard import queries, settings, state
 from dashboard.settings import BACKBONE_CHOICES, DEMO, DEVICES, PAPER

@@ -32,8 +32,7 @@ from bet.config import DataSpec, SearchConfig
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
 from bet.events import Event, RunFinished
-from bet.jobs import Job, Listener, load_population, record
-from bet.ray_tasks import (
+from bet.executors.ray_tasks import (
     CANCEL_GRACE,
     LOST,
     PACKAGE_DIR,
@@ -43,7 +42,8 @@ from bet.ray_tasks import (
     _job_task_batch,
     _probe,
 )  # fmt: skip
-from bet.store import RunStore
+from bet.runs import Job, load_population, record
+from bet.store import Listener, RunStore
 
 log = logging.getLogger(__name__)
 
