@@ -28,6 +28,7 @@ from bet.errors import ConfigError
 from bet.evaluation import evaluate
 from bet.events import CandidateEvaluated, Event, PhaseChanged, RunFinished, TablePacked
 from bet.runtime import resolve_device
+from bet.store import Status
 from bet.train import pretrain, train_sized
 
 #: CLI ``--sizes`` names → method names used in frontiers.
@@ -99,9 +100,9 @@ def baseline_events(cfg: BaselineConfig, data: Dataset, stop: threading.Event | 
         )
         valid = res.valid or {}
     if stop is not None and stop.is_set():
-        yield RunFinished("stopped", "stopped during training", seconds=time.perf_counter() - t0)
+        yield RunFinished(Status.STOPPED, "stopped during training", seconds=time.perf_counter() - t0)
         return
     test = evaluate(model, data, "test")
     if model.table is not None:
         yield TablePacked(0 if action is not None else None, model.cost, pack_bytes(model.tables()))
-    yield RunFinished("completed", valid=valid, test=test, cost=model.cost, seconds=time.perf_counter() - t0)
+    yield RunFinished(Status.COMPLETED, valid=valid, test=test, cost=model.cost, seconds=time.perf_counter() - t0)

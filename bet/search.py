@@ -50,6 +50,7 @@ from bet.predictor import PREDICTORS, PredictorTrainer, Prepared
 from bet.runtime import default_workers, merge, resolve_device
 from bet.sampler import ActionBatch, ActionSampler
 from bet.selection import choose, strategy_for
+from bet.store import Status
 from bet.train import TrainResult, pretrain, train_iter, train_sized
 
 
@@ -105,8 +106,8 @@ def bet_search(
         data, cfg.backbone, cfg.pretrain, seed=cfg.seed, device=device, stop=stop, d_max=cfg.d_max
     )
     if stop is not None and stop.is_set():
-        yield RunFinished("stopped", "stopped during pretraining", seconds=time.perf_counter() - t_start)
-        return finished("stopped")
+        yield RunFinished(Status.STOPPED, "stopped during pretraining", seconds=time.perf_counter() - t_start)
+        return finished(Status.STOPPED)
     q_full = quality(full_valid)
     yield PretrainFinished(full_valid, q_full, cached, time.perf_counter() - t0)
     pretrained = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -154,8 +155,10 @@ def bet_search(
         upcoming = prefetch.submit(candidates, first) if first <= cfg.iterations else None
         for t in range(first, cfg.iterations + 1):
             if stop is not None and stop.is_set():
-                yield RunFinished("stopped", f"stopped before iteration {t}", seconds=time.perf_counter() - t_start)
-                return finished("stopped")
+                yield RunFinished(
+                    Status.STOPPED, f"stopped before iteration {t}", seconds=time.perf_counter() - t_start
+                )
+                return finished(Status.STOPPED)
             t_iter = time.perf_counter()
             assert upcoming is not None
             batch, prepared = upcoming.result()
@@ -187,9 +190,9 @@ def bet_search(
             )
             if any(valid is None for valid, _, _ in runs):
                 yield RunFinished(
-                    "stopped", f"stopped while finetuning iteration {t}", seconds=time.perf_counter() - t_start
+                    Status.STOPPED, f"stopped while finetuning iteration {t}", seconds=time.perf_counter() - t_start
                 )
-                return finished("stopped")
+                return finished(Status.STOPPED)
             new = dict(zip(todo, runs, strict=True))
             t_update = time.perf_counter()
             for k, (i, strategy) in enumerate(picks):
@@ -239,8 +242,8 @@ def bet_search(
     workers = cfg.retrain_workers or default_workers(device.type)
     results = yield from merge([retrain(r, c) for r, c in enumerate(top, start=1)], workers)
     if any(res.stopped for _, res in results):
-        yield RunFinished("stopped", "stopped while retraining", seconds=time.perf_counter() - t_start)
-        return finished("stopped")
+        yield RunFinished(Status.STOPPED, "stopped while retraining", seconds=time.perf_counter() - t_start)
+        return finished(Status.STOPPED)
     best: tuple[float, Evaluated, Backbone, Metrics] | None = None
     for cand, (fresh, res) in zip(top, results, strict=True):  # ties go to the higher-ranked action
         assert res.valid is not None
@@ -253,7 +256,7 @@ def bet_search(
     if model.table is not None:
         yield TablePacked(winner.action_id, model.cost, pack_bytes(model.tables()))
     yield RunFinished(
-        "completed", best_action_id=winner.action_id, valid=best_valid, test=test, cost=model.cost,
+        Status.COMPLETED, best_action_id=winner.action_id, valid=best_valid, test=test, cost=model.cost,
         seconds=time.perf_counter() - t_start,
     )  # fmt: skip
-    return SearchResult("completed", population, winner.action_id, winner.action, best_valid, test)
+    return SearchResult(Status.COMPLETED, population, winner.action_id, winner.action, best_valid, test)

@@ -27,7 +27,7 @@ from bet.executors import LocalExecutor
 from bet.paper import CELLS, COLUMNS, METHODS, TABLE1, append_row, config_hash, read_table, table_row
 from bet.runs import Job, create_job, resume_job
 from bet.runtime import resolve_device
-from bet.store import RESUMABLE, RunStore
+from bet.store import RESUMABLE, RunStore, Status
 
 #: The sampler rule for Table 1: the authors' redraw of a side over d_max (README, "Deviations").
 TABLE1_REDRAWS = 20
@@ -101,7 +101,7 @@ def _stored(store: RunStore, cfg: SearchConfig | BaselineConfig, statuses: tuple
 
 def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, stop: Any) -> dict[str, Any]:
     """Complete one (cell, method): reuse a completed run, resume an interrupted search, or start."""
-    if (run := _stored(store, cfg, ("completed",))) is not None:
+    if (run := _stored(store, cfg, (Status.COMPLETED,))) is not None:
         return run
     job: Job | None = None
     if isinstance(cfg, SearchConfig) and (old := _stored(store, cfg, RESUMABLE)) is not None:
@@ -135,12 +135,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 if done:
                     status, ours = "in table", {k: _num(done[-1].get(k)) for k in COLUMNS}
                 else:
-                    run = _stored(store, cfg, ("completed",))
+                    run = _stored(store, cfg, (Status.COMPLETED,))
                     if run is None and not args.dry_run and not stop.is_set():
                         data = data or cfg.data.load()
                         run = _run(store, cfg, data, stop)
                     status = (run or {}).get("status", "not run")
-                    if run is not None and status == "completed":
+                    if run is not None and status == Status.COMPLETED:
                         append_row(args.table, table_row(store, run, m, device))
                     test = ((run or {}).get("result") or {}).get("test") or {}
                     ours = {k: test.get(k) for k in COLUMNS}

@@ -43,7 +43,7 @@ from bet.executors.ray_tasks import (
     _probe,
 )  # fmt: skip
 from bet.runs import Job, load_population, record
-from bet.store import Listener, RunStore
+from bet.store import Listener, RunStore, Status
 
 log = logging.getLogger(__name__)
 
@@ -184,14 +184,14 @@ class RayExecutor:
         attempt = 0
         while True:
             if self._stopping(stop):
-                yield RunFinished("stopped", "stopped before it started" if attempt == 0 else "stopped")
+                yield RunFinished(Status.STOPPED, "stopped before it started" if attempt == 0 else "stopped")
                 return
             try:
                 yield from self._stream(job, data_ref, stop)
                 return
             except LOST as exc:
                 if self._stopping(stop):
-                    yield RunFinished("stopped", "stopped (its Ray worker was lost)")
+                    yield RunFinished(Status.STOPPED, "stopped (its Ray worker was lost)")
                     return
                 attempt += 1
                 why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
@@ -244,7 +244,7 @@ class RayExecutor:
         while not ray.wait([ref], timeout=self.poll)[0]:
             if self._stopping(stop):
                 ray.cancel(ref, force=True)
-                yield RunFinished("stopped", "stopped: its Ray task was cancelled")
+                yield RunFinished(Status.STOPPED, "stopped: its Ray task was cancelled")
                 return
         yield from _get(ref)
 
@@ -267,7 +267,7 @@ class RayExecutor:
             yield ev
             if isinstance(ev, RunFinished):
                 return
-        yield RunFinished("stopped", "stopped: its Ray task was cancelled")
+        yield RunFinished(Status.STOPPED, "stopped: its Ray task was cancelled")
 
 
 def _get(ref: Any) -> Any:
