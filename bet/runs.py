@@ -60,10 +60,20 @@ def search_method(cfg: SearchConfig) -> str:
 def load_population(store: RunStore, run_id: str) -> list[Evaluated]:
     """The evaluated actions of a run, as the search's population (contiguous action ids 1..k)."""
     pop = [
-        Evaluated(a["action_id"], a["iteration"], store.action(run_id, a["action_id"]), a["fitness"],
-                  a["predicted"], a["metrics"], a["strategy"] or "", a["seconds"] or 0.0)
-        for a in store.actions(run_id) if a["role"] == "evaluated"
-    ]  # fmt: skip
+        Evaluated(
+            a["iteration"],
+            a["action_id"],
+            a["cost"],
+            a["predicted"],
+            a["fitness"],
+            a["metrics"],
+            a["seconds"] or 0.0,
+            a["strategy"] or "",
+            action=store.action(run_id, a["action_id"]),
+        )
+        for a in store.actions(run_id)
+        if a["role"] == "evaluated"
+    ]
     pop.sort(key=lambda e: e.action_id)
     return [e for i, e in enumerate(pop, start=1) if e.action_id == i]
 
