@@ -50,12 +50,20 @@ def by_frequency(data: Dataset) -> np.ndarray:
 def baseline_action(
     method: str, data: Dataset, sparsity: float, seed: int = 0, d_max: int = D_MAX, *, backbone: str = "lightgcn"
 ) -> Action:
-    """The ``method`` action (``su``, ``sr``, ``mde`` or ``full``) for ``sparsity`` on
-    ``backbone`` (NCF's action gets half the budget: its GMF table is paid from the rest)."""
+    """:func:`budget_action` at ``sparsity``'s budget (for read-outs that start from a sparsity)."""
+    budget = budget_for(sparsity, data.n_rows, d_max) if method != "full" else 0
+    return budget_action(method, data, budget, seed=seed, d_max=d_max, backbone=backbone)
+
+
+def budget_action(
+    method: str, data: Dataset, budget: int, *, seed: int = 0, d_max: int = D_MAX, backbone: str = "lightgcn"
+) -> Action:
+    """The ``method`` action (``su``, ``sr``, ``mde`` or ``full``, which ignores the budget) under a
+    run's ``budget`` on ``backbone`` (NCF's action gets half: its GMF table is paid from the rest)."""
     nu, ni = data.n_users, data.n_items
     if method == "full":
         return Action.of(np.full(nu, d_max), np.full(ni, d_max))
-    budget = action_budget(backbone, budget_for(sparsity, nu + ni, d_max), nu + ni)
+    budget = action_budget(backbone, budget, nu + ni)
     if method == "su":
         action = uniform(nu, ni, budget, d_max, by_frequency(data))
     elif method == "sr":
@@ -70,9 +78,12 @@ def baseline_action(
     return action.check(budget, d_max)
 
 
-def baseline_events(cfg: BaselineConfig, data: Dataset, stop: threading.Event | None) -> Generator[Event, None, None]:
+def baseline_events(
+    cfg: BaselineConfig, data: Dataset, stop: threading.Event | None, *, budget: int | None = None
+) -> Generator[Event, None, None]:
     """One reference run: ``full`` reuses the (cached) pretrained model, ``pop`` needs no
-    training, ``su``/``sr``/``mde`` train from scratch on the selective-retraining schedule."""
+    training, ``su``/``sr``/``mde`` train from scratch on the selective-retraining schedule under
+    ``budget`` (the run's; default: ``cfg.sparsity``'s)."""
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
     yield PhaseChanged("baseline", f"{cfg.method} on {cfg.backbone}")
@@ -85,7 +96,8 @@ def baseline_events(cfg: BaselineConfig, data: Dataset, stop: threading.Event | 
         model = make_backbone("pop", data, cfg.seed, cfg.d_max, device)
         valid = evaluate(model, data, "valid")
     else:
-        action = baseline_action(cfg.method, data, cfg.sparsity, cfg.seed, cfg.d_max, backbone=cfg.backbone)
+        budget = budget if budget is not None else budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+        action = budget_action(cfg.method, data, budget, seed=cfg.seed, d_max=cfg.d_max, backbone=cfg.backbone)
         yield CandidateEvaluated(0, 0, action.cost, float("nan"), float("nan"), {}, 0.0, cfg.method, action=action)
         model, res = yield from train_sized(
             data,

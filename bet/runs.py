@@ -19,7 +19,7 @@ from bet import store as run_store
 from bet.backbones import BACKBONES, action_budget
 from bet.baselines import baseline_events
 from bet.budget import budget_for
-from bet.config import BaselineConfig, SearchConfig
+from bet.config import NO_BUDGET, BaselineConfig, SearchConfig
 from bet.data import Dataset
 from bet.errors import StoreError
 from bet.events import Event, RunStarted
@@ -29,10 +29,12 @@ from bet.store import RESUMABLE, Listener, RunStore
 
 @dataclass
 class Job:
-    """One run to execute: its stored id, frozen config and (for a resumed search) population."""
+    """One run to execute: its stored id, frozen config, budget (None: a run stored without one,
+    derived again from its config) and, for a resumed search, its population."""
 
     run_id: str
     config: SearchConfig | BaselineConfig
+    budget: int | None = None
     population: list[Evaluated] = field(default_factory=list)
 
     @property
@@ -78,6 +80,20 @@ def load_population(store: RunStore, run_id: str) -> list[Evaluated]:
     return [e for i, e in enumerate(pop, start=1) if e.action_id == i]
 
 
+def run_budget(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
+    """Where the configuration meets the data: the run's budget in embedding parameters, computed
+    once (infeasible: :class:`~bet.errors.BudgetError`); from here on the budget travels. ``full``
+    has no budget: it records its tables' whole size (NCF has two); ``pop`` has no table: 0."""
+    method = cfg.method if isinstance(cfg, BaselineConfig) else "bet"
+    if method == "pop":
+        return 0
+    if method == "full":
+        return budget_for(0.0, data.n_rows, cfg.d_max) * BACKBONES[cfg.backbone].action_share
+    budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+    action_budget(cfg.backbone, budget, data.n_rows)  # NCF keeps two embeddings per row: feasible?
+    return budget
+
+
 def create_job(
     store: RunStore,
     cfg: SearchConfig | BaselineConfig,
@@ -92,20 +108,15 @@ def create_job(
         cfg.validate()
         sparsity, kind, method, iterations = cfg.sparsity, "search", search_method(cfg), cfg.iterations
     else:
-        sparsity = 0.0 if cfg.method == "full" else cfg.sparsity
-        kind, method, iterations = "baseline", cfg.method, 0
-    budget = budget_for(sparsity, data.n_rows, cfg.d_max) if method != "pop" else 0
-    if method == "full":  # the uncompressed model: every table at d_max (NCF has two)
-        budget *= BACKBONES[cfg.backbone].action_share
-    elif method != "pop":
-        action_budget(cfg.backbone, budget, data.n_rows)  # NCF keeps two embeddings per row: feasible?
+        sparsity, kind, method, iterations = NO_BUDGET.get(cfg.method, cfg.sparsity), "baseline", cfg.method, 0
+    budget = run_budget(cfg, data)
     run_id = store.create_run(
         kind=kind, method=method, dataset=data.name, backbone=cfg.backbone,
-        sparsity=1.0 if method == "pop" else sparsity, seed=cfg.seed, config=cfg.to_dict(), budget=budget,
+        sparsity=sparsity, seed=cfg.seed, config=cfg.to_dict(), budget=budget,
         iterations=iterations, comparison_id=comparison_id, executor=executor, workers=workers,
         n_users=data.n_users, n_items=data.n_items,
     )  # fmt: skip
-    return Job(run_id, cfg)
+    return Job(run_id, cfg, budget)
 
 
 def resume_job(store: RunStore, run_id: str) -> Job:
@@ -114,19 +125,20 @@ def resume_job(store: RunStore, run_id: str) -> Job:
         raise StoreError(f"run {run_id} is a {run['method']} baseline, not a search; only searches resume")
     if not run["status"].is_resumable:
         raise StoreError(f"run {run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
-    return Job(run_id, SearchConfig.from_dict(run["config"]).validate(), load_population(store, run_id))
+    cfg = SearchConfig.from_dict(run["config"]).validate()
+    return Job(run_id, cfg, run["budget"], load_population(store, run_id))
 
 
 def job_events(job: Job, data: Dataset | None = None, stop: threading.Event | None = None) -> Iterable[Event]:
     """Execute a job here, yielding its events (a pure function of the job: runs anywhere)."""
     cfg = job.config
     data = data or cfg.data.load()
+    budget = job.budget if job.budget is not None else run_budget(cfg, data)
     if isinstance(cfg, SearchConfig):
-        budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
         yield RunStarted(job.run_id, cfg.to_dict(), budget, data.n_users, data.n_items)
-        yield from bet_search(cfg, data, stop, job.population)
+        yield from bet_search(cfg, data, stop, job.population, budget=budget)
     else:
-        yield from baseline_events(cfg, data, stop)
+        yield from baseline_events(cfg, data, stop, budget=budget)
 
 
 def record(

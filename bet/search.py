@@ -111,14 +111,15 @@ class SearchState:
 
 
 def pretrain_phase(
-    cfg: SearchConfig, data: Dataset, stop: threading.Event | None, resume: list[Evaluated]
+    cfg: SearchConfig, data: Dataset, stop: threading.Event | None, resume: list[Evaluated], budget: int
 ) -> Generator[Event, None, SearchState | None]:
     """The full-size model (cached), and the state the search goes on from (None: stopped). A
     resumed search replays its evaluated actions into the predictor: the same predictor state."""
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
-    budget = action_budget(cfg.backbone, budget_for(cfg.sparsity, data.n_rows, cfg.d_max), data.n_rows)
-    sampler = ActionSampler.for_data(data, budget, cfg.d_max, redraws=cfg.redraws)
+    sampler = ActionSampler.for_data(
+        data, action_budget(cfg.backbone, budget, data.n_rows), cfg.d_max, redraws=cfg.redraws
+    )
     yield PhaseChanged("pretrain", f"{cfg.backbone} at full size")
     t0 = time.perf_counter()
     model, full_valid, cached = yield from pretrain(
@@ -151,9 +152,13 @@ def bet_search(
     data: Dataset,
     stop: threading.Event | None = None,
     resume: list[Evaluated] | None = None,
+    *,
+    budget: int | None = None,
 ) -> Generator[Event, None, SearchResult]:
-    """Run (or continue) one BET search; yields events, returns the :class:`SearchResult`."""
-    s = yield from pretrain_phase(cfg, data, stop, list(resume or []))
+    """Run (or continue) one BET search under ``budget`` (the run's; default: ``cfg.sparsity``'s);
+    yields events, returns the :class:`SearchResult`."""
+    budget = budget if budget is not None else budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+    s = yield from pretrain_phase(cfg, data, stop, list(resume or []), budget)
     if s is None:
         return SearchResult(Status.STOPPED, list(resume or []))
     yield PhaseChanged("search", f"{cfg.iterations} iterations × {cfg.candidates} candidates")

@@ -20,7 +20,7 @@ from typing import Any
 from bet.cli.common import add_json_arg, emit
 from bet.cli.progress import SearchProgress
 from bet.cli.search import add_search_args, graceful_stop, search_config
-from bet.config import BaselineConfig, DataSpec, SearchConfig
+from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import LocalExecutor
@@ -84,12 +84,7 @@ def cell_config(args: argparse.Namespace, cell: tuple[str, str, float], method: 
         return search
     if method == "bet-random":
         return dataclasses.replace(search, selection="random")
-    # full and pop do not depend on the cell's sparsity: one run each per dataset and backbone
-    sparsity = {"full": 0.0, "pop": 1.0}.get(method, c)
-    return BaselineConfig(
-        data=search.data, backbone=b, method=method, sparsity=sparsity, seed=args.seed, device=args.device,
-        d_max=args.d_max, train=search.retrain, pretrain=search.pretrain,
-    )  # fmt: skip
+    return baseline_config(search, method)  # full and pop: one run each per dataset and backbone
 
 
 def _stored(store: RunStore, cfg: SearchConfig | BaselineConfig, statuses: tuple[str, ...]) -> dict[str, Any] | None:

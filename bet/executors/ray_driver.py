@@ -17,6 +17,7 @@ Imported only for ``--executor ray``: nothing on the local path imports ray.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -203,11 +204,11 @@ class RayExecutor:
                 retries = int(store.get_run(job.run_id).get("retries") or 0) + 1
                 store.update_run(job.run_id, retries=retries)
                 if isinstance(job.config, SearchConfig):
-                    job = Job(job.run_id, job.config, load_population(store, job.run_id))
+                    job = dataclasses.replace(job, population=load_population(store, job.run_id))
                     log.warning("%s: Ray worker lost (%s); retry %d resumes after %d evaluated actions",
                                 job.run_id, why, attempt, len(job.population))  # fmt: skip
                 else:
-                    job = Job(job.run_id, job.config)
+                    job = dataclasses.replace(job, population=[])
                     log.warning("%s: Ray worker lost (%s); retry %d restarts it", job.run_id, why, attempt)
 
     def _options(self, job: Job) -> dict[str, Any]:
