@@ -21,8 +21,8 @@ import torch
 from bet.backbones import make_backbone
 from bet.data import load_dataset
 from bet.evaluation import evaluate
-from bet.pipeline import resolve_device
-from bet.sampling import BPRSampler
+from bet.runtime import resolve_device
+from bet.train import BPRSampler
 
 
 def main() -> None:

@@ -29,9 +29,8 @@ from bet.baselines import baseline_action
 from bet.budget import budget_for
 from bet.config import PRETRAIN, RETRAIN, DataSpec
 from bet.evaluation import evaluate, quality
-from bet.pipeline import pretrain, train_sized
 from bet.sampler import ActionSampler
-from bet.train import FINETUNE, train_iter
+from bet.train import FINETUNE, pretrain, train_iter, train_sized
 
 
 def drain(gen):  # type: ignore[no-untyped-def]
@@ -58,7 +57,7 @@ def main() -> None:
 
     data = DataSpec(args.dataset).load()
     dev = torch.device("cpu")
-    model, full_valid, _ = drain(pretrain(data, args.backbone, PRETRAIN, args.seed, dev))
+    model, full_valid, _ = drain(pretrain(data, args.backbone, PRETRAIN, seed=args.seed, device=dev))
     q_full = quality(full_valid)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     sampler = ActionSampler.for_data(data, budget_for(args.sparsity, data.n_rows))
@@ -75,7 +74,7 @@ def main() -> None:
         model.load_state_dict(state)
         model.set_action(action)
         cfg = FINETUNE.__class__(**{**FINETUNE.__dict__, "steps": args.max_steps})
-        gen = train_iter(model, data, cfg, args.seed, "finetune")
+        gen = train_iter(model, data, cfg, seed=args.seed, phase="finetune")
         for ev in gen:
             if ev.step in checkpoints:
                 fit[a, checkpoints.index(ev.step)] = quality(evaluate(model, data, "valid")) / q_full
@@ -86,7 +85,9 @@ def main() -> None:
     pick += [args.actions, args.actions + 1]
     retr_valid, retr_test = np.full(len(actions), np.nan), np.full(len(actions), np.nan)
     for a in pick:
-        m, res = drain(train_sized(data, args.backbone, actions[a], RETRAIN, args.seed, dev, phase="retrain"))
+        m, res = drain(
+            train_sized(data, args.backbone, actions[a], RETRAIN, seed=args.seed, device=dev, phase="retrain")
+        )
         retr_valid[a] = quality(res.valid)
         retr_test[a] = evaluate(m, data, "test")["recall@20"]
         print(

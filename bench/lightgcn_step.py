@@ -7,7 +7,7 @@ the parent alternates the two ``--rounds`` times (the machine may be shared: alt
 any load over both) and prints median step times, their ratio (target ≤ 0.6×) and peak RSS.
 
 * **bet**: :class:`bet.backbones.LightGCN` (budgeted table, CSR propagation as one fused autograd
-  node, BPR with a scatter backward), the vectorised :class:`bet.sampling.BPRSampler`, fused
+  node, BPR with a scatter backward), the vectorised :class:`bet.train.BPRSampler`, fused
   Adam, exactly as :func:`bet.train.train_iter` runs a step.
 * **reference**: ``nn.Embedding`` tables; a coalesced COO ``D^-1/2 A D^-1/2`` and
   ``torch.sparse.mm`` per layer with autograd through it; layer mean via ``stack``; positives and
@@ -145,7 +145,7 @@ def bet_step_factory(data: Any, seed: int) -> Any:
     import torch
 
     from bet.backbones import make_backbone
-    from bet.sampling import BPRSampler
+    from bet.train import BPRSampler
 
     model = make_backbone("lightgcn", data, seed=seed, d_max=D_MAX)
     model.train()

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bet.config import PRETRAIN, DataSpec
 from bet.events import TrainProgress
-from bet.pipeline import pretrain, resolve_device
+from bet.runtime import resolve_device
+from bet.train import pretrain
 
 
 def rss_mib() -> float:
@@ -44,7 +45,7 @@ def main() -> None:
             log.flush()
 
         write({"event": "start", "dataset": args.dataset, "load_s": round(t_load, 1), "rss_mib": rss_mib()})
-        gen = pretrain(data, args.backbone, PRETRAIN, args.seed, resolve_device(args.device))
+        gen = pretrain(data, args.backbone, PRETRAIN, seed=args.seed, device=resolve_device(args.device))
         t_train = time.perf_counter()
         try:
             while True:

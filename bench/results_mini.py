@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import scipy.stats as st
 
-from bet.config import BaselineConfig, DataSpec, SearchConfig
+from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.executors import LocalExecutor
-from bet.jobs import Job, create_job, search_method
+from bet.runs import Job, create_job, search_method
 from bet.store import RunStore
 
 ABLATION = {"bet": {}, "bet-random": {"selection": "random"}, "bet-simple": {"predictor": "simple"},
@@ -58,26 +58,10 @@ def main() -> None:
     plan: list[tuple[str, SearchConfig | BaselineConfig]] = []
     for seed in seeds:
         base = SearchConfig(data=data_spec, backbone=args.backbone, seed=seed, device="cpu")
-        for m in ("full", "pop"):
-            plan.append(
-                (
-                    m,
-                    BaselineConfig(
-                        data_spec, args.backbone, m, 0.0, seed, "cpu", base.d_max, base.retrain, base.pretrain
-                    ),
-                )
-            )
+        plan += [(m, baseline_config(base, m)) for m in ("full", "pop")]
         for c in sparsities:
             plan.append(("bet", dataclasses.replace(base, sparsity=c)))
-            for m in ("su", "sr", "mde"):
-                plan.append(
-                    (
-                        m,
-                        BaselineConfig(
-                            data_spec, args.backbone, m, c, seed, "cpu", base.d_max, base.retrain, base.pretrain
-                        ),
-                    )
-                )
+            plan += [(m, baseline_config(base, m, c)) for m in ("su", "sr", "mde")]
         for name, change in ABLATION.items():
             if name != "bet":
                 cfg = dataclasses.replace(base, sparsity=args.ablation_sparsity, **change)

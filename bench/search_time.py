@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 from bet.config import SearchConfig
 from bet.events import CandidateEvaluated, Event, PhaseChanged, PretrainFinished
-from bet.jobs import run_search
+from bet.runs import run_search
 from bet.store import RunStore
 
 

@@ -2,6 +2,73 @@
 
 The package never prints and never imports the dashboard; progress comes out as events
 (:mod:`bet.events`). See README.md for the command line.
+
+The names below are the public surface: what the command line and the dashboard build on (the
+dashboard imports nothing else; ``tests/test_architecture.py`` checks it). A run, top to bottom:
+a configuration (:class:`SearchConfig` / :class:`BaselineConfig`) meets its data in
+:func:`create_job` (a run row in the :class:`RunStore`), :func:`job_events` executes it
+(:func:`bet.search.bet_search` or :func:`bet.baselines.baseline_events`, both over
+:mod:`bet.train`), and :func:`record` writes its events into the store.
 """
 
 __version__ = "0.1.0"
+
+from bet import report
+from bet.baselines import METHODS, baseline_action
+from bet.budget import budget_for
+from bet.config import BaselineConfig, DataSpec, SearchConfig
+from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, load_dataset
+from bet.errors import BetError, BudgetError, ConfigError, StoreError
+from bet.estimate import LONG_RUN, check_memory, measure, plan, training_bytes
+from bet.executors import EXECUTORS, make_executor
+from bet.frontier import frontier_jobs
+from bet.paths import bet_home
+from bet.predictor import PREDICTORS
+from bet.runs import Job, create_job, job_events, record, resume_job, run_baseline, run_search
+from bet.runtime import DEVICES, resolve_device
+from bet.selection import SELECTIONS
+from bet.store import RESUMABLE, RunStore, Status, default_path
+
+__all__ = [
+    "BUILTIN",
+    "DEVICES",
+    "EXECUTORS",
+    "FORMATS",
+    "LONG_RUN",
+    "METHODS",
+    "PREDICTORS",
+    "RESUMABLE",
+    "SELECTIONS",
+    "SPLITS",
+    "BaselineConfig",
+    "BetError",
+    "BudgetError",
+    "ConfigError",
+    "DataSpec",
+    "Dataset",
+    "Job",
+    "RunStore",
+    "SearchConfig",
+    "Status",
+    "StoreError",
+    "__version__",
+    "baseline_action",
+    "bet_home",
+    "budget_for",
+    "check_memory",
+    "create_job",
+    "default_path",
+    "frontier_jobs",
+    "job_events",
+    "load_dataset",
+    "make_executor",
+    "measure",
+    "plan",
+    "record",
+    "report",
+    "resolve_device",
+    "resume_job",
+    "run_baseline",
+    "run_search",
+    "training_bytes",
+]  # fmt: skip

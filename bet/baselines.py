@@ -7,17 +7,29 @@
   the budget (α = 0.5, the temperature the feasibility study used).
 * ``full`` — ``d_max`` for every row (the uncompressed reference; its cost is the whole table).
 
-All are strict: ``cost <= budget`` and every size in ``[1, d_max]``.
+All are strict: ``cost <= budget`` and every size in ``[1, d_max]``. :func:`baseline_events` is
+a whole reference run (as :func:`bet.search.bet_search` is a whole search).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Generator
+
 import numpy as np
 
-from bet.backbones import action_budget
+from bet.backbones import action_budget, make_backbone
 from bet.budget import D_MAX, Action, allocate, budget_for, uniform
+from bet.config import BaselineConfig
 from bet.data import Dataset
+from bet.embedding import pack_bytes
 from bet.errors import ConfigError
+from bet.evaluation import evaluate
+from bet.events import CandidateEvaluated, Event, PhaseChanged, RunFinished, TablePacked
+from bet.runtime import resolve_device
+from bet.store import Status
+from bet.train import pretrain, train_sized
 
 #: CLI ``--sizes`` names → method names used in frontiers.
 SIZE_KINDS = {"full": "full", "uniform": "su", "random": "sr", "frequency": "mde"}
@@ -38,12 +50,20 @@ def by_frequency(data: Dataset) -> np.ndarray:
 def baseline_action(
     method: str, data: Dataset, sparsity: float, seed: int = 0, d_max: int = D_MAX, *, backbone: str = "lightgcn"
 ) -> Action:
-    """The ``method`` action (``su``, ``sr``, ``mde`` or ``full``) for ``sparsity`` on
-    ``backbone`` (NCF's action gets half the budget: its GMF table is paid from the rest)."""
+    """:func:`budget_action` at ``sparsity``'s budget (for read-outs that start from a sparsity)."""
+    budget = budget_for(sparsity, data.n_rows, d_max) if method != "full" else 0
+    return budget_action(method, data, budget, seed=seed, d_max=d_max, backbone=backbone)
+
+
+def budget_action(
+    method: str, data: Dataset, budget: int, *, seed: int = 0, d_max: int = D_MAX, backbone: str = "lightgcn"
+) -> Action:
+    """The ``method`` action (``su``, ``sr``, ``mde`` or ``full``, which ignores the budget) under a
+    run's ``budget`` on ``backbone`` (NCF's action gets half: its GMF table is paid from the rest)."""
     nu, ni = data.n_users, data.n_items
     if method == "full":
         return Action.of(np.full(nu, d_max), np.full(ni, d_max))
-    budget = action_budget(backbone, budget_for(sparsity, nu + ni, d_max), nu + ni)
+    budget = action_budget(backbone, budget, nu + ni)
     if method == "su":
         action = uniform(nu, ni, budget, d_max, by_frequency(data))
     elif method == "sr":
@@ -56,3 +76,45 @@ def baseline_action(
     else:
         raise ConfigError(f"unknown baseline {method!r}; choose su, sr, mde or full")
     return action.check(budget, d_max)
+
+
+def baseline_events(
+    cfg: BaselineConfig, data: Dataset, stop: threading.Event | None, *, budget: int | None = None
+) -> Generator[Event, None, None]:
+    """One reference run: ``full`` reuses the (cached) pretrained model, ``pop`` needs no
+    training, ``su``/``sr``/``mde`` train from scratch on the selective-retraining schedule under
+    ``budget`` (the run's; default: ``cfg.sparsity``'s)."""
+    t0 = time.perf_counter()
+    device = resolve_device(cfg.device)
+    yield PhaseChanged("baseline", f"{cfg.method} on {cfg.backbone}")
+    action = None
+    if cfg.method == "full":
+        model, valid, _ = yield from pretrain(
+            data, cfg.backbone, cfg.pretrain, seed=cfg.seed, device=device, stop=stop, d_max=cfg.d_max
+        )
+    elif cfg.method == "pop":
+        model = make_backbone("pop", data, cfg.seed, cfg.d_max, device)
+        valid = evaluate(model, data, "valid")
+    else:
+        budget = budget if budget is not None else budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+        action = budget_action(cfg.method, data, budget, seed=cfg.seed, d_max=cfg.d_max, backbone=cfg.backbone)
+        yield CandidateEvaluated(0, 0, action.cost, float("nan"), float("nan"), {}, 0.0, cfg.method, action=action)
+        model, res = yield from train_sized(
+            data,
+            cfg.backbone,
+            action,
+            cfg.train,
+            seed=cfg.seed,
+            device=device,
+            stop=stop,
+            label=cfg.method,
+            d_max=cfg.d_max,
+        )
+        valid = res.valid or {}
+    if stop is not None and stop.is_set():
+        yield RunFinished(Status.STOPPED, "stopped during training", seconds=time.perf_counter() - t0)
+        return
+    test = evaluate(model, data, "test")
+    if model.table is not None:
+        yield TablePacked(0 if action is not None else None, model.cost, pack_bytes(model.tables()))
+    yield RunFinished(Status.COMPLETED, valid=valid, test=test, cost=model.cost, seconds=time.perf_counter() - t0)

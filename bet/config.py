@@ -120,6 +120,11 @@ class SearchConfig:
         return SearchConfig(**{k: v for k, v in d.items() if k in known})
 
 
+#: The references without a budget, and the sparsity their run rows record: ``full`` removes
+#: nothing (every row at d_max), ``pop`` keeps no table at all. Their budgets: :func:`bet.runs.run_budget`.
+NO_BUDGET = {"full": 0.0, "pop": 1.0}
+
+
 @dataclass(frozen=True)
 class BaselineConfig:
     """A reference run at the same budget: ``su``, ``sr``, ``mde``, ``full`` or ``pop``."""
@@ -144,3 +149,13 @@ class BaselineConfig:
         d["train"] = TrainConfig(**d["train"])
         d["pretrain"] = TrainConfig(**d["pretrain"])
         return BaselineConfig(**d)
+
+
+def baseline_config(base: SearchConfig, method: str, sparsity: float | None = None) -> BaselineConfig:
+    """The ``method`` reference for a search: its data, backbone, seed, device, d_max and schedules
+    (the retraining one to train on), at its sparsity or ``sparsity`` (``full`` and ``pop``: none)."""
+    return BaselineConfig(
+        data=base.data, backbone=base.backbone, method=method,
+        sparsity=NO_BUDGET.get(method, base.sparsity if sparsity is None else sparsity),
+        seed=base.seed, device=base.device, d_max=base.d_max, train=base.retrain, pretrain=base.pretrain,
+    )  # fmt: skip

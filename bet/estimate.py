@@ -96,7 +96,7 @@ def _time_training(data: Dataset, backbone: str, d_max: int, device: torch.devic
     steps = 4
     t_steps: list[float] = []
     last = time.perf_counter()
-    for _ in train_iter(model, data, TrainConfig(steps=steps, patience=0), 0, "estimate"):
+    for _ in train_iter(model, data, TrainConfig(steps=steps, patience=0), seed=0, phase="estimate"):
         now = time.perf_counter()
         t_steps.append(now - last)
         last = now

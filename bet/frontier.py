@@ -15,11 +15,11 @@ from typing import Any
 
 from bet.baselines import METHODS
 from bet.budget import budget_for
-from bet.config import BaselineConfig, SearchConfig
+from bet.config import BaselineConfig, SearchConfig, baseline_config
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import Executor, LocalExecutor
-from bet.jobs import Job, Listener, create_job
+from bet.runs import Job, Listener, create_job
 from bet.store import RunStore
 
 ONCE = ("full", "pop")
@@ -55,10 +55,7 @@ def frontier_jobs(
     jobs: list[Job] = []
     once = [m for m in ONCE if m in methods]  # first: full pretrains (and caches) the shared model
     for m in once:
-        cfg = BaselineConfig(
-            base.data, base.backbone, m, 0.0, base.seed, base.device, base.d_max, base.retrain, base.pretrain
-        )
-        jobs.append(create_job(store, cfg, data, cid, executor, workers))
+        jobs.append(create_job(store, baseline_config(base, m), data, cid, executor, workers))
     for c in sparsities:
         for m in methods:
             if m in ONCE:
@@ -66,9 +63,7 @@ def frontier_jobs(
             if m == "bet":
                 job_cfg: SearchConfig | BaselineConfig = dataclasses.replace(base, sparsity=c)
             else:
-                job_cfg = BaselineConfig(
-                    base.data, base.backbone, m, c, base.seed, base.device, base.d_max, base.retrain, base.pretrain
-                )
+                job_cfg = baseline_config(base, m, c)
             jobs.append(create_job(store, job_cfg, data, cid, executor, workers))
     return jobs
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bet.events import TIME_PHASES
-from bet.store import RunStore
+from bet.store import RunStore, Status
 
 COLUMNS = ("recall@5", "ndcg@5", "recall@20", "ndcg@20")
 
@@ -125,7 +125,7 @@ def phase_seconds(store: RunStore, run: dict[str, Any]) -> dict[str, float]:
             out["predictor"] += ev.get("overhead", 0.0)
         elif kind == "phase" and ev["phase"] == "retrain":
             retrain_from = ev["t"]
-        elif kind == "run_finished" and ev["status"] == "completed":
+        elif kind == "run_finished" and ev["status"] == Status.COMPLETED:
             if retrain_from is not None:
                 out["retrain"] += ev["t"] - retrain_from
             elif run["kind"] == "baseline":

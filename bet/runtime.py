@@ -1,12 +1,17 @@
-"""Process-level settings: torch thread counts for training and evaluation.
+"""This process's settings: the device, torch thread counts, and running generators on threads.
 
 Training always runs on one thread: reductions then add up in the same order on every machine,
 so a seed fixes a run bit for bit, and a step is not slowed 5–15× when another process holds a
 core (measured). The second core goes to independent work instead (candidate prefetch, parallel
-retrains, parallel runs). Evaluation's dense matmul and the graph propagation's sparse matmul
-(``spmm``) split work by output rows, so they give bitwise the same results on one or two threads
-(checked in the tests) and use up to two — one while several jobs share the process.
-``BET_TRAIN_THREADS`` / ``BET_EVAL_THREADS`` / ``BET_SPMM_THREADS`` override.
+retrains, parallel runs: :func:`merge`). Evaluation's dense matmul and the graph propagation's
+sparse matmul (``spmm``) split work by output rows, so they give bitwise the same results on one
+or two threads (checked in the tests) and use up to two — one while several jobs share the
+process. ``BET_TRAIN_THREADS`` / ``BET_EVAL_THREADS`` / ``BET_SPMM_THREADS`` override.
+
+:func:`merge` drives several event generators at once on threads (training releases the GIL
+inside torch and scipy, so on a 2-core machine two single-threaded trainings, e.g. the top-k
+selective retrains, take about the time of one). The merged stream is yielded from the caller's
+thread, so consumers (the store recorder, progress bars) stay single-threaded.
 """
 
 from __future__ import annotations
@@ -14,14 +19,32 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import torch
 
+from bet.errors import ConfigError
+from bet.events import Event
+
+T = TypeVar("T")
+DEVICES = ("auto", "cpu", "cuda")
 _active = 0
 _lock = threading.Lock()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; asking for CUDA without one is a user error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but torch sees no CUDA device here; use --device cpu or auto")
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ConfigError(f"unknown device {device!r}; choose {', '.join(DEVICES)}")
+    return torch.device(device)
 
 
 def concurrent(delta: int) -> None:
@@ -49,6 +72,65 @@ def torch_threads(kind: str) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def default_workers(device_type: str = "cpu") -> int:
+    """Two on a multi-core CPU (or a GPU, where small kernels overlap), one otherwise."""
+    return 2 if device_type != "cpu" or (os.cpu_count() or 1) >= 2 else 1
+
+
+def merge(gens: Sequence[Generator[Event, None, T]], workers: int) -> Generator[Event, None, list[T]]:
+    """Drive ``gens`` on up to ``workers`` threads; yield their events as they come; return their
+    results in order. An exception in one is re-raised here after the others finish."""
+    if workers <= 1 or len(gens) <= 1:
+        serial: list[T] = []
+        for g in gens:
+            serial.append((yield from g))
+        return serial
+    inbox: queue.Queue[tuple[str, int, Any]] = queue.Queue()
+    todo: queue.Queue[int] = queue.Queue()
+    for i in range(len(gens)):
+        todo.put(i)
+
+    def worker() -> None:
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                gen = gens[i]
+                while True:
+                    try:
+                        inbox.put(("event", i, next(gen)))
+                    except StopIteration as done:
+                        inbox.put(("done", i, done.value))
+                        break
+            except BaseException as exc:  # noqa: BLE001 — handed to the consuming thread
+                inbox.put(("error", i, exc))
+
+    threads = [threading.Thread(target=worker, name=f"bet-parallel-{k}", daemon=True) for k in range(workers)]
+    concurrent(+1)
+    for t in threads:
+        t.start()
+    results: list[Any] = [None] * len(gens)
+    pending, error = len(gens), None
+    while pending:
+        kind, i, payload = inbox.get()
+        if kind == "event":
+            yield payload
+        else:
+            pending -= 1
+            if kind == "done":
+                results[i] = payload
+            elif error is None:
+                error = payload
+    for t in threads:
+        t.join()
+    concurrent(-1)
+    if error is not None:
+        raise error
+    return results
 
 
 def limit_heap_growth() -> bool:

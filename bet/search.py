@@ -1,10 +1,10 @@
-"""The BET search (paper Algorithm 1) as a generator of events.
+"""The BET search (paper Algorithm 1) as a generator of events, in the paper's phases.
 
-pretrain the full model (cached) → for t = 1..T: sample m candidates, rank them with the
-predictor, pick one (greedy / random / nearest), finetune it from the pretrained weights, evaluate
-on validation, r_a = quality / quality(full), update the predictor → selective retraining of the
-top-k from scratch → the best on validation is the result; its test metrics are reported (test is
-never used to choose anything).
+:func:`pretrain_phase`: the full model (cached), and the :class:`SearchState` the others share.
+:func:`iteration` t = 1..T: propose m candidates, rank them with the predictor, select one (greedy /
+random / nearest), finetune it from the pretrained weights and evaluate it on validation
+(r_a = quality / quality(full)), learn (update the predictor). :func:`retrain_phase`: the top-k
+from scratch; the best on validation is the result, its test metrics are read out (never chosen by).
 
 Randomness is derived per iteration from ``(seed, t)``, and every candidate is finetuned with the
 same batch sequence (common random numbers: differences in fitness come from the action, not from
@@ -12,9 +12,9 @@ the batches). So a run resumed from its stored evaluated actions — the predict
 replaying them — continues exactly as the uninterrupted run would have.
 
 Batched BET (``parallel_candidates = q > 1``, beyond the paper): each iteration picks q distinct
-candidates (see :mod:`bet.selection`), finetunes them on separate model copies, two at a time
-(threads: `bet.parallel`), then adds all q to the predictor in action order. Action ids run
-1..T·q; a resume from a half-finished iteration re-ranks it identically and reuses what it stored.
+candidates (:mod:`bet.selection`), finetunes them on model copies two at a time (:func:`bet.runtime.merge`),
+then adds all q to the predictor in action order. Action ids run 1..T·q; a resume from a
+half-finished iteration re-ranks it identically and reuses what it stored.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ import time
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.stats as st
+import torch
 
 from bet.backbones import Backbone, action_budget, make_backbone
 from bet.budget import Action, budget_for
@@ -45,32 +47,21 @@ from bet.events import (
     RetrainFinished,
     RunFinished,
     TablePacked,
-)  # fmt: skip
-from bet.parallel import default_workers, merge
-from bet.pipeline import pretrain, resolve_device, train_sized
+)
 from bet.predictor import PREDICTORS, PredictorTrainer, Prepared
+from bet.runtime import default_workers, merge, resolve_device
 from bet.sampler import ActionBatch, ActionSampler
-from bet.selection import choose, strategy_for
-from bet.train import TrainResult, train_iter
+from bet.selection import pick
+from bet.store import Status
+from bet.train import TrainConfig, TrainResult, pretrain, train_iter, train_sized
+
+#: One evaluated action of the population A: the event the search yields for it (frozen).
+Evaluated = CandidateEvaluated
 
 
-@dataclass
-class Evaluated:
-    """One finetuned-and-evaluated action of the population A."""
-
-    action_id: int
-    iteration: int
-    action: Action
-    fitness: float
-    predicted: float
-    valid: Metrics
-    strategy: str
-    seconds: float = 0.0
-
-
-@dataclass
+@dataclass(frozen=True)
 class SearchResult:
-    status: str  # completed | stopped
+    status: Status  # completed | stopped
     population: list[Evaluated] = field(default_factory=list)
     best_action_id: int | None = None
     best_action: Action | None = None
@@ -78,10 +69,80 @@ class SearchResult:
     test: Metrics | None = None
 
 
-def _spearman(a: list[float], b: list[float]) -> float | None:
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+@dataclass
+class SearchState:
+    """What the phases of one search share: the pretrained model and its weights, the sampler, the
+    predictor's trainer, the finetuning slots and the population evaluated so far."""
+
+    cfg: SearchConfig
+    data: Dataset
+    stop: threading.Event | None
+    device: torch.device
+    t_start: float
+    sampler: ActionSampler
+    trainer: PredictorTrainer
+    slots: list[Backbone]  # slots[0] is the pretrained model
+    pretrained: dict[str, torch.Tensor]
+    q_full: float
+    finetune: TrainConfig
+    population: list[Evaluated]
+    stored: dict[int, Evaluated]  # evaluated before an interruption, in the iteration being redone
+
+    @property
+    def width(self) -> int:
+        return self.cfg.parallel_candidates
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def stopped_event(self, reason: str) -> RunFinished:
+        return RunFinished(Status.STOPPED, reason, seconds=time.perf_counter() - self.t_start)
+
+    def update_rng(self, action_id: int) -> np.random.Generator:
+        return np.random.default_rng([self.cfg.seed, action_id, 1])
+
+    def propose(self, t: int) -> tuple[ActionBatch, Prepared]:
+        """Iteration ``t``'s m candidates and the predictor's weight-independent inputs for them:
+        drawn on the other core while iteration t−1 finetunes (a small loop overhead)."""
+        batch = self.sampler.sample(self.cfg.candidates, np.random.default_rng([self.cfg.seed, t]))
+        return batch, self.trainer.prepare(batch.user_sizes, batch.item_sizes)
+
+
+def pretrain_phase(
+    cfg: SearchConfig, data: Dataset, stop: threading.Event | None, resume: list[Evaluated], budget: int
+) -> Generator[Event, None, SearchState | None]:
+    """The full-size model (cached), and the state the search goes on from (None: stopped). A
+    resumed search replays its evaluated actions into the predictor: the same predictor state."""
+    t_start = time.perf_counter()
+    device = resolve_device(cfg.device)
+    action_total = action_budget(cfg.backbone, budget, data.n_rows)
+    sampler = ActionSampler.for_data(data, action_total, cfg.d_max, redraws=cfg.redraws)
+    yield PhaseChanged("pretrain", f"{cfg.backbone} at full size")
+    t0 = time.perf_counter()
+    model, full_valid, cached = yield from pretrain(
+        data, cfg.backbone, cfg.pretrain, seed=cfg.seed, device=device, stop=stop, d_max=cfg.d_max
+    )
+    if stop is not None and stop.is_set():
+        yield RunFinished(Status.STOPPED, "stopped during pretraining", seconds=time.perf_counter() - t_start)
         return None
-    return float(st.spearmanr(a, b).statistic)
+    q_full = quality(full_valid)
+    yield PretrainFinished(full_valid, q_full, cached, time.perf_counter() - t0)
+    linear = cfg.predictor_training == "fit"  # standardised targets need a linear output
+    predictor = PREDICTORS[cfg.predictor](data.user_freq, data.item_freq, cfg.d_max, cfg.seed, linear).to(device)
+    trainer = PredictorTrainer(predictor, cfg.predictor_updates, cfg.predictor_training)
+    width = cfg.parallel_candidates
+    done = len(resume) // width  # complete iterations; a partial one is redone, reusing what it stored
+    slots = [model] + [make_backbone(cfg.backbone, data, cfg.seed, cfg.d_max, device) for _ in range(width - 1)]
+    s = SearchState(
+        cfg, data, stop, device, t_start, sampler, trainer, slots,
+        pretrained={k: v.detach().clone() for k, v in model.state_dict().items()}, q_full=q_full,
+        finetune=cfg.finetune(data), population=resume[: done * width],
+        stored={e.action_id: e for e in resume[done * width :]},
+    )  # fmt: skip
+    for ev in s.population:  # resume: replay the updates in order → the same predictor state
+        trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, s.update_rng(ev.action_id))
+    return s
 
 
 def bet_search(
@@ -89,168 +150,151 @@ def bet_search(
     data: Dataset,
     stop: threading.Event | None = None,
     resume: list[Evaluated] | None = None,
+    *,
+    budget: int | None = None,
 ) -> Generator[Event, None, SearchResult]:
-    """Run (or continue) one BET search; yields events, returns the :class:`SearchResult`."""
-    t_start = time.perf_counter()
-    device = resolve_device(cfg.device)
-    budget = action_budget(cfg.backbone, budget_for(cfg.sparsity, data.n_rows, cfg.d_max), data.n_rows)
-    sampler = ActionSampler.for_data(data, budget, cfg.d_max, redraws=cfg.redraws)
-    population: list[Evaluated] = list(resume or [])
-
-    def finished(status: str, reason: str = "") -> SearchResult:
-        return SearchResult(status, population)
-
-    yield PhaseChanged("pretrain", f"{cfg.backbone} at full size")
-    t0 = time.perf_counter()
-    model, full_valid, cached = yield from pretrain(data, cfg.backbone, cfg.pretrain, cfg.seed, device, stop, cfg.d_max)
-    if stop is not None and stop.is_set():
-        yield RunFinished("stopped", "stopped during pretraining", seconds=time.perf_counter() - t_start)
-        return finished("stopped")
-    q_full = quality(full_valid)
-    yield PretrainFinished(full_valid, q_full, cached, time.perf_counter() - t0)
-    pretrained = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    linear = cfg.predictor_training == "fit"  # standardised targets need a linear output
-    predictor = PREDICTORS[cfg.predictor](data.user_freq, data.item_freq, cfg.d_max, cfg.seed, linear).to(device)
-    trainer = PredictorTrainer(predictor, cfg.predictor_updates, cfg.predictor_training)
-    width = cfg.parallel_candidates
-    done = len(population) // width  # complete iterations; a partial one is redone, reusing what it stored
-    stored = {e.action_id: e for e in population[done * width :]}
-    population = population[: done * width]
-    for ev in population:  # resume: replay the updates in order → the same predictor state
-        trainer.add(
-            ev.action.user_sizes, ev.action.item_sizes, ev.fitness, np.random.default_rng([cfg.seed, ev.action_id, 1])
-        )
-    finetune = cfg.finetune(data)
-    slots = [model] + [make_backbone(cfg.backbone, data, cfg.seed, cfg.d_max, device) for _ in range(width - 1)]
-
-    def finetuned(slot: int, action: Action, label: str) -> Generator[Event, None, tuple[Metrics | None, float, float]]:
-        """Finetune ``action`` from the pretrained weights on model ``slot``: its validation
-        metrics, the seconds finetuning + evaluation took, and those of the evaluation."""
-        t0 = time.perf_counter()
-        m = slots[slot]
-        m.load_state_dict(pretrained)
-        m.reset_randomness()
-        m.set_action(action)
-        result = yield from train_iter(m, data, finetune, cfg.seed, "finetune", stop, label)
-        if result.stopped:
-            return None, 0.0, 0.0
-        t_eval = time.perf_counter()
-        valid = evaluate(m, data, "valid")
-        done = time.perf_counter()
-        return valid, done - t0, done - t_eval
-
+    """Run (or continue) one BET search under ``budget`` (the run's; default: ``cfg.sparsity``'s);
+    yields events, returns the :class:`SearchResult`."""
+    budget = budget if budget is not None else budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+    s = yield from pretrain_phase(cfg, data, stop, list(resume or []), budget)
+    if s is None:
+        return SearchResult(Status.STOPPED, list(resume or []))
     yield PhaseChanged("search", f"{cfg.iterations} iterations × {cfg.candidates} candidates")
-    first = done + 1
-
-    def candidates(t: int) -> tuple[ActionBatch, Prepared]:
-        # Independent of the predictor's weights, so iteration t+1's candidates are drawn (on the
-        # other core) while iteration t finetunes: the loop's own overhead stays small.
-        batch = sampler.sample(cfg.candidates, np.random.default_rng([cfg.seed, t]))
-        return batch, trainer.prepare(batch.user_sizes, batch.item_sizes)
-
+    first = len(s.population) // s.width + 1
     with ThreadPoolExecutor(1, thread_name_prefix="bet-prefetch") as prefetch:
-        upcoming = prefetch.submit(candidates, first) if first <= cfg.iterations else None
+        upcoming = prefetch.submit(s.propose, first) if first <= cfg.iterations else None
         for t in range(first, cfg.iterations + 1):
-            if stop is not None and stop.is_set():
-                yield RunFinished("stopped", f"stopped before iteration {t}", seconds=time.perf_counter() - t_start)
-                return finished("stopped")
+            if s.stopped:
+                yield s.stopped_event(f"stopped before iteration {t}")
+                return SearchResult(Status.STOPPED, s.population)
             t_iter = time.perf_counter()
             assert upcoming is not None
-            batch, prepared = upcoming.result()
-            upcoming = prefetch.submit(candidates, t + 1) if t < cfg.iterations else None
-            predicted, embeddings = trainer.predict_prepared(prepared)
-            rng = np.random.default_rng([cfg.seed, t, 2])
-            # `width` distinct candidates; the j-th follows the selection schedule of action (t-1)·width+j
-            picks: list[tuple[int, str]] = []
-            for j in range(1, width + 1):
-                strategy = strategy_for((t - 1) * width + j, cfg.selection, have_best=bool(population))
-                anchor = None
-                if strategy == "nearest":
-                    top1 = max(population, key=lambda e: e.fitness)
-                    anchor = trainer.predict(top1.action.user_sizes[None], top1.action.item_sizes[None])[1][0]
-                picks.append((choose(strategy, predicted, rng, embeddings, anchor, [i for i, _ in picks]), strategy))
-            idx, strategy = picks[0]
-            yield CandidatesRanked(
-                t, predicted.tolist(), idx, strategy, [model.cost_for(int(c)) for c in batch.costs], batch.user_share.round(4).tolist(),
-                also_chosen=[i for i, _ in picks[1:]],
+            proposed = upcoming.result()
+            upcoming = prefetch.submit(s.propose, t + 1) if t < cfg.iterations else None
+            if not (yield from iteration(s, t, *proposed, t_iter=t_iter)):
+                return SearchResult(Status.STOPPED, s.population)
+    return (yield from retrain_phase(s))
+
+
+def best_embedding(s: SearchState) -> np.ndarray:
+    """The best evaluated action so far, embedded by the current predictor (nearest's anchor)."""
+    top1 = max(s.population, key=lambda e: e.fitness)
+    return s.trainer.predict(top1.action.user_sizes[None], top1.action.item_sizes[None])[1][0]
+
+
+def finetuned(
+    s: SearchState, slot: int, action: Action, label: str
+) -> Generator[Event, None, tuple[Metrics | None, float, float]]:
+    """Finetune ``action`` from the pretrained weights on model ``slot``: its validation metrics
+    (None: stopped), the seconds finetuning + evaluation took, and those of the evaluation."""
+    t0 = time.perf_counter()
+    m = s.slots[slot]
+    m.load_state_dict(s.pretrained)
+    m.reset_randomness()
+    m.set_action(action)
+    result = yield from train_iter(m, s.data, s.finetune, seed=s.cfg.seed, phase="finetune", stop=s.stop, label=label)
+    if result.stopped:
+        return None, 0.0, 0.0
+    t_eval = time.perf_counter()
+    valid = evaluate(m, s.data, "valid")
+    done = time.perf_counter()
+    return valid, done - t0, done - t_eval
+
+
+def learn(
+    s: SearchState, action_id: int, action: Action, fitness: float, predicted: float
+) -> tuple[float, float | None]:
+    """Add an evaluated action to the predictor: its update loss, and the Spearman correlation of
+    predicted and actual fitness over the population with it."""
+    loss = s.trainer.add(action.user_sizes, action.item_sizes, fitness, s.update_rng(action_id))
+    a, b = [e.predicted for e in s.population] + [predicted], [e.fitness for e in s.population] + [fitness]
+    return loss, float(st.spearmanr(a, b).statistic) if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0 else None
+
+
+def iteration(
+    s: SearchState, t: int, batch: ActionBatch, prepared: Prepared, *, t_iter: float
+) -> Generator[Event, None, bool]:
+    """Iteration ``t`` on its proposed candidates: rank → select → finetune → learn. False: stopped."""
+    cfg, width, model = s.cfg, s.width, s.slots[0]
+    predicted, embeddings = s.trainer.predict_prepared(prepared)
+    picks = pick(
+        predicted, embeddings, np.random.default_rng([cfg.seed, t, 2]), first=(t - 1) * width, width=width,
+        selection=cfg.selection, anchor=partial(best_embedding, s) if s.population else None,
+    )  # fmt: skip
+    yield CandidatesRanked(
+        t, predicted.tolist(), picks[0][0], picks[0][1], [model.cost_for(int(c)) for c in batch.costs],
+        batch.user_share.round(4).tolist(), also_chosen=[i for i, _ in picks[1:]],
+    )  # fmt: skip
+    actions = [batch.action(i).check(s.sampler.budget, cfg.d_max) for i, _ in picks]
+    ids = [(t - 1) * width + j for j in range(1, width + 1)]
+    t_overhead = time.perf_counter() - t_iter
+
+    label = f"{t}/{cfg.iterations}"
+    todo = [k for k in range(width) if ids[k] not in s.stored]
+    workers = min(width, default_workers(s.device.type))
+    runs = yield from merge([finetuned(s, k, actions[k], label) for k in todo], workers)
+    if any(valid is None for valid, _, _ in runs):
+        yield s.stopped_event(f"stopped while finetuning iteration {t}")
+        return False
+    new = dict(zip(todo, runs, strict=True))
+    t_update = time.perf_counter()
+    for k, (i, strategy) in enumerate(picks):  # learn, in action order
+        t_k = time.perf_counter()
+        if k not in new:
+            ev = s.stored[ids[k]]  # evaluated before the interruption: not redone
+            loss, held_out = learn(s, ev.action_id, ev.action, ev.fitness, ev.predicted)
+        else:
+            valid, secs, eval_secs = new[k]
+            assert valid is not None
+            fitness, guess = quality(valid) / s.q_full, float(predicted[i])
+            loss, held_out = learn(s, ids[k], actions[k], fitness, guess)
+            ev = Evaluated(
+                t, ids[k], model.cost_of(actions[k]), guess, fitness, valid,
+                secs + t_overhead / width if width > 1 else t_update - t_iter, strategy,
+                overhead=t_overhead / width + time.perf_counter() - t_k, action=actions[k], eval_seconds=eval_secs,
             )  # fmt: skip
-            actions = [batch.action(i).check(sampler.budget, cfg.d_max) for i, _ in picks]
-            ids = [(t - 1) * width + j for j in range(1, width + 1)]
-            t_overhead = time.perf_counter() - t_iter
+            yield ev
+        s.population.append(ev)
+        yield PredictorUpdated(t, loss, held_out)
+    return True
 
-            label = f"{t}/{cfg.iterations}"
-            todo = [k for k in range(width) if ids[k] not in stored]
-            runs = yield from merge(
-                [finetuned(k, actions[k], label) for k in todo], min(width, default_workers(device.type))
-            )
-            if any(valid is None for valid, _, _ in runs):
-                yield RunFinished(
-                    "stopped", f"stopped while finetuning iteration {t}", seconds=time.perf_counter() - t_start
-                )
-                return finished("stopped")
-            new = dict(zip(todo, runs, strict=True))
-            t_update = time.perf_counter()
-            for k, (i, strategy) in enumerate(picks):
-                t_k = time.perf_counter()
-                eval_secs = 0.0
-                if k in new:
-                    valid, secs, eval_secs = new[k]
-                    assert valid is not None
-                    ev = Evaluated(ids[k], t, actions[k], quality(valid) / q_full, float(predicted[i]), valid, strategy)
-                    ev.seconds = secs + t_overhead / width if width > 1 else t_update - t_iter
-                else:
-                    ev = stored[ids[k]]  # evaluated before the interruption: not redone
-                population.append(ev)
-                rng_k = np.random.default_rng([cfg.seed, ev.action_id, 1])
-                loss = trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, rng_k)
-                held_out = _spearman([e.predicted for e in population], [e.fitness for e in population])
-                overhead = t_overhead / width + time.perf_counter() - t_k
-                if k in new:
-                    yield CandidateEvaluated(
-                        t, ev.action_id, model.cost_of(ev.action), ev.predicted, ev.fitness, ev.valid, ev.seconds, strategy,
-                        overhead, action=ev.action, eval_seconds=eval_secs,
-                    )  # fmt: skip
-                yield PredictorUpdated(t, loss, held_out)
 
-    top = sorted(population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
+def retrain_phase(s: SearchState) -> Generator[Event, None, SearchResult]:
+    """Selective retraining: the top-k from scratch, the best on validation (ties: higher-ranked) is
+    the result; the search's models freed and only the best so far kept (memory, results.md §6)."""
+    cfg = s.cfg
+    top = sorted(s.population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
     yield PhaseChanged("retrain", f"top {len(top)} from scratch")
-    # The search's models are not needed any more: free them before the retrains allocate theirs
-    # (peak RSS on full Gowalla, docs/results.md §6).
-    slots.clear()
-    pretrained.clear()
-    del model
-    # Only the best retrained model so far is kept (by validation; ties go to the higher-ranked
-    # action), so at most `workers` + 1 models are alive at once, not all of the top.
+    s.slots.clear()
+    s.pretrained.clear()
     best: list[tuple[float, int, Evaluated, Backbone, Metrics]] = []
-    best_lock = threading.Lock()
+    lock = threading.Lock()
 
     def retrain(rank: int, cand: Evaluated) -> Generator[Event, None, TrainResult]:
         t0 = time.perf_counter()
-        label = f"{rank}/{len(top)}"
         fresh, res = yield from train_sized(
-            data, cfg.backbone, cand.action, cfg.retrain, cfg.seed, device, stop, "retrain", label, cfg.d_max
-        )
+            s.data, cfg.backbone, cand.action, cfg.retrain, seed=cfg.seed, device=s.device, stop=s.stop,
+            phase="retrain", label=f"{rank}/{len(top)}", d_max=cfg.d_max,
+        )  # fmt: skip
         if not res.stopped and res.valid is not None:
             q = quality(res.valid)
-            with best_lock:
+            with lock:
                 if not best or (q, -rank) > (best[0][0], -best[0][1]):
                     best[:] = [(q, rank, cand, fresh, res.valid)]
             yield RetrainFinished(rank, cand.action_id, res.valid, q, time.perf_counter() - t0)
         return res
 
-    workers = cfg.retrain_workers or default_workers(device.type)
+    workers = cfg.retrain_workers or default_workers(s.device.type)
     results = yield from merge([retrain(r, c) for r, c in enumerate(top, start=1)], workers)
     if any(res.stopped for res in results):
-        yield RunFinished("stopped", "stopped while retraining", seconds=time.perf_counter() - t_start)
-        return finished("stopped")
-    assert best
+        yield s.stopped_event("stopped while retraining")
+        return SearchResult(Status.STOPPED, s.population)
     _, _, winner, model, best_valid = best[0]
-    test = evaluate(model, data, "test")
+    test = evaluate(model, s.data, "test")
     if model.table is not None:
         yield TablePacked(winner.action_id, model.cost, pack_bytes(model.tables()))
     yield RunFinished(
-        "completed", best_action_id=winner.action_id, valid=best_valid, test=test, cost=model.cost,
-        seconds=time.perf_counter() - t_start,
+        Status.COMPLETED, best_action_id=winner.action_id, valid=best_valid, test=test, cost=model.cost,
+        seconds=time.perf_counter() - s.t_start,
     )  # fmt: skip
-    return SearchResult("completed", population, winner.action_id, winner.action, best_valid, test)
+    return SearchResult(Status.COMPLETED, s.population, winner.action_id, winner.action, best_valid, test)

@@ -13,6 +13,8 @@ actions is the paper's; q = 1 is the paper's algorithm.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 SELECTIONS = ("bet", "random")
@@ -59,3 +61,24 @@ def choose(
         dist[taken] = np.inf
         return int(np.argmin(dist))
     raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def pick(
+    predicted: np.ndarray,
+    embeddings: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    first: int,
+    width: int,
+    selection: str,
+    anchor: Callable[[], np.ndarray] | None,
+) -> list[tuple[int, str]]:
+    """``width`` distinct candidates, as (index, strategy): the j-th follows the schedule of
+    evaluated action ``first + j``. ``anchor`` gives the best action's embedding (None: nothing
+    evaluated yet, so no ``nearest``)."""
+    picks: list[tuple[int, str]] = []
+    for j in range(1, width + 1):
+        strategy = strategy_for(first + j, selection, have_best=anchor is not None)
+        near = anchor() if strategy == "nearest" and anchor is not None else None
+        picks.append((choose(strategy, predicted, rng, embeddings, near, [i for i, _ in picks]), strategy))
+    return picks

@@ -1,8 +1,10 @@
-"""BPR training with early stopping on validation, as a generator of :class:`TrainProgress`.
+"""Training: BPR batches, the training loop with early stopping on validation, and the two
+trainings every command composes (:func:`pretrain`, cached; :func:`train_sized`, from scratch).
 
-``result = yield from train_iter(...)`` composes inside the search; :func:`fit` drives it to the
-end for callers that only want the result. The same seed gives the same run (numpy ``Generator``
-for batches, the model's own torch ``Generator`` for its randomness, one thread).
+Each is a generator of events whose return value is its result: ``result = yield from
+train_iter(...)`` composes inside the search; :func:`fit` drives it to the end for callers that
+only want the result. The same seed gives the same run (numpy ``Generator`` for batches, the
+model's own torch ``Generator`` for its randomness, one thread).
 """
 
 from __future__ import annotations
@@ -15,14 +17,61 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
-from bet.backbones import Backbone
+from bet import cache
+from bet.backbones import Backbone, make_backbone
+from bet.budget import D_MAX, Action
 from bet.data import Dataset
 from bet.evaluation import evaluate, quality
-from bet.events import Metrics, TrainProgress
+from bet.events import Event, Metrics, TrainProgress
 from bet.runtime import torch_threads
-from bet.sampling import BPRSampler
+
+
+class BPRSampler:
+    """Draws ``batch`` users from users with training items, a random training positive for
+    each, and a uniformly random item the user has not interacted with in training as the
+    negative (rejection sampling, vectorised: no loop over users).
+
+    As in the authors' code, a batch holds ``batch`` *distinct* users when there are at least
+    that many (full Gowalla / Yelp2018: 10,000 of ~30,000); on smaller data (gowalla-mini has
+    3,175 users) users are drawn uniformly with replacement.
+    """
+
+    def __init__(self, train: sp.csr_matrix, batch: int, rng: np.random.Generator):
+        self.indptr = train.indptr.astype(np.int64)
+        self.indices = train.indices.astype(np.int64)
+        self.n_items = train.shape[1]
+        self.deg = np.diff(self.indptr)
+        self.active = np.flatnonzero(self.deg > 0)
+        if len(self.active) == 0:
+            raise ValueError("no user has a training interaction")
+        rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), self.deg)
+        self.keys = rows * self.n_items + self.indices  # sorted: CSR is row-major, sorted indices
+        self.batch = batch
+        self.rng = rng
+
+    def _seen(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        q = users * self.n_items + items
+        pos = np.minimum(np.searchsorted(self.keys, q), len(self.keys) - 1)
+        return self.keys[pos] == q
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = self.rng
+        if len(self.active) >= self.batch:
+            users = self.active[rng.choice(len(self.active), self.batch, replace=False)]
+        else:
+            users = self.active[rng.integers(0, len(self.active), self.batch)]
+        pos = self.indices[self.indptr[users] + (rng.random(self.batch) * self.deg[users]).astype(np.int64)]
+        neg = rng.integers(0, self.n_items, self.batch)
+        bad = np.flatnonzero(self._seen(users, neg))
+        for _ in range(100):  # a user who saw every item would loop forever; cap it
+            if len(bad) == 0:
+                break
+            neg[bad] = rng.integers(0, self.n_items, len(bad))
+            bad = bad[self._seen(users[bad], neg[bad])]
+        return users, pos, neg
 
 
 @dataclass(frozen=True)
@@ -84,6 +133,7 @@ def train_iter(
     model: Backbone,
     data: Dataset,
     cfg: TrainConfig,
+    *,
     seed: int,
     phase: str = "train",
     stop: threading.Event | None = None,
@@ -159,12 +209,13 @@ def fit(
     model: Backbone,
     data: Dataset,
     cfg: TrainConfig,
+    *,
     seed: int,
     on_event: Callable[[TrainProgress], None] | None = None,
     stop: threading.Event | None = None,
 ) -> TrainResult:
     """Run :func:`train_iter` to the end, passing each event to ``on_event``."""
-    gen = train_iter(model, data, cfg, seed, stop=stop)
+    gen = train_iter(model, data, cfg, seed=seed, stop=stop)
     while True:
         try:
             ev = next(gen)
@@ -172,3 +223,56 @@ def fit(
             return done.value  # type: ignore[no-any-return]
         if on_event is not None:
             on_event(ev)
+
+
+def pretrain(
+    data: Dataset,
+    backbone: str,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    stop: threading.Event | None = None,
+    d_max: int = D_MAX,
+    use_cache: bool = True,
+) -> Generator[Event, None, tuple[Backbone, Metrics, bool]]:
+    """The full-size model (all rows at ``d_max``), from the cache when it was trained before.
+
+    Returns ``(model, validation metrics, came_from_cache)``. A stopped pretraining is not cached.
+    """
+    model = make_backbone(backbone, data, seed, d_max, device)
+    key = cache.model_key(data, backbone, d_max, cfg, seed)
+    if use_cache and (meta := cache.load(model, key)) is not None and "valid" in meta:
+        model.eval()
+        return model, meta["valid"], True
+    result = yield from train_iter(model, data, cfg, seed=seed, phase="pretrain", stop=stop)
+    # A stopped pretraining is not validated (a full ranking can take seconds at scale) nor cached.
+    valid = result.valid if result.valid is not None or result.stopped else evaluate(model, data, "valid")
+    if not result.stopped:
+        cache.save(model, key, {"valid": valid, "steps": result.steps, "best_step": result.best_step})
+    return model, valid, False  # type: ignore[return-value]
+
+
+def train_sized(
+    data: Dataset,
+    backbone: str,
+    action: Action | None,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    stop: threading.Event | None = None,
+    phase: str = "train",
+    label: str = "",
+    d_max: int = D_MAX,
+) -> Generator[Event, None, tuple[Backbone, TrainResult]]:
+    """A fresh model with ``action``'s sizes (full size if None), trained from scratch."""
+    model = make_backbone(backbone, data, seed, d_max, device)
+    if action is not None:
+        model.set_action(action)
+    t0 = time.perf_counter()
+    result = yield from train_iter(model, data, cfg, seed=seed, phase=phase, stop=stop, label=label)
+    if result.valid is None and not result.stopped:  # a stopped training is not validated
+        valid = evaluate(model, data, "valid")
+        result = TrainResult(result.steps, result.best_step, valid, result.stopped, time.perf_counter() - t0)  # type: ignore[arg-type]
+    return model, result

@@ -42,7 +42,7 @@ if __name__ == "__main__" and get_script_run_ctx(suppress_warning=True) is None:
     sys.exit(launch())  # plain `python dashboard/app.py`, not a Streamlit script run
 
 from dashboard import state  # noqa: E402
-from dashboard.views import compare, frontier, live, runs, setup, why  # noqa: E402
+from dashboard.views import backbones, frontier, live, runs, setup, why_recall  # noqa: E402
 
 st.set_page_config(page_title="BET Studio", page_icon=":material/memory:", layout="wide")
 # Error types, never stack traces, in the page (whatever config file was or was not read).
@@ -56,8 +56,8 @@ if not st_config.is_manually_set("server.address"):
 PAGES = {
     "live": st.Page(live.page, title="Live run", icon=":material/monitoring:", url_path="live", default=True),
     "frontier": st.Page(frontier.page, title="Frontier", icon=":material/show_chart:", url_path="frontier"),
-    "compare": st.Page(compare.page, title="Backbones", icon=":material/view_column:", url_path="backbones"),
-    "explain": st.Page(why.page, title="Why this recall?", icon=":material/lightbulb:", url_path="explain"),
+    "compare": st.Page(backbones.page, title="Backbones", icon=":material/view_column:", url_path="backbones"),
+    "explain": st.Page(why_recall.page, title="Why this recall?", icon=":material/lightbulb:", url_path="explain"),
     "runs": st.Page(runs.page, title="Runs & export", icon=":material/table_view:", url_path="runs"),
 }
 

@@ -4,7 +4,7 @@ and the report can never disagree."""
 
 from __future__ import annotations
 
-from bet.report.findings import (
+from bet.report import (
     HEAD,
     allocation_by_bin,
     by_frequency,

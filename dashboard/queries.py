@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from bet.report.collect import fmt_seconds, metric, n_rows_of  # noqa: F401 (the pages use them from here)
+from bet.report import fmt_seconds, metric, n_rows_of  # noqa: F401 (the pages use them from here)
 from dashboard.settings import packed_mb, redact
 
 Run = dict[str, Any]

@@ -24,13 +24,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from secrets import token_hex
 
-from bet.budget import budget_for
-from bet.config import BaselineConfig, DataSpec, SearchConfig
-from bet.data import Dataset
-from bet.errors import StoreError
-from bet.frontier import frontier_jobs
-from bet.jobs import Job, create_job, job_events, record, resume_job
-from bet.store import RunStore
+from bet import (
+    BaselineConfig,
+    Dataset,
+    DataSpec,
+    Job,
+    RunStore,
+    SearchConfig,
+    StoreError,
+    budget_for,
+    create_job,
+    frontier_jobs,
+    job_events,
+    record,
+    resume_job,
+)
 
 log = logging.getLogger(__name__)
 

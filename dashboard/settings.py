@@ -10,13 +10,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from bet.budget import budget_for
-from bet.config import BaselineConfig, DataSpec, SearchConfig
-from bet.data import Dataset
-from bet.estimate import measure, plan
-from bet.paths import bet_home
-from bet.pipeline import resolve_device
-from bet.report.collect import packed_mb
+from bet import BaselineConfig, Dataset, DataSpec, SearchConfig, bet_home, budget_for, measure, plan, resolve_device
+from bet.report import packed_mb
 
 BACKBONE_CHOICES = ("lightgcn", "ngcf", "ncf")
 DEVICES = ("auto", "cpu", "cuda")

@@ -8,10 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from bet.config import DataSpec
-from bet.data import Dataset
-from bet.errors import BetError
-from bet.store import RunStore, default_path
+from bet import BetError, Dataset, DataSpec, RunStore, default_path
 from dashboard.queries import FINAL, default_run
 from dashboard.runner import Runner
 from dashboard.settings import redact

@@ -1,5 +1,7 @@
 """The package's shape, checked by parsing the source: ``bet`` never imports the dashboard or a UI
-library, and the library (everything but the command line) never prints."""
+library, the library (everything but the command line) never prints, its modules import each
+other without a cycle, no module runs past 300 lines, and the dashboard builds only on the public
+names of ``bet`` (``bet.__all__``, and ``bet.report.__all__`` for the report it shares)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ from pathlib import Path
 import pytest
 
 BET = Path(__file__).resolve().parent.parent / "bet"
+DASHBOARD = BET.parent / "dashboard"
 FORBIDDEN = ("streamlit", "plotly", "dashboard")
 SOURCES = sorted(BET.rglob("*.py"))
+DASHBOARD_SOURCES = sorted(DASHBOARD.rglob("*.py"))
+MAX_LINES = 300
 
 
 def rel(path: Path) -> str:
@@ -68,3 +73,78 @@ def test_checker_catches_violations() -> None:
     mods = [m.split(".")[0] for _, m in imported_modules(tree)]
     assert mods == ["streamlit", "dashboard", "plotly"]
     assert any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print" for n in ast.walk(tree))
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(BET.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def top_level_imports(tree: ast.Module, own: str) -> set[str]:
+    """The ``bet`` modules a module imports when it is imported (not inside functions, not under
+    ``TYPE_CHECKING``); ``from bet.x import y`` counts ``bet.x.y`` when that is a module."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        stmts = [node] if not isinstance(node, ast.Try) else node.body
+        for stmt in stmts:
+            if isinstance(stmt, ast.Import):
+                found |= {a.name for a in stmt.names}
+            elif isinstance(stmt, ast.ImportFrom) and stmt.module and stmt.level == 0:
+                found.add(stmt.module)
+                found |= {f"{stmt.module}.{a.name}" for a in stmt.names}
+    return {m for m in found if m.split(".")[0] == "bet" and m != own}
+
+
+def test_no_import_cycles() -> None:
+    modules = {module_name(p): p for p in SOURCES}
+    graph = {
+        name: {m for m in top_level_imports(ast.parse(p.read_text()), name) if m in modules and m != "bet"}
+        for name, p in modules.items()
+    }
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if nxt.startswith(node + "."):  # a package importing its own submodules is its definition
+                continue
+            if state.get(nxt) == 1:
+                pytest.fail("import cycle: " + " → ".join([*path[path.index(nxt) :], nxt]))
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+@pytest.mark.parametrize("path", SOURCES + DASHBOARD_SOURCES, ids=lambda p: p.relative_to(BET.parent).as_posix())
+def test_modules_stay_short(path: Path) -> None:
+    n = len(path.read_text().splitlines())
+    assert n <= MAX_LINES, f"{path.name} has {n} lines (at most {MAX_LINES}): split it by what it does"
+
+
+@pytest.mark.parametrize("path", DASHBOARD_SOURCES, ids=lambda p: p.relative_to(BET.parent).as_posix())
+def test_dashboard_uses_only_public_names(path: Path) -> None:
+    import bet
+    import bet.report
+
+    public = {"bet": set(bet.__all__), "bet.report": set(bet.report.__all__)}
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            bad += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "bet"]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "bet":
+            allowed = public.get(node.module, set())
+            bad += [(node.lineno, f"{node.module}.{a.name}") for a in node.names if a.name not in allowed]
+    assert not bad, f"{path.name} imports {bad}, which bet/__init__.py does not name (add them there, or use those)"
+
+
+def test_public_names_exist() -> None:
+    import bet
+    import bet.report
+
+    assert all(hasattr(bet, n) for n in bet.__all__) and all(hasattr(bet.report, n) for n in bet.report.__all__)

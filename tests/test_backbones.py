@@ -16,7 +16,7 @@ from bet.budget import D_MAX, budget_for
 from bet.data import Dataset
 from bet.errors import BudgetError, ConfigError
 from bet.runtime import torch_threads
-from bet.sampling import BPRSampler
+from bet.train import BPRSampler
 
 ALL = list(BACKBONES)
 TRAINABLE = [name for name, cls in BACKBONES.items() if cls.trainable]

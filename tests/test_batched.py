@@ -12,7 +12,7 @@ import pytest
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.events import CandidateEvaluated
-from bet.jobs import load_population, run_search
+from bet.runs import load_population, run_search
 from bet.search import bet_search
 from bet.selection import choose, strategy_for
 from bet.store import RunStore

@@ -41,10 +41,16 @@ def page_script(root: str, name: str) -> None:
     import sys
 
     sys.path.insert(0, root)
-    from dashboard.views import compare, frontier, live, runs, setup, why
+    from dashboard.views import backbones, frontier, live, runs, setup, why_recall
 
     setup.sidebar()
-    {"live": live.page, "frontier": frontier.page, "compare": compare.page, "why": why.page, "runs": runs.page}[name]()
+    {
+        "live": live.page,
+        "frontier": frontier.page,
+        "compare": backbones.page,
+        "why": why_recall.page,
+        "runs": runs.page,
+    }[name]()
 
 
 def page(name: str, run: str | None = None) -> AppTest:

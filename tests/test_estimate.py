@@ -9,7 +9,7 @@ import torch
 
 from bet.data import Dataset
 from bet.estimate import Timings, measure, plan, typical_width
-from bet.pipeline import pretrain
+from bet.train import pretrain
 from tests.search_helpers import TINY
 
 
@@ -33,7 +33,7 @@ def test_plan_by_phase_knows_the_cached_model(mini: Dataset) -> None:
     assert before["pretrain"] > 0 and before["finetune"] > 0 and before["retrain"] > 0
     steps = cfg.iterations * cfg.finetune(mini).total_steps(mini)
     assert before["finetune"] >= steps * 0.01
-    gen = pretrain(mini, cfg.backbone, cfg.pretrain, cfg.seed, torch.device("cpu"))
+    gen = pretrain(mini, cfg.backbone, cfg.pretrain, seed=cfg.seed, device=torch.device("cpu"))
     for _ in gen:
         pass
     after = plan(cfg, mini, t)

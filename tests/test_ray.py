@@ -27,9 +27,9 @@ from bet.config import BaselineConfig, SearchConfig  # noqa: E402
 from bet.data import Dataset  # noqa: E402
 from bet.events import CandidateEvaluated, Event, TrainProgress  # noqa: E402
 from bet.executors import LocalExecutor  # noqa: E402
+from bet.executors.ray_driver import RayExecutor  # noqa: E402
 from bet.frontier import run_frontier  # noqa: E402
-from bet.jobs import create_job  # noqa: E402
-from bet.ray_executor import RayExecutor  # noqa: E402
+from bet.runs import create_job  # noqa: E402
 from bet.store import RunStore  # noqa: E402
 from tests.proc_helpers import cmdline, descendants, kill_task  # noqa: E402
 

@@ -21,8 +21,8 @@ from bet.config import BaselineConfig  # noqa: E402
 from bet.data import Dataset  # noqa: E402
 from bet.errors import ConfigError  # noqa: E402
 from bet.executors import make_executor  # noqa: E402
-from bet.jobs import create_job  # noqa: E402
-from bet.ray_executor import RayExecutor  # noqa: E402
+from bet.executors.ray_driver import RayExecutor  # noqa: E402
+from bet.runs import create_job  # noqa: E402
 from bet.store import RunStore  # noqa: E402
 from tests.proc_helpers import free_port, wait_port  # noqa: E402
 from tests.ray_helpers import ROOT, bet_cli  # noqa: E402

@@ -14,10 +14,10 @@ import bet
 from bet.cli import main
 from bet.config import BaselineConfig
 from bet.data import Dataset
-from bet.jobs import run_baseline, run_search
 from bet.report import render
 from bet.report.collect import packed_mb, references
 from bet.report.svg import fmt_number, nice_ticks
+from bet.runs import run_baseline, run_search
 from bet.store import RunStore
 from tests.search_helpers import TINY
 

@@ -13,8 +13,8 @@ from bet.cli.reproduce import _run, parse_cells
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.events import CandidateEvaluated, Event
-from bet.jobs import run_search
 from bet.paper import TABLE_COLUMNS, append_row, config_hash, phase_seconds, read_table, table_row
+from bet.runs import run_search
 from bet.store import RunStore
 from tests.search_helpers import TINY
 

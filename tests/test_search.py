@@ -14,7 +14,7 @@ from bet.budget import budget_for
 from bet.data import Dataset
 from bet.embedding import unpack
 from bet.events import CandidateEvaluated, Event
-from bet.jobs import run_search
+from bet.runs import run_search
 from bet.selection import choose, strategy_for
 from bet.store import RunStore
 from tests.search_helpers import TINY

@@ -164,7 +164,7 @@ def test_stop_request_reaches_a_running_search(tmp_path: Path, mini) -> None:  #
     import dataclasses
 
     from bet.events import CandidateEvaluated, Event
-    from bet.jobs import run_search
+    from bet.runs import run_search
     from tests.search_helpers import TINY
 
     path = tmp_path / "s.sqlite"

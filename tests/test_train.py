@@ -15,8 +15,7 @@ from bet.backbones import Backbone, make_backbone
 from bet.data import Dataset
 from bet.evaluation import KS, evaluate, evaluate_per_user, quality
 from bet.events import TrainProgress
-from bet.sampling import BPRSampler
-from bet.train import TrainConfig, TrainResult, fit, train_iter
+from bet.train import BPRSampler, TrainConfig, TrainResult, fit, train_iter
 
 # --- sampling -------------------------------------------------------------------------------
 

@@ -22,8 +22,8 @@ from bet.cli.common import (
 )
 from bet.errors import ConfigError
 from bet.evaluation import evaluate
-from bet.pipeline import resolve_device, train_sized
-from bet.train import TrainConfig
+from bet.runtime import resolve_device
+from bet.train import TrainConfig, train_sized
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.backbone != "pop" and sizes != "full":
         action = baseline_action(SIZE_KINDS[sizes], data, sparsity, args.seed, args.d_max, backbone=args.backbone)
     cfg = TrainConfig(epochs=args.epochs, patience=args.patience)
-    gen = train_sized(data, args.backbone, action, cfg, args.seed, device, phase="train", d_max=args.d_max)
+    gen = train_sized(data, args.backbone, action, cfg, seed=args.seed, device=device, d_max=args.d_max)
     model, result = drive(gen, Progress(quiet=False))
     test = evaluate(model, data, "test")
     out = {

@@ -19,7 +19,7 @@ from bet.data import BUILTIN, FORMATS, MAX_SEED, SPLITS, Dataset, check_evaluabl
 from bet.errors import ConfigError, shorten
 from bet.estimate import available_memory, check_memory, training_bytes  # noqa: F401 (the CLI uses them)
 from bet.events import Event, TrainProgress
-from bet.pipeline import DEVICES
+from bet.runtime import DEVICES
 
 T = TypeVar("T")
 #: Largest --d-max: sizes are stored as int16, and a wider row is no embedding table anyone trains.

@@ -8,7 +8,7 @@ from bet.cli.common import add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, search_config
 from bet.errors import ConfigError
 from bet.estimate import LONG_RUN, measure, plan
-from bet.pipeline import resolve_device
+from bet.runtime import resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ from bet.cli.progress import SearchProgress
 from bet.cli.search import add_search_args, graceful_stop, search_config
 from bet.executors import EXECUTORS, make_executor
 from bet.frontier import parse_list, run_frontier
-from bet.store import RunStore
+from bet.store import RunStore, Status
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,4 +64,4 @@ def cmd_frontier(args: argparse.Namespace) -> int:
                 f"{r['method']:8s} {r['sparsity']:6.3f} {r['budget']:>10,} {r['cost'] or 0:>10,} {r['status']:10s} {r20:>9s} {n20:>7s}  {r['run_id']}"
             )
         print(f"{len(rows)} runs in {time.perf_counter() - t0:.0f}s (store: {store.path})")
-    return 0 if all(r["status"] == "completed" for r in rows) else 1
+    return 0 if all(r["status"] == Status.COMPLETED for r in rows) else 1

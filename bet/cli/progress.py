@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from bet.cli.common import Progress
 from bet.events import CandidateEvaluated, Event, PhaseChanged, PretrainFinished, RetrainFinished, RunFinished
+from bet.store import Status
 
 
 class SearchProgress(Progress):
@@ -50,7 +51,7 @@ class SearchProgress(Progress):
             )
         elif isinstance(ev, RunFinished):
             self.close()
-            if ev.status != "completed":
+            if ev.status != Status.COMPLETED:
                 tqdm.write(f"  {ev.status}: {ev.reason}", file=sys.stderr)
         else:
             super().__call__(ev)

@@ -20,14 +20,14 @@ from typing import Any
 from bet.cli.common import add_json_arg, emit
 from bet.cli.progress import SearchProgress
 from bet.cli.search import add_search_args, graceful_stop, search_config
-from bet.config import BaselineConfig, DataSpec, SearchConfig
+from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import LocalExecutor
-from bet.jobs import Job, create_job, resume_job
 from bet.paper import CELLS, COLUMNS, METHODS, TABLE1, append_row, config_hash, read_table, table_row
-from bet.pipeline import resolve_device
-from bet.store import RESUMABLE, RunStore
+from bet.runs import Job, create_job, resume_job
+from bet.runtime import resolve_device
+from bet.store import RESUMABLE, RunStore, Status
 
 #: The sampler rule for Table 1: the authors' redraw of a side over d_max (README, "Deviations").
 TABLE1_REDRAWS = 20
@@ -84,12 +84,7 @@ def cell_config(args: argparse.Namespace, cell: tuple[str, str, float], method: 
         return search
     if method == "bet-random":
         return dataclasses.replace(search, selection="random")
-    # full and pop do not depend on the cell's sparsity: one run each per dataset and backbone
-    sparsity = {"full": 0.0, "pop": 1.0}.get(method, c)
-    return BaselineConfig(
-        data=search.data, backbone=b, method=method, sparsity=sparsity, seed=args.seed, device=args.device,
-        d_max=args.d_max, train=search.retrain, pretrain=search.pretrain,
-    )  # fmt: skip
+    return baseline_config(search, method)  # full and pop: one run each per dataset and backbone
 
 
 def _stored(store: RunStore, cfg: SearchConfig | BaselineConfig, statuses: tuple[str, ...]) -> dict[str, Any] | None:
@@ -101,7 +96,7 @@ def _stored(store: RunStore, cfg: SearchConfig | BaselineConfig, statuses: tuple
 
 def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, stop: Any) -> dict[str, Any]:
     """Complete one (cell, method): reuse a completed run, resume an interrupted search, or start."""
-    if (run := _stored(store, cfg, ("completed",))) is not None:
+    if (run := _stored(store, cfg, (Status.COMPLETED,))) is not None:
         return run
     job: Job | None = None
     if isinstance(cfg, SearchConfig) and (old := _stored(store, cfg, RESUMABLE)) is not None:
@@ -135,12 +130,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 if done:
                     status, ours = "in table", {k: _num(done[-1].get(k)) for k in COLUMNS}
                 else:
-                    run = _stored(store, cfg, ("completed",))
+                    run = _stored(store, cfg, (Status.COMPLETED,))
                     if run is None and not args.dry_run and not stop.is_set():
                         data = data or cfg.data.load()
                         run = _run(store, cfg, data, stop)
                     status = (run or {}).get("status", "not run")
-                    if run is not None and status == "completed":
+                    if run is not None and status == Status.COMPLETED:
                         append_row(args.table, table_row(store, run, m, device))
                     test = ((run or {}).get("result") or {}).get("test") or {}
                     ours = {k: test.get(k) for k in COLUMNS}

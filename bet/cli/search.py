@@ -21,11 +21,11 @@ from bet.cli.common import add_data_args, add_device_arg, add_json_arg, emit, fm
 from bet.cli.progress import SearchProgress
 from bet.config import PRETRAIN, RETRAIN, DataSpec, SearchConfig
 from bet.errors import ConfigError
-from bet.jobs import run_search
 from bet.predictor import PREDICTORS, TRAINING_MODES
+from bet.runs import run_search
 from bet.sampler import ActionSampler
 from bet.selection import SELECTIONS
-from bet.store import RunStore
+from bet.store import RunStore, Status
 from bet.train import AUTHORS_EARLY_STOP, EARLY_STOP
 
 SEARCHABLE = [b for b in BACKBONES if b != "pop"]
@@ -186,7 +186,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"test {fmt_metrics(out['test'])}; {out['seconds']:.0f}s (store: {store.path})"
     )
     emit(args, out, human)
-    return 0 if run["status"] == "completed" else 1
+    return 0 if run["status"] == Status.COMPLETED else 1
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -19,13 +19,40 @@ import time
 from collections.abc import Sequence
 
 from bet.errors import StoreError
-from bet.report.collect import Loader, Run, data_key, default_loader, frontier_points, label, metric, public_name
+from bet.report.collect import (
+    Loader,
+    Run,
+    data_key,
+    default_loader,
+    fmt_seconds,
+    frontier_points,
+    label,
+    metric,
+    n_rows_of,
+    packed_mb,
+    public_name,
+)
 from bet.report.figures import frontier
+from bet.report.findings import (
+    HEAD,
+    allocation_by_bin,
+    by_frequency,
+    features,
+    features_frame,
+    head_share,
+    narrative,
+    quartile_contrast,
+    spearman,
+)
 from bet.report.page import Html, document, esc, num, table
 from bet.report.sections import Context, run_section
 from bet.store import RunStore
 
-__all__ = ["render", "select_runs"]
+#: What the dashboard uses besides :func:`render`: the same numbers and sentences as the report.
+__all__ = [
+    "HEAD", "allocation_by_bin", "by_frequency", "features", "features_frame", "fmt_seconds", "head_share", "metric",
+    "n_rows_of", "narrative", "packed_mb", "quartile_contrast", "render", "select_runs", "spearman",
+]  # fmt: skip
 
 
 def select_runs(store: RunStore, run_ids: Sequence[str] = (), comparison: str | None = None) -> list[Run]:

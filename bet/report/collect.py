@@ -16,6 +16,7 @@ from bet.config import DataSpec
 from bet.data import BUILTIN, Dataset
 from bet.data.builtin import SHA256
 from bet.errors import BetError
+from bet.store import Status
 
 Run = dict[str, Any]
 Loader = Callable[[dict[str, Any]], Dataset | None]
@@ -84,7 +85,7 @@ def references(run: Run, runs: Sequence[Run]) -> list[Run]:
     same dataset, split and backbone with the best *validation* recall@20 (then NDCG@20, then newest)."""
     key, picked = data_key(run), dict[str, Run]()
     for r in runs:
-        if r["run_id"] == run["run_id"] or r["status"] != "completed" or data_key(r) != key:
+        if r["run_id"] == run["run_id"] or r["status"] != Status.COMPLETED or data_key(r) != key:
             continue
         m = r["method"]
         fits = (m in BUDGETED and r.get("budget") == run.get("budget")) or m in ONCE
@@ -98,7 +99,7 @@ def frontier_points(runs: Sequence[Run], key: str) -> list[dict[str, Any]]:
     out = []
     for r in runs:
         test, cost = metric(r), cost_of(r)
-        if r["status"] != "completed" or test is None or cost is None or data_key(r) != key:
+        if r["status"] != Status.COMPLETED or test is None or cost is None or data_key(r) != key:
             continue
         out.append({"run_id": r["run_id"], "method": r["method"], "params": cost, "budget": r.get("budget"),
                     "test": test, "valid": metric(r, split="valid"), "run": r})  # fmt: skip

@@ -33,7 +33,7 @@ from bet.report.collect import (
     when,
 )
 from bet.report.page import Html, bold, esc, figs, flatten, kv, num, table
-from bet.store import RunStore
+from bet.store import RunStore, Status
 
 SETTINGS = ("backbone", "sparsity", "iterations", "candidates", "finetune_steps", "retrain_top", "selection",
             "predictor", "seed", "d_max")  # fmt: skip
@@ -65,7 +65,7 @@ def kept_fraction(run: Run) -> float | None:
 
 def headline(run: Run, refs: list[Run]) -> Html:
     """One sentence from the runs: what BET keeps of the full model's recall vs uniform sizes."""
-    if run["status"] != "completed":
+    if run["status"] != Status.COMPLETED:
         why = (run.get("error") or "").split("\n")[0]
         return bold(f"This run is **{run['status']}**" + (f": {why}" if why else "") + "; its numbers are partial.")
     me, by = metric(run), {r["method"]: r for r in refs}
@@ -149,7 +149,7 @@ def sizes(run: Run, row: dict[str, Any] | None, action: Action | None) -> str:
         return f'<h3>Embedding sizes</h3><p class="note">{esc(what)}.</p>'
     n = len(action.user_sizes) + len(action.item_sizes)
     uniform = (run.get("budget") or action.cost) / n
-    what = "the result" if run["kind"] == "search" and run["status"] == "completed" else "the best action so far"
+    what = "the result" if run["kind"] == "search" and run["status"] == Status.COMPLETED else "the best action so far"
     what = what if run["kind"] == "search" else f"the {method_name(run['method'])} action"
     return (f"<h3>Embedding sizes of {esc(what)} (action {row['action_id']}, cost {action.cost:,})</h3>"
             + figs(figures.histograms(action.user_sizes, action.item_sizes, uniform, d_max_of(run))))  # fmt: skip

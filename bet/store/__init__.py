@@ -21,15 +21,16 @@ from pathlib import Path
 from secrets import token_hex
 from typing import Any
 
-import numpy as np
-
 from bet.budget import Action
 from bet.errors import StoreError
 from bet.paths import bet_home
-from bet.store.schema import SCHEMA_VERSION, migrate
+from bet.store.recorder import Listener, Recorder, record
+from bet.store.schema import SCHEMA_VERSION, Status, migrate, pack_sizes, unpack_sizes
 
-ACTIVE = ("queued", "running")
-RESUMABLE = ("interrupted", "stopped", "failed")
+__all__ = ["ACTIVE", "RESUMABLE", "Listener", "Recorder", "RunStore", "Status", "default_path", "record"]
+
+ACTIVE = tuple(s for s in Status if not s.is_final)
+RESUMABLE = tuple(s for s in Status if s.is_resumable)
 STALE_AFTER = 900.0  # seconds without a heartbeat before a run on another host counts as dead
 HOST = socket.gethostname()
 
@@ -48,15 +49,6 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def pack_sizes(sizes: np.ndarray) -> tuple[str, bytes]:
-    dtype = "uint8" if sizes.max(initial=0) <= 255 else "uint16"
-    return dtype, zlib.compress(np.asarray(sizes, dtype=dtype).tobytes(), 6)
-
-
-def unpack_sizes(dtype: str, blob: bytes) -> np.ndarray:
-    return np.frombuffer(zlib.decompress(blob), dtype=dtype).astype(np.int16)
 
 
 class RunStore:
@@ -136,7 +128,7 @@ class RunStore:
     def create_run(
         self, *, kind: str, method: str, dataset: str, backbone: str, sparsity: float, seed: int,
         config: dict[str, Any], budget: int | None = None, iterations: int = 0,
-        comparison_id: str | None = None, executor: str = "local", workers: int = 1, status: str = "queued",
+        comparison_id: str | None = None, executor: str = "local", workers: int = 1, status: Status = Status.QUEUED,
         n_users: int | None = None, n_items: int | None = None,
     ) -> str:  # fmt: skip
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + token_hex(3)
@@ -159,19 +151,25 @@ class RunStore:
         cols = ", ".join(f"{k}=?" for k in fields)
         self._write(f"UPDATE runs SET {cols} WHERE run_id=?", (*fields.values(), run_id))
 
+    # -- a run's life: queued → running → completed | stopped | failed (interrupted: its writer died)
     def claim(self, run_id: str) -> None:
         """Mark a run as running in this process (pid + host + heartbeat)."""
         now = time.time()
-        self.update_run(
-            run_id,
-            status="running",
-            started_at=now,
-            heartbeat=now,
-            pid=os.getpid(),
-            host=HOST,
-            error=None,
-            stop_requested=0,
-        )
+        self.update_run(run_id, status=Status.RUNNING, started_at=now, heartbeat=now, pid=os.getpid(), host=HOST,
+                        error=None, stop_requested=0)  # fmt: skip
+
+    def requeue(self, run_id: str) -> None:
+        """Queue a resumable run again (its driver claims it when it starts)."""
+        self.update_run(run_id, status=Status.QUEUED, error=None)
+
+    def finish(
+        self, run_id: str, status: Status, *, error: str | None = None, result: dict[str, Any] | None = None
+    ) -> None:
+        """Leave a run in a final ``status`` (the error is kept unless it completed)."""
+        now = time.time()
+        fields: dict[str, Any] = {"result": result} if result is not None else {}
+        self.update_run(run_id, status=status, error=None if status is Status.COMPLETED else error, finished_at=now,
+                        heartbeat=now, phase="done" if status is Status.COMPLETED else str(status), **fields)  # fmt: skip
 
     def request_stop(self, run_id: str) -> None:
         """Ask the process running ``run_id`` (any process using this store) to stop it cleanly."""
@@ -220,15 +218,19 @@ class RunStore:
             run["result"] = json.loads(run["result"]) if run["result"] else None
         except ValueError as exc:
             raise self._damaged(exc) from None
-        if run["status"] in ACTIVE:  # queued runs belong to the process that queued them
+        try:
+            run["status"] = Status(run["status"])
+        except ValueError as exc:
+            raise self._damaged(exc) from None
+        if not run["status"].is_final:  # queued runs belong to the process that queued them
             same_host = run["host"] == HOST
             stale = (
-                run["status"] == "running"
+                run["status"] is Status.RUNNING
                 and run["heartbeat"] is not None
                 and time.time() - run["heartbeat"] > STALE_AFTER
             )
             if (same_host and run["pid"] and not _pid_alive(run["pid"])) or stale:
-                run["status"] = "interrupted"
+                run["status"] = Status.INTERRUPTED
                 run["error"] = run["error"] or "the process running it stopped without finishing"
         return run
 

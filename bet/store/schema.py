@@ -8,8 +8,34 @@ misread.
 from __future__ import annotations
 
 import sqlite3
+import zlib
+from enum import StrEnum
+
+import numpy as np
 
 SCHEMA_VERSION = 3
+
+
+class Status(StrEnum):
+    """A run's status, as stored (a ``str``: it compares equal to the stored text)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # never stored: reported when a run's writer died
+
+    @property
+    def is_final(self) -> bool:
+        """Nothing runs it any more (it is neither queued nor running)."""
+        return self not in (Status.QUEUED, Status.RUNNING)
+
+    @property
+    def is_resumable(self) -> bool:
+        """A search in this status can be resumed from its stored evaluated actions."""
+        return self in (Status.INTERRUPTED, Status.STOPPED, Status.FAILED)
+
 
 #: Version 1: the original layout.
 V1 = """
@@ -128,3 +154,12 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return found
+
+
+def pack_sizes(sizes: np.ndarray) -> tuple[str, bytes]:
+    dtype = "uint8" if sizes.max(initial=0) <= 255 else "uint16"
+    return dtype, zlib.compress(np.asarray(sizes, dtype=dtype).tobytes(), 6)
+
+
+def unpack_sizes(dtype: str, blob: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(blob), dtype=dtype).astype(np.int16)

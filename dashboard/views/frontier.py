@@ -7,8 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from bet.baselines import METHODS
-from bet.errors import BetError
+from bet import METHODS, BetError
 from dashboard import charts, frontier_chart, queries, settings, state
 
 

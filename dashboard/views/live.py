@@ -8,10 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from bet import report
-from bet.config import BaselineConfig, SearchConfig
-from bet.errors import BetError
-from bet.store import RESUMABLE
+from bet import RESUMABLE, BaselineConfig, BetError, SearchConfig, report
 from dashboard import charts, queries, settings, state
 from dashboard.settings import DEMO, DEMO_BASELINES, baseline_config, packed_mb
 

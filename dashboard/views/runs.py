@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from bet.errors import BetError
-from bet.store import RESUMABLE
+from bet import RESUMABLE, BetError
 from dashboard import queries, state
 from dashboard.settings import redact
 

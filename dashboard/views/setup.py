@@ -8,13 +8,22 @@ from typing import Any
 
 import streamlit as st
 
-from bet.config import DataSpec, SearchConfig
-from bet.data import BUILTIN, FORMATS, SPLITS, Dataset
-from bet.errors import BetError, BudgetError
-from bet.estimate import LONG_RUN, check_memory, training_bytes
-from bet.pipeline import resolve_device
-from bet.predictor import PREDICTORS
-from bet.selection import SELECTIONS
+from bet import (
+    BUILTIN,
+    FORMATS,
+    LONG_RUN,
+    PREDICTORS,
+    SELECTIONS,
+    SPLITS,
+    BetError,
+    BudgetError,
+    Dataset,
+    DataSpec,
+    SearchConfig,
+    check_memory,
+    resolve_device,
+    training_bytes,
+)
 from dashboard import queries, settings, state
 from dashboard.settings import BACKBONE_CHOICES, DEMO, DEVICES, PAPER
 

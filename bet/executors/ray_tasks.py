@@ -1,4 +1,4 @@
-"""The Ray side of :mod:`bet.ray_executor`: the remote tasks and the connection checks.
+"""The Ray side of :mod:`bet.executors.ray_driver`: the remote tasks and the connection checks.
 
 Imported only for ``--executor ray``.
 """
@@ -17,7 +17,7 @@ import ray.exceptions as rex
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
 from bet.events import Event, TrainProgress
-from bet.jobs import Job, job_events
+from bet.runs import Job, job_events
 
 #: Failures of the machinery under a task (its process, its node, its results), not of the job:
 #: the driver resubmits the job.
@@ -33,7 +33,7 @@ PROGRESS_EVERY = 0.2
 #: Seconds a cancelled task gets to stop before it is killed.
 CANCEL_GRACE = 10.0
 DEFAULT_PORTS = {"ray": 10001, "gcs": 6379}  # ray:// client server, GCS of `ray start --head`
-PACKAGE_DIR = Path(__file__).resolve().parent  # the `bet` package, shipped to workers
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the `bet` package, shipped to workers
 
 
 class WorkerLost(BetError):

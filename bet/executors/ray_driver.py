@@ -17,6 +17,7 @@ Imported only for ``--executor ray``: nothing on the local path imports ray.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -32,8 +33,7 @@ from bet.config import DataSpec, SearchConfig
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
 from bet.events import Event, RunFinished
-from bet.jobs import Job, Listener, load_population, record
-from bet.ray_tasks import (
+from bet.executors.ray_tasks import (
     CANCEL_GRACE,
     LOST,
     PACKAGE_DIR,
@@ -43,7 +43,8 @@ from bet.ray_tasks import (
     _job_task_batch,
     _probe,
 )  # fmt: skip
-from bet.store import RunStore
+from bet.runs import Job, load_population, record
+from bet.store import Listener, RunStore, Status
 
 log = logging.getLogger(__name__)
 
@@ -184,14 +185,14 @@ class RayExecutor:
         attempt = 0
         while True:
             if self._stopping(stop):
-                yield RunFinished("stopped", "stopped before it started" if attempt == 0 else "stopped")
+                yield RunFinished(Status.STOPPED, "stopped before it started" if attempt == 0 else "stopped")
                 return
             try:
                 yield from self._stream(job, data_ref, stop)
                 return
             except LOST as exc:
                 if self._stopping(stop):
-                    yield RunFinished("stopped", "stopped (its Ray worker was lost)")
+                    yield RunFinished(Status.STOPPED, "stopped (its Ray worker was lost)")
                     return
                 attempt += 1
                 why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
@@ -203,11 +204,11 @@ class RayExecutor:
                 retries = int(store.get_run(job.run_id).get("retries") or 0) + 1
                 store.update_run(job.run_id, retries=retries)
                 if isinstance(job.config, SearchConfig):
-                    job = Job(job.run_id, job.config, load_population(store, job.run_id))
+                    job = dataclasses.replace(job, population=load_population(store, job.run_id))
                     log.warning("%s: Ray worker lost (%s); retry %d resumes after %d evaluated actions",
                                 job.run_id, why, attempt, len(job.population))  # fmt: skip
                 else:
-                    job = Job(job.run_id, job.config)
+                    job = dataclasses.replace(job, population=[])
                     log.warning("%s: Ray worker lost (%s); retry %d restarts it", job.run_id, why, attempt)
 
     def _options(self, job: Job) -> dict[str, Any]:
@@ -244,7 +245,7 @@ class RayExecutor:
         while not ray.wait([ref], timeout=self.poll)[0]:
             if self._stopping(stop):
                 ray.cancel(ref, force=True)
-                yield RunFinished("stopped", "stopped: its Ray task was cancelled")
+                yield RunFinished(Status.STOPPED, "stopped: its Ray task was cancelled")
                 return
         yield from _get(ref)
 
@@ -267,7 +268,7 @@ class RayExecutor:
             yield ev
             if isinstance(ev, RunFinished):
                 return
-        yield RunFinished("stopped", "stopped: its Ray task was cancelled")
+        yield RunFinished(Status.STOPPED, "stopped: its Ray task was cancelled")
 
 
 def _get(ref: Any) -> Any:

@@ -1,5 +1,5 @@
 """Where independent runs execute: in this process (default), or on a Ray cluster
-(:mod:`bet.ray_executor`, imported only when asked for).
+(:mod:`bet.executors.ray_driver`, imported only when asked for).
 
 An executor takes jobs created by the driver (which owns the store), executes their event
 streams, and has the driver record them. Jobs are independent: whole searches of a sweep or a
@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
 from bet.events import Event
-from bet.jobs import Job, Listener, job_events, record
+from bet.runs import Job, job_events, record
 from bet.runtime import concurrent
-from bet.store import RunStore
+from bet.store import Listener, RunStore
 
 EXECUTORS = ("local", "ray")
 
@@ -84,7 +84,7 @@ def make_executor(name: str = "local", workers: int | None = None, address: str 
     if name == "local":
         return LocalExecutor(workers or 1)
     if name == "ray":
-        from bet.ray_executor import RayExecutor  # optional dependency: imported only here
+        from bet.executors.ray_driver import RayExecutor  # optional dependency: imported only here
 
         return RayExecutor(address=address, workers=workers)
     raise ConfigError(f"unknown executor {name!r}; choose {' or '.join(EXECUTORS)}")

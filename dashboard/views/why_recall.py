@@ -8,8 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bet.baselines import baseline_action
-from bet.errors import BetError
+from bet import BetError, baseline_action
 from dashboard import charts, explain, queries, state
 
 

@@ -9,8 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bet.config import SearchConfig
-from bet.errors import BetError
+from bet import BetError, SearchConfig
 from dashboard import charts, choices, explain, frontier_chart, queries, settings, state
 
 VALID = "valid recall@20"  # what the page chooses and ranks by (test is only read out)

@@ -1,0 +1,189 @@
+"""A run's life from the outside: create it (or resume it), execute it, record it.
+
+A :class:`Job` is created in the *driver* (it owns the store: run row, resume state), its events
+are produced wherever it executes (:func:`job_events`: this process, a thread, a Ray worker —
+:func:`bet.search.bet_search` or :func:`bet.baselines.baseline_events`), and the driver records
+them (:func:`record`, the store's writer). :func:`run_search` / :func:`run_baseline` do all three
+in-process. A run is left ``completed``, ``stopped`` or ``failed`` (with the error) — never
+``running`` once its driver returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bet import store as run_store
+from bet.backbones import BACKBONES, action_budget
+from bet.baselines import baseline_events
+from bet.budget import budget_for
+from bet.config import NO_BUDGET, BaselineConfig, SearchConfig
+from bet.data import Dataset
+from bet.errors import StoreError
+from bet.events import Event, RunStarted
+from bet.search import Evaluated, bet_search
+from bet.store import RESUMABLE, Listener, RunStore
+
+
+@dataclass
+class Job:
+    """One run to execute: its stored id, frozen config, budget (None: a run stored without one,
+    derived again from its config) and, for a resumed search, its population."""
+
+    run_id: str
+    config: SearchConfig | BaselineConfig
+    budget: int | None = None
+    population: list[Evaluated] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return "search" if isinstance(self.config, SearchConfig) else "baseline"
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        method = "bet" if isinstance(c, SearchConfig) else c.method
+        return f"{method} {c.backbone} c={c.sparsity}"
+
+
+def search_method(cfg: SearchConfig) -> str:
+    """``bet``, or ``bet-`` + what differs from it (``bet-random``, ``bet-simple``, ``bet-paper``, ``bet-q4``)."""
+    parts = [
+        "random" if cfg.selection == "random" else "",
+        "simple" if cfg.predictor == "simple" else "",
+        "paper" if cfg.predictor_training == "paper" else "",
+        f"q{cfg.parallel_candidates}" if cfg.parallel_candidates > 1 else "",
+    ]
+    return "-".join(["bet", *filter(None, parts)])
+
+
+def load_population(store: RunStore, run_id: str) -> list[Evaluated]:
+    """The evaluated actions of a run, as the search's population (contiguous action ids 1..k)."""
+    pop = [
+        Evaluated(
+            a["iteration"],
+            a["action_id"],
+            a["cost"],
+            a["predicted"],
+            a["fitness"],
+            a["metrics"],
+            a["seconds"] or 0.0,
+            a["strategy"] or "",
+            action=store.action(run_id, a["action_id"]),
+        )
+        for a in store.actions(run_id)
+        if a["role"] == "evaluated"
+    ]
+    pop.sort(key=lambda e: e.action_id)
+    return [e for i, e in enumerate(pop, start=1) if e.action_id == i]
+
+
+def run_budget(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
+    """Where the configuration meets the data: the run's budget in embedding parameters, computed
+    once (infeasible: :class:`~bet.errors.BudgetError`); from here on the budget travels. ``full``
+    has no budget: it records its tables' whole size (NCF has two); ``pop`` has no table: 0."""
+    method = cfg.method if isinstance(cfg, BaselineConfig) else "bet"
+    if method == "pop":
+        return 0
+    if method == "full":
+        return budget_for(0.0, data.n_rows, cfg.d_max) * BACKBONES[cfg.backbone].action_share
+    budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+    action_budget(cfg.backbone, budget, data.n_rows)  # NCF keeps two embeddings per row: feasible?
+    return budget
+
+
+def create_job(
+    store: RunStore,
+    cfg: SearchConfig | BaselineConfig,
+    data: Dataset,
+    comparison_id: str | None = None,
+    executor: str = "local",
+    workers: int = 1,
+) -> Job:
+    """Validate ``cfg`` against ``data`` (budget feasibility first: a refused run is never stored)
+    and create its run row."""
+    if isinstance(cfg, SearchConfig):
+        cfg.validate()
+        sparsity, kind, method, iterations = cfg.sparsity, "search", search_method(cfg), cfg.iterations
+    else:
+        sparsity, kind, method, iterations = NO_BUDGET.get(cfg.method, cfg.sparsity), "baseline", cfg.method, 0
+    budget = run_budget(cfg, data)
+    run_id = store.create_run(
+        kind=kind, method=method, dataset=data.name, backbone=cfg.backbone,
+        sparsity=sparsity, seed=cfg.seed, config=cfg.to_dict(), budget=budget,
+        iterations=iterations, comparison_id=comparison_id, executor=executor, workers=workers,
+        n_users=data.n_users, n_items=data.n_items,
+    )  # fmt: skip
+    return Job(run_id, cfg, budget)
+
+
+def resume_job(store: RunStore, run_id: str) -> Job:
+    run = store.get_run(run_id)
+    if run["kind"] != "search":
+        raise StoreError(f"run {run_id} is a {run['method']} baseline, not a search; only searches resume")
+    if not run["status"].is_resumable:
+        raise StoreError(f"run {run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
+    cfg = SearchConfig.from_dict(run["config"]).validate()
+    return Job(run_id, cfg, run["budget"], load_population(store, run_id))
+
+
+def job_events(job: Job, data: Dataset | None = None, stop: threading.Event | None = None) -> Iterable[Event]:
+    """Execute a job here, yielding its events (a pure function of the job: runs anywhere)."""
+    cfg = job.config
+    data = data or cfg.data.load()
+    budget = job.budget if job.budget is not None else run_budget(cfg, data)
+    if isinstance(cfg, SearchConfig):
+        yield RunStarted(job.run_id, cfg.to_dict(), budget, data.n_users, data.n_items)
+        yield from bet_search(cfg, data, stop, job.population, budget=budget)
+    else:
+        yield from baseline_events(cfg, data, stop, budget=budget)
+
+
+def record(
+    store: RunStore,
+    job: Job,
+    events: Iterable[Event],
+    on_event: Listener | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Record ``job``'s events in the store (:func:`bet.store.record` under its run id)."""
+    return run_store.record(store, job.run_id, events, on_event=on_event, stop=stop)
+
+
+def run_search(
+    cfg: SearchConfig | None,
+    store: RunStore,
+    *,
+    data: Dataset | None = None,
+    stop: threading.Event | None = None,
+    on_event: Listener | None = None,
+    resume: str | None = None,
+    comparison_id: str | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) a BET search in this process; returns the stored run."""
+    if resume is not None:
+        job = resume_job(store, resume)
+        data = data or job.config.data.load()
+    else:
+        assert cfg is not None
+        data = data or cfg.validate().data.load()
+        job = create_job(store, cfg, data, comparison_id)
+    stop = stop or threading.Event()
+    return record(store, job, job_events(job, data, stop), on_event, stop)
+
+
+def run_baseline(
+    cfg: BaselineConfig,
+    store: RunStore,
+    *,
+    data: Dataset | None = None,
+    stop: threading.Event | None = None,
+    on_event: Listener | None = None,
+    comparison_id: str | None = None,
+) -> dict[str, Any]:
+    data = data or cfg.data.load()
+    job = create_job(store, cfg, data, comparison_id)
+    stop = stop or threading.Event()
+    return record(store, job, job_events(job, data, stop), on_event, stop)
