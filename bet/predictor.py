@@ -7,8 +7,7 @@ set contributes ``μ([0 ; d/d_max])``); ``h_a = mean_d s_d``; ``r̂_a = π(h_a)`
 Pooling is vectorised through frequency groups: ``q_n`` depends only on (side, frequency), so
 ``mean_{n∈S_d} q_n = Σ_g (count[a, d, g] / |S_d|) · q_g`` — one ``bincount`` over all rows of all
 actions (weight-independent, computed once per action) and one matmul per forward pass, no loop
-over sets or rows. :class:`SimplePredictor` is the ablation that
-sees only the sizes.
+over sets or rows. :class:`SimplePredictor` is the ablation that sees only the sizes.
 """
 
 from __future__ import annotations
@@ -45,14 +44,17 @@ def _mlp(sizes: tuple[int, ...], gen: torch.Generator, xavier: bool = False, las
 
 @dataclass(frozen=True)
 class SetBatch:
-    """The non-empty sets S_d of ``m`` actions: row k is set ``size[k]`` (0-based d − 1) of action
-    ``action[k]`` with its frequency-group shares ``weights[k]`` (G,); ``empty`` (m, d_max) marks
-    the empty sets."""
+    """The non-empty sets S_d of ``m`` actions: row k is set ``size[k]`` (d − 1) of action ``action[k]``
+    with its frequency-group shares ``weights[k]`` (G,); ``empty`` (m, d_max) marks the empty sets."""
 
     weights: torch.Tensor
     action: torch.Tensor
     size: torch.Tensor
     empty: torch.Tensor
+
+    def take(self, i: int) -> SetBatch:
+        rows = self.action == i
+        return SetBatch(self.weights[rows], self.action[rows] * 0, self.size[rows], self.empty[i : i + 1])
 
     @staticmethod
     def cat(batches: list[SetBatch]) -> SetBatch:
@@ -66,6 +68,11 @@ class SetBatch:
 
 
 Prepared = torch.Tensor | SetBatch  # what a predictor's ``prepare`` returns
+
+
+def take_prepared(prepared: Prepared, i: int) -> Prepared:
+    """Action ``i`` of a prepared pool alone: the same values as preparing it by itself."""
+    return prepared.take(i) if isinstance(prepared, SetBatch) else prepared[i : i + 1]
 
 
 def cat_prepared(parts: list[Prepared]) -> Prepared:
@@ -133,8 +140,7 @@ class DeepSetsPredictor(_Predictor):
     d_feat: torch.Tensor
 
     def _counts(self, sizes: torch.Tensor) -> torch.Tensor:
-        """``(m, d_max, G)``: for each action and size d, how many rows of S_d fall in each
-        frequency group (one ``bincount`` over all rows of all actions, in memory-bounded chunks)."""
+        """``(m, d_max, G)``: rows of S_d per frequency group (one ``bincount``, bounded chunks)."""
         m, g, d = sizes.shape[0], self.n_groups, self.d_max
         out = torch.empty(m, d * g, device=sizes.device)
         chunk = max(1, (1 << 23) // sizes.shape[1])
@@ -145,8 +151,7 @@ class DeepSetsPredictor(_Predictor):
         return out.view(m, d, g)
 
     def prepare(self, user_sizes: torch.Tensor | np.ndarray, item_sizes: torch.Tensor | np.ndarray) -> Prepared:
-        """The part of the embedding that does not depend on the weights (computed once per
-        action; the search prefetches it while the backbone trains)."""
+        """The weight-independent part of the embedding (once per action; prefetched by the search)."""
         dev = self.group.device
         sizes = torch.cat([torch.as_tensor(user_sizes), torch.as_tensor(item_sizes)], dim=1).to(dev, torch.int64)
         counts = self._counts(sizes)
@@ -215,12 +220,10 @@ TRAINING_MODES = ("fit", "paper")
 class PredictorTrainer:
     """Replay buffer of evaluated ``(action, r_a)`` pairs and the predictor's updates.
 
-    ``mode="paper"`` — the paper's rule: after each new pair, ``updates`` (N = 2) Adam steps on one
-    pair drawn uniformly from the buffer (batch 1), lr 0.01 × 0.9 per step, floor 0.002 (authors'
-    ``update_critic``). ``mode="fit"`` (default) — after each new pair, ``updates`` (10) full-batch
-    Adam steps (lr 3e-3) on all pairs with standardised targets; why it is the default (held-out
-    ranking of the paper's rule vs this one) is measured in docs/results.md §3. Predictions are
-    returned on the fitness scale.
+    ``mode="paper"``: after each new pair, ``updates`` (N = 2) Adam steps on one pair drawn uniformly
+    (batch 1), lr 0.01 × 0.9 per step, floor 0.002 (authors' ``update_critic``). ``mode="fit"``
+    (default; why: docs/results.md §3): ``updates`` (10) full-batch Adam steps (lr 3e-3) on all pairs
+    with standardised targets. Predictions are returned on the fitness scale.
     """
 
     def __init__(self, model: Predictor, updates: int | None = None, mode: str = "fit"):
@@ -246,10 +249,16 @@ class PredictorTrainer:
         self.steps += 1
         return float(loss.detach())
 
-    def add(self, user_sizes: np.ndarray, item_sizes: np.ndarray, fitness: float, rng: np.random.Generator) -> float:
-        """Store a pair and run the updates; returns their mean squared error on the fitness scale.
-        One torch thread: the ops are small (faster so), and the bits do not depend on the machine."""
-        self.inputs.append(self.prepare(np.asarray(user_sizes)[None], np.asarray(item_sizes)[None]))
+    def add(
+        self, user_sizes: np.ndarray, item_sizes: np.ndarray, fitness: float, rng: np.random.Generator,
+        prepared: Prepared | None = None,
+    ) -> float:  # fmt: skip
+        """Store a pair (``prepared``: its :meth:`prepare` output if the caller has it, e.g. the pool's
+        via :func:`take_prepared`) and run the updates; returns their MSE on the fitness scale. One
+        torch thread: the ops are small (faster so), and the bits do not depend on the machine."""
+        if prepared is None:
+            prepared = self.prepare(np.asarray(user_sizes)[None], np.asarray(item_sizes)[None])
+        self.inputs.append(prepared)
         self.targets.append(float(fitness))
         losses = []
         self.model.train()
@@ -270,11 +279,9 @@ class PredictorTrainer:
 
     @torch.no_grad()
     def prepare(self, user_sizes: np.ndarray, item_sizes: np.ndarray) -> Prepared:
-        """Weight-independent inputs for :meth:`predict_prepared` (safe to compute in a thread).
-
-        Counting and one division per entry: the same bits on any thread count, so it leaves
-        torch's process-global thread setting alone (the search runs it on a prefetch thread
-        while the training thread relies on that setting)."""
+        """Weight-independent inputs for :meth:`predict_prepared`: counts and one division, the same
+        bits on any thread count, so it leaves torch's process-global thread setting alone (the
+        search runs it on a prefetch thread while training relies on that setting)."""
         return self.model.prepare(user_sizes, item_sizes)
 
     @torch.no_grad()
@@ -285,6 +292,9 @@ class PredictorTrainer:
             emb = self.model.embed_prepared(prepared)
             pred = self.model.head(emb) * self.scale + self.mean
         return pred.cpu().numpy(), emb.cpu().numpy()
+
+    def embedding_of(self, j: int) -> np.ndarray:
+        return self.predict_prepared(self.inputs[j])[1][0]
 
     def predict(self, user_sizes: np.ndarray, item_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.predict_prepared(self.prepare(user_sizes, item_sizes))

@@ -48,7 +48,7 @@ from bet.events import (
     RunFinished,
     TablePacked,
 )
-from bet.predictor import PREDICTORS, PredictorTrainer, Prepared
+from bet.predictor import PREDICTORS, PredictorTrainer, Prepared, take_prepared
 from bet.runtime import default_workers, merge, resolve_device
 from bet.sampler import ActionBatch, ActionSampler
 from bet.selection import pick
@@ -178,8 +178,8 @@ def bet_search(
 
 def best_embedding(s: SearchState) -> np.ndarray:
     """The best evaluated action so far, embedded by the current predictor (nearest's anchor)."""
-    top1 = max(s.population, key=lambda e: e.fitness)
-    return s.trainer.predict(top1.action.user_sizes[None], top1.action.item_sizes[None])[1][0]
+    j = max(range(len(s.population)), key=lambda k: s.population[k].fitness)  # the first best, as max()
+    return s.trainer.embedding_of(j)  # stored pairs are the population, in order
 
 
 def finetuned(
@@ -202,11 +202,11 @@ def finetuned(
 
 
 def learn(
-    s: SearchState, action_id: int, action: Action, fitness: float, predicted: float
+    s: SearchState, action_id: int, action: Action, fitness: float, predicted: float, inputs: Prepared | None = None
 ) -> tuple[float, float | None]:
-    """Add an evaluated action to the predictor: its update loss, and the Spearman correlation of
-    predicted and actual fitness over the population with it."""
-    loss = s.trainer.add(action.user_sizes, action.item_sizes, fitness, s.update_rng(action_id))
+    """Add an evaluated action (``inputs``: its prepared inputs, if known) to the predictor: its update
+    loss, and the Spearman correlation of predicted and actual fitness over the population with it."""
+    loss = s.trainer.add(action.user_sizes, action.item_sizes, fitness, s.update_rng(action_id), inputs)
     a, b = [e.predicted for e in s.population] + [predicted], [e.fitness for e in s.population] + [fitness]
     return loss, float(st.spearmanr(a, b).statistic) if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0 else None
 
@@ -247,7 +247,7 @@ def iteration(
             valid, secs, eval_secs = new[k]
             assert valid is not None
             fitness, guess = quality(valid) / s.q_full, float(predicted[i])
-            loss, held_out = learn(s, ids[k], actions[k], fitness, guess)
+            loss, held_out = learn(s, ids[k], actions[k], fitness, guess, take_prepared(prepared, i))
             ev = Evaluated(
                 t, ids[k], model.cost_of(actions[k]), guess, fitness, valid,
                 secs + t_overhead / width if width > 1 else t_update - t_iter, strategy,

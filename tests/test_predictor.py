@@ -7,7 +7,7 @@ import torch
 
 from bet.budget import budget_for
 from bet.data import Dataset
-from bet.predictor import DeepSetsPredictor, PredictorTrainer, SetBatch, cat_prepared
+from bet.predictor import DeepSetsPredictor, PredictorTrainer, SetBatch, cat_prepared, take_prepared
 from bet.sampler import ActionSampler
 
 
@@ -60,3 +60,28 @@ def test_gradients_reach_every_encoder(mini: Dataset) -> None:
     after = model.state_dict()
     for name in ("rho_u.0.weight", "rho_v.0.weight", "mu.0.weight", "pi.0.weight"):
         assert not torch.equal(before[name], after[name]), f"{name} never moved"
+
+
+def test_pool_inputs_reused_learn_exactly_the_same(mini: Dataset) -> None:
+    """The search hands the trainer each chosen action's slice of the pool's prepared inputs
+    instead of preparing it again: the same values bit for bit, so the same updates and
+    predictions; the nearest anchor's embedding from the stored inputs equals a fresh one."""
+    batch = ActionSampler.for_data(mini, budget_for(0.95, mini.n_rows)).sample(12, np.random.default_rng(3))
+    model = DeepSetsPredictor(mini.user_freq, mini.item_freq, seed=0, linear_output=True)
+    pool = model.prepare(batch.user_sizes, batch.item_sizes)
+    for i in (0, 5, 11):
+        alone, sliced = model.prepare(batch.user_sizes[i : i + 1], batch.item_sizes[i : i + 1]), take_prepared(pool, i)
+        assert isinstance(alone, SetBatch) and isinstance(sliced, SetBatch)
+        for field in ("weights", "action", "size", "empty"):
+            assert torch.equal(getattr(alone, field), getattr(sliced, field)), field
+    fresh, reused = (
+        PredictorTrainer(DeepSetsPredictor(mini.user_freq, mini.item_freq, seed=0, linear_output=True))
+        for _ in range(2)
+    )
+    for i in range(8):
+        args = (batch.user_sizes[i], batch.item_sizes[i], 0.7 + 0.03 * (i % 3))
+        assert fresh.add(*args, np.random.default_rng(i)) == reused.add(
+            *args, np.random.default_rng(i), take_prepared(pool, i)
+        )
+    assert np.array_equal(fresh.predict_prepared(pool)[0], reused.predict_prepared(pool)[0])
+    assert np.array_equal(reused.embedding_of(5), fresh.predict(batch.user_sizes[5:6], batch.item_sizes[5:6])[1][0])
