@@ -5,9 +5,8 @@ paper Eq. 7 — not the authors' raw item id); ``s_d = μ([mean_{n∈S_d} q_n ; 
 set contributes ``μ([0 ; d/d_max])``); ``h_a = mean_d s_d``; ``r̂_a = π(h_a)``.
 
 Pooling is vectorised through frequency groups: ``q_n`` depends only on (side, frequency), so
-``mean_{n∈S_d} q_n = Σ_g (count[a, d, g] / |S_d|) · q_g`` — one ``bincount`` over all rows of all
-actions (weight-independent, computed once per action) and one matmul per forward pass, no loop
-over sets or rows. :class:`SimplePredictor` is the ablation that sees only the sizes.
+``mean_{n∈S_d} q_n = Σ_g (count[a, d, g] / |S_d|) · q_g`` — one ``bincount`` over all rows of all actions
+(once per action) and one matmul per forward pass. :class:`SimplePredictor` (ablation) sees only sizes.
 """
 
 from __future__ import annotations
@@ -53,8 +52,9 @@ class SetBatch:
     empty: torch.Tensor
 
     def take(self, i: int) -> SetBatch:
-        rows = self.action == i
-        return SetBatch(self.weights[rows], self.action[rows] * 0, self.size[rows], self.empty[i : i + 1])
+        lo, hi = torch.searchsorted(self.action, torch.tensor([i, i + 1])).tolist()  # rows are by action
+        w, size, empty = (x.clone() for x in (self.weights[lo:hi], self.size[lo:hi], self.empty[i : i + 1]))
+        return SetBatch(w, self.action[lo:hi] * 0, size, empty)  # copies: a stored pair keeps no pool alive
 
     @staticmethod
     def cat(batches: list[SetBatch]) -> SetBatch:
@@ -72,7 +72,7 @@ Prepared = torch.Tensor | SetBatch  # what a predictor's ``prepare`` returns
 
 def take_prepared(prepared: Prepared, i: int) -> Prepared:
     """Action ``i`` of a prepared pool alone: the same values as preparing it by itself."""
-    return prepared.take(i) if isinstance(prepared, SetBatch) else prepared[i : i + 1]
+    return prepared.take(i) if isinstance(prepared, SetBatch) else prepared[i : i + 1].clone()
 
 
 def cat_prepared(parts: list[Prepared]) -> Prepared:
