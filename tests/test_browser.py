@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_helpers import ROOT
+from browser_helpers import CHROMIUM, ROOT, dashboard, launch
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "tests" / "screenshots"
 ON_CI = os.environ.get("CI") == "true"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
@@ -42,51 +34,19 @@ TRACES_JS = """el => (el._fullData || []).map(t => [t.type, t.name,
     (t.x && t.x.length) || (t.y && t.y.length) || 0])"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard on a free port with its own BET_HOME; the whole process group is killed at the end."""
-    home = tmp_path_factory.mktemp("bet-home-browser")
-    port = free_port()
-    env = {**os.environ, "BET_HOME": str(home), "BET_DASHBOARD_POLL": "1"}
-    log = open(home / "server.log", "wb")  # noqa: SIM115 — closed in the finally below
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "localhost"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://localhost:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{(home / 'server.log').read_text()}")
-            time.sleep(0.3)
+    """The dashboard on a free port with its own BET_HOME, several users (runs belong to the session
+    that started them)."""
+    with dashboard(tmp_path_factory.mktemp("bet-home-browser"), BET_DASHBOARD_USERS="multi") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Page]:
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(p)
         pg = browser.new_page(viewport={"width": 1500, "height": 2200})
         pg.set_default_timeout(30_000)
         pg.goto(server)
