@@ -42,7 +42,7 @@ def welcome() -> None:
 def start_demo() -> None:
     cfgs = story.demo_configs()
     try:
-        ids = state.runner().submit(cfgs, "demo-" + token_hex(3))
+        ids = state.runner().submit(cfgs, "demo-" + token_hex(3), owner=state.me())
     except BetError as exc:
         st.error(settings.redact(str(exc)))
         return
@@ -125,13 +125,16 @@ def header(run: dict[str, Any], runner: Any) -> None:
         with st.container(key="run-progress"):
             st.progress(prog.fraction, text=f"{prog.phase}: {prog.text}{eta}{where}")
     bar = st.container(horizontal=True)
-    if status in ("queued", "running") and bar.button("Stop", key="stop_run", type="primary"):
-        state.flash(f"Run {rid}: {runner.stop(rid)}", "info")
+    mine = state.may_control(rid)
+    if status in ("queued", "running") and not mine:
+        bar.caption("Started in another session: you can watch it, not stop it.")
+    if status in ("queued", "running") and mine and bar.button("Stop", key="stop_run", type="primary"):
+        state.flash(f"Run {rid}: {runner.stop(rid, state.me())}", "info")
         st.rerun()
-    resumable = run["kind"] == "search" and status in RESUMABLE and rid not in runner.running()
+    resumable = run["kind"] == "search" and status in RESUMABLE and rid not in runner.running() and mine
     if resumable and bar.button("Resume", key="resume_run", help="Continue from its stored evaluated actions"):
         try:
-            runner.resume(rid)
+            runner.resume(rid, state.me())
             state.flash(f"Run {rid} queued to resume")
         except BetError as exc:
             state.flash(settings.redact(str(exc)), "error")
