@@ -1,8 +1,13 @@
 """Live run: progress, the predictor's rankings, fitness, embedding sizes — polled from the store
-while the run is active (the worker thread never touches streamlit)."""
+while the run is active (the worker never touches streamlit). Each poll reads only the events newer
+than the page's cursor (:mod:`dashboard.feed`) and rebuilds a figure only when the data it shows
+changed (:mod:`dashboard.memo`): an unchanged chart is sent as the same spec, which the browser
+keeps as it is."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from secrets import token_hex
 from typing import Any
 
@@ -12,7 +17,8 @@ from bet import report
 from bet.config import SearchConfig
 from bet.errors import BetError
 from bet.store import RESUMABLE
-from dashboard import charts, queries, settings, state, story
+from dashboard import charts, memo, queries, settings, state, story
+from dashboard.feed import Feed, feed_for
 from dashboard.settings import DEMO, packed_mb
 from dashboard.views import story as story_view
 
@@ -79,10 +85,27 @@ def run_view(run_id: str, polling: bool) -> None:
         st.rerun()  # stop polling: the full rerun draws the finished run once
     header(run, runner)
     actions = store.actions(run_id)
-    kpis(run, actions, store.events(run_id, kinds=("pretrain_finished",)))
+    kpis(run, actions, events(run_id).of("pretrain_finished"))
     if run["kind"] == "search":
         search_charts(run, actions)
     sizes_charts(run, actions)
+
+
+def events(run_id: str) -> Feed:
+    """The run's events seen by this session, brought up to date (only the new ones are read)."""
+    feeds = st.session_state.setdefault("_feeds", OrderedDict())
+    return feed_for(feeds, run_id, state.store())
+
+
+def figure(run_id: str, name: str, depends_on: Hashable, build: Callable[[], Any]) -> Any:
+    """The figure ``name`` of a run, rebuilt only when ``depends_on`` (what it shows) changed."""
+    return memo.get((str(state.store().path), run_id, name, depends_on), build)
+
+
+def actions_key(actions: list[dict[str, Any]]) -> Hashable:
+    """What a figure of the evaluated actions depends on: they are only ever appended."""
+    last = actions[-1] if actions else {}
+    return len(actions), last.get("action_id"), last.get("fitness")
 
 
 def _planned(run: dict[str, Any]) -> dict[str, float]:
@@ -157,7 +180,7 @@ def report_html(run_id: str) -> Any:
 
 
 def store_events(run_id: str) -> list[dict[str, Any]]:
-    return state.store().events(run_id, kinds=queries.PROGRESS_KINDS)
+    return events(run_id).of(*queries.PROGRESS_KINDS)
 
 
 def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str, Any]]) -> None:
@@ -192,9 +215,9 @@ def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str,
 
 
 def search_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
-    store, rid = state.store(), run["run_id"]
-    ranked = store.events(rid, kinds=("candidates_ranked",))
-    updates = store.events(rid, kinds=("predictor_updated",))
+    rid = run["run_id"]
+    feed = events(rid)
+    ranked, updates = feed.of("candidates_ranked"), feed.of("predictor_updated")
     left, right = st.columns(2)
     with left:
         if ranked:
@@ -202,39 +225,48 @@ def search_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
                                    key="rank_iter")  # fmt: skip
             chosen = next((e for e in ranked if e["iteration"] == pick), ranked[-1])
             with st.container(key="chart-rankings"):
-                st.plotly_chart(charts.ranking_figure(chosen), key="fig-rankings")
+                fig = figure(rid, "rankings", chosen["seq"], lambda: charts.ranking_figure(chosen))
+                st.plotly_chart(fig, key="fig-rankings")
         else:
             st.info("The predictor's rankings appear once the search phase starts (after pretraining).")
     with right:
         if actions:
             with st.container(key="chart-pred-actual"):
-                st.plotly_chart(charts.predicted_vs_actual_figure(actions), key="fig-pred-actual")
+                fig = figure(
+                    rid, "pred-actual", actions_key(actions), lambda: charts.predicted_vs_actual_figure(actions)
+                )
+                st.plotly_chart(fig, key="fig-pred-actual")
     if updates or actions:
         left, right = st.columns(2)
         with left, st.container(key="chart-spearman"):
-            st.plotly_chart(charts.spearman_figure(updates), key="fig-spearman")
+            fig = figure(rid, "spearman", len(updates), lambda: charts.spearman_figure(updates))
+            st.plotly_chart(fig, key="fig-spearman")
         with right, st.container(key="chart-fitness"):
-            st.plotly_chart(charts.fitness_figure(actions), key="fig-fitness")
+            fig = figure(rid, "fitness", actions_key(actions), lambda: charts.fitness_figure(actions))
+            st.plotly_chart(fig, key="fig-fitness")
 
 
 def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
     best = queries.best_action(actions, run)
     if best is None:
         return
-    store, rid = state.store(), run["run_id"]
-    action = store.action(rid, best["action_id"])
+    rid, done = run["run_id"], run["status"] == "completed"
+    key = (best["action_id"], done)  # the sizes of one stored action never change
+    action = memo.get((str(state.store().path), rid, "action", best["action_id"]),
+                      lambda: state.store().action(rid, best["action_id"]))  # fmt: skip
     n = len(action.user_sizes) + len(action.item_sizes)
     d_max = int(run["config"].get("d_max", 128))
     uniform = (run.get("budget") or action.cost) / n
-    done = run["status"] == "completed"
     what = "the result" if done and run["kind"] == "search" else "the best action so far" if run["kind"] == "search" \
         else f"the {run['method'].upper()} action"  # fmt: skip
     title = f"Embedding sizes of {what} (action {best['action_id']}, cost {action.cost:,})"
     with st.container(key="chart-sizes"):
-        st.plotly_chart(charts.size_histogram_figure(action.user_sizes, action.item_sizes, uniform, d_max, title),
-                        key="fig-sizes")  # fmt: skip
+        fig = figure(rid, "sizes", key, lambda: charts.size_histogram_figure(action.user_sizes, action.item_sizes,
+                                                                             uniform, d_max, title))  # fmt: skip
+        st.plotly_chart(fig, key="fig-sizes")
     data = state.dataset_or_none(run["config"].get("data"))
     if data is not None and data.n_users == len(action.user_sizes):
         with st.container(key="chart-size-freq"):
-            st.plotly_chart(charts.size_frequency_figure(action.user_sizes, data.user_freq, action.item_sizes,
-                                                         data.item_freq), key="fig-size-freq")  # fmt: skip
+            fig = figure(rid, "size-freq", key, lambda: charts.size_frequency_figure(
+                action.user_sizes, data.user_freq, action.item_sizes, data.item_freq))  # fmt: skip
+            st.plotly_chart(fig, key="fig-size-freq")
