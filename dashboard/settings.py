@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ DEMO = dataclasses.replace(
     retrain_top=2,
     retrain=dataclasses.replace(PAPER.retrain, epochs=30),
 )
+if os.environ.get("BET_DEMO") == "smoke":  # the browser test: the same demo in seconds, not minutes
+    DEMO = dataclasses.replace(
+        DEMO, iterations=2, candidates=10, finetune_steps=10, retrain_top=1,
+        pretrain=dataclasses.replace(PAPER.pretrain, epochs=4), retrain=dataclasses.replace(PAPER.retrain, epochs=4),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
