@@ -108,7 +108,7 @@ def status(page: Page, text: str, sparsity: str, timeout: float = 60) -> None:
 
 
 def test_demo_tells_the_story_and_its_report_downloads(page: Page) -> None:
-    expect(page.locator(".st-key-demo button")).to_be_visible(timeout=60_000)  # fresh store: the demo offer
+    expect(page.locator(".st-key-demo button")).to_be_visible(timeout=180_000)  # fresh store: the demo offer
     page.locator(".st-key-demo button").click()
     status(page, "running", "0.9")  # the live views open on the BET search
     page.screenshot(path=str(SHOTS / "00_demo_live.png"))

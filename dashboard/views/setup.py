@@ -3,6 +3,8 @@ settings), Start it, see and stop the queue."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,9 +228,12 @@ def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: 
         top.caption("Fix the settings below to start.")
 
 
-def sidebar(live_page: Any = None) -> SearchConfig | None:
+def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None) -> SearchConfig | None:
     """Draw the setup sidebar; returns the valid config it describes (None while invalid). The
-    config is also kept in ``st.session_state['setup_config']`` for the sweep and compare pages."""
+    config is also kept in ``st.session_state['setup_config']`` for the sweep and compare pages.
+    ``later``: where to leave the duration estimate for the caller to draw after the page (the
+    first one times training steps: seconds, a minute on a busy machine — the page, the demo
+    button included, should not wait for it); without it, the estimate is drawn here."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     sb = st.sidebar
@@ -244,6 +249,7 @@ def sidebar(live_page: Any = None) -> SearchConfig | None:
     st.session_state["setup_config"] = cfg
     _start(top, cfg, data, live_page)
     if cfg is not None and data is not None:
-        _estimate(top, cfg, data)
+        estimate = functools.partial(_estimate, top, cfg, data)
+        later.append(estimate) if later is not None else estimate()
     _queue(sb)
     return cfg
