@@ -130,7 +130,7 @@ def test_demo_tells_the_story_and_its_report_downloads(page: Page, server: str) 
     page.goto(f"{server}/live?run={page.evaluate('new URLSearchParams(location.search).get(`run`)')}")
     status(page, "completed", "0.9")
     with page.expect_download() as info:
-        page.locator(f"{FRESH.format('dl_report')} button").click()
+        page.locator(FRESH.format("dl_report")).get_by_role("button", name="Download report").click()
     path = info.value.path()
     html = path.read_text()
     run_id = info.value.suggested_filename.removesuffix("-report.html")
