@@ -63,5 +63,8 @@ PAGES = {
 
 state.PAGES.update(PAGES)
 nav = st.navigation(list(PAGES.values()), position="top")
-setup.sidebar(PAGES["live"])
+later: list = []
+setup.sidebar(PAGES["live"], later)
 nav.run()
+for draw in later:  # the sidebar's duration estimate, drawn into its place after the page
+    draw()

@@ -77,7 +77,10 @@ def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = Non
     if phase == "pretrain":
         frac = 0.15 * (step / total if total else 0.0)
         return Progress(
-            phase, frac, f"full model, {steps} (stops early when validation stalls; ETA is at most)", step_eta
+            phase,
+            frac,
+            f"full model{', ' + steps if steps else ''} (stops early when validation stalls; ETA is at most)",
+            step_eta,
         )
     if phase == "search":
         t = int(run.get("iteration") or len(done))

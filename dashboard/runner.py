@@ -2,10 +2,15 @@
 
 The page submits runs; :class:`Runner` creates their rows in the store at once (status
 ``queued``, so every tab sees them), then worker threads execute them one after another
-(``workers=1`` by default: two trainings on 2 CPU cores are each far slower). A worker only calls
-:func:`bet.jobs.record` — it never touches streamlit; pages learn everything from the store. Each
+(``workers=1`` by default: two trainings on 2 CPU cores are each far slower). Each thread
+supervises a worker process (:mod:`dashboard.worker`) that executes the run and writes its events
+into the store — pages learn everything from there, and polling them never competes with the
+training loop for the server's GIL (``BET_DASHBOARD_PROCESSES=0``: the thread runs it itself). Each
 run has its own ``threading.Event``: Stop ends a running search within one training step (the
 engine then records it ``stopped``) and takes a queued run out of the queue.
+
+Runs belong to the session that submitted them (``owner``): :meth:`Runner.may_control` says who may
+stop or resume one; ``owner=None`` (single-user mode, or a run started elsewhere) lets anyone.
 
 The runner lives as long as the server process (the page gets it with ``st.cache_resource``), so
 closing a tab stops nothing. Runs this dashboard queued before a restart are found on start-up and
@@ -21,28 +26,29 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from secrets import token_hex
 
 from bet import (
     BaselineConfig,
     Dataset,
     DataSpec,
-    Job,
     RunStore,
     SearchConfig,
     StoreError,
     budget_for,
     create_job,
     frontier_jobs,
-    job_events,
-    record,
     resume_job,
 )
+from dashboard import housekeeping
+from dashboard.datasets import DatasetCache
+from dashboard.settings import uploads_dir
+from dashboard.worker import Task, Worker, default_processes, execute
 
 log = logging.getLogger(__name__)
 
 EXECUTOR = "dashboard"  # stored in each run row: where it executes
+NOT_YOURS = "started in another session: you can watch it, not stop or resume it"
 
 
 def default_workers() -> int:
@@ -50,46 +56,28 @@ def default_workers() -> int:
     return max(1, int(os.environ.get("BET_DASHBOARD_WORKERS") or 1))
 
 
-def process_started_at() -> float:
-    """When this process started (wall clock); module import time where /proc is missing."""
-    try:
-        with open("/proc/self/stat") as fh:
-            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as fh:
-            uptime = float(fh.read().split()[0])
-        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return _IMPORTED_AT
-
-
-_IMPORTED_AT = time.time()
-
-
-@dataclass
-class Task:
-    job: Job
-    data: Dataset
-    stop: threading.Event = field(default_factory=threading.Event)
-    submitted_at: float = field(default_factory=time.time)
-
-
 class Runner:
     """A queue of runs and the worker threads that execute them (thread-safe)."""
 
-    def __init__(self, store: RunStore, workers: int | None = None, adopt_orphans: bool = True):
+    def __init__(
+        self, store: RunStore, workers: int | None = None, adopt_orphans: bool = True, processes: bool | None = None
+    ):
         self.store = store
         self.workers = workers or default_workers()
         self._cond = threading.Condition()
         self._queue: deque[Task] = deque()
         self._active: dict[str, Task] = {}
-        self._data: dict[DataSpec, Dataset] = {}
-        self._data_lock = threading.Lock()
+        self._owners: dict[str, str] = {}  # run_id -> the session that submitted (or resumed) it
+        self.datasets = DatasetCache()
         self._closed = False
         self.failures: dict[str, str] = {}  # run_id -> unexpected error (also recorded on the run)
         if adopt_orphans:
             self.adopt_orphans()
+        use_processes = default_processes() if processes is None else processes
+        self.processes = [Worker() if use_processes else None for _ in range(self.workers)]
         self._threads = [
-            threading.Thread(target=self._work, name=f"bet-dashboard-{i}", daemon=True) for i in range(self.workers)
+            threading.Thread(target=self._work, args=(w,), name=f"bet-dashboard-{i}", daemon=True)
+            for i, w in enumerate(self.processes)
         ]
         for t in self._threads:
             t.start()
@@ -97,23 +85,28 @@ class Runner:
     # -- data ------------------------------------------------------------------------------
     def dataset(self, spec: DataSpec) -> Dataset:
         """Load (once) and split a dataset; raises :class:`~bet.errors.DataError` for bad input."""
-        with self._data_lock:
-            if spec not in self._data:
-                self._data[spec] = spec.load()
-            return self._data[spec]
+        return self.datasets.get(spec)
 
     # -- submitting ------------------------------------------------------------------------
-    def _enqueue(self, tasks: Sequence[Task]) -> list[str]:
+    def _enqueue(self, tasks: Sequence[Task], owner: str | None = None) -> list[str]:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the runner is shut down")
+            for t in tasks:
+                if owner is not None:
+                    self._owners[t.job.run_id] = owner
+                else:
+                    self._owners.pop(t.job.run_id, None)
             self._queue.extend(tasks)
             self._cond.notify_all()
         return [t.job.run_id for t in tasks]
 
-    def submit(self, cfgs: Sequence[SearchConfig | BaselineConfig], comparison_id: str | None = None) -> list[str]:
+    def submit(
+        self, cfgs: Sequence[SearchConfig | BaselineConfig], comparison_id: str | None = None, owner: str | None = None
+    ) -> list[str]:
         """Queue runs on one dataset (searches and baselines), in order; returns their run ids.
-        Everything is validated (configs, data, every budget) before any run is stored."""
+        Everything is validated (configs, data, every budget) before any run is stored. ``owner``:
+        the session they belong to (None: anyone may stop them)."""
         if not cfgs:
             return []
         for c in cfgs:
@@ -124,15 +117,22 @@ class Runner:
             if not (isinstance(c, BaselineConfig) and c.method in ("full", "pop")):
                 budget_for(c.sparsity, data.n_rows, c.d_max)
         jobs = [create_job(self.store, c, data, comparison_id, EXECUTOR, 1) for c in cfgs]
-        return self._enqueue([Task(j, data) for j in jobs])
+        return self._enqueue([Task(j, data) for j in jobs], owner)
 
-    def submit_search(self, cfg: SearchConfig, backbones: Sequence[str] | None = None) -> list[str]:
+    def submit_search(
+        self, cfg: SearchConfig, backbones: Sequence[str] | None = None, owner: str | None = None
+    ) -> list[str]:
         """Queue a search, or one per backbone as runs of one comparison (run one after another)."""
         cfgs = [dataclasses.replace(cfg, backbone=b) for b in (backbones or [cfg.backbone])]
-        return self.submit(cfgs, "cmp-" + token_hex(3) if len(cfgs) > 1 else None)
+        return self.submit(cfgs, "cmp-" + token_hex(3) if len(cfgs) > 1 else None, owner)
 
     def submit_frontier(
-        self, base: SearchConfig, sparsities: Sequence[float], methods: Sequence[str], backbones: Sequence[str] = ()
+        self,
+        base: SearchConfig,
+        sparsities: Sequence[float],
+        methods: Sequence[str],
+        backbones: Sequence[str] = (),
+        owner: str | None = None,
     ) -> list[str]:
         """A recall-vs-budget sweep (:func:`bet.frontier.frontier_jobs`), one comparison per backbone."""
         data = self.dataset(base.data)
@@ -140,20 +140,40 @@ class Runner:
         for b in backbones or [base.backbone]:
             jobs = frontier_jobs(self.store, data, dataclasses.replace(base, backbone=b), sparsities, methods,
                                  executor=EXECUTOR, workers=1)  # fmt: skip
-            ids += self._enqueue([Task(j, data) for j in jobs])
+            ids += self._enqueue([Task(j, data) for j in jobs], owner)
         return ids
 
-    def resume(self, run_id: str) -> str:
-        """Continue an interrupted, stopped or failed search from its stored actions."""
+    def resume(self, run_id: str, owner: str | None = None) -> str:
+        """Continue an interrupted, stopped or failed search from its stored actions (it then
+        belongs to ``owner``)."""
+        if not self.may_control(run_id, owner):
+            raise StoreError(NOT_YOURS)
         job = resume_job(self.store, run_id)
         data = self.dataset(job.config.data)
         self.store.update_run(run_id, status="queued", error=None)
-        return self._enqueue([Task(job, data)])[0]
+        return self._enqueue([Task(job, data)], owner)[0]
+
+    # -- who may control a run -------------------------------------------------------------
+    def owner(self, run_id: str) -> str | None:
+        with self._cond:
+            return self._owners.get(run_id)
+
+    def may_control(self, run_id: str, who: str | None) -> bool:
+        """Whether ``who`` may stop or resume the run: its owner, anyone for a run without one (a
+        run started elsewhere, or before a restart), everyone when ``who`` is None (single-user)."""
+        owner = self.owner(run_id)
+        return who is None or owner is None or owner == who
+
+    def mine(self, run_ids: Sequence[str], who: str | None) -> list[str]:
+        return [r for r in run_ids if self.may_control(r, who)]
 
     # -- stopping --------------------------------------------------------------------------
-    def stop(self, run_id: str) -> str:
+    def stop(self, run_id: str, by: str | None = None) -> str:
         """Stop one run: a queued one leaves the queue (``stopped``), a running one ends within a
-        training step. Returns what happened, for the page to show."""
+        training step — unless ``by`` (a session) may not control it. Returns what happened, for
+        the page to show."""
+        if not self.may_control(run_id, by):
+            return NOT_YOURS
         with self._cond:
             for task in list(self._queue):
                 if task.job.run_id == run_id:
@@ -222,7 +242,16 @@ class Runner:
             t.join(timeout)
 
     # -- workers ---------------------------------------------------------------------------
-    def _work(self) -> None:
+    def _work(self, worker: Worker | None) -> None:
+        if worker is not None:
+            worker.start()  # torch imports while nothing waits for it
+        try:
+            self._serve(worker)
+        finally:
+            if worker is not None:
+                worker.close()
+
+    def _serve(self, worker: Worker | None) -> None:
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
@@ -232,7 +261,7 @@ class Runner:
                 task = self._queue.popleft()
                 self._active[task.job.run_id] = task
             try:
-                record(self.store, task.job, job_events(task.job, task.data, task.stop), stop=task.stop)
+                execute(self.store, task, worker)
             except Exception as exc:  # noqa: BLE001 — record() already stored it on the run as failed
                 self.failures[task.job.run_id] = f"{type(exc).__name__}: {exc}"
                 log.warning("run %s failed: %s", task.job.run_id, exc)
@@ -242,17 +271,14 @@ class Runner:
                     self._cond.notify_all()
 
     def adopt_orphans(self) -> list[str]:
-        """Runs this dashboard queued in an earlier process that never started: marked
-        ``interrupted`` in the store (the store already *reports* a queued run of a dead process
-        as interrupted; this persists it), so a search can be resumed from the Live page."""
-        started = process_started_at()
-        found = []
+        """Mark queued runs of an earlier server ``interrupted``; delete uploads unused for
+        ``BET_UPLOAD_DAYS`` that no active run needs (:mod:`dashboard.housekeeping`)."""
+        found = housekeeping.adopt_orphans(self.store, EXECUTOR)
         try:
-            for r in self.store.list_runs(status="queued", executor=EXECUTOR):
-                if r["created_at"] < started:
-                    self.store.update_run(r["run_id"], status="interrupted", phase="interrupted",
-                                          error="the dashboard stopped before this queued run started")  # fmt: skip
-                    found.append(r["run_id"])
-        except StoreError as exc:
-            log.warning("could not check for orphaned queued runs: %s", exc)
+            active = [
+                r["config"]["data"]["dataset"] for r in self.store.list_runs() if r["status"] in ("queued", "running")
+            ]
+        except (StoreError, KeyError, TypeError):
+            return found  # cannot tell which uploads are in use: delete none
+        housekeeping.clean_uploads(uploads_dir(), active)
         return found

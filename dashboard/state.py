@@ -7,6 +7,8 @@ import os
 from typing import Any
 
 import streamlit as st
+from streamlit import config as st_config
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from bet import BetError, Dataset, DataSpec, RunStore, default_path
 from dashboard.queries import FINAL, default_run
@@ -25,6 +27,32 @@ def _runner(path: str) -> Runner:
 
 def runner() -> Runner:
     return _runner(str(default_path()))
+
+
+#: Addresses that only this machine reaches: a server bound to one of them is single-user by default.
+LOCAL = ("127.0.0.1", "localhost", "::1")
+
+
+def single_user() -> bool:
+    """``BET_DASHBOARD_USERS=single|multi``; by default single-user when the server listens on
+    localhost only (``make run``), several users otherwise."""
+    mode = os.environ.get("BET_DASHBOARD_USERS", "").strip().lower()
+    if mode in ("single", "multi"):
+        return mode == "single"
+    return str(st_config.get_option("server.address") or "") in LOCAL
+
+
+def me() -> str | None:
+    """This browser session, which owns the runs it starts (None in single-user mode: everyone may
+    stop and resume every run). A reload of the page is a new session."""
+    if single_user():
+        return None
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
+def may_control(run_id: str) -> bool:
+    return runner().may_control(run_id, me())
 
 
 def store() -> RunStore:

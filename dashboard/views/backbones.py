@@ -35,7 +35,7 @@ def page() -> None:
 
 def launch(cfg: SearchConfig, backbones: list[str]) -> None:
     try:
-        ids = state.runner().submit_search(cfg, backbones)
+        ids = state.runner().submit_search(cfg, backbones, owner=state.me())
     except BetError as exc:
         st.error(settings.redact(str(exc)))
         return

@@ -104,7 +104,7 @@ def submit_sweep(cfg: Any, text: str, methods: list[str], backbones: list[str]) 
         sparsities = settings.parse_sparsities(text)
         if not methods or not backbones:
             raise ValueError("pick at least one method and one backbone")
-        ids = state.runner().submit_frontier(cfg, sparsities, methods, backbones)
+        ids = state.runner().submit_frontier(cfg, sparsities, methods, backbones, owner=state.me())
     except (BetError, ValueError) as exc:
         st.error(f"Cannot run this sweep: {settings.redact(str(exc))}")
         return

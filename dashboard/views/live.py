@@ -1,16 +1,23 @@
 """Live run: progress, the predictor's rankings, fitness, embedding sizes — polled from the store
-while the run is active (the worker thread never touches streamlit)."""
+while the run is active (the worker never touches streamlit). Each poll reads only the events newer
+than the page's cursor (:mod:`dashboard.feed`) and rebuilds a figure only when the data it shows
+changed (:mod:`dashboard.memo`): an unchanged chart is sent as the same spec, which the browser
+keeps as it is."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from secrets import token_hex
 from typing import Any
 
 import streamlit as st
 
-from bet import RESUMABLE, BaselineConfig, BetError, SearchConfig, report
-from dashboard import charts, queries, settings, state
-from dashboard.settings import DEMO, DEMO_BASELINES, baseline_config, packed_mb
+from bet import RESUMABLE, BetError, SearchConfig, report
+from dashboard import charts, memo, queries, settings, state, story
+from dashboard.feed import Feed, feed_for
+from dashboard.settings import DEMO, packed_mb
+from dashboard.views import story as story_view
 
 
 def welcome() -> None:
@@ -21,11 +28,14 @@ def welcome() -> None:
         "predictor, then retraining the best candidates. This store has no runs yet."
     )
     with st.container(key="welcome"):
+        others = " and ".join(f"{c:g}" for c in story.DEMO_SPARSITIES[1:])
         st.markdown(
-            f"**One-click demo:** {DEMO.data.dataset}, LightGCN, sparsity {DEMO.sparsity} (10 % of the table), "
-            f"{DEMO.iterations} iterations × {DEMO.candidates} candidates, top {DEMO.retrain_top} retrained — about "
-            "a minute on 2 CPU cores (the first time included: it pretrains the full model in ~10 s and caches it), "
-            "together with the full-size model and the popularity floor for the frontier."
+            f"**One-click demo:** BET against uniform sizes (SU), random sizes (SR) and MDE on {DEMO.data.dataset} "
+            f"with LightGCN. You watch BET search at sparsity {DEMO.sparsity} (10 % of the table: "
+            f"{DEMO.iterations} iterations × {DEMO.candidates} candidates, top {DEMO.retrain_top} retrained) while "
+            f"the references and shorter BET searches ({story.DEMO_SIDE_ITERATIONS} iterations) at sparsity "
+            f"{others} fill the frontier — under two minutes on 2 CPU cores, the first-time pretraining of the "
+            "full model included. A sentence at the top then says what BET buys."
         )
         if st.button("Run the demo", key="demo", type="primary"):
             start_demo()
@@ -33,9 +43,9 @@ def welcome() -> None:
 
 
 def start_demo() -> None:
-    cfgs: list[SearchConfig | BaselineConfig] = [DEMO, *(baseline_config(DEMO, m) for m in DEMO_BASELINES)]
+    cfgs = story.demo_configs()
     try:
-        ids = state.runner().submit(cfgs, "demo-" + token_hex(3))
+        ids = state.runner().submit(cfgs, "demo-" + token_hex(3), owner=state.me())
     except BetError as exc:
         st.error(settings.redact(str(exc)))
         return
@@ -57,6 +67,7 @@ def page() -> None:
                        format_func=lambda i: f"{i} — {queries.label(by_id[i])}")  # fmt: skip
     if rid != st.query_params.get("run"):
         state.select_run(rid)
+    story_view.band(by_id[rid])
     active = by_id[rid]["status"] not in queries.FINAL
     st.fragment(run_every=state.POLL if active else None)(run_view)(rid, active)
 
@@ -71,10 +82,27 @@ def run_view(run_id: str, polling: bool) -> None:
         st.rerun()  # stop polling: the full rerun draws the finished run once
     header(run, runner)
     actions = store.actions(run_id)
-    kpis(run, actions, store.events(run_id, kinds=("pretrain_finished",)))
+    kpis(run, actions, events(run_id).of("pretrain_finished"))
     if run["kind"] == "search":
         search_charts(run, actions)
     sizes_charts(run, actions)
+
+
+def events(run_id: str) -> Feed:
+    """The run's events seen by this session, brought up to date (only the new ones are read)."""
+    feeds = st.session_state.setdefault("_feeds", OrderedDict())
+    return feed_for(feeds, run_id, state.store())
+
+
+def figure(run_id: str, name: str, depends_on: Hashable, build: Callable[[], Any]) -> Any:
+    """The figure ``name`` of a run, rebuilt only when ``depends_on`` (what it shows) changed."""
+    return memo.get((str(state.store().path), run_id, name, depends_on), build)
+
+
+def actions_key(actions: list[dict[str, Any]]) -> Hashable:
+    """What a figure of the evaluated actions depends on: they are only ever appended."""
+    last = actions[-1] if actions else {}
+    return len(actions), last.get("action_id"), last.get("fitness")
 
 
 def _planned(run: dict[str, Any]) -> dict[str, float]:
@@ -117,13 +145,16 @@ def header(run: dict[str, Any], runner: Any) -> None:
         with st.container(key="run-progress"):
             st.progress(prog.fraction, text=f"{prog.phase}: {prog.text}{eta}{where}")
     bar = st.container(horizontal=True)
-    if status in ("queued", "running") and bar.button("Stop", key="stop_run", type="primary"):
-        state.flash(f"Run {rid}: {runner.stop(rid)}", "info")
+    mine = state.may_control(rid)
+    if status in ("queued", "running") and not mine:
+        bar.caption("Started in another session: you can watch it, not stop it.")
+    if status in ("queued", "running") and mine and bar.button("Stop", key="stop_run", type="primary"):
+        state.flash(f"Run {rid}: {runner.stop(rid, state.me())}", "info")
         st.rerun()
-    resumable = run["kind"] == "search" and status in RESUMABLE and rid not in runner.running()
+    resumable = run["kind"] == "search" and status in RESUMABLE and rid not in runner.running() and mine
     if resumable and bar.button("Resume", key="resume_run", help="Continue from its stored evaluated actions"):
         try:
-            runner.resume(rid)
+            runner.resume(rid, state.me())
             state.flash(f"Run {rid} queued to resume")
         except BetError as exc:
             state.flash(settings.redact(str(exc)), "error")
@@ -146,7 +177,7 @@ def report_html(run_id: str) -> Any:
 
 
 def store_events(run_id: str) -> list[dict[str, Any]]:
-    return state.store().events(run_id, kinds=queries.PROGRESS_KINDS)
+    return events(run_id).of(*queries.PROGRESS_KINDS)
 
 
 def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str, Any]]) -> None:
@@ -181,9 +212,9 @@ def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str,
 
 
 def search_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
-    store, rid = state.store(), run["run_id"]
-    ranked = store.events(rid, kinds=("candidates_ranked",))
-    updates = store.events(rid, kinds=("predictor_updated",))
+    rid = run["run_id"]
+    feed = events(rid)
+    ranked, updates = feed.of("candidates_ranked"), feed.of("predictor_updated")
     left, right = st.columns(2)
     with left:
         if ranked:
@@ -191,39 +222,48 @@ def search_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
                                    key="rank_iter")  # fmt: skip
             chosen = next((e for e in ranked if e["iteration"] == pick), ranked[-1])
             with st.container(key="chart-rankings"):
-                st.plotly_chart(charts.ranking_figure(chosen), key="fig-rankings")
+                fig = figure(rid, "rankings", chosen["seq"], lambda: charts.ranking_figure(chosen))
+                st.plotly_chart(fig, key="fig-rankings")
         else:
             st.info("The predictor's rankings appear once the search phase starts (after pretraining).")
     with right:
         if actions:
             with st.container(key="chart-pred-actual"):
-                st.plotly_chart(charts.predicted_vs_actual_figure(actions), key="fig-pred-actual")
+                fig = figure(
+                    rid, "pred-actual", actions_key(actions), lambda: charts.predicted_vs_actual_figure(actions)
+                )
+                st.plotly_chart(fig, key="fig-pred-actual")
     if updates or actions:
         left, right = st.columns(2)
         with left, st.container(key="chart-spearman"):
-            st.plotly_chart(charts.spearman_figure(updates), key="fig-spearman")
+            fig = figure(rid, "spearman", len(updates), lambda: charts.spearman_figure(updates))
+            st.plotly_chart(fig, key="fig-spearman")
         with right, st.container(key="chart-fitness"):
-            st.plotly_chart(charts.fitness_figure(actions), key="fig-fitness")
+            fig = figure(rid, "fitness", actions_key(actions), lambda: charts.fitness_figure(actions))
+            st.plotly_chart(fig, key="fig-fitness")
 
 
 def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
     best = queries.best_action(actions, run)
     if best is None:
         return
-    store, rid = state.store(), run["run_id"]
-    action = store.action(rid, best["action_id"])
+    rid, done = run["run_id"], run["status"] == "completed"
+    key = (best["action_id"], done)  # the sizes of one stored action never change
+    action = memo.get((str(state.store().path), rid, "action", best["action_id"]),
+                      lambda: state.store().action(rid, best["action_id"]))  # fmt: skip
     n = len(action.user_sizes) + len(action.item_sizes)
     d_max = int(run["config"].get("d_max", 128))
     uniform = (run.get("budget") or action.cost) / n
-    done = run["status"] == "completed"
     what = "the result" if done and run["kind"] == "search" else "the best action so far" if run["kind"] == "search" \
         else f"the {run['method'].upper()} action"  # fmt: skip
     title = f"Embedding sizes of {what} (action {best['action_id']}, cost {action.cost:,})"
     with st.container(key="chart-sizes"):
-        st.plotly_chart(charts.size_histogram_figure(action.user_sizes, action.item_sizes, uniform, d_max, title),
-                        key="fig-sizes")  # fmt: skip
+        fig = figure(rid, "sizes", key, lambda: charts.size_histogram_figure(action.user_sizes, action.item_sizes,
+                                                                             uniform, d_max, title))  # fmt: skip
+        st.plotly_chart(fig, key="fig-sizes")
     data = state.dataset_or_none(run["config"].get("data"))
     if data is not None and data.n_users == len(action.user_sizes):
         with st.container(key="chart-size-freq"):
-            st.plotly_chart(charts.size_frequency_figure(action.user_sizes, data.user_freq, action.item_sizes,
-                                                         data.item_freq), key="fig-size-freq")  # fmt: skip
+            fig = figure(rid, "size-freq", key, lambda: charts.size_frequency_figure(
+                action.user_sizes, data.user_freq, action.item_sizes, data.item_freq))  # fmt: skip
+            st.plotly_chart(fig, key="fig-size-freq")

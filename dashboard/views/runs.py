@@ -68,12 +68,16 @@ def details(run_id: str) -> None:
     b = st.columns(4)
     if b[0].button("Open in Live run", key="runs_open"):
         state.open_run(run_id)
-    if run["status"] in ("queued", "running") and b[1].button("Stop", key="runs_stop"):
-        state.flash(f"Run {run_id}: {runner.stop(run_id)}", "info")
+    mine = state.may_control(run_id)
+    if run["status"] in ("queued", "running") and not mine:
+        b[1].caption("Started in another session: you can watch it, not stop it.")
+    if run["status"] in ("queued", "running") and mine and b[1].button("Stop", key="runs_stop"):
+        state.flash(f"Run {run_id}: {runner.stop(run_id, state.me())}", "info")
         st.rerun(scope="app")
-    if run["kind"] == "search" and run["status"] in RESUMABLE and b[2].button("Resume", key="runs_resume"):
+    resumable = run["kind"] == "search" and run["status"] in RESUMABLE and mine
+    if resumable and b[2].button("Resume", key="runs_resume"):
         try:
-            runner.resume(run_id)
+            runner.resume(run_id, state.me())
             state.flash(f"Run {run_id} queued to resume")
         except BetError as exc:
             state.flash(redact(str(exc)), "error")

@@ -3,6 +3,8 @@ settings), Start it, see and stop the queue."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,19 +187,33 @@ def _estimate(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
 
 
 def _queue(sb: Any) -> None:
-    run = state.runner()
+    """The queue's status and its buttons, polled while anything is queued or running (so it never
+    offers to stop a run that has ended); a session's buttons act on its own runs only."""
+    with sb:
+        busy = not state.runner().idle()
+        st.fragment(run_every=state.POLL if busy else None)(_queue_status)(busy)
+
+
+def _queue_status(was_busy: bool) -> None:
+    run, me = state.runner(), state.me()
     running, queued = run.running(), run.queued()
-    with sb.container(key="queue"):
-        st.caption(f"Queue: {len(running)} running · {len(queued)} waiting (one run at a time on CPU)")
-        if running and st.button("Stop the running search", key="stop_running", width="stretch"):
-            for rid in running:
-                state.flash(f"Run {rid}: {run.stop(rid)}", "info")
-            st.rerun()
-        if queued and st.button(f"Cancel the {len(queued)} waiting run(s)", key="cancel_queued", width="stretch"):
-            for rid in queued:
-                run.stop(rid)
-            state.flash(f"Cancelled {len(queued)} queued run(s)", "info")
-            st.rerun()
+    if was_busy and not running and not queued:
+        st.rerun()  # everything ended: one full rerun stops the polling
+    my_running, my_queued = run.mine(running, me), run.mine(queued, me)
+    with st.container(key="queue"):
+        others = len(running) + len(queued) - len(my_running) - len(my_queued)
+        st.caption(f"Queue: {len(running)} running · {len(queued)} waiting (one run at a time on CPU)"
+                   + (f" · {others} of them started in other sessions" if others else ""))  # fmt: skip
+        if my_running and st.button("Stop the running search", key="stop_running", width="stretch"):
+            for rid in my_running:
+                state.flash(f"Run {rid}: {run.stop(rid, me)}", "info")
+            st.rerun(scope="app")
+        n = len(my_queued)
+        if n and st.button(f"Cancel the {n} waiting run(s)", key="cancel_queued", width="stretch"):
+            for rid in my_queued:
+                run.stop(rid, me)
+            state.flash(f"Cancelled {n} queued run(s)", "info")
+            st.rerun(scope="app")
 
 
 def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: Any) -> None:
@@ -205,7 +221,7 @@ def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: 
     if top.button("Start search", key="start", type="primary", disabled=cfg is None, width="stretch"):
         assert cfg is not None
         try:
-            ids = state.runner().submit_search(cfg, st.session_state["backbones"])
+            ids = state.runner().submit_search(cfg, st.session_state["backbones"], owner=state.me())
         except BetError as exc:
             top.error(settings.redact(str(exc)))
         else:
@@ -221,9 +237,12 @@ def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: 
         top.caption("Fix the settings below to start.")
 
 
-def sidebar(live_page: Any = None) -> SearchConfig | None:
+def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None) -> SearchConfig | None:
     """Draw the setup sidebar; returns the valid config it describes (None while invalid). The
-    config is also kept in ``st.session_state['setup_config']`` for the sweep and compare pages."""
+    config is also kept in ``st.session_state['setup_config']`` for the sweep and compare pages.
+    ``later``: where to leave the duration estimate for the caller to draw after the page (the
+    first one times training steps: seconds, a minute on a busy machine — the page, the demo
+    button included, should not wait for it); without it, the estimate is drawn here."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     sb = st.sidebar
@@ -239,6 +258,7 @@ def sidebar(live_page: Any = None) -> SearchConfig | None:
     st.session_state["setup_config"] = cfg
     _start(top, cfg, data, live_page)
     if cfg is not None and data is not None:
-        _estimate(top, cfg, data)
+        estimate = functools.partial(_estimate, top, cfg, data)
+        later.append(estimate) if later is not None else estimate()
     _queue(sb)
     return cfg

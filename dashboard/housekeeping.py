@@ -1,0 +1,68 @@
+"""What the dashboard tidies when its runner starts (no streamlit): queued runs an earlier server
+never started are marked ``interrupted``; uploads nobody used for a while are deleted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from bet import RunStore, StoreError
+
+log = logging.getLogger(__name__)
+_IMPORTED_AT = time.time()
+
+
+def process_started_at() -> float:
+    """When this process started (wall clock); module import time where /proc is missing."""
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED_AT
+
+
+def adopt_orphans(store: RunStore, executor: str) -> list[str]:
+    """Runs this dashboard queued in an earlier process that never started: marked
+    ``interrupted`` in the store (the store already *reports* a queued run of a dead process
+    as interrupted; this persists it), so a search can be resumed from the Live page."""
+    started = process_started_at()
+    found = []
+    try:
+        for r in store.list_runs(status="queued", executor=executor):
+            if r["created_at"] < started:
+                store.update_run(r["run_id"], status="interrupted", phase="interrupted",
+                                 error="the dashboard stopped before this queued run started")  # fmt: skip
+                found.append(r["run_id"])
+    except StoreError as exc:
+        log.warning("could not check for orphaned queued runs: %s", exc)
+    return found
+
+
+def upload_days() -> float:
+    """``BET_UPLOAD_DAYS`` (default 7): uploads unused for longer are deleted when the server starts."""
+    return float(os.environ.get("BET_UPLOAD_DAYS") or 7)
+
+
+def clean_uploads(folder: Path, in_use: Iterable[str], days: float | None = None) -> list[Path]:
+    """Delete the upload folders (``folder/<hash>/``) whose files were all last used (saved or
+    uploaded again) more than ``days`` ago, except those holding a file of ``in_use`` (the data of
+    queued or running runs). Returns what was deleted."""
+    cutoff = time.time() - 86400 * (upload_days() if days is None else days)
+    keep = {Path(p).resolve().parent for p in in_use}
+    gone = []
+    for sub in sorted(p for p in folder.glob("*") if p.is_dir()):
+        try:
+            newest = max((f.stat().st_mtime for f in sub.iterdir()), default=0.0)
+        except OSError:
+            continue
+        if newest < cutoff and sub.resolve() not in keep:
+            shutil.rmtree(sub, ignore_errors=True)
+            gone.append(sub)
+    return gone

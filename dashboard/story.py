@@ -1,0 +1,96 @@
+"""The demo's story, without streamlit: which runs the one-click demo queues, and the plain sentence
+computed from them ("at 10 % of the parameters BET keeps N % of the full model's recall@20;
+uniform sizes keep M %").
+
+Every run the sentence quotes is chosen on **validation** recall@20 (:func:`dashboard.choices.valid_rank`);
+the percentages are their test recall@20 read out, relative to the full model's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bet import BaselineConfig, SearchConfig
+from dashboard.choices import valid_rank
+from dashboard.queries import Run, metric
+from dashboard.settings import DEMO, baseline_config
+
+#: The budgets of the demo's frontier: the live BET run's (DEMO.sparsity) first, then the others.
+DEMO_SPARSITIES = (DEMO.sparsity, 0.8, 0.95)
+#: BET at the other budgets: shorter searches (the live one keeps DEMO's iterations).
+DEMO_SIDE_ITERATIONS = min(5, DEMO.iterations)
+#: The references at each budget (each trains from scratch in ~2 s on gowalla-mini).
+DEMO_METHODS = ("su", "sr", "mde")
+
+
+def demo_configs() -> list[SearchConfig | BaselineConfig]:
+    """The demo's runs in the order they execute: the live BET search first (it pretrains and caches
+    the full model the others reuse), the full and popularity references, SU/SR/MDE at the live
+    budget (the sentence's numbers), then the other budgets' references and shorter BET searches."""
+    live, others = DEMO_SPARSITIES[0], DEMO_SPARSITIES[1:]
+    cfgs: list[SearchConfig | BaselineConfig] = [DEMO, baseline_config(DEMO, "full"), baseline_config(DEMO, "pop")]
+    cfgs += [baseline_config(DEMO, m, live) for m in DEMO_METHODS]
+    cfgs += [baseline_config(DEMO, m, c) for c in others for m in DEMO_METHODS]
+    cfgs += [dataclasses.replace(DEMO, sparsity=c, iterations=DEMO_SIDE_ITERATIONS) for c in others]
+    return cfgs
+
+
+@dataclass(frozen=True)
+class Kept:
+    """At one budget: the share of the full model's test recall@20 each method keeps."""
+
+    sparsity: float
+    bet: float | None
+    su: float | None
+
+    @property
+    def kept_params(self) -> str:
+        return f"{1 - self.sparsity:.0%}"
+
+
+def _best(runs: Sequence[Run], method: str, sparsity: float | None = None) -> Run | None:
+    """The completed run of ``method`` (at ``sparsity``) best on validation recall@20."""
+    pool = [r for r in runs if r["method"] == method and r["status"] == "completed" and metric(r) is not None
+            and (sparsity is None or abs(r["sparsity"] - sparsity) < 1e-6)]  # fmt: skip
+    return max(pool, key=valid_rank, default=None)
+
+
+def kept(runs: Sequence[Run]) -> list[Kept]:
+    """Per budget with a completed BET or SU run, the share of the full model's test recall@20
+    that BET and SU keep (None: not run yet); [] until the full model has finished."""
+    full = _best(runs, "full")
+    base = metric(full) if full is not None else None
+    if not base:
+        return []
+    out = []
+    for c in sorted({round(r["sparsity"], 4) for r in runs if r["method"] in ("bet", "su")}):
+        shares = []
+        for method in ("bet", "su"):
+            run = _best(runs, method, c)
+            value = metric(run) if run is not None else None
+            shares.append(None if value is None else value / base)
+        if any(s is not None for s in shares):
+            out.append(Kept(c, *shares))
+    return out
+
+
+def _pct(share: float | None) -> str:
+    return "…" if share is None else f"{share:.0%}"
+
+
+def sentence(runs: Sequence[Run], sparsity: float) -> str | None:
+    """The demo's headline at ``sparsity`` (None until the full model and BET there have finished)."""
+    at = next((k for k in kept(runs) if abs(k.sparsity - sparsity) < 1e-6), None)
+    if at is None or at.bet is None:
+        return None
+    su = "uniform sizes are still training" if at.su is None else f"uniform sizes keep {_pct(at.su)}"
+    return f"At {at.kept_params} of the parameters BET keeps {_pct(at.bet)} of the full model's recall@20; {su}."
+
+
+def other_budgets(runs: Sequence[Run], sparsity: float) -> str | None:
+    """The same read-out at the other budgets, one short line (None when there are none yet)."""
+    parts = [f"at {k.kept_params}: BET {_pct(k.bet)}, uniform {_pct(k.su)}"
+             for k in kept(runs) if abs(k.sparsity - sparsity) >= 1e-6]  # fmt: skip
+    return ("Other budgets — " + " · ".join(parts)) if parts else None

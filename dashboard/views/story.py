@@ -1,0 +1,69 @@
+"""The story band at the top of the Live page for a run of a batch with references (the one-click
+demo, a sweep): one plain sentence computed from the batch's runs, the other budgets in a line, and
+the batch's frontier filling in as its runs finish. It polls the store while the batch is active."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboard import frontier_chart, memo, queries, state, story
+
+
+def batch(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs started together with ``run`` (its comparison), newest first; [] when alone."""
+    cid = run.get("comparison_id")
+    if not cid:
+        return []
+    try:
+        return state.store().list_runs(comparison_id=cid)
+    except Exception:  # noqa: BLE001 — a damaged store is shown by the page's own read
+        return []
+
+
+def band(run: dict[str, Any]) -> None:
+    """Draw the band when ``run``'s batch has a full-size reference; polls while the batch runs."""
+    runs = batch(run)
+    if not any(r["method"] == "full" for r in runs):
+        return
+    active = any(r["status"] not in queries.FINAL for r in runs)
+    st.fragment(run_every=state.POLL * 2 if active else None)(_band)(run["comparison_id"], run["sparsity"], active)
+
+
+def _band(comparison_id: str, sparsity: float, was_active: bool) -> None:
+    runs = state.store().list_runs(comparison_id=comparison_id)
+    active = any(r["status"] not in queries.FINAL for r in runs)
+    if was_active and not active:
+        st.rerun()  # stop polling: one full rerun draws the finished story
+    done = sum(r["status"] == "completed" for r in runs)
+    left, right = st.columns([3, 2])
+    with left, st.container(key="story"):
+        text = story.sentence(runs, sparsity)
+        if text:
+            st.markdown(f"#### {text}")
+        else:
+            st.markdown("#### The story appears here as the BET search and the references finish.")
+        more = story.other_budgets(runs, sparsity)
+        if more:
+            st.markdown(more)
+        st.caption(
+            f"{done} of {len(runs)} runs of this batch completed"
+            + (" · still running" if active else "")
+            + ". Each number is the test recall@20 (read out) of the run chosen on **validation** at that "
+            "budget, as a share of the full-size model's; the search below is BET at the headline budget."
+        )
+    points = queries.frontier_points(runs)
+    if points.empty:
+        return
+    signature = tuple(sorted(points["run_id"]))
+    fig = memo.get(("story-frontier", comparison_id, signature), lambda: _figure(points))
+    with right, st.container(key="chart-story-frontier"):
+        st.plotly_chart(fig, key="fig-story-frontier")
+
+
+def _figure(points: Any) -> Any:
+    fig = frontier_chart.frontier_figure(points, log_x=True)  # log: 5 %, 10 %, 20 % and full spread out
+    fig.update_layout(height=320, title="Test recall@20 vs parameters kept (this batch)",
+                      legend={"font": {"size": 10}, "y": -0.35})  # fmt: skip
+    return fig
