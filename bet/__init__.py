@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 from bet import report
 from bet.baselines import METHODS, baseline_action
 from bet.budget import budget_for
-from bet.config import BaselineConfig, DataSpec, SearchConfig
+from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, load_dataset
 from bet.errors import BetError, BudgetError, ConfigError, StoreError
 from bet.estimate import LONG_RUN, check_memory, measure, plan, training_bytes
@@ -53,6 +53,7 @@ __all__ = [
     "StoreError",
     "__version__",
     "baseline_action",
+    "baseline_config",
     "bet_home",
     "budget_for",
     "check_memory",

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from bet import BaselineConfig, Dataset, DataSpec, SearchConfig, bet_home, budget_for, measure, plan, resolve_device
+from bet import Dataset, DataSpec, SearchConfig, bet_home, budget_for, measure, plan, resolve_device
 from bet.report import packed_mb
 
 BACKBONE_CHOICES = ("lightgcn", "ngcf", "ncf")
@@ -107,14 +107,6 @@ def build_config(
         d_max=int(d_max), pretrain=dataclasses.replace(PAPER.pretrain, epochs=int(pretrain_epochs)),
         retrain=dataclasses.replace(PAPER.retrain, epochs=int(retrain_epochs)),
     ).validate()  # fmt: skip
-
-
-def baseline_config(base: SearchConfig, method: str, sparsity: float | None = None) -> BaselineConfig:
-    """A baseline at ``base``'s budget (or ``sparsity``), on its data, backbone and schedules."""
-    return BaselineConfig(
-        base.data, base.backbone, method, base.sparsity if sparsity is None else sparsity, base.seed, base.device,
-        base.d_max, base.retrain, base.pretrain,
-    )  # fmt: skip
 
 
 def parse_sparsities(text: str) -> list[float]:

@@ -12,10 +12,10 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bet import BaselineConfig, SearchConfig
+from bet import BaselineConfig, SearchConfig, baseline_config
 from dashboard.choices import valid_rank
 from dashboard.queries import Run, metric
-from dashboard.settings import DEMO, baseline_config
+from dashboard.settings import DEMO
 
 #: The budgets of the demo's frontier: the live BET run's (DEMO.sparsity) first, then the others.
 DEMO_SPARSITIES = (DEMO.sparsity, 0.8, 0.95)
