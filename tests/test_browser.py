@@ -127,7 +127,7 @@ def test_demo_tells_the_story_and_its_report_downloads(page: Page, server: str) 
 
     status(page, "completed", "0.9")
     # a fresh load of the run's page: no copy of the button left from the reruns of the demo
-    page.goto(f"{server}/live?run={page.evaluate('new URLSearchParams(location.search).get(`run`)')}")
+    page.goto(f"{server}/?run={page.evaluate('new URLSearchParams(location.search).get(`run`)')}")
     status(page, "completed", "0.9")
     with page.expect_download() as info:
         page.locator(FRESH.format("dl_report")).get_by_role("button", name="Download report").click()
@@ -151,7 +151,7 @@ def test_search_live_and_frontier(page: Page) -> None:
     page.locator(".st-key-data_source").get_by_text("built-in").click()
     expect(page.locator(".st-key-budget-readout")).to_contain_text("87,488")
 
-    page.get_by_text("Advanced settings").click()
+    page.get_by_text("Advanced settings (paper defaults)").click()
     choose(page, "preset", "smoke test (seconds)")
     expect(page.locator(".st-key-pretrain_epochs input")).to_have_value("4")
     set_number(page, "iterations", 3)
@@ -195,7 +195,7 @@ def test_two_sessions_one_cannot_stop_the_others_run(page: Page, server: str) ->
     run_id = page.evaluate("new URLSearchParams(location.search).get('run')")
 
     other = page.context.browser.new_context(viewport={"width": 1500, "height": 1400}).new_page()  # type: ignore[union-attr]
-    other.goto(f"{server}/live?run={run_id}")
+    other.goto(f"{server}/?run={run_id}")
     status(other, "running", "0.85")
     expect(other.get_by_text("Started in another session: you can watch it, not stop it.")).to_be_visible()
     expect(other.locator(".st-key-stop_run button")).to_have_count(0)
