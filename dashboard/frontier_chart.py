@@ -59,7 +59,10 @@ def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = 
                                      hovertext=_hover(refs[refs["run_id"] == r.run_id], metric_name),
                                      hoverinfo="text", customdata=[r.run_id]))  # fmt: skip
     span = [np.log10(lo), np.log10(hi)] if log_x else [lo, hi]
-    fig.update_xaxes(title=xlabel, type="log" if log_x else "linear", range=span)
+    # A log axis labels its minor ticks with bare digits ("5, 100k, 2, 5, 1M"): label the budgets instead.
+    ticks = sorted(set(pd.to_numeric(points[x], errors="coerce").dropna())) if log_x and len(points) else []
+    labels = {"tickvals": ticks, "tickformat": "~s" if x == "params" else "~g"} if 0 < len(ticks) <= 8 else {}
+    fig.update_xaxes(title=xlabel, type="log" if log_x else "linear", range=span, **labels)
     fig.update_yaxes(title=f"test {metric_name}")
     return layout(fig, f"Test {metric_name} vs budget (each run chosen on validation)", height=420)
 

@@ -125,6 +125,10 @@ def test_frontier_in_megabytes_and_by_backbone() -> None:
     fig = frontier_chart.frontier_figure(points, "MB", "recall@20", color_by="backbone", log_x=True)
     assert fig.data[0].name == "lightgcn · BET" and fig.layout.xaxis.type == "log"
     assert list(fig.data[0].x) == sorted(fig.data[0].x)
+    # a log axis is labelled at the budgets shown, not with bare minor digits ("5, 100k, 2, 5, 1M")
+    assert list(fig.layout.xaxis.tickvals) == sorted(set(points["MB"])) and fig.layout.xaxis.tickformat == "~g"
+    fig = frontier_chart.frontier_figure(points, "params", "recall@20", log_x=True)
+    assert list(fig.layout.xaxis.tickvals) == sorted(set(points["params"])) and fig.layout.xaxis.tickformat == "~s"
 
 
 def test_backbone_bars_allocation_and_share_charts() -> None:
