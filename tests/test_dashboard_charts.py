@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from dashboard_helpers import action_rows, ranked_event, run_row
 
+from bet import report as explain
 from bet.budget import Action
-from dashboard import charts, choices, explain, frontier_chart, queries, settings
+from dashboard import charts, choices, frontier_chart, queries, settings
 from dashboard.charts import METHOD_COLORS, STRATEGY_COLORS
 
 

@@ -1,5 +1,5 @@
 """Why a budget buys the recall it does — the numbers behind the dashboard's "Why" page
-(``dashboard/explain.py``), in plain numpy/pandas so the report can compute them without the
+(``dashboard/views/why_recall.py``), in plain numpy/pandas so the report can compute them without the
 dashboard. Same definitions and wording: an action is judged by *where* its parameters go
 (users or items, the frequent head or the long tail)."""
 

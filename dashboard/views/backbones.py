@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from bet import BetError, SearchConfig
-from dashboard import charts, choices, explain, frontier_chart, queries, settings, state
+from bet import report as explain  # the findings, shared with the offline report
+from dashboard import charts, choices, frontier_chart, queries, settings, state
 
 VALID = "valid recall@20"  # what the page chooses and ranks by (test is only read out)
 

@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from bet import BetError, baseline_action
-from dashboard import charts, explain, queries, state
+from bet import report as explain  # the findings, shared with the offline report
+from dashboard import charts, queries, state
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
