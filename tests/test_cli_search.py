@@ -156,3 +156,21 @@ def test_every_command_has_help() -> None:
     for cmd in ("info", "train", "search", "sample", "frontier", "runs", "export", "reproduce"):
         proc = bet(cmd, "--help")
         assert "usage:" in proc.stdout
+
+
+def test_parallel_retrains_each_keep_their_own_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    """Two retrains report in turn: each bar advances to its own step (one shared bar used to be
+    torn down and rebuilt at every event, so both sat at 0 % for hours on full Gowalla)."""
+    from bet.cli.progress import SearchProgress
+    from bet.events import RetrainFinished, TrainProgress
+
+    progress = SearchProgress(2)
+    for step in (100, 200, 300):
+        for label in ("1/2", "2/2"):
+            progress(TrainProgress("retrain", step, 1000, 0.5, label=label))
+    assert {k: b.n for k, b in progress.bars.items()} == {("retrain", "1/2"): 300, ("retrain", "2/2"): 300}
+    progress(RetrainFinished(2, 7, {"recall@20": 0.1}, 0.1, 1.0))  # rank 2 stopped early
+    assert list(progress.bars) == [("retrain", "1/2")]
+    progress(TrainProgress("retrain", 1000, 1000, 0.4, label="1/2"))  # the last step closes its bar
+    assert progress.bars == {}
+    assert "retrained #2 (action 7)" in capsys.readouterr().err

@@ -156,34 +156,40 @@ def fmt_metrics(m: dict[str, float] | None, keys: tuple[str, ...] = ("recall@20"
 
 
 class Progress:
-    """tqdm bars on stderr for a stream of events (one bar per phase/label)."""
+    """tqdm bars on stderr for a stream of events: one bar per training (phase and label), so that
+    trainings running side by side (a search's parallel retrains) each keep their own bar."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
-        self.bar: tqdm | None = None
-        self.key: tuple[str, str] | None = None
+        self.bars: dict[tuple[str, str], tqdm] = {}
 
     def __call__(self, ev: Event) -> None:
         if self.quiet or not isinstance(ev, TrainProgress):
             return
         key = (ev.phase, ev.label)
-        if key != self.key or self.bar is None or ev.step == 1:
-            self.close()
+        bar = self.bars.get(key)
+        if bar is None or ev.step < bar.n:  # a new training (or the same label started again)
+            self.finish(key)
             desc = ev.phase + (f" {ev.label}" if ev.label else "")
-            self.bar = tqdm(
+            bar = self.bars[key] = tqdm(
                 total=ev.total_steps, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True
             )
-            self.key = key
-        self.bar.update(ev.step - self.bar.n)
         post = {"loss": f"{ev.loss:.4f}"}
         if ev.valid:
             post["valid R@20"] = f"{ev.valid['recall@20']:.4f}"
-        self.bar.set_postfix(post, refresh=False)
+        bar.set_postfix(post, refresh=False)
+        bar.update(ev.step - bar.n)
+        if ev.step >= ev.total_steps:
+            self.finish(key)
+
+    def finish(self, key: tuple[str, str]) -> None:
+        """Close the bar of one training (it ended, e.g. stopped early)."""
+        if (bar := self.bars.pop(key, None)) is not None:
+            bar.close()
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        for key in list(self.bars):
+            self.finish(key)
 
 
 def drive(gen: Generator[Event, None, T], progress: Progress) -> T:
