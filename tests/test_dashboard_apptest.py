@@ -7,6 +7,7 @@ is created), hence its own store and runner.
 
 from __future__ import annotations
 
+import ast
 import json
 import sqlite3
 import tomllib
@@ -143,6 +144,18 @@ def test_uploads_are_kept_under_bet_home_and_validated_by_the_engine(home: Path)
     assert settings.redact(str(err.value)).startswith("my_data.txt:2: user id 'foo'")
     conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert conf["server"]["address"] == "localhost" and conf["server"]["maxUploadSize"] <= 200
+
+
+def test_every_way_to_start_the_server_skips_the_full_gc_after_each_rerun() -> None:
+    """Streamlit's default ``gc.collect(2)`` after every script run took ~3/4 of the server's CPU while a
+    search was watched (bench/watch_vs_cli.py: 1.24× the CLI time with it, 1.07× without)."""
+    conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert conf["runner"]["postScriptGC"] is False  # make run, streamlit run from the root
+    source = ast.parse((ROOT / "dashboard" / "app.py").read_text())  # importing it would draw the app
+    (flags,) = [ast.literal_eval(n.value) for n in source.body if isinstance(n, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "SAFE_FLAGS" for t in n.targets)]  # fmt: skip
+    flags = list(flags)
+    assert flags[flags.index("--runner.postScriptGC") + 1] == "false"  # python dashboard/app.py
 
 
 def test_start_queues_a_run_and_stop_stops_it(home: Path) -> None:
