@@ -7,14 +7,13 @@ random / nearest), finetune it from the pretrained weights and evaluate it on va
 from scratch; the best on validation is the result, its test metrics are read out (never chosen by).
 
 Randomness is derived per iteration from ``(seed, t)``, and every candidate is finetuned with the
-same batch sequence (common random numbers: differences in fitness come from the action, not from
-the batches). So a run resumed from its stored evaluated actions — the predictor rebuilt by
-replaying them — continues exactly as the uninterrupted run would have.
+same batch sequence (common random numbers: fitness differences come from the action, not the
+batches). So a run resumed from its stored evaluated actions (the predictor rebuilt by replaying
+them) continues exactly as the uninterrupted run would have.
 
-Batched BET (``parallel_candidates = q > 1``, beyond the paper): each iteration picks q distinct
-candidates (:mod:`bet.selection`), finetunes them on model copies two at a time (:func:`bet.runtime.merge`),
-then adds all q to the predictor in action order. Action ids run 1..T·q; a resume from a
-half-finished iteration re-ranks it identically and reuses what it stored.
+Batched BET (``parallel_candidates = q > 1``, beyond the paper) picks q distinct candidates per
+iteration (:mod:`bet.selection`), finetunes them two at a time (:func:`bet.runtime.merge`) and adds
+them to the predictor in action order (ids 1..T·q; a half-finished iteration is re-ranked alike).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -71,8 +70,7 @@ class SearchResult:
 
 @dataclass
 class SearchState:
-    """What the phases of one search share: the pretrained model and its weights, the sampler, the
-    predictor's trainer, the finetuning slots and the population evaluated so far."""
+    """What the phases of one search share: models and weights, sampler, predictor, population."""
 
     cfg: SearchConfig
     data: Dataset
@@ -87,6 +85,8 @@ class SearchState:
     finetune: TrainConfig
     population: list[Evaluated]
     stored: dict[int, Evaluated]  # evaluated before an interruption, in the iteration being redone
+    prefetch: ThreadPoolExecutor | None = None
+    upcoming: Future[tuple[ActionBatch, Prepared]] | None = None  # the next iteration's candidates
 
     @property
     def width(self) -> int:
@@ -103,10 +103,13 @@ class SearchState:
         return np.random.default_rng([self.cfg.seed, action_id, 1])
 
     def propose(self, t: int) -> tuple[ActionBatch, Prepared]:
-        """Iteration ``t``'s m candidates and the predictor's weight-independent inputs for them:
-        drawn on the other core while iteration t−1 finetunes (a small loop overhead)."""
+        """Iteration ``t``'s m candidates and the predictor's weight-independent inputs for them."""
         batch = self.sampler.sample(self.cfg.candidates, np.random.default_rng([self.cfg.seed, t]))
         return batch, self.trainer.prepare(batch.user_sizes, batch.item_sizes)
+
+    def draw(self, t: int) -> None:
+        """Propose iteration ``t`` on the prefetch thread after t−1's pick: beside finetuning, not ranking."""
+        self.upcoming = self.prefetch.submit(self.propose, t) if self.prefetch and t <= self.cfg.iterations else None
 
 
 def pretrain_phase(
@@ -161,17 +164,15 @@ def bet_search(
         return SearchResult(Status.STOPPED, list(resume or []))
     yield PhaseChanged("search", f"{cfg.iterations} iterations × {cfg.candidates} candidates")
     first = len(s.population) // s.width + 1
-    with ThreadPoolExecutor(1, thread_name_prefix="bet-prefetch") as prefetch:
-        upcoming = prefetch.submit(s.propose, first) if first <= cfg.iterations else None
+    with ThreadPoolExecutor(1, thread_name_prefix="bet-prefetch") as s.prefetch:
+        s.draw(first)
         for t in range(first, cfg.iterations + 1):
             if s.stopped:
                 yield s.stopped_event(f"stopped before iteration {t}")
                 return SearchResult(Status.STOPPED, s.population)
             t_iter = time.perf_counter()
-            assert upcoming is not None
-            proposed = upcoming.result()
-            upcoming = prefetch.submit(s.propose, t + 1) if t < cfg.iterations else None
-            if not (yield from iteration(s, t, *proposed, t_iter=t_iter)):
+            assert s.upcoming is not None
+            if not (yield from iteration(s, t, *s.upcoming.result(), t_iter=t_iter)):
                 return SearchResult(Status.STOPPED, s.population)
     return (yield from retrain_phase(s))
 
@@ -228,11 +229,10 @@ def iteration(
     actions = [batch.action(i).check(s.sampler.budget, cfg.d_max) for i, _ in picks]
     ids = [(t - 1) * width + j for j in range(1, width + 1)]
     t_overhead = time.perf_counter() - t_iter
-
-    label = f"{t}/{cfg.iterations}"
+    s.draw(t + 1)  # drawn during the ranking, the next candidates slowed it 2–4× (GIL, cores)
     todo = [k for k in range(width) if ids[k] not in s.stored]
     workers = min(width, default_workers(s.device.type))
-    runs = yield from merge([finetuned(s, k, actions[k], label) for k in todo], workers)
+    runs = yield from merge([finetuned(s, k, actions[k], f"{t}/{cfg.iterations}") for k in todo], workers)
     if any(valid is None for valid, _, _ in runs):
         yield s.stopped_event(f"stopped while finetuning iteration {t}")
         return False
