@@ -43,16 +43,16 @@ from bet.events import (
     PhaseChanged,
     PredictorUpdated,
     PretrainFinished,
-    RetrainFinished,
     RunFinished,
     TablePacked,
 )
 from bet.predictor import PREDICTORS, PredictorTrainer, Prepared, take_prepared
+from bet.retrain import retrain_top
 from bet.runtime import default_workers, merge, resolve_device
 from bet.sampler import ActionBatch, ActionSampler
 from bet.selection import pick
 from bet.store import Status
-from bet.train import TrainConfig, TrainResult, pretrain, train_iter, train_sized
+from bet.train import TrainConfig, pretrain, train_iter
 
 #: One evaluated action of the population A: the event the search yields for it (frozen).
 Evaluated = CandidateEvaluated
@@ -260,41 +260,21 @@ def iteration(
 
 
 def retrain_phase(s: SearchState) -> Generator[Event, None, SearchResult]:
-    """Selective retraining: the top-k from scratch, the best on validation (ties: higher-ranked) is
-    the result; the search's models freed and only the best so far kept (memory, results.md §6)."""
-    cfg = s.cfg
-    top = sorted(s.population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
+    """Selective retraining (:mod:`bet.retrain`) once the search's models are freed; the winner's test
+    metrics are read out (never chosen by) and its table packed."""
+    top = sorted(s.population, key=lambda e: (-e.fitness, e.action_id))[: s.cfg.retrain_top]
     yield PhaseChanged("retrain", f"top {len(top)} from scratch")
     s.slots.clear()
     s.pretrained.clear()
-    best: list[tuple[float, int, Evaluated, Backbone, Metrics]] = []
-    lock = threading.Lock()
-
-    def retrain(rank: int, cand: Evaluated) -> Generator[Event, None, TrainResult]:
-        t0 = time.perf_counter()
-        fresh, res = yield from train_sized(
-            s.data, cfg.backbone, cand.action, cfg.retrain, seed=cfg.seed, device=s.device, stop=s.stop,
-            phase="retrain", label=f"{rank}/{len(top)}", d_max=cfg.d_max,
-        )  # fmt: skip
-        if not res.stopped and res.valid is not None:
-            q = quality(res.valid)
-            with lock:
-                if not best or (q, -rank) > (best[0][0], -best[0][1]):
-                    best[:] = [(q, rank, cand, fresh, res.valid)]
-            yield RetrainFinished(rank, cand.action_id, res.valid, q, time.perf_counter() - t0)
-        return res
-
-    workers = cfg.retrain_workers or default_workers(s.device.type)
-    results = yield from merge([retrain(r, c) for r, c in enumerate(top, start=1)], workers)
-    if any(res.stopped for res in results):
+    won = yield from retrain_top(s.cfg, s.data, top, s.device, s.stop)
+    if won is None:
         yield s.stopped_event("stopped while retraining")
         return SearchResult(Status.STOPPED, s.population)
-    _, _, winner, model, best_valid = best[0]
-    test = evaluate(model, s.data, "test")
+    test, model = evaluate(won.model, s.data, "test"), won.model
     if model.table is not None:
-        yield TablePacked(winner.action_id, model.cost, pack_bytes(model.tables()))
+        yield TablePacked(won.action.action_id, model.cost, pack_bytes(model.tables()))
     yield RunFinished(
-        Status.COMPLETED, best_action_id=winner.action_id, valid=best_valid, test=test, cost=model.cost,
+        Status.COMPLETED, best_action_id=won.action.action_id, valid=won.valid, test=test, cost=model.cost,
         seconds=time.perf_counter() - s.t_start,
     )  # fmt: skip
-    return SearchResult(Status.COMPLETED, s.population, winner.action_id, winner.action, best_valid, test)
+    return SearchResult(Status.COMPLETED, s.population, won.action.action_id, won.action.action, won.valid, test)

@@ -1,0 +1,56 @@
+"""Selective retraining (paper §3.5): the top-k evaluated actions trained from scratch (two at a time
+on a multi-core CPU, :func:`bet.runtime.merge`); the best on validation — ties to the higher-ranked —
+is the search's result. Only the best retrained model so far is kept (memory, docs/results.md §6)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import torch
+
+from bet.backbones import Backbone
+from bet.config import SearchConfig
+from bet.data import Dataset
+from bet.evaluation import quality
+from bet.events import CandidateEvaluated, Event, Metrics, RetrainFinished
+from bet.runtime import default_workers, merge
+from bet.train import TrainResult, train_sized
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """The winner of the retraining: its evaluated action, its retrained model and validation metrics."""
+
+    action: CandidateEvaluated
+    model: Backbone
+    valid: Metrics
+
+
+def retrain_top(
+    cfg: SearchConfig, data: Dataset, top: list[CandidateEvaluated], device: torch.device,
+    stop: threading.Event | None,
+) -> Generator[Event, None, Retrained | None]:  # fmt: skip
+    """Retrain ``top`` (ranked, best first) from scratch; the best on validation (None: stopped)."""
+    best: list[tuple[float, int, Retrained]] = []
+    lock = threading.Lock()
+
+    def retrain(rank: int, cand: CandidateEvaluated) -> Generator[Event, None, TrainResult]:
+        t0 = time.perf_counter()
+        fresh, res = yield from train_sized(
+            data, cfg.backbone, cand.action, cfg.retrain, seed=cfg.seed, device=device, stop=stop,
+            phase="retrain", label=f"{rank}/{len(top)}", d_max=cfg.d_max,
+        )  # fmt: skip
+        if not res.stopped and res.valid is not None:
+            q = quality(res.valid)
+            with lock:
+                if not best or (q, -rank) > (best[0][0], -best[0][1]):
+                    best[:] = [(q, rank, Retrained(cand, fresh, res.valid))]
+            yield RetrainFinished(rank, cand.action_id, res.valid, q, time.perf_counter() - t0)
+        return res
+
+    workers = cfg.retrain_workers or default_workers(device.type)
+    results = yield from merge([retrain(r, c) for r, c in enumerate(top, start=1)], workers)
+    return None if any(res.stopped for res in results) else best[0][2]
