@@ -14,9 +14,11 @@ import torch
 from bet.backbones import Backbone
 from bet.config import SearchConfig
 from bet.data import Dataset
-from bet.evaluation import quality
-from bet.events import CandidateEvaluated, Event, Metrics, RetrainFinished
+from bet.embedding import pack_bytes
+from bet.evaluation import evaluate, quality
+from bet.events import CandidateEvaluated, Event, Metrics, PhaseChanged, RetrainFinished, RunFinished, TablePacked
 from bet.runtime import default_workers, merge
+from bet.store import Status
 from bet.train import TrainResult, train_sized
 
 
@@ -54,3 +56,25 @@ def retrain_top(
     workers = cfg.retrain_workers or default_workers(device.type)
     results = yield from merge([retrain(r, c) for r, c in enumerate(top, start=1)], workers)
     return None if any(res.stopped for res in results) else best[0][2]
+
+
+def selective_retraining(
+    cfg: SearchConfig, data: Dataset, population: list[CandidateEvaluated], device: torch.device,
+    stop: threading.Event | None, t_start: float,
+) -> Generator[Event, None, tuple[Retrained, Metrics] | None]:  # fmt: skip
+    """The retrain phase of a search begun at ``t_start``: its top-k retrained, the winner's test
+    metrics read out (never chosen by) and its table packed. None: stopped."""
+    top = sorted(population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
+    yield PhaseChanged("retrain", f"top {len(top)} from scratch")
+    won = yield from retrain_top(cfg, data, top, device, stop)
+    if won is None:
+        yield RunFinished(Status.STOPPED, "stopped while retraining", seconds=time.perf_counter() - t_start)
+        return None
+    test, model = evaluate(won.model, data, "test"), won.model
+    if model.table is not None:
+        yield TablePacked(won.action.action_id, model.cost, pack_bytes(model.tables()))
+    yield RunFinished(
+        Status.COMPLETED, best_action_id=won.action.action_id, valid=won.valid, test=test, cost=model.cost,
+        seconds=time.perf_counter() - t_start,
+    )  # fmt: skip
+    return won, test

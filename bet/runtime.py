@@ -21,6 +21,7 @@ import ctypes.util
 import os
 import queue
 import threading
+import time
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from bet.errors import ConfigError
 from bet.events import Event
 
 T = TypeVar("T")
+U = TypeVar("U")
 DEVICES = ("auto", "cpu", "cuda")
 _active = 0
 _lock = threading.Lock()
@@ -131,6 +133,41 @@ def merge(gens: Sequence[Generator[Event, None, T]], workers: int) -> Generator[
     if error is not None:
         raise error
     return results
+
+
+def beside(
+    gen: Generator[Event, None, T], work: Generator[Event, None, U]
+) -> Generator[Event, None, tuple[T, U, float]]:
+    """Drive ``gen`` on a helper thread while ``work`` runs on this one: ``work``'s events first,
+    then ``gen``'s (held back until ``work`` ends, so the stream reads as if they ran in turn).
+    Returns both results and how long ``gen`` ran; an exception in either is raised here. The
+    helper keeps its own torch thread count (it is per thread under OpenMP)."""
+    inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+    t0 = time.perf_counter()
+
+    def drive() -> None:
+        try:
+            while True:
+                inbox.put(("event", next(gen)))
+        except StopIteration as done:
+            inbox.put(("done", (done.value, time.perf_counter() - t0)))
+        except BaseException as exc:  # noqa: BLE001 — handed to the consuming thread
+            inbox.put(("error", exc))
+
+    helper = threading.Thread(target=drive, name="bet-beside", daemon=True)
+    helper.start()
+    mine = yield from work  # if this raises, the helper ends on its own (``gen`` sees the run's stop)
+    while True:
+        kind, payload = inbox.get()
+        if kind == "event":
+            yield payload
+        elif kind == "error":
+            raise payload
+        else:
+            break
+    helper.join()
+    result, seconds = payload
+    return result, mine, seconds
 
 
 def limit_heap_growth() -> bool:

@@ -1,20 +1,18 @@
 """The BET search (paper Algorithm 1) as a generator of events, in the paper's phases.
 
 :func:`pretrain_phase`: the full model (cached), and the :class:`SearchState` the others share.
-:func:`iteration` t = 1..T: propose m candidates, rank them with the predictor, select one (greedy /
-random / nearest), finetune it from the pretrained weights and evaluate it on validation
-(r_a = quality / quality(full)), learn (update the predictor). :func:`retrain_phase`: the top-k
-from scratch; the best on validation is the result, its test metrics are read out (never chosen by).
+:func:`iteration` t = 1..T on m proposed candidates: learn (add t − 1's evaluated actions to the
+predictor), rank, select (greedy / random / nearest), finetune from the pretrained weights and
+evaluate on validation (r_a = quality / quality(full)). A random pick needs no ranking, so its
+finetuning starts first and the learning and ranking run beside it. :func:`retrain_phase`: the
+top-k from scratch; the best on validation wins, its test metrics are read out (never chosen by).
 
 Randomness is derived per iteration from ``(seed, t)``, and every candidate is finetuned with the
-same batch sequence (common random numbers: fitness differences come from the action, not the
-batches). So a run resumed from its stored evaluated actions (the predictor rebuilt by replaying
-them) continues exactly as the uninterrupted run would have.
-
+same batch sequence (common random numbers), so a run resumed from its stored evaluated actions
+(the predictor rebuilt by replaying them) continues exactly as the uninterrupted run would have.
 Batched BET (``parallel_candidates = q > 1``, beyond the paper) picks q distinct candidates per
 iteration (:mod:`bet.selection`), finetunes them two at a time (:func:`bet.runtime.merge`) and adds
-them to the predictor in action order (ids 1..T·q; a half-finished iteration is re-ranked alike).
-"""
+them to the predictor in action order (ids 1..T·q; a half-finished iteration is re-ranked alike)."""
 
 from __future__ import annotations
 
@@ -33,7 +31,6 @@ from bet.backbones import Backbone, action_budget, make_backbone
 from bet.budget import Action, budget_for
 from bet.config import SearchConfig
 from bet.data import Dataset
-from bet.embedding import pack_bytes
 from bet.evaluation import evaluate, quality
 from bet.events import (
     CandidateEvaluated,
@@ -44,18 +41,19 @@ from bet.events import (
     PredictorUpdated,
     PretrainFinished,
     RunFinished,
-    TablePacked,
 )
 from bet.predictor import PREDICTORS, PredictorTrainer, Prepared, take_prepared
-from bet.retrain import retrain_top
-from bet.runtime import default_workers, merge, resolve_device
+from bet.retrain import selective_retraining
+from bet.runtime import beside, default_workers, merge, resolve_device
 from bet.sampler import ActionBatch, ActionSampler
-from bet.selection import pick
+from bet.selection import Picks, blind_picks, pick
 from bet.store import Status
 from bet.train import TrainConfig, pretrain, train_iter
 
 #: One evaluated action of the population A: the event the search yields for it (frozen).
 Evaluated = CandidateEvaluated
+#: A finetuned candidate: its validation metrics (None: stopped), seconds finetuning + evaluation, of them evaluation.
+Finetuned = tuple[Metrics | None, float, float]
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,8 @@ class SearchState:
     stored: dict[int, Evaluated]  # evaluated before an interruption, in the iteration being redone
     prefetch: ThreadPoolExecutor | None = None
     upcoming: Future[tuple[ActionBatch, Prepared]] | None = None  # the next iteration's candidates
+    pending: list[tuple[Evaluated, Prepared | None]] = field(default_factory=list)  # evaluated, not learned yet
+    t_mark: float = 0.0  # when the current iteration began (the last one's accounting ended)
 
     @property
     def width(self) -> int:
@@ -166,26 +166,26 @@ def bet_search(
     first = len(s.population) // s.width + 1
     with ThreadPoolExecutor(1, thread_name_prefix="bet-prefetch") as s.prefetch:
         s.draw(first)
+        s.t_mark = time.perf_counter()
         for t in range(first, cfg.iterations + 1):
             if s.stopped:
                 yield s.stopped_event(f"stopped before iteration {t}")
                 return SearchResult(Status.STOPPED, s.population)
-            t_iter = time.perf_counter()
             assert s.upcoming is not None
-            if not (yield from iteration(s, t, *s.upcoming.result(), t_iter=t_iter)):
+            if not (yield from iteration(s, t, *s.upcoming.result(), t_iter=s.t_mark)):
                 return SearchResult(Status.STOPPED, s.population)
+        yield from learned(s)  # the last iteration's
     return (yield from retrain_phase(s))
 
 
 def best_embedding(s: SearchState) -> np.ndarray:
     """The best evaluated action so far, embedded by the current predictor (nearest's anchor)."""
+    assert not s.pending, "the predictor learns every evaluated action before it ranks"
     j = max(range(len(s.population)), key=lambda k: s.population[k].fitness)  # the first best, as max()
     return s.trainer.embedding_of(j)  # stored pairs are the population, in order
 
 
-def finetuned(
-    s: SearchState, slot: int, action: Action, label: str
-) -> Generator[Event, None, tuple[Metrics | None, float, float]]:
+def finetuned(s: SearchState, slot: int, action: Action, label: str) -> Generator[Event, None, Finetuned]:
     """Finetune ``action`` from the pretrained weights on model ``slot``: its validation metrics
     (None: stopped), the seconds finetuning + evaluation took, and those of the evaluation."""
     t0 = time.perf_counter()
@@ -202,79 +202,98 @@ def finetuned(
     return valid, done - t0, done - t_eval
 
 
-def learn(
-    s: SearchState, action_id: int, action: Action, fitness: float, predicted: float, inputs: Prepared | None = None
-) -> tuple[float, float | None]:
-    """Add an evaluated action (``inputs``: its prepared inputs, if known) to the predictor: its update
-    loss, and the Spearman correlation of predicted and actual fitness over the population with it."""
-    loss = s.trainer.add(action.user_sizes, action.item_sizes, fitness, s.update_rng(action_id), inputs)
-    a, b = [e.predicted for e in s.population] + [predicted], [e.fitness for e in s.population] + [fitness]
-    return loss, float(st.spearmanr(a, b).statistic) if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0 else None
+def learned(s: SearchState) -> Generator[Event, None, None]:
+    """Learn: add the evaluated actions the predictor has not seen to it, in action order; for
+    each, its update loss and the Spearman correlation of predicted and actual fitness so far."""
+    while s.pending:
+        ev, inputs = s.pending.pop(0)
+        loss = s.trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, s.update_rng(ev.action_id), inputs)
+        seen = s.population[: len(s.trainer.targets)]  # the population is in action order
+        a, b = [e.predicted for e in seen], [e.fitness for e in seen]
+        rho = float(st.spearmanr(a, b).statistic) if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0 else None
+        yield PredictorUpdated(ev.iteration, loss, rho)
+
+
+def ranked(
+    s: SearchState, t: int, batch: ActionBatch, prepared: Prepared, picks: Picks | None
+) -> Generator[Event, None, tuple[np.ndarray, Picks]]:
+    """Learn what is pending, rank iteration ``t``'s candidates, select (unless ``picks`` are made
+    already), then draw the next candidates: the predictions and the picks."""
+    yield from learned(s)
+    predicted, embeddings = s.trainer.predict_prepared(prepared)
+    if picks is None:
+        picks = pick(
+            predicted, embeddings, np.random.default_rng([s.cfg.seed, t, 2]), first=(t - 1) * s.width,
+            width=s.width, selection=s.cfg.selection, anchor=partial(best_embedding, s) if s.population else None,
+        )  # fmt: skip
+    yield CandidatesRanked(
+        t, predicted.tolist(), picks[0][0], picks[0][1], [s.slots[0].cost_for(int(c)) for c in batch.costs],
+        batch.user_share.round(4).tolist(), also_chosen=[i for i, _ in picks[1:]],
+    )  # fmt: skip
+    s.draw(t + 1)  # drawn during the ranking, the next candidates slowed it 2–4× (GIL, cores)
+    return predicted, picks
+
+
+def finetunes(
+    s: SearchState, t: int, batch: ActionBatch, picks: Picks, todo: list[int]
+) -> Generator[Event, None, tuple[list[Action], list[Finetuned]]]:
+    """The picked actions, and the picks ``todo`` (not evaluated yet) finetuned, two at a time."""
+    actions = [batch.action(i).check(s.sampler.budget, s.cfg.d_max) for i, _ in picks]
+    label, workers = f"{t}/{s.cfg.iterations}", min(s.width, default_workers(s.device.type))
+    return actions, (yield from merge([finetuned(s, k, actions[k], label) for k in todo], workers))
 
 
 def iteration(
     s: SearchState, t: int, batch: ActionBatch, prepared: Prepared, *, t_iter: float
 ) -> Generator[Event, None, bool]:
-    """Iteration ``t`` on its proposed candidates: rank → select → finetune → learn. False: stopped."""
-    cfg, width, model = s.cfg, s.width, s.slots[0]
-    predicted, embeddings = s.trainer.predict_prepared(prepared)
-    picks = pick(
-        predicted, embeddings, np.random.default_rng([cfg.seed, t, 2]), first=(t - 1) * width, width=width,
-        selection=cfg.selection, anchor=partial(best_embedding, s) if s.population else None,
-    )  # fmt: skip
-    yield CandidatesRanked(
-        t, predicted.tolist(), picks[0][0], picks[0][1], [model.cost_for(int(c)) for c in batch.costs],
-        batch.user_share.round(4).tolist(), also_chosen=[i for i, _ in picks[1:]],
-    )  # fmt: skip
-    actions = [batch.action(i).check(s.sampler.budget, cfg.d_max) for i, _ in picks]
+    """Iteration ``t`` on its proposed candidates: learn (from t − 1) → rank → select → finetune.
+    When every pick is random it needs no prediction: its finetuning starts at once and the
+    learning and ranking run beside it (the same picks, updates and events). False: stopped."""
+    width = s.width
     ids = [(t - 1) * width + j for j in range(1, width + 1)]
-    t_overhead = time.perf_counter() - t_iter
-    s.draw(t + 1)  # drawn during the ranking, the next candidates slowed it 2–4× (GIL, cores)
     todo = [k for k in range(width) if ids[k] not in s.stored]
-    workers = min(width, default_workers(s.device.type))
-    runs = yield from merge([finetuned(s, k, actions[k], f"{t}/{cfg.iterations}") for k in todo], workers)
+    rng = np.random.default_rng([s.cfg.seed, t, 2])
+    blind = blind_picks(len(batch), rng, first=(t - 1) * width, width=width, selection=s.cfg.selection)
+    if blind is None:
+        predicted, picks = yield from ranked(s, t, batch, prepared, None)
+        t_ft = time.perf_counter()
+        actions, runs = yield from finetunes(s, t, batch, picks, todo)
+        ft_seconds = time.perf_counter() - t_ft
+    else:
+        ranking = ranked(s, t, batch, prepared, blind)
+        (actions, runs), (predicted, picks), ft_seconds = yield from beside(
+            finetunes(s, t, batch, blind, todo), ranking
+        )
     if any(valid is None for valid, _, _ in runs):
         yield s.stopped_event(f"stopped while finetuning iteration {t}")
         return False
     new = dict(zip(todo, runs, strict=True))
-    t_update = time.perf_counter()
-    for k, (i, strategy) in enumerate(picks):  # learn, in action order
-        t_k = time.perf_counter()
+    s.t_mark = time.perf_counter()  # every moment of the loop belongs to one iteration
+    overhead = (s.t_mark - t_iter - ft_seconds) / width  # learning, ranking, selection, recording
+    for k, (i, strategy) in enumerate(picks):  # in action order
         if k not in new:
             ev = s.stored[ids[k]]  # evaluated before the interruption: not redone
-            loss, held_out = learn(s, ev.action_id, ev.action, ev.fitness, ev.predicted)
+            s.pending.append((ev, None))
         else:
             valid, secs, eval_secs = new[k]
             assert valid is not None
-            fitness, guess = quality(valid) / s.q_full, float(predicted[i])
-            loss, held_out = learn(s, ids[k], actions[k], fitness, guess, take_prepared(prepared, i))
             ev = Evaluated(
-                t, ids[k], model.cost_of(actions[k]), guess, fitness, valid,
-                secs + t_overhead / width if width > 1 else t_update - t_iter, strategy,
-                overhead=t_overhead / width + time.perf_counter() - t_k, action=actions[k], eval_seconds=eval_secs,
+                t, ids[k], s.slots[0].cost_of(actions[k]), float(predicted[i]), quality(valid) / s.q_full, valid,
+                s.t_mark - t_iter if width == 1 else secs + overhead, strategy, overhead=overhead,
+                action=actions[k], eval_seconds=eval_secs,
             )  # fmt: skip
+            s.pending.append((ev, take_prepared(prepared, i)))
             yield ev
         s.population.append(ev)
-        yield PredictorUpdated(t, loss, held_out)
     return True
 
 
 def retrain_phase(s: SearchState) -> Generator[Event, None, SearchResult]:
-    """Selective retraining (:mod:`bet.retrain`) once the search's models are freed; the winner's test
-    metrics are read out (never chosen by) and its table packed."""
-    top = sorted(s.population, key=lambda e: (-e.fitness, e.action_id))[: s.cfg.retrain_top]
-    yield PhaseChanged("retrain", f"top {len(top)} from scratch")
+    """Selective retraining (:func:`bet.retrain.selective_retraining`) once the search's models are freed."""
     s.slots.clear()
     s.pretrained.clear()
-    won = yield from retrain_top(s.cfg, s.data, top, s.device, s.stop)
-    if won is None:
-        yield s.stopped_event("stopped while retraining")
+    done = yield from selective_retraining(s.cfg, s.data, s.population, s.device, s.stop, s.t_start)
+    if done is None:
         return SearchResult(Status.STOPPED, s.population)
-    test, model = evaluate(won.model, s.data, "test"), won.model
-    if model.table is not None:
-        yield TablePacked(won.action.action_id, model.cost, pack_bytes(model.tables()))
-    yield RunFinished(
-        Status.COMPLETED, best_action_id=won.action.action_id, valid=won.valid, test=test, cost=model.cost,
-        seconds=time.perf_counter() - s.t_start,
-    )  # fmt: skip
+    won, test = done
     return SearchResult(Status.COMPLETED, s.population, won.action.action_id, won.action.action, won.valid, test)

@@ -19,6 +19,7 @@ import numpy as np
 
 SELECTIONS = ("bet", "random")
 STRATEGIES = ("greedy", "random", "nearest")
+Picks = list[tuple[int, str]]  # (candidate index, strategy), in action order
 
 
 def strategy_for(iteration: int, selection: str = "bet", have_best: bool = True) -> str:
@@ -72,13 +73,22 @@ def pick(
     width: int,
     selection: str,
     anchor: Callable[[], np.ndarray] | None,
-) -> list[tuple[int, str]]:
+) -> Picks:
     """``width`` distinct candidates, as (index, strategy): the j-th follows the schedule of
     evaluated action ``first + j``. ``anchor`` gives the best action's embedding (None: nothing
     evaluated yet, so no ``nearest``)."""
-    picks: list[tuple[int, str]] = []
+    picks: Picks = []
     for j in range(1, width + 1):
         strategy = strategy_for(first + j, selection, have_best=anchor is not None)
         near = anchor() if strategy == "nearest" and anchor is not None else None
         picks.append((choose(strategy, predicted, rng, embeddings, near, [i for i, _ in picks]), strategy))
     return picks
+
+
+def blind_picks(n: int, rng: np.random.Generator, *, first: int, width: int, selection: str) -> Picks | None:
+    """The picks among ``n`` candidates when every one of them is ``random`` (they need no
+    prediction, so the predictor can learn and rank beside their finetuning), else None. The same
+    picks :func:`pick` makes from the same ``rng``."""
+    if any(strategy_for(first + j, selection) != "random" for j in range(1, width + 1)):
+        return None
+    return pick(np.zeros(n), np.zeros((n, 0)), rng, first=first, width=width, selection=selection, anchor=None)
