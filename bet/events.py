@@ -81,9 +81,9 @@ class CandidateEvaluated(Event):
     predicted: float
     fitness: float
     valid: Metrics
-    seconds: float
+    seconds: float  # the iteration, end to end (q > 1: this action's finetuning + its share of the rest)
     strategy: str = ""
-    overhead: float = 0.0  # seconds of the iteration spent outside finetuning and evaluation
+    overhead: float = 0.0  # of ``seconds``, outside finetuning and evaluation (learn, rank, select, record)
     eval_seconds: float = 0.0  # of ``seconds``, the validation evaluation
     # The sizes travel with the event for the store; they are not part of its JSON payload.
     action: Any = field(default=None, compare=False, repr=False)

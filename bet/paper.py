@@ -119,10 +119,10 @@ def phase_seconds(store: RunStore, run: dict[str, Any]) -> dict[str, float]:
         if kind == "pretrain_finished" and not ev["cached"]:
             out["pretrain"] += ev["seconds"]
         elif kind == "candidate_evaluated" and ev["iteration"] > 0:
-            evaluation = ev.get("eval_seconds", 0.0)
-            out["finetune"] += ev["seconds"] - evaluation
+            evaluation, rest = ev.get("eval_seconds", 0.0), ev.get("overhead", 0.0)
+            out["finetune"] += ev["seconds"] - evaluation - rest  # ``seconds`` holds all three
             out["evaluation"] += evaluation
-            out["predictor"] += ev.get("overhead", 0.0)
+            out["predictor"] += rest
         elif kind == "phase" and ev["phase"] == "retrain":
             retrain_from = ev["t"]
         elif kind == "run_finished" and ev["status"] == Status.COMPLETED:

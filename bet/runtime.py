@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -135,13 +135,26 @@ def merge(gens: Sequence[Generator[Event, None, T]], workers: int) -> Generator[
     return results
 
 
+class Halt(threading.Event):
+    """A stop of one's own that also reads as set when ``outer`` (the run's stop) is."""
+
+    def __init__(self, outer: threading.Event | None):
+        super().__init__()
+        self.outer = outer
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.outer is not None and self.outer.is_set())
+
+
 def beside(
-    gen: Generator[Event, None, T], work: Generator[Event, None, U]
-) -> Generator[Event, None, tuple[T, U, float]]:
+    gen: Generator[Event, None, T], work: Generator[Event, None, U], keep: Callable[[U], bool] | None = None,
+    halt: threading.Event | None = None,
+) -> Generator[Event, None, tuple[T | None, U, float]]:  # fmt: skip
     """Drive ``gen`` on a helper thread while ``work`` runs on this one: ``work``'s events first,
     then ``gen``'s (held back until ``work`` ends, so the stream reads as if they ran in turn).
-    Returns both results and how long ``gen`` ran; an exception in either is raised here. The
-    helper keeps its own torch thread count (it is per thread under OpenMP)."""
+    Returns both results and how long ``gen`` ran; an exception in either is raised here. If
+    ``keep(work's result)`` is false, ``halt`` is set (``gen``'s stop) and ``gen``'s events and
+    result are dropped (None). The helper keeps its own torch thread count (per thread, OpenMP)."""
     inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
     t0 = time.perf_counter()
 
@@ -157,17 +170,21 @@ def beside(
     helper = threading.Thread(target=drive, name="bet-beside", daemon=True)
     helper.start()
     mine = yield from work  # if this raises, the helper ends on its own (``gen`` sees the run's stop)
+    kept = keep is None or keep(mine)
+    if not kept and halt is not None:
+        halt.set()
     while True:
         kind, payload = inbox.get()
         if kind == "event":
-            yield payload
+            if kept:
+                yield payload
         elif kind == "error":
             raise payload
         else:
             break
     helper.join()
     result, seconds = payload
-    return result, mine, seconds
+    return (result if kept else None), mine, seconds
 
 
 def limit_heap_growth() -> bool:

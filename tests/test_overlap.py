@@ -1,5 +1,6 @@
-"""A random pick needs no ranking: its finetuning starts first and the predictor learns and ranks
-beside it (bet.runtime.beside) — the same picks, updates and events, in the same order."""
+"""The finetuning of a pick known early runs beside the predictor's learning and ranking
+(bet.runtime.beside): a random pick needs no ranking, a greedy one is guessed by the predictor that
+ranked the last iteration. The picks, updates and events are the same, in the same order."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-import bet.search
+import bet.iteration
 from bet.data import Dataset
 from bet.events import CandidateEvaluated, CandidatesRanked, Event, PhaseChanged, PredictorUpdated, TrainProgress
 from bet.runs import run_search
@@ -117,18 +118,17 @@ def test_a_random_pick_is_finetuned_beside_the_learning(
     mini: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: dict[str, str] = {}
-    real = bet.search.train_iter
+    real = bet.iteration.train_iter
 
     def spy(*args: object, **kw: object) -> Generator[Event, None, object]:
         threads[str(kw["label"])] = threading.current_thread().name
         return (yield from real(*args, **kw))  # type: ignore[arg-type]
 
-    monkeypatch.setattr(bet.search, "train_iter", spy)
+    monkeypatch.setattr(bet.iteration, "train_iter", spy)
     stream: list[Event] = []
     run = run_search(TINY, RunStore(tmp_path / "s.sqlite"), data=mini, on_event=stream.append)
     assert run["status"] == "completed"
     assert threads["3/5"] == "bet-beside"  # t = 3 is the random pick
-    assert all(name != "bet-beside" for label, name in threads.items() if label != "3/5")
     # the stream reads as if in turn: t − 1 learned, t ranked, then t finetuned and evaluated
     for t in range(2, TINY.iterations + 1):
         learned = next(i for i, e in enumerate(stream) if isinstance(e, PredictorUpdated) and e.iteration == t - 1)
@@ -159,3 +159,53 @@ def test_a_run_cut_after_its_random_pick_resumes_exactly(mini: Dataset, tmp_path
         a["fitness"] for a in store.actions(whole["run_id"])
     ]
     assert resumed["result"]["test"] == whole["result"]["test"]
+
+
+def _story(stream: list[Event]) -> list[tuple]:
+    """What a search decides and learns, in order (not its timings)."""
+    out: list[tuple] = []
+    for e in stream:
+        if isinstance(e, CandidateEvaluated):
+            out.append(("E", e.iteration, e.action_id, e.fitness, e.predicted, e.strategy))
+        elif isinstance(e, CandidatesRanked):
+            out.append(("R", e.iteration, tuple(e.predicted), e.chosen))
+        elif isinstance(e, PredictorUpdated):
+            out.append(("U", e.iteration, e.loss, e.spearman))
+        elif isinstance(e, TrainProgress) and e.phase == "finetune":
+            out.append(("T", e.label, e.step, e.loss))
+    return out
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["its-own-guesses", "wrong-guesses"])
+def test_a_greedy_pick_guessed_early_changes_nothing(
+    right: bool, mini: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guessing always (as if a step were always shorter than the learning), with the search's own
+    guesses (right or not) or only wrong ones: the same story as a search that never guesses; a
+    wrong guess's finetuning leaves no trace."""
+    cfg = dataclasses.replace(TINY, retrain_top=1)
+    plain: list[Event] = []
+    monkeypatch.setattr(bet.iteration.SearchState, "worth_guessing", lambda self: False)
+    run_search(cfg, RunStore(tmp_path / "a.sqlite"), data=mini, on_event=plain.append)
+    monkeypatch.setattr(bet.iteration.SearchState, "worth_guessing", lambda self: True)
+    propose, threads = bet.iteration.SearchState.propose, []
+
+    def guessing(self: bet.iteration.SearchState, t: int) -> bet.iteration.Proposal:
+        batch, prepared, guess = propose(self, t)
+        return batch, prepared, guess if right or guess is None else (guess + 1) % len(batch)
+
+    real = bet.iteration.finetuned
+
+    def spy(*args: object) -> Generator[Event, None, object]:
+        threads.append(threading.current_thread().name)
+        return (yield from real(*args))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bet.iteration.SearchState, "propose", guessing)
+    monkeypatch.setattr(bet.iteration, "finetuned", spy)
+    guessed: list[Event] = []
+    run = run_search(cfg, RunStore(tmp_path / "b.sqlite"), data=mini, on_event=guessed.append)
+    assert run["status"] == "completed"
+    assert _story(guessed) == _story(plain)
+    # t = 1, 2, 5 greedy (guessed), 3 random, 4 nearest; a wrong guess is finetuned again, here
+    assert threads.count("bet-beside") == 4
+    assert len(threads) == 8 if not right else 5 <= len(threads) <= 8

@@ -36,7 +36,10 @@ def test_interrupted_search_resumes_and_lands_in_the_table(mini: Dataset, tmp_pa
     assert _run(store, TINY, mini, threading.Event())["run_id"] == first["run_id"]
 
     phases = phase_seconds(store, done)
-    assert phases["finetune"] > 0 and phases["evaluation"] > 0 and phases["retrain"] > 0
+    assert phases["finetune"] > 0 and phases["evaluation"] > 0 and phases["retrain"] > 0 and phases["predictor"] > 0
+    evaluated = store.events(done["run_id"], kinds=("candidate_evaluated",))  # each part counted once
+    parts = phases["finetune"] + phases["evaluation"] + phases["predictor"]
+    assert parts == pytest.approx(sum(e["seconds"] for e in evaluated))
     assert phases["baseline"] == 0
 
     row = table_row(store, done, "bet", "cpu")
