@@ -24,7 +24,7 @@ from bet.executors import EXECUTORS, make_executor
 from bet.frontier import frontier_jobs
 from bet.paths import bet_home
 from bet.predictor import PREDICTORS
-from bet.runs import Job, create_job, job_events, record, resume_job, run_baseline, run_search
+from bet.runs import Job, create_job, job_events, record, resume_job, run_baseline, run_budget, run_search
 from bet.runtime import DEVICES, resolve_device
 from bet.selection import SELECTIONS
 from bet.store import RESUMABLE, RunStore, Status, default_path
@@ -70,6 +70,7 @@ __all__ = [
     "resolve_device",
     "resume_job",
     "run_baseline",
+    "run_budget",
     "run_search",
     "training_bytes",
 ]  # fmt: skip

@@ -101,15 +101,16 @@ def create_job(
     comparison_id: str | None = None,
     executor: str = "local",
     workers: int = 1,
+    budget: int | None = None,
 ) -> Job:
     """Validate ``cfg`` against ``data`` (budget feasibility first: a refused run is never stored)
-    and create its run row."""
+    and create its run row; ``budget``: :func:`run_budget`'s, if the caller has it already."""
     if isinstance(cfg, SearchConfig):
         cfg.validate()
         sparsity, kind, method, iterations = cfg.sparsity, "search", search_method(cfg), cfg.iterations
     else:
         sparsity, kind, method, iterations = NO_BUDGET.get(cfg.method, cfg.sparsity), "baseline", cfg.method, 0
-    budget = run_budget(cfg, data)
+    budget = budget if budget is not None else run_budget(cfg, data)
     run_id = store.create_run(
         kind=kind, method=method, dataset=data.name, backbone=cfg.backbone,
         sparsity=sparsity, seed=cfg.seed, config=cfg.to_dict(), budget=budget,

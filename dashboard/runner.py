@@ -35,10 +35,10 @@ from bet import (
     RunStore,
     SearchConfig,
     StoreError,
-    budget_for,
     create_job,
     frontier_jobs,
     resume_job,
+    run_budget,
 )
 from dashboard import housekeeping
 from dashboard.datasets import DatasetCache
@@ -113,10 +113,10 @@ class Runner:
             if isinstance(c, SearchConfig):
                 c.validate()
         data = self.dataset(cfgs[0].data)
-        for c in cfgs:
-            if not (isinstance(c, BaselineConfig) and c.method in ("full", "pop")):
-                budget_for(c.sparsity, data.n_rows, c.d_max)
-        jobs = [create_job(self.store, c, data, comparison_id, EXECUTOR, 1) for c in cfgs]
+        budgets = [run_budget(c, data) for c in cfgs]  # where each sparsity becomes a budget, once
+        jobs = [
+            create_job(self.store, c, data, comparison_id, EXECUTOR, 1, b) for c, b in zip(cfgs, budgets, strict=True)
+        ]
         return self._enqueue([Task(j, data) for j in jobs], owner)
 
     def submit_search(

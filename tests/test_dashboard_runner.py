@@ -109,6 +109,8 @@ def test_frontier_sweep_runs_baselines_in_one_comparison(runner: Runner) -> None
 def test_invalid_submissions_store_nothing(runner: Runner, tmp_path: Path) -> None:
     with pytest.raises(BudgetError, match="infeasible"):
         runner.submit_search(tiny_config(sparsity=0.99, d_max=16))
+    with pytest.raises(BudgetError, match="infeasible for ncf"):  # 1.6 per row: LightGCN's is fine, NCF keeps two
+        runner.submit_search(tiny_config(sparsity=0.9, d_max=16), backbones=["lightgcn", "ncf"])
     bad = tmp_path / "bad.txt"
     bad.write_text("1 2\nfoo bar\n")
     with pytest.raises(DataError, match=r"bad.txt:2"):
