@@ -161,7 +161,7 @@ def test_every_command_has_help() -> None:
 def test_parallel_retrains_each_keep_their_own_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
     """Two retrains report in turn: each bar advances to its own step (one shared bar used to be
     torn down and rebuilt at every event, so both sat at 0 % for hours on full Gowalla)."""
-    from bet.cli.progress import SearchProgress
+    from bet.cli.common import SearchProgress
     from bet.events import RetrainFinished, TrainProgress
 
     progress = SearchProgress(2)

@@ -12,12 +12,12 @@ import sys
 import warnings
 
 from bet import __version__
-from bet.cli import basic, estimate, frontier, report, reproduce, runs, search
+from bet.cli import basic, frontier, report, reproduce, runs, search
 from bet.cli.common import check_memory, load_data, training_bytes, validate_args
 from bet.errors import BetError
 from bet.runtime import limit_heap_growth
 
-COMMANDS = (basic, search, estimate, frontier, runs, reproduce, report)
+COMMANDS = (basic, search, frontier, runs, reproduce, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

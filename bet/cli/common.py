@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -18,8 +19,17 @@ from tqdm import tqdm
 from bet.data import BUILTIN, FORMATS, MAX_SEED, SPLITS, Dataset, check_evaluable, load_dataset
 from bet.errors import ConfigError, shorten
 from bet.estimate import available_memory, check_memory, training_bytes  # noqa: F401 (the CLI uses them)
-from bet.events import Event, TrainProgress
+from bet.events import (
+    CandidateEvaluated,
+    Event,
+    PhaseChanged,
+    PretrainFinished,
+    RetrainFinished,
+    RunFinished,
+    TrainProgress,
+)
 from bet.runtime import DEVICES
+from bet.store import Status
 
 T = TypeVar("T")
 #: Largest --d-max: sizes are stored as int16, and a wider row is no embedding table anyone trains.
@@ -201,3 +211,56 @@ def drive(gen: Generator[Event, None, T], progress: Progress) -> T:
         return done.value  # type: ignore[no-any-return]
     finally:
         progress.close()
+
+
+class SearchProgress(Progress):
+    """An iteration bar for the search, a step bar for each training, one line per milestone."""
+
+    def __init__(self, iterations: int = 0, quiet: bool = False):
+        super().__init__(quiet)
+        self.iterations = iterations
+        self.outer: tqdm | None = None
+        self.best = float("-inf")
+        self.lock = threading.Lock()
+
+    def __call__(self, ev: Event) -> None:
+        if self.quiet:
+            return
+        with self.lock:
+            self._handle(ev)
+
+    def _handle(self, ev: Event) -> None:
+        if isinstance(ev, PhaseChanged):
+            self.close()
+            tqdm.write(f"[{ev.phase}] {ev.detail}", file=sys.stderr)
+            if ev.phase == "search" and self.iterations:
+                self.outer = tqdm(
+                    total=self.iterations, desc="search", unit="it", file=sys.stderr, position=1, leave=False
+                )
+        elif isinstance(ev, PretrainFinished):
+            src = "from cache" if ev.cached else f"in {ev.seconds:.0f}s"
+            tqdm.write(f"  full model {src}: valid R@20 {ev.valid['recall@20']:.4f}", file=sys.stderr)
+        elif isinstance(ev, CandidateEvaluated):
+            if ev.iteration > 0 and self.outer is not None:
+                self.best = max(self.best, ev.fitness)
+                self.outer.update(1)
+                self.outer.set_postfix({"fitness": f"{ev.fitness:.4f}", "best": f"{self.best:.4f}"}, refresh=False)
+        elif isinstance(ev, RetrainFinished):
+            for key in [k for k in self.bars if k[0] == "retrain" and k[1].startswith(f"{ev.rank}/")]:
+                self.finish(key)  # stopped early: its bar would stay at its last step
+            tqdm.write(
+                f"  retrained #{ev.rank} (action {ev.action_id}): valid R@20 {ev.valid['recall@20']:.4f}",
+                file=sys.stderr,
+            )
+        elif isinstance(ev, RunFinished):
+            self.close()
+            if ev.status != Status.COMPLETED:
+                tqdm.write(f"  {ev.status}: {ev.reason}", file=sys.stderr)
+        else:
+            super().__call__(ev)
+
+    def close(self) -> None:
+        super().close()
+        if self.outer is not None:
+            self.outer.close()
+            self.outer = None

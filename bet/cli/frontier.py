@@ -7,8 +7,7 @@ import os
 import time
 
 from bet.baselines import METHODS
-from bet.cli.common import add_data_args, add_json_arg, emit, load_data
-from bet.cli.progress import SearchProgress
+from bet.cli.common import SearchProgress, add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, graceful_stop, search_config
 from bet.executors import EXECUTORS, make_executor
 from bet.frontier import parse_list, run_frontier

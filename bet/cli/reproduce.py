@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bet.cli.common import add_json_arg, emit
-from bet.cli.progress import SearchProgress
+from bet.cli.common import SearchProgress, add_json_arg, emit
 from bet.cli.search import add_search_args, graceful_stop, search_config
 from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.data import Dataset

@@ -1,4 +1,4 @@
-"""``bet search`` and ``bet sample``."""
+"""``bet search``, ``bet sample`` and ``bet estimate`` (how long a configured search would take here)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ import numpy as np
 
 from bet.backbones import BACKBONES
 from bet.budget import D_MAX, budget_for
-from bet.cli.common import add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
-from bet.cli.progress import SearchProgress
+from bet.cli.common import SearchProgress, add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
 from bet.config import PRETRAIN, RETRAIN, DataSpec, SearchConfig
 from bet.errors import ConfigError
+from bet.estimate import LONG_RUN, measure, plan
 from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.runs import run_search
+from bet.runtime import resolve_device
 from bet.sampler import ActionSampler
 from bet.selection import SELECTIONS
 from bet.store import RunStore, Status
@@ -156,6 +157,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_arg(p)
     p.set_defaults(func=cmd_sample)
 
+    p = sub.add_parser(
+        "estimate", help="estimated duration of a search on this machine",
+        description="Measure a few training steps and one validation pass of the backbone on the dataset "
+        "(cached per machine), then estimate each phase of the configured search. Early-stopped trainings "
+        "are assumed to run a typical length: an order of magnitude to plan by.",
+    )  # fmt: skip
+    add_data_args(p)
+    add_search_args(p)
+    add_json_arg(p)
+    p.set_defaults(func=cmd_estimate)
+
 
 def cmd_search(args: argparse.Namespace) -> int:
     store = RunStore(args.store)
@@ -221,4 +233,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
         out,
         f"{args.count} actions, cost {costs.min():,}..{costs.max():,} of budget {sampler.budget:,} → {args.out}",
     )
+    return 0
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    if args.sparsity is None:
+        raise ConfigError("--sparsity C is required (e.g. 0.95 keeps 5% of the table)")
+    cfg = search_config(args, args.sparsity)
+    data = load_data(args)
+    timings = measure(data, cfg.backbone, resolve_device(cfg.device), cfg.d_max)
+    phases = plan(cfg, data, timings)
+    total = sum(phases.values())
+    out = {"seconds": round(total, 1), "phases": {k: round(v, 1) for k, v in phases.items()}, "long": total > LONG_RUN}
+    human = "  ".join(f"{k} {v / 60:.1f} min" for k, v in phases.items() if v > 0)
+    warn = f"  — over {LONG_RUN / 60:.0f} minutes" if total > LONG_RUN else ""
+    emit(args, out, f"estimated {total / 60:.1f} min: {human}{warn}")
     return 0
