@@ -152,9 +152,9 @@ def beside(
 ) -> Generator[Event, None, tuple[T | None, U, float]]:  # fmt: skip
     """Drive ``gen`` on a helper thread while ``work`` runs on this one: ``work``'s events first,
     then ``gen``'s (held back until ``work`` ends, so the stream reads as if they ran in turn).
-    Returns both results and how long ``gen`` ran; an exception in either is raised here. If
-    ``keep(work's result)`` is false, ``halt`` is set (``gen``'s stop) and ``gen``'s events and
-    result are dropped (None). The helper keeps its own torch thread count (per thread, OpenMP)."""
+    Returns both results and how long ``gen`` ran; an exception in either is raised here (one in
+    ``work`` sets ``halt``, ``gen``'s stop). If ``keep(work's result)`` is false, ``halt`` is set
+    and ``gen``'s events and result are dropped (None). The helper keeps its own torch thread count (per thread, OpenMP)."""
     inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
     t0 = time.perf_counter()
 
@@ -169,7 +169,12 @@ def beside(
 
     helper = threading.Thread(target=drive, name="bet-beside", daemon=True)
     helper.start()
-    mine = yield from work  # if this raises, the helper ends on its own (``gen`` sees the run's stop)
+    try:
+        mine = yield from work
+    except BaseException:
+        if halt is not None:
+            halt.set()  # ``gen`` ends at its next check; nothing waits for it
+        raise
     kept = keep is None or keep(mine)
     if not kept and halt is not None:
         halt.set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Generator
 from pathlib import Path
 
@@ -86,6 +87,28 @@ def test_beside_raises_the_helpers_error() -> None:
 
     with pytest.raises(RuntimeError, match="helper failed"):
         list(beside(broken(), work()))
+
+
+def test_an_error_in_the_work_halts_the_helper() -> None:
+    halt, ended = threading.Event(), threading.Event()
+
+    def spinning() -> Generator[Event, None, int]:
+        n = 0
+        while not halt.is_set() and n < 500:  # 5 s at most
+            time.sleep(0.01)
+            n += 1
+            yield PhaseChanged("g", str(n))
+        ended.set()
+        return n
+
+    def failing() -> Generator[Event, None, int]:
+        time.sleep(0.05)
+        raise RuntimeError("work failed")
+        yield PhaseChanged("w", "never")  # a generator
+
+    with pytest.raises(RuntimeError, match="work failed"):
+        list(beside(spinning(), failing(), halt=halt))
+    assert halt.is_set() and ended.wait(1)
 
 
 def test_torch_thread_counts_are_per_thread() -> None:
