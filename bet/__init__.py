@@ -14,6 +14,7 @@ a configuration (:class:`SearchConfig` / :class:`BaselineConfig`) meets its data
 __version__ = "0.1.0"
 
 from bet import report
+from bet.backbones import action_budget
 from bet.baselines import METHODS, baseline_action
 from bet.budget import budget_for
 from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
@@ -52,6 +53,7 @@ __all__ = [
     "Status",
     "StoreError",
     "__version__",
+    "action_budget",
     "baseline_action",
     "baseline_config",
     "bet_home",

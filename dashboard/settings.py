@@ -8,10 +8,11 @@ import hashlib
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bet import Dataset, DataSpec, SearchConfig, bet_home, budget_for, measure, plan, resolve_device
+from bet import Dataset, DataSpec, SearchConfig, action_budget, bet_home, budget_for, measure, plan, resolve_device
 from bet.report import packed_mb
 
 BACKBONE_CHOICES = ("lightgcn", "ngcf", "ncf")
@@ -76,9 +77,13 @@ class Readout:
         )
 
 
-def readout(sparsity: float, n_rows: int, d_max: int) -> Readout:
-    """Raises :class:`~bet.errors.BudgetError` (its message says why) when infeasible."""
-    return Readout(sparsity, n_rows, d_max, budget_for(sparsity, n_rows, d_max))
+def readout(sparsity: float, n_rows: int, d_max: int, backbones: Sequence[str] = ()) -> Readout:
+    """Raises :class:`~bet.errors.BudgetError` (its message says why) when infeasible, for the
+    table or for one of ``backbones`` (NCF keeps two embeddings per row)."""
+    budget = budget_for(sparsity, n_rows, d_max)
+    for backbone in backbones:
+        action_budget(backbone, budget, n_rows)
+    return Readout(sparsity, n_rows, d_max, budget)
 
 
 def build_config(

@@ -115,6 +115,9 @@ def test_infeasible_budget_is_refused_with_the_reason(home: Path) -> None:
     assert at.button(key="start").disabled
     at.slider(key="sparsity").set_value(0.9).run()
     assert not texts(at, "error") and not at.button(key="start").disabled
+    at.multiselect(key="backbones").set_value(["lightgcn", "ncf"]).run()  # 1.6 per row: NCF keeps two
+    assert any("Infeasible budget" in e and "infeasible for ncf" in e for e in texts(at, "error"))
+    assert at.button(key="start").disabled
 
 
 def test_malformed_or_missing_file_shows_the_engines_message(home: Path, tmp_path: Path) -> None:

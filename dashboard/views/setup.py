@@ -137,7 +137,7 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
         sb.warning("Pick at least one backbone.")
         return None
     try:
-        r = settings.readout(float(s["sparsity"]), data.n_rows, int(s["d_max"]))
+        r = settings.readout(float(s["sparsity"]), data.n_rows, int(s["d_max"]), backbones)
     except BudgetError as exc:
         with sb.container(key="budget-error"):
             st.error(f"Infeasible budget — {exc}")
