@@ -89,11 +89,12 @@ class SearchState:
 
     def propose(self, t: int) -> Proposal:
         """Iteration ``t``'s m candidates, the predictor's weight-independent inputs for them and, if
-        ``t`` picks one greedily, the pick of the predictor that ranked t − 1 (a guess at it)."""
+        ``t`` picks one greedily and guessing is worth it, the pick of the predictor that ranked t − 1
+        (a guess at it; ranking for it only then)."""
         batch = self.sampler.sample(self.cfg.candidates, np.random.default_rng([self.cfg.seed, t]))
         prepared = self.trainer.prepare(batch.user_sizes, batch.item_sizes)
-        greedy = self.width == 1 and strategy_for(t, self.cfg.selection) == "greedy"
-        return batch, prepared, int(np.argmax(self.trainer.predict_prepared(prepared)[0])) if greedy else None
+        guess = self.width == 1 and strategy_for(t, self.cfg.selection) == "greedy" and self.worth_guessing()
+        return batch, prepared, int(np.argmax(self.trainer.predict_prepared(prepared)[0])) if guess else None
 
     def draw(self, t: int) -> None:
         """Propose iteration ``t`` on the prefetch thread after t−1's pick: beside finetuning, not ranking."""
@@ -172,17 +173,17 @@ def finetunes(
 
 
 def iteration(
-    s: SearchState, t: int, batch: ActionBatch, prepared: Prepared, guess: int | None, *, t_iter: float
+    s: SearchState, t: int, batch: ActionBatch, prepared: Prepared, guess: int | None
 ) -> Generator[Event, None, bool]:
     """Iteration ``t`` on its proposed candidates: learn (from t − 1) → rank → select → finetune,
     the finetuning begun early beside the rest when the pick is known or ``guess``-ed (a greedy
     pick, guessed when a step is shorter than the learning it hides). False: stopped."""
-    width = s.width
+    width, t_iter = s.width, s.t_mark  # the iteration began when the last one's accounting ended
     ids = [(t - 1) * width + j for j in range(1, width + 1)]
     todo = [k for k in range(width) if ids[k] not in s.stored]
     rng = np.random.default_rng([s.cfg.seed, t, 2])
     blind = blind_picks(len(batch), rng, first=(t - 1) * width, width=width, selection=s.cfg.selection)
-    early = blind or ([(guess, "greedy")] if guess is not None and s.worth_guessing() else None)
+    early = blind or ([(guess, "greedy")] if guess is not None else None)
     done = None
     if early is None:
         predicted, picks = yield from ranked(s, t, batch, prepared, None)

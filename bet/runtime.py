@@ -81,6 +81,18 @@ def default_workers(device_type: str = "cpu") -> int:
     return 2 if device_type != "cpu" or (os.cpu_count() or 1) >= 2 else 1
 
 
+def _pump(gen: Generator[Event, None, Any], put: Callable[[str, Any], None]) -> None:
+    """Drive ``gen`` to its end on this thread, handing over ``("event", ev)`` for each event, then
+    ``("done", result)`` or ``("error", exception)`` (for the consuming thread to raise)."""
+    try:
+        while True:
+            put("event", next(gen))
+    except StopIteration as done:
+        put("done", done.value)
+    except BaseException as exc:  # noqa: BLE001 — handed to the consuming thread
+        put("error", exc)
+
+
 def merge(gens: Sequence[Generator[Event, None, T]], workers: int) -> Generator[Event, None, list[T]]:
     """Drive ``gens`` on up to ``workers`` threads; yield their events as they come; return their
     results in order. An exception in one is re-raised here after the others finish."""
@@ -100,16 +112,7 @@ def merge(gens: Sequence[Generator[Event, None, T]], workers: int) -> Generator[
                 i = todo.get_nowait()
             except queue.Empty:
                 return
-            try:
-                gen = gens[i]
-                while True:
-                    try:
-                        inbox.put(("event", i, next(gen)))
-                    except StopIteration as done:
-                        inbox.put(("done", i, done.value))
-                        break
-            except BaseException as exc:  # noqa: BLE001 — handed to the consuming thread
-                inbox.put(("error", i, exc))
+            _pump(gens[i], lambda kind, payload, i=i: inbox.put((kind, i, payload)))  # type: ignore[misc]
 
     threads = [threading.Thread(target=worker, name=f"bet-parallel-{k}", daemon=True) for k in range(workers)]
     concurrent(+1)
@@ -154,20 +157,15 @@ def beside(
     then ``gen``'s (held back until ``work`` ends, so the stream reads as if they ran in turn).
     Returns both results and how long ``gen`` ran; an exception in either is raised here (one in
     ``work`` sets ``halt``, ``gen``'s stop). If ``keep(work's result)`` is false, ``halt`` is set
-    and ``gen``'s events and result are dropped (None). The helper keeps its own torch thread count (per thread, OpenMP)."""
-    inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+    and ``gen``'s events and result are dropped (None). The helper keeps its own torch thread
+    count (per thread under OpenMP)."""
+    inbox: queue.Queue[tuple[str, Any, float]] = queue.Queue()  # (kind, payload, when)
     t0 = time.perf_counter()
 
-    def drive() -> None:
-        try:
-            while True:
-                inbox.put(("event", next(gen)))
-        except StopIteration as done:
-            inbox.put(("done", (done.value, time.perf_counter() - t0)))
-        except BaseException as exc:  # noqa: BLE001 — handed to the consuming thread
-            inbox.put(("error", exc))
+    def put(kind: str, payload: Any) -> None:
+        inbox.put((kind, payload, time.perf_counter()))
 
-    helper = threading.Thread(target=drive, name="bet-beside", daemon=True)
+    helper = threading.Thread(target=_pump, args=(gen, put), name="bet-beside", daemon=True)
     helper.start()
     try:
         mine = yield from work
@@ -179,7 +177,7 @@ def beside(
     if not kept and halt is not None:
         halt.set()
     while True:
-        kind, payload = inbox.get()
+        kind, payload, when = inbox.get()
         if kind == "event":
             if kept:
                 yield payload
@@ -188,8 +186,7 @@ def beside(
         else:
             break
     helper.join()
-    result, seconds = payload
-    return (result if kept else None), mine, seconds
+    return (payload if kept else None), mine, when - t0
 
 
 def limit_heap_growth() -> bool:

@@ -108,7 +108,7 @@ def bet_search(
                 yield s.stopped_event(f"stopped before iteration {t}")
                 return SearchResult(Status.STOPPED, s.population)
             assert s.upcoming is not None
-            if not (yield from iteration(s, t, *s.upcoming.result(), t_iter=s.t_mark)):
+            if not (yield from iteration(s, t, *s.upcoming.result())):
                 return SearchResult(Status.STOPPED, s.population)
         yield from learned(s)  # the last iteration's
     return (yield from retrain_phase(s))
