@@ -7,6 +7,7 @@ stderr; with ``--json`` the last stdout line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 import warnings
@@ -32,6 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def warn_local_ray(args: argparse.Namespace) -> None:
+    """Once, on stderr: a private local Ray (``--executor ray``, no address) that this Ray release
+    cannot keep on loopback (see :mod:`bet.executors.ray_local` and docs/cluster.md)."""
+    if getattr(args, "executor", None) != "ray" or getattr(args, "address", None):
+        return
+    if importlib.util.find_spec("ray") is None:
+        return  # the executor refuses it with the install hint
+    from bet.executors.ray_local import supported
+
+    if not supported():
+        print(
+            "warning: this Ray release cannot keep a private local Ray on loopback: its ports may listen on "
+            "every interface (firewall them, or run where no one else can connect; docs/cluster.md)",
+            file=sys.stderr,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -39,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     limit_heap_growth()
     try:
         validate_args(args)
+        warn_local_ray(args)
         if args.command == "search" and not args.resume and args.sparsity is not None:
             # Refuse bad settings, then data nothing can be evaluated on, before a run row exists
             # (the run reuses the loaded dataset).

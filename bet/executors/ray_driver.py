@@ -33,6 +33,7 @@ from bet.config import DataSpec, SearchConfig
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
 from bet.events import Event, RunFinished
+from bet.executors.ray_local import loopback_only
 from bet.executors.ray_tasks import (
     CANCEL_GRACE,
     LOST,
@@ -100,8 +101,9 @@ class RayExecutor:
             kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": True}
             if not self.address:
                 kwargs["include_dashboard"] = False
-            try:
-                ray.init(address=self.address or "local", **kwargs)
+            try:  # a private local Ray listens on loopback only (see bet.executors.ray_local)
+                with contextlib.nullcontext() if self.address else loopback_only():
+                    ray.init(address=self.address or "local", **kwargs)
             except Exception as exc:  # noqa: BLE001 — any failure to join is about the address or the cluster
                 hint = (
                     "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and its token "
