@@ -3,6 +3,8 @@ chosen on validation (:mod:`dashboard.choices`); test metrics are what the figur
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -50,7 +52,7 @@ def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = 
             x=[lo, hi], y=[r.value, r.value], mode="lines", name=f"{METHOD_NAMES[method]} ({r.backbone})",
             line={"dash": "dash" if method == "full" else "dot", "color": METHOD_COLORS[method]},
             customdata=[r.run_id] * 2, hoverinfo="text",
-            hovertext=f"{method} {r.backbone} on {r.dataset} (run {r.run_id}, chosen on validation): "
+            hovertext=f"{method} {r.backbone} on {escape(str(r.dataset))} (run {r.run_id}, chosen on validation): "
                       f"test {metric_name} {r.value:.4f}",
         ))  # fmt: skip
         if method == "full":
@@ -93,6 +95,6 @@ def _hover(g: pd.DataFrame, metric_name: str, line: bool = False) -> list[str]:
             how = f"chosen on valid {metric_name} {valid}<br>test {metric_name} {r.value:.4f} (read-out)"
         else:
             how = f"valid {metric_name} {valid} · test {metric_name} {r.value:.4f}"
-        out.append(f"<b>{r.method.upper()}</b> {r.backbone} on {r.dataset}<br>run {r.run_id}<br>sparsity "
+        out.append(f"<b>{r.method.upper()}</b> {r.backbone} on {escape(str(r.dataset))}<br>run {r.run_id}<br>sparsity "
                    f"{r.sparsity:g}<br>params {r.params:,}<br>{mb} MB<br>{how}")  # fmt: skip
     return out

@@ -45,6 +45,23 @@ def adopt_orphans(store: RunStore, executor: str) -> list[str]:
     return found
 
 
+SERVER_STOPPED = "the dashboard server stopped during this run: resume it to continue from its evaluated actions"
+SERVER_STOPPED_QUEUED = "the dashboard server stopped before this queued run started"
+
+
+def record_interrupted(store: RunStore, running: list[str], queued: list[str]) -> list[str]:
+    """The server is stopping: record its running and queued runs ``interrupted`` (resumable),
+    saying why. Returns the ids recorded."""
+    done = []
+    for rid, why in [(r, SERVER_STOPPED) for r in running] + [(r, SERVER_STOPPED_QUEUED) for r in queued]:
+        try:
+            store.update_run(rid, status="interrupted", phase="interrupted", error=why)
+            done.append(rid)
+        except StoreError as exc:
+            log.warning("could not record run %s interrupted: %s", rid, exc)
+    return done
+
+
 def upload_days() -> float:
     """``BET_UPLOAD_DAYS`` (default 7): uploads unused for longer are deleted when the server starts."""
     return float(os.environ.get("BET_UPLOAD_DAYS") or 7)

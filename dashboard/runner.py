@@ -70,6 +70,7 @@ class Runner:
         self._owners: dict[str, str] = {}  # run_id -> the session that submitted (or resumed) it
         self.datasets = DatasetCache()
         self._closed = False
+        self._exiting = threading.Event()  # the server is stopping: runs end interrupted, none starts
         self.failures: dict[str, str] = {}  # run_id -> unexpected error (also recorded on the run)
         if adopt_orphans:
             self.adopt_orphans()
@@ -241,6 +242,28 @@ class Runner:
         for t in self._threads:
             t.join(timeout)
 
+    def interrupt_all(self, timeout: float = 10.0) -> list[str]:
+        """The server is stopping (registered with ``atexit``): start nothing more, end the running
+        runs at once and record them and the queued ones ``interrupted`` — resumable, and listed on
+        the Live page after a restart. Returns their ids."""
+        with self._cond:
+            if self._exiting.is_set():
+                return []
+            self._exiting.set()
+            self._closed = True
+            queued = [t.job.run_id for t in self._queue]
+            self._queue.clear()
+            active = list(self._active.values())
+            self._cond.notify_all()
+        for task in active:
+            task.stop.set()  # in-thread runs (no worker process) end within a training step
+        for w in self.processes:
+            if w is not None:
+                w.kill()
+        for t in self._threads:
+            t.join(timeout)
+        return housekeeping.record_interrupted(self.store, [t.job.run_id for t in active], queued)
+
     # -- workers ---------------------------------------------------------------------------
     def _work(self, worker: Worker | None) -> None:
         if worker is not None:
@@ -256,12 +279,12 @@ class Runner:
             with self._cond:
                 while not self._queue and not self._closed:
                     self._cond.wait()
-                if not self._queue:
+                if not self._queue or self._exiting.is_set():
                     return
                 task = self._queue.popleft()
                 self._active[task.job.run_id] = task
             try:
-                execute(self.store, task, worker)
+                execute(self.store, task, worker, self._exiting)
             except Exception as exc:  # noqa: BLE001 — record() already stored it on the run as failed
                 self.failures[task.job.run_id] = f"{type(exc).__name__}: {exc}"
                 log.warning("run %s failed: %s", task.job.run_id, exc)

@@ -12,8 +12,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bet import Dataset, DataSpec, SearchConfig, action_budget, bet_home, budget_for, measure, plan, resolve_device
+from bet import (
+    Dataset,
+    DataSpec,
+    SearchConfig,
+    action_budget,
+    bet_home,
+    budget_for,
+    check_memory,
+    measure,
+    plan,
+    resolve_device,
+    training_bytes,
+)
 from bet.report import packed_mb
+from dashboard.paths import md, upload_name
 
 BACKBONE_CHOICES = ("lightgcn", "ngcf", "ncf")
 DEVICES = ("auto", "cpu", "cuda")
@@ -142,8 +155,9 @@ def save_upload(name: str, data: bytes) -> Path:
     """Keep an uploaded file under ``$BET_HOME/uploads/<content hash>/<its name>``: re-uploading
     the same file reuses it, a stored run's config still points at it later, and the dataset (so
     every run on it) is named after the file the user uploaded. A different file under a name
-    already taken gets ``name-2`` (``u-2.data``), so two uploads never share a name."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._") or "upload.txt"
+    already taken gets ``name-2`` (``u-2.data``), so two uploads never share a name. The name is
+    stored as :func:`dashboard.paths.upload_name` makes it safe (any name: long, ``../``, NUL)."""
+    safe = upload_name(name)
     folder = uploads_dir() / hashlib.sha256(data).hexdigest()[:12]
     taken = {p.name for p in uploads_dir().glob("*/*") if p.parent != folder}
     stem, dot, suffix = safe.partition(".")
@@ -157,6 +171,33 @@ def save_upload(name: str, data: bytes) -> Path:
         tmp.write_bytes(data)
         tmp.replace(path)
     return path
+
+
+#: The sampler's float64 working arrays: about 80 bytes per row of each action drawn (as ``bet sample``).
+POOL_BYTES_PER_ROW = 80
+
+
+def memory_needs(cfg: SearchConfig, data: Dataset) -> dict[str, tuple[int, str]]:
+    """What each phase of the configured search holds in memory at once, with what it is for:
+    training a full-width table (pretrain, finetunes, retrains; :func:`bet.training_bytes`), and
+    during the search also two candidate pools of ``m`` actions (this iteration's and the next,
+    drawn a step ahead)."""
+    train = training_bytes(data, cfg.d_max)
+    pool = 2 * cfg.candidates * data.n_rows * POOL_BYTES_PER_ROW
+    rows = f"{data.n_rows:,} rows"
+    return {
+        "pretrain": (train, f"pretraining on {data.name} ({rows})"),
+        "search": (train + pool, f"the search's candidate pools (m = {cfg.candidates:,} actions of {rows}, "
+                                 "two at a time) with a finetune"),
+        "retrain": (train, f"retraining on {data.name} ({rows})"),
+    }  # fmt: skip
+
+
+def check_memory_needs(cfg: SearchConfig, data: Dataset) -> None:
+    """Raise :class:`~bet.errors.ConfigError` (with the estimate) for the first phase that cannot
+    fit in the memory BET may use (``BET_MEMORY_MB``, else what the machine has available)."""
+    for need, what in memory_needs(cfg, data).values():
+        check_memory(need, what)
 
 
 def estimate(cfg: SearchConfig, backbones: list[str], data: Dataset) -> dict[str, float]:
@@ -192,3 +233,9 @@ def redact(text: str) -> str:
     ``<hash>-u.data`` layout), and only the file name of each frame of a traceback."""
     text = re.sub(re.escape(str(bet_home() / "uploads")) + r"/[0-9a-f]{12}[/-]", "", text)
     return re.sub(r'File "/[^"]*/([^/"]+)"', r'File ".../\1"', text)
+
+
+def shown(text: str) -> str:
+    """A message for st.error and friends: :func:`redact`-ed, then escaped so that nothing in it
+    (a quoted value, a file name) renders as a link, an image or markup."""
+    return md(redact(text))

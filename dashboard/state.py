@@ -3,6 +3,7 @@ the polling interval, small rendering helpers."""
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -13,7 +14,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from bet import BetError, Dataset, DataSpec, RunStore, default_path
 from dashboard.queries import FINAL, default_run
 from dashboard.runner import Runner
-from dashboard.settings import redact
+from dashboard.settings import shown
 
 #: Seconds between polls of the store while something runs (``BET_DASHBOARD_POLL``).
 POLL = float(os.environ.get("BET_DASHBOARD_POLL") or 1.5)
@@ -21,8 +22,11 @@ POLL = float(os.environ.get("BET_DASHBOARD_POLL") or 1.5)
 
 @st.cache_resource(show_spinner=False)
 def _runner(path: str) -> Runner:
-    """One runner per store file and server process: it outlives tabs and sessions."""
-    return Runner(RunStore(path))
+    """One runner per store file and server process: it outlives tabs and sessions. When the server
+    stops (SIGTERM, Ctrl-C), its runs are recorded ``interrupted`` and nothing new starts."""
+    run = Runner(RunStore(path))
+    atexit.register(run.interrupt_all)
+    return run
 
 
 def runner() -> Runner:
@@ -72,7 +76,7 @@ def dataset_or_none(spec: DataSpec | dict[str, Any] | None) -> Dataset | None:
     try:
         return dataset(spec)
     except (BetError, TypeError) as exc:
-        st.warning(f"Cannot load this run's dataset for frequency views: {redact(str(exc))}")
+        st.warning(f"Cannot load this run's dataset for frequency views: {shown(str(exc))}")
         return None
 
 
@@ -80,7 +84,7 @@ def runs() -> list[dict[str, Any]]:
     try:
         return store().list_runs()
     except BetError as exc:
-        st.error(redact(str(exc)))
+        st.error(shown(str(exc)))
         return []
 
 
@@ -89,7 +93,7 @@ def run_or_error(run_id: str) -> dict[str, Any] | None:
     try:
         return store().get_run(run_id)
     except BetError as exc:
-        st.error(redact(str(exc)))
+        st.error(shown(str(exc)))
         return None
 
 

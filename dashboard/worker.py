@@ -98,6 +98,11 @@ class Worker:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._proc.pid, sig)
 
+    def kill(self) -> None:
+        """End the child at once (the server is stopping: its run is recorded interrupted)."""
+        if self._proc is not None:
+            self._signal(signal.SIGKILL)
+
     def close(self, timeout: float = 5.0) -> None:
         """Ask the child to exit (it finishes nothing: call when idle or after stopping its job)."""
         if self._conn is not None:
@@ -136,14 +141,18 @@ class Task:
     submitted_at: float = field(default_factory=time.time)
 
 
-def execute(store: RunStore, task: Task, worker: Worker | None) -> None:
-    """Run ``task`` in ``worker`` (None: in this thread); raises what the run failed with."""
+def execute(store: RunStore, task: Task, worker: Worker | None, exiting: threading.Event | None = None) -> None:
+    """Run ``task`` in ``worker`` (None: in this thread); raises what the run failed with. A worker
+    that dies once ``exiting`` is set was ended by the server's stop: the run is not failed (the
+    server records it interrupted)."""
     if worker is None:
         record(store, task.job, job_events(task.job, task.data, task.stop), stop=task.stop)
         return
     try:
         worker.run(store.path, task.job, task.data, task.stop)
     except WorkerError as exc:  # a dead worker leaves the run unfinished: record why
+        if exiting is not None and exiting.is_set():
+            return
         if Status(store.get_run(task.job.run_id)["status"]) in (Status.QUEUED, Status.RUNNING, Status.INTERRUPTED):
             store.finish(task.job.run_id, Status.FAILED, error=str(exc))
         raise
@@ -153,7 +162,10 @@ def serve(conn: Connection) -> None:
     """The child's loop: one job per message until ``None`` or the parent closes the pipe."""
     stop = threading.Event()
     signal.signal(signal.SIGUSR1, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server decides
+    # Ctrl-C in the server's terminal, or SIGTERM to its process group: the server decides (it
+    # records the run interrupted, resumable, and ends this process: Runner.interrupt_all)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     stores: dict[str, RunStore] = {}
     while True:

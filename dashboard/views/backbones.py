@@ -38,7 +38,7 @@ def launch(cfg: SearchConfig, backbones: list[str]) -> None:
     try:
         ids = state.runner().submit_search(cfg, backbones, owner=state.me())
     except BetError as exc:
-        st.error(settings.redact(str(exc)))
+        st.error(settings.shown(str(exc)))
         return
     state.flash(f"Queued {len(ids)} runs (one after another): {', '.join(backbones)}")
     st.rerun()

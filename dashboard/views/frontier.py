@@ -9,6 +9,7 @@ import streamlit as st
 
 from bet import METHODS, BetError
 from dashboard import charts, frontier_chart, queries, settings, state
+from dashboard.paths import md, shown_name
 
 
 def page() -> None:
@@ -21,7 +22,8 @@ def page() -> None:
     else:
         c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
         cfg = st.session_state.get("setup_config")
-        default = cfg.data.dataset if cfg is not None and cfg.data.dataset in datasets else datasets[0]
+        mine = shown_name(cfg.data.dataset) if cfg is not None else None
+        default = mine if mine in datasets else datasets[0]
         dataset = c1.selectbox("Dataset", datasets, index=datasets.index(default), key="fr_dataset")
         backbones = sorted({r["backbone"] for r in rows if r["dataset"] == dataset})
         chosen = c2.multiselect("Backbones", backbones, default=backbones, key="fr_backbones")
@@ -60,7 +62,7 @@ def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_b
         rid = str(picked[0] if isinstance(picked[0], str) else picked[0][0])
         r = next((r for r in rows if r["run_id"] == rid), None)
         if r is not None:
-            st.markdown(f"**Selected:** {queries.label(r)} — valid {metric} {_fmt(queries.metric(r, metric, 'valid'))}"
+            st.markdown(f"**Selected:** {md(queries.label(r))} — valid {metric} {_fmt(queries.metric(r, metric, 'valid'))}"
                         f" · test {metric} {_fmt(queries.metric(r, metric))}")  # fmt: skip
             if st.button("Open in Live run", key="fr_open"):
                 state.open_run(rid)
@@ -81,7 +83,7 @@ def sweep() -> None:
         return
     with st.form("sweep", border=True):
         st.caption(
-            f"On **{cfg.data.dataset}** with the sidebar's settings ({cfg.iterations} iterations × "
+            f"On **{md(shown_name(cfg.data.dataset))}** with the sidebar's settings ({cfg.iterations} iterations × "
             f"{cfg.candidates} candidates, top {cfg.retrain_top} retrained). `full` and `pop` run once."
         )
         c1, c2, c3 = st.columns([2, 3, 2])
@@ -106,7 +108,7 @@ def submit_sweep(cfg: Any, text: str, methods: list[str], backbones: list[str]) 
             raise ValueError("pick at least one method and one backbone")
         ids = state.runner().submit_frontier(cfg, sparsities, methods, backbones, owner=state.me())
     except (BetError, ValueError) as exc:
-        st.error(f"Cannot run this sweep: {settings.redact(str(exc))}")
+        st.error(f"Cannot run this sweep: {settings.shown(str(exc))}")
         return
     state.flash(f"Sweep queued: {len(ids)} runs over sparsities {', '.join(map(str, sparsities))}")
     st.rerun()

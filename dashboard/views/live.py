@@ -16,6 +16,7 @@ import streamlit as st
 from bet import RESUMABLE, BetError, SearchConfig, report
 from dashboard import charts, memo, queries, settings, state, story
 from dashboard.feed import Feed, feed_for
+from dashboard.paths import md
 from dashboard.settings import DEMO, packed_mb
 from dashboard.views import story as story_view
 
@@ -47,7 +48,7 @@ def start_demo() -> None:
     try:
         ids = state.runner().submit(cfgs, "demo-" + token_hex(3), owner=state.me())
     except BetError as exc:
-        st.error(settings.redact(str(exc)))
+        st.error(settings.shown(str(exc)))
         return
     state.flash(f"Demo queued: {len(ids)} runs")
     state.select_run(ids[0])
@@ -62,6 +63,7 @@ def page() -> None:
         return
     ids = [r["run_id"] for r in rows]
     by_id = {r["run_id"]: r for r in rows}
+    resumable(rows)
     current = state.selected_run_id(rows)
     rid = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
                        format_func=lambda i: f"{i} — {queries.label(by_id[i])}")  # fmt: skip
@@ -70,6 +72,16 @@ def page() -> None:
     story_view.band(by_id[rid])
     active = by_id[rid]["status"] not in queries.FINAL
     st.fragment(run_every=state.POLL if active else None)(run_view)(rid, active)
+
+
+def resumable(rows: list[dict[str, Any]]) -> None:
+    """After a server stop (or a crash), which searches can continue where they stopped."""
+    found = [r["run_id"] for r in rows if r["status"] == "interrupted" and r["kind"] == "search"]
+    if found:
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        with st.container(key="resumable"):
+            st.info(f"Interrupted (the server stopped, or the process running them died), resumable from their "
+                    f"evaluated actions: {', '.join(found[:5])}{more}. Pick one below and press **Resume**.")  # fmt: skip
 
 
 def run_view(run_id: str, polling: bool) -> None:
@@ -121,16 +133,16 @@ def _planned(run: dict[str, Any]) -> dict[str, float]:
 
 def header(run: dict[str, Any], runner: Any) -> None:
     status, rid = run["status"], run["run_id"]
-    st.subheader(queries.label(run))
+    st.subheader(md(queries.label(run)))
     with st.container(key="run-status"):
         stopping = " (stopping…)" if runner.stopping(rid) else ""
         st.markdown(f"Status: {status}{stopping}")
-        st.caption(f"run {rid} · {run['dataset']} · {run['backbone']} · c={run['sparsity']:g} · {run['method']}")
+        st.caption(f"run {rid} · {md(run['dataset'])} · {run['backbone']} · c={run['sparsity']:g} · {run['method']}")
         if run["method"] == "mde":
             st.caption(charts.MDE_NOTE)
     if status in ("failed", "interrupted") or (status == "stopped" and run.get("error")):
         first, _, rest = settings.redact(run.get("error") or "").partition("\n")
-        (st.error if status == "failed" else st.warning)(first or status)
+        (st.error if status == "failed" else st.warning)(md(first) or status)
         if rest.strip():
             with st.expander("Details"):
                 st.code(rest)
@@ -157,7 +169,7 @@ def header(run: dict[str, Any], runner: Any) -> None:
             runner.resume(rid, state.me())
             state.flash(f"Run {rid} queued to resume")
         except BetError as exc:
-            state.flash(settings.redact(str(exc)), "error")
+            state.flash(settings.shown(str(exc)), "error")
         st.rerun()
     if status in queries.FINAL:
         bar.download_button(

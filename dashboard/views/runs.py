@@ -14,7 +14,8 @@ import streamlit as st
 
 from bet import RESUMABLE, BetError
 from dashboard import queries, state
-from dashboard.settings import redact
+from dashboard.paths import md
+from dashboard.settings import redact, shown
 
 
 def page() -> None:
@@ -62,9 +63,9 @@ def details(run_id: str) -> None:
     run = state.run_or_error(run_id)
     if run is None:
         return
-    st.subheader(queries.label(run))
+    st.subheader(md(queries.label(run)))
     if run.get("error"):
-        st.warning(redact(run["error"]).splitlines()[0])
+        st.warning(md(redact(run["error"]).splitlines()[0]))
     b = st.columns(4)
     if b[0].button("Open in Live run", key="runs_open"):
         state.open_run(run_id)
@@ -80,7 +81,7 @@ def details(run_id: str) -> None:
             runner.resume(run_id, state.me())
             state.flash(f"Run {run_id} queued to resume")
         except BetError as exc:
-            state.flash(redact(str(exc)), "error")
+            state.flash(shown(str(exc)), "error")
         st.rerun(scope="app")
     downloads(run)
     with st.expander("Settings (frozen config)"):

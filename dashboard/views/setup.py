@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -27,9 +26,10 @@ from bet import (
     training_bytes,
 )
 from dashboard import queries, settings, state
+from dashboard.paths import md
 from dashboard.settings import BACKBONE_CHOICES, DEMO, DEVICES, PAPER
+from dashboard.views import source
 
-SOURCES = ("built-in", "upload a file", "server path")
 PRESETS: dict[str, dict[str, int]] = {
     "paper defaults": {"iterations": PAPER.iterations, "candidates": PAPER.candidates, "finetune_epochs": 0,
                        "finetune_steps": 0, "retrain_top": PAPER.retrain_top, "pretrain_epochs": PAPER.pretrain.epochs,
@@ -41,7 +41,7 @@ PRESETS: dict[str, dict[str, int]] = {
                              "retrain_top": 1, "pretrain_epochs": 4, "retrain_epochs": 4},
 }  # fmt: skip
 DEFAULTS: dict[str, Any] = {
-    "data_source": SOURCES[0], "dataset": BUILTIN[0], "data_path": "", "data_fmt": "auto", "min_rating": "",
+    "data_source": source.SOURCES[0], "dataset": BUILTIN[0], "data_path": "", "data_fmt": "auto", "min_rating": "",
     "split": "paper", "split_seed": 42, "backbones": ["lightgcn"], "sparsity": 0.9, "d_max": PAPER.d_max,
     "seed": 0, "device": "auto", "selection": PAPER.selection, "predictor": PAPER.predictor,
     "preset": "paper defaults", **PRESETS["paper defaults"],
@@ -50,56 +50,6 @@ DEFAULTS: dict[str, Any] = {
 
 def _apply_preset() -> None:
     st.session_state.update(PRESETS[st.session_state["preset"]])
-
-
-def _data_spec(sb: Any) -> DataSpec | None:
-    source = sb.radio("Dataset", SOURCES, key="data_source", horizontal=True)
-    fmt = st.session_state["data_fmt"]
-    min_rating = st.session_state["min_rating"].strip()
-    try:
-        rating = float(min_rating) if min_rating else None
-    except ValueError:
-        sb.error(f"Minimum rating {min_rating!r} is not a number")
-        return None
-    if source == "built-in":
-        return DataSpec(sb.selectbox("Built-in dataset", BUILTIN, key="dataset"), st.session_state["split"],
-                        int(st.session_state["split_seed"]))  # fmt: skip
-    if source == "upload a file":
-        up = sb.file_uploader(
-            "Interaction file (user item [rating] per line, or LightGCN format; .gz ok)",
-            key="upload",
-            help="At most server.maxUploadSize MB (see .streamlit/config.toml)",
-        )
-        if up is None:
-            sb.info("Upload a file to use it.")
-            return None
-        saved = st.session_state.setdefault("_uploads", {})  # file_id -> path: hash a big file once
-        if up.file_id not in saved:
-            saved[up.file_id] = settings.save_upload(up.name, up.getvalue())
-        path = saved[up.file_id]
-    else:
-        text = sb.text_input("File or LightGCN folder on the server", key="data_path").strip()
-        if not text:
-            sb.info("Type a path to a file or a folder with train.txt and test.txt.")
-            return None
-        path = text  # type: ignore[assignment]
-    return DataSpec(str(path), st.session_state["split"], int(st.session_state["split_seed"]), fmt, rating)
-
-
-def _load(sb: Any, spec: DataSpec) -> Dataset | None:
-    try:
-        with st.spinner("Loading the dataset…"):
-            data = state.dataset(spec)
-    except BetError as exc:
-        msg = str(exc)
-        if Path(spec.dataset).parent.parent == settings.uploads_dir():  # an upload: by its name, said so
-            msg = msg.replace(spec.dataset, f"{Path(spec.dataset).name} (uploaded)")
-        with sb.container(key="data-error"):  # the user's file name, not where the upload is kept
-            st.error(f"Cannot use this dataset: {settings.redact(msg)}")
-        return None
-    sb.caption(f"{data.name}: {data.n_users:,} users · {data.n_items:,} items · "
-               f"{data.n_interactions:,} interactions")  # fmt: skip
-    return data
 
 
 def _advanced(sb: Any) -> None:
@@ -153,15 +103,21 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
         st.progress(min(1.0, r.kept_fraction), text=f"{r.kept_fraction:.1%} of the full table")
     try:
         resolve_device(s["device"])
-        return settings.build_config(
+        cfg = settings.build_config(
             spec, backbones[0], s["sparsity"], iterations=s["iterations"], candidates=s["candidates"],
             finetune_epochs=s["finetune_epochs"], finetune_steps=s["finetune_steps"], retrain_top=s["retrain_top"],
             seed=s["seed"], device=s["device"], d_max=s["d_max"], pretrain_epochs=s["pretrain_epochs"],
             retrain_epochs=s["retrain_epochs"], selection=s["selection"], predictor=s["predictor"],
         )  # fmt: skip
     except BetError as exc:
-        sb.error(settings.redact(str(exc)))
+        sb.error(settings.shown(str(exc)))
         return None
+    try:  # every phase, the candidate pools included, before Start (the reason shows beside it)
+        settings.check_memory_needs(cfg, data)
+    except BetError as exc:
+        st.session_state["_memory_error"] = f"Too big for this server — {settings.shown(str(exc))}"
+        return None
+    return cfg
 
 
 def _estimate(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
@@ -223,15 +179,18 @@ def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: 
         try:
             ids = state.runner().submit_search(cfg, st.session_state["backbones"], owner=state.me())
         except BetError as exc:
-            top.error(settings.redact(str(exc)))
+            top.error(settings.shown(str(exc)))
         else:
             state.flash(f"Queued {len(ids)} run(s): {', '.join(ids)}")
             state.select_run(ids[0])
             if live_page is not None:
                 st.switch_page(live_page, query_params={"run": ids[0]})
             st.rerun()
+    if cfg is None and st.session_state.get("_memory_error"):
+        with top.container(key="memory-error-start"):
+            st.error(st.session_state["_memory_error"])
     if cfg is not None and data is not None:
-        top.caption(f"Starts {' + '.join(st.session_state['backbones'])} on {data.name} at c = {cfg.sparsity:g} "
+        top.caption(f"Starts {' + '.join(st.session_state['backbones'])} on {md(data.name)} at c = {cfg.sparsity:g} "
                     "(set below).")  # fmt: skip
     else:
         top.caption("Fix the settings below to start.")
@@ -249,11 +208,12 @@ def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None
     sb.header("BET Studio")
     sb.caption("Fit per-user/per-item embedding sizes into a parameter budget (BET, WSDM 2024).")
     top = sb.container(key="start-bar")  # Start sits here, above the settings: reachable in any window
-    spec = _data_spec(sb)
-    data = _load(sb, spec) if spec is not None else None
+    spec = source.data_spec(sb)
+    data = source.load(sb, spec) if spec is not None else None
     sb.multiselect("Backbones (several: one run each, compared)", BACKBONE_CHOICES, key="backbones")
     sb.slider("Sparsity c (fraction of the table removed)", 0.50, 0.99, step=0.01, key="sparsity")
     _advanced(sb)
+    st.session_state.pop("_memory_error", None)
     cfg = _config(sb, spec, data) if spec is not None and data is not None else None
     st.session_state["setup_config"] = cfg
     _start(top, cfg, data, live_page)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from bet import BetError, baseline_action
 from bet import report as explain  # the findings, shared with the offline report
-from dashboard import charts, queries, state
+from dashboard import charts, queries, settings, state
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -53,7 +53,7 @@ def view(run_id: str) -> None:
     try:
         su, mde = (baseline_action(m, data, c, seed, d_max) for m in ("su", "mde"))
     except BetError as exc:
-        st.error(str(exc))
+        st.error(settings.shown(str(exc)))
         return
     pre = store.events(run_id, kinds=("pretrain_finished",))
     full = pre[-1]["valid"]["recall@20"] if pre else None
