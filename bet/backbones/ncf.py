@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bet.backbones.base import Backbone, Scorer, batch_sq_norm, bpr
+from bet.backbones.base import Backbone, Scorer, bpr
+from bet.backbones.ncf_kernel import MLPScores
 from bet.budget import Action
 from bet.data import Dataset
 from bet.embedding import BudgetedEmbedding
@@ -25,6 +26,10 @@ class NCF(Backbone):
     name = "ncf"
     reg = 1e-2
     action_share = 2  # the action (MLP table) gets half the budget; the GMF table at most the rest
+    #: how the scorer computes the MLP half of every score (:mod:`bet.backbones.ncf_kernel`)
+    kernel = "auto"
+    #: the kernel the last :meth:`scorer` used (``compiled`` falls back to ``tiled`` when unavailable)
+    last_kernel = ""
 
     def __init__(self, data: Dataset, d_max: int, device: torch.device, generator: torch.Generator):
         super().__init__(data, d_max, device)
@@ -57,44 +62,54 @@ class NCF(Backbone):
         super().set_full()
         self.gmf.set_full()
 
+    def _halves(self, mlp: torch.Tensor, user_rows: bool) -> torch.Tensor:
+        """The hidden layer's user (``hu``) or item (``hi``, with the bias) half for MLP rows
+        ``mlp``: the hidden layer is linear in ``[mlp_u ; mlp_i]``, so each half is computed per
+        row, not per pair."""
+        d, w = self.d_max, self.hidden.weight
+        return mlp @ w[:, :d].T if user_rows else torch.addmm(self.hidden.bias, mlp, w[:, d:].T)
+
     def _parts(self) -> tuple[torch.Tensor, ...]:
-        """Per-row pieces every score is built from (one pass over each table, not per pair):
-        the hidden layer is linear in ``[mlp_u ; mlp_i]``, so both halves are precomputed."""
+        """Per-row pieces every score is built from, for every user and item (the scorer)."""
         assert self.table is not None
-        d, off = self.d_max, self.n_users
+        off = self.n_users
         mlp, gmf = self.table(), self.gmf()
-        w = self.hidden.weight
-        hu = mlp[:off] @ w[:, :d].T  # (n_users, d)
-        hi = torch.addmm(self.hidden.bias, mlp[off:], w[:, d:].T)  # (n_items, d)
-        gu = gmf[:off] * self.out.weight[0, :d]  # GMF output weights folded into the user side
+        hu, hi = self._halves(mlp[:off], True), self._halves(mlp[off:], False)
+        gu = gmf[:off] * self.out.weight[0, : self.d_max]  # GMF output weights folded into the user side
         return mlp, gmf, hu, hi, gu, gmf[off:]
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        mlp, gmf, hu, hi, gu, gi = self._parts()
-        w_m, b0 = self.out.weight[0, self.d_max :], self.out.bias[0]
-        hu_b, gu_b = hu.index_select(0, users), gu.index_select(0, users)
-
-        def logit(items: torch.Tensor) -> torch.Tensor:
-            h = torch.relu(hu_b + hi.index_select(0, items))
-            return (gu_b * gi.index_select(0, items)).sum(1) + h @ w_m + b0
-
-        main = bpr(logit(pos), logit(neg))
+        """BPR on the batch's rows only: gather the masked rows first, then multiply (the same
+        gradients as computing every row's halves and gathering, at a batch's cost instead of
+        the whole table's; sums are taken in another order, so they agree to float rounding)."""
+        assert self.table is not None
+        d, b = self.d_max, len(users)
         rows = torch.cat([users, pos + self.n_users, neg + self.n_users])
-        l2 = batch_sq_norm(mlp, rows) + batch_sq_norm(gmf, rows)
-        return main + self.reg * l2 / len(users)
+        mlp, gmf = self.table.lookup(rows), self.gmf.lookup(rows)
+        hu_b = self._halves(mlp[:b], True)
+        hi_pn = self._halves(mlp[b:], False)
+        gu_b = gmf[:b] * self.out.weight[0, :d]
+        w_m, b0 = self.out.weight[0, d:], self.out.bias[0]
+
+        def logit(part: slice) -> torch.Tensor:
+            h = torch.relu(hu_b + hi_pn[part])
+            return (gu_b * gmf[b:][part]).sum(1) + h @ w_m + b0
+
+        main = bpr(logit(slice(0, b)), logit(slice(b, 2 * b)))
+        l2 = mlp.square().sum() + gmf.square().sum()
+        return main + self.reg * l2 / b
 
     @torch.no_grad()
     def scorer(self) -> Scorer:
         _, _, hu, hi, gu, gi = self._parts()
         gi_t, w_m, b0 = gi.T.contiguous(), self.out.weight[0, self.d_max :], self.out.bias[0]
-        block = max(1, (1 << 24) // max(1, hi.numel()))
+        mlp = MLPScores(hi, w_m, self.n_users, self.kernel)
+        self.last_kernel = mlp.kernel
 
         @torch.no_grad()
         def score(users: torch.Tensor) -> torch.Tensor:
-            out = gu[users] @ gi_t + b0
-            for s in range(0, len(users), block):
-                u = users[s : s + block]
-                out[s : s + block] += torch.relu(hu[u].unsqueeze(1) + hi.unsqueeze(0)) @ w_m
+            out = torch.addmm(b0, gu[users], gi_t)
+            out += mlp(hu[users])
             return out
 
         return Scorer(fn=score)
