@@ -10,32 +10,39 @@ in-process. A run is left ``completed``, ``stopped`` or ``failed`` (with the err
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bet import store as run_store
 from bet.backbones import BACKBONES, action_budget
 from bet.baselines import baseline_events
 from bet.budget import budget_for
-from bet.config import NO_BUDGET, BaselineConfig, SearchConfig
-from bet.data import Dataset
-from bet.errors import StoreError
+from bet.config import NO_BUDGET, BaselineConfig, DataSpec, SearchConfig
+from bet.data import BUILTIN, Dataset
+from bet.errors import DataError, StoreError
 from bet.events import Event, RunStarted
 from bet.search import Evaluated, bet_search
-from bet.store import RESUMABLE, Listener, RunStore
+from bet.store import Listener, RunStore
 
 
 @dataclass
 class Job:
     """One run to execute: its stored id, frozen config, budget (None: a run stored without one,
-    derived again from its config) and, for a resumed search, its population."""
+    derived again from its config), the data it must run on (split fingerprint; a run stored
+    before fingerprints: its row counts) and, for a resumed search, its population and the run
+    row's state before this process took it (``prior``, to give it back if it cannot start)."""
 
     run_id: str
     config: SearchConfig | BaselineConfig
     budget: int | None = None
     population: list[Evaluated] = field(default_factory=list)
+    fingerprint: str | None = None
+    shape: tuple[int, int] | None = None
+    prior: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -115,25 +122,93 @@ def create_job(
         kind=kind, method=method, dataset=data.name, backbone=cfg.backbone,
         sparsity=sparsity, seed=cfg.seed, config=cfg.to_dict(), budget=budget,
         iterations=iterations, comparison_id=comparison_id, executor=executor, workers=workers,
-        n_users=data.n_users, n_items=data.n_items,
+        n_users=data.n_users, n_items=data.n_items, data_path=data_path(cfg.data), data_fingerprint=data.fingerprint,
     )  # fmt: skip
-    return Job(run_id, cfg, budget)
+    return Job(run_id, cfg, budget, fingerprint=data.fingerprint, shape=(data.n_users, data.n_items))
+
+
+def data_path(spec: DataSpec) -> str:
+    """Where a run's data comes from, independent of the working folder: a built-in's name, or
+    the absolute path of the user's file or folder."""
+    if spec.dataset in BUILTIN:
+        return spec.dataset
+    return str(Path(spec.dataset).expanduser().absolute())
+
+
+def _stored_data(cfg: SearchConfig, stored: str | None) -> SearchConfig:
+    """The config a resumed search loads its data with: the stored absolute path where the
+    config's (maybe relative) path now names another file; the fingerprint check decides."""
+    if stored is None or cfg.data.dataset in BUILTIN or data_path(cfg.data) == stored:
+        return cfg
+    if not Path(stored).exists() and Path(cfg.data.dataset).expanduser().exists():
+        return cfg  # moved since: what the config names now is checked against the fingerprint
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset=stored))
 
 
 def resume_job(store: RunStore, run_id: str) -> Job:
+    """Take a stored search to continue it: this process claims it atomically (of two resuming
+    it at once, one gets a :class:`StoreError` naming the other) — every entry point (CLI,
+    dashboard, reproduce) comes here. Give it back with :func:`release` if it cannot start."""
     run = store.get_run(run_id)
     if run["kind"] != "search":
-        raise StoreError(f"run {run_id} is a {run['method']} baseline, not a search; only searches resume")
-    if not run["status"].is_resumable:
-        raise StoreError(f"run {run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
-    cfg = SearchConfig.from_dict(run["config"]).validate()
-    return Job(run_id, cfg, run["budget"], load_population(store, run_id))
+        raise StoreError(
+            f"run {run_id} is a {run['method']} run, not a BET search; only BET searches resume "
+            "(a baseline trains from scratch: run it again with bet train or bet frontier)"
+        )
+    cfg = _stored_data(SearchConfig.from_dict(run["config"]).validate(), run["data_path"])
+    shape = (run["n_users"], run["n_items"]) if run["n_users"] is not None else None
+    prior = store.claim_resume(run_id)
+    job = Job(run_id, cfg, run["budget"], fingerprint=run["data_fingerprint"], shape=shape, prior=prior)
+    try:
+        job.population = load_population(store, run_id)
+    except BaseException:
+        release(store, job)
+        raise
+    return job
+
+
+def release(store: RunStore, job: Job) -> None:
+    """Give back a resumed run that could not start (it returns to stopped / failed / interrupted)."""
+    if job.prior is not None:
+        store.release(job.run_id, job.prior)
+
+
+def check_data(job: Job, data: Dataset) -> None:
+    """Refuse data other than the run was built on: a resumed search would mix two datasets (or
+    crash on a size mismatch). Runs stored before fingerprints (schema 3) are checked by their
+    row counts only, and otherwise resume with the stored path, as they always did."""
+    where = data_path(job.config.data)
+    now = f"{data.n_users:,} users × {data.n_items:,} items"
+    if job.fingerprint is not None and data.fingerprint != job.fingerprint:
+        raise DataError(
+            where, f"not the data run {job.run_id} was built on (split fingerprint {job.fingerprint} then, "
+            f"{data.fingerprint} now, {now}); it changed since: start a new search instead of resuming",
+        )  # fmt: skip
+    if job.shape is not None and job.shape != (data.n_users, data.n_items):
+        raise DataError(
+            where, f"not the data run {job.run_id} was built on ({job.shape[0]:,} users × {job.shape[1]:,} items "
+            f"then, {now} now); start a new search instead of resuming",
+        )  # fmt: skip
+
+
+def prepare_resume(store: RunStore, run_id: str, data: Dataset | None = None) -> tuple[Job, Dataset]:
+    """:func:`resume_job`, then its data (``data``, or loaded from the stored path) checked
+    against the run's; a run that cannot start is given back untouched."""
+    job = resume_job(store, run_id)
+    try:
+        data = data or job.config.data.load()
+        check_data(job, data)
+    except BaseException:
+        release(store, job)
+        raise
+    return job, data
 
 
 def job_events(job: Job, data: Dataset | None = None, stop: threading.Event | None = None) -> Iterable[Event]:
     """Execute a job here, yielding its events (a pure function of the job: runs anywhere)."""
     cfg = job.config
     data = data or cfg.data.load()
+    check_data(job, data)  # wherever it executes: never a run built on two datasets
     budget = job.budget if job.budget is not None else run_budget(cfg, data)
     if isinstance(cfg, SearchConfig):
         yield RunStarted(job.run_id, cfg.to_dict(), budget, data.n_users, data.n_items)
@@ -165,8 +240,7 @@ def run_search(
 ) -> dict[str, Any]:
     """Run (or resume) a BET search in this process; returns the stored run."""
     if resume is not None:
-        job = resume_job(store, resume)
-        data = data or job.config.data.load()
+        job, data = prepare_resume(store, resume, data)
     else:
         assert cfg is not None
         data = data or cfg.validate().data.load()

@@ -24,7 +24,7 @@ from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import LocalExecutor
 from bet.paper import CELLS, COLUMNS, METHODS, TABLE1, append_row, config_hash, read_table, table_row
-from bet.runs import Job, create_job, resume_job
+from bet.runs import Job, create_job, prepare_resume
 from bet.runtime import resolve_device
 from bet.store import RESUMABLE, RunStore, Status
 
@@ -99,7 +99,7 @@ def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, sto
         return run
     job: Job | None = None
     if isinstance(cfg, SearchConfig) and (old := _stored(store, cfg, RESUMABLE)) is not None:
-        job = resume_job(store, old["run_id"])
+        job, _ = prepare_resume(store, old["run_id"], data)  # claimed; refused if the data changed
     job = job or create_job(store, cfg, data)
     progress = SearchProgress(getattr(cfg, "iterations", 0))
     return LocalExecutor().run(store, [job], data, progress, stop)[0]

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    store = RunStore(args.store)
+    store = RunStore(args.store, read_only=True)
     where = {k: getattr(args, k) for k in ("dataset", "backbone", "status") if getattr(args, k)}
     status = where.pop("status", None)
     runs = [r for r in store.list_runs(**where) if status is None or r["status"] == status]
@@ -75,7 +75,7 @@ def action_rows(store: RunStore, run_id: str) -> list[dict[str, Any]]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store = RunStore(args.store)
+    store = RunStore(args.store, read_only=True)
     run = store.get_run(args.run)
     write: Callable[[BinaryIO], None]
     if args.format == "csv":

@@ -22,7 +22,7 @@ from bet.config import PRETRAIN, RETRAIN, DataSpec, SearchConfig
 from bet.errors import ConfigError
 from bet.estimate import LONG_RUN, measure, plan
 from bet.predictor import PREDICTORS, TRAINING_MODES
-from bet.runs import run_search
+from bet.runs import job_events, prepare_resume, record, run_search
 from bet.runtime import resolve_device
 from bet.sampler import ActionSampler
 from bet.selection import SELECTIONS
@@ -171,21 +171,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     store = RunStore(args.store)
-    data = None
     if args.resume:
-        cfg = None
-        resumed = SearchConfig.from_dict(store.get_run(args.resume)["config"])
-        iterations = resumed.iterations
-        data = resumed.data.load()  # before the Ctrl-C handler: a Ctrl-C while loading ends at once
+        # Claimed (atomically) and its data checked before the Ctrl-C handler: a Ctrl-C while
+        # loading ends at once, and gives the run back as it was.
+        job, data = prepare_resume(store, args.resume)
+        assert isinstance(job.config, SearchConfig)  # resume_job refuses baselines
+        progress, t0 = SearchProgress(job.config.iterations), time.perf_counter()
+        with graceful_stop() as stop:
+            run = record(store, job, job_events(job, data, stop), progress, stop)
     else:
         if args.sparsity is None:
             raise ConfigError("--sparsity C is required (e.g. 0.9 keeps 10% of the table)")
         cfg = search_config(args, args.sparsity)
-        iterations = cfg.iterations
-    t0 = time.perf_counter()
-    progress = SearchProgress(iterations)
-    with graceful_stop() as stop:
-        run = run_search(cfg, store, data=data, stop=stop, on_event=progress, resume=args.resume)
+        progress, t0 = SearchProgress(cfg.iterations), time.perf_counter()
+        with graceful_stop() as stop:
+            run = run_search(cfg, store, stop=stop, on_event=progress)
     progress.close()
     res = run["result"] or {}
     out = {

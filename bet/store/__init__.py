@@ -11,134 +11,59 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
-import threading
 import time
-import zlib
 from datetime import datetime
-from pathlib import Path
 from secrets import token_hex
 from typing import Any
 
 from bet.budget import Action
 from bet.errors import StoreError
-from bet.paths import bet_home
+from bet.store.reading import HOST, StoreReader, default_path
 from bet.store.recorder import Listener, Recorder, record
-from bet.store.schema import SCHEMA_VERSION, Status, migrate, pack_sizes, unpack_sizes
+from bet.store.schema import Status, pack_sizes, unpack_sizes
 
-__all__ = ["ACTIVE", "RESUMABLE", "Listener", "Recorder", "RunStore", "Status", "default_path", "record"]
+__all__ = [
+    "ACTIVE", "RESUMABLE", "Listener", "Recorder", "RunStore", "Status", "StoreReader", "default_path", "pack_sizes",
+    "record", "unpack_sizes",
+]  # fmt: skip
 
 ACTIVE = tuple(s for s in Status if not s.is_final)
 RESUMABLE = tuple(s for s in Status if s.is_resumable)
-STALE_AFTER = 900.0  # seconds without a heartbeat before a run on another host counts as dead
-HOST = socket.gethostname()
 
 
-def default_path() -> Path:
-    return bet_home() / "bet.sqlite"
+class RunStore(StoreReader):
+    """Thread-safe handle on one store file (a connection per thread), for reading and writing."""
 
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class RunStore:
-    """Thread-safe handle on one store file (a connection per thread)."""
-
-    def __init__(self, path: str | Path | None = None, timeout: float = 30.0):
-        self.path = Path(path) if path is not None else default_path()
-        self.timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """Execute one statement; returns the number of rows it changed."""
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only; this command cannot change it")
         try:
-            conn = self.conn
-            found = migrate(conn)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc):
-                raise StoreError(
-                    f"{self.path}: the run store is locked by another program; try again when it is done"
-                ) from None
-            raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
-        except sqlite3.DatabaseError as exc:
-            if "malformed" in str(exc):
-                raise self._damaged(exc) from None
-            raise StoreError(f"{self.path}: not a usable BET Studio run store ({exc})") from None
-        if found > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: written by a newer BET Studio (schema {found} > {SCHEMA_VERSION}); upgrade to read it"
-            )
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            except sqlite3.OperationalError as exc:
-                raise StoreError(f"{self.path}: cannot open the run store ({exc})") from None
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-        return conn
-
-    def _damaged(self, exc: Exception) -> StoreError:
-        return StoreError(
-            f"the run store {self.path} is damaged ({exc}); check it with: sqlite3 '{self.path}' "
-            "'PRAGMA integrity_check' (or move it aside: a new store is created in its place)"
-        )
-
-    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
-        try:
-            self.conn.execute(sql, args)
+            return self.conn.execute(sql, args).rowcount
         except sqlite3.OperationalError as exc:
             hint = "; another program holds a lock on it" if "locked" in str(exc) else ""
+            hint = "; the store file or its folder is read-only" if "readonly" in str(exc) else hint
             raise StoreError(f"{self.path}: write failed ({exc}){hint}") from None
         except sqlite3.DatabaseError as exc:  # a corrupt page, found while writing
             raise self._damaged(exc) from None
-
-    def _read(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
-        """All rows of a query; a locked or damaged store is a :class:`StoreError`, never a raw
-        ``sqlite3`` traceback."""
-        try:
-            return self.conn.execute(sql, args).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc):
-                raise StoreError(f"{self.path}: read failed ({exc}); another program holds a lock on it") from None
-            raise self._damaged(exc) from None
-        except sqlite3.DatabaseError as exc:
-            raise self._damaged(exc) from None
-
-    def _read_one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        rows = self._read(sql, args)
-        return rows[0] if rows else None
 
     # -- writing ---------------------------------------------------------------------------
     def create_run(
         self, *, kind: str, method: str, dataset: str, backbone: str, sparsity: float, seed: int,
         config: dict[str, Any], budget: int | None = None, iterations: int = 0,
         comparison_id: str | None = None, executor: str = "local", workers: int = 1, status: Status = Status.QUEUED,
-        n_users: int | None = None, n_items: int | None = None,
+        n_users: int | None = None, n_items: int | None = None, data_path: str | None = None,
+        data_fingerprint: str | None = None,
     ) -> str:  # fmt: skip
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + token_hex(3)
         self._write(
             "INSERT INTO runs (run_id, kind, method, comparison_id, dataset, backbone, sparsity, budget, seed,"
-            " config, status, iterations, created_at, executor, workers, pid, host, heartbeat, n_users, n_items)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " config, status, iterations, created_at, executor, workers, pid, host, heartbeat, n_users, n_items,"
+            " data_path, data_fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, kind, method, comparison_id, dataset, backbone, float(sparsity), budget, seed,
              json.dumps(config), status, iterations, time.time(), executor, workers, os.getpid(), HOST, time.time(),
-             n_users, n_items),
+             n_users, n_items, data_path, data_fingerprint),
         )  # fmt: skip
         return run_id
 
@@ -153,10 +78,58 @@ class RunStore:
 
     # -- a run's life: queued → running → completed | stopped | failed (interrupted: its writer died)
     def claim(self, run_id: str) -> None:
-        """Mark a run as running in this process (pid + host + heartbeat)."""
-        now = time.time()
-        self.update_run(run_id, status=Status.RUNNING, started_at=now, heartbeat=now, pid=os.getpid(), host=HOST,
-                        error=None, stop_requested=0)  # fmt: skip
+        """Mark a run as running in this process (pid + host + heartbeat), atomically: only a
+        queued run, or one this process took with :meth:`claim_resume`. A run that another live
+        process runs is never taken over (:class:`StoreError` naming it)."""
+        now, pid = time.time(), os.getpid()
+        changed = self._write(
+            "UPDATE runs SET status=?, started_at=?, heartbeat=?, pid=?, host=?, error=NULL, stop_requested=0"
+            " WHERE run_id=? AND (status=? OR (status=? AND pid=? AND host=?))",
+            (Status.RUNNING, now, now, pid, HOST, run_id, Status.QUEUED, Status.RUNNING, pid, HOST),
+        )
+        if changed != 1:
+            raise self._taken(run_id)
+
+    def claim_resume(self, run_id: str) -> dict[str, Any]:
+        """Take a resumable run (stopped, failed, or interrupted: its writer died) for this
+        process, atomically — a compare-and-set on the row as read, so of two processes resuming
+        it at once exactly one wins and the other gets a :class:`StoreError` naming the winner.
+        Returns the row's prior state, for :meth:`release`."""
+        row = self._read_one("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        run = self._effective(row)
+        if not run["status"].is_resumable:
+            raise self._taken(run_id, run)
+        prior = {k: row[k] for k in ("status", "pid", "host", "heartbeat")}
+        changed = self._write(
+            "UPDATE runs SET status=?, pid=?, host=?, heartbeat=?"
+            " WHERE run_id=? AND status=? AND pid IS ? AND host IS ? AND heartbeat IS ?",
+            (Status.RUNNING, os.getpid(), HOST, time.time(), run_id, *prior.values()),
+        )
+        if changed != 1:  # another process claimed it between our read and our write
+            raise self._taken(run_id)
+        return prior
+
+    def release(self, run_id: str, prior: dict[str, Any]) -> None:
+        """Give back a run taken with :meth:`claim_resume` before it ran (e.g. its data was
+        refused): it returns to its prior state, unless it is no longer ours."""
+        self._write(
+            "UPDATE runs SET status=?, pid=?, host=?, heartbeat=? WHERE run_id=? AND status=? AND pid=? AND host=?",
+            (*prior.values(), run_id, Status.RUNNING, os.getpid(), HOST),
+        )
+
+    def _taken(self, run_id: str, run: dict[str, Any] | None = None) -> StoreError:
+        """Why ``run_id`` cannot be claimed: it is gone, another process has it, or it is final."""
+        try:
+            run = run or self.get_run(run_id)
+        except StoreError as exc:
+            return exc
+        if not run["status"].is_final:
+            by = f"pid {run['pid']}" + (f" on {run['host']}" if run["host"] != HOST else "")
+            doing = "queued by" if run["status"] is Status.QUEUED else "already being run (or resumed) by"
+            return StoreError(f"run {run_id} is {doing} {by}; only one process may run it at a time")
+        return StoreError(f"run {run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
 
     def requeue(self, run_id: str) -> None:
         """Queue a resumable run again (its driver claims it when it starts)."""
@@ -203,92 +176,6 @@ class RunStore:
     def add_table(self, run_id: str, action_id: int | None, cost: int, data: bytes) -> None:
         self._write("INSERT OR REPLACE INTO tables VALUES (?,?,?,?)", (run_id, action_id, cost, data))
 
-    def table(self, run_id: str) -> bytes:
-        """The packed embedding table of a finished run (``.npz`` bytes)."""
-        row = self._read_one("SELECT data FROM tables WHERE run_id=?", (run_id,))
-        if row is None:
-            raise StoreError(f"run {run_id} has no packed table (only completed runs with an embedding table do)")
-        return bytes(row["data"])
-
-    # -- reading ---------------------------------------------------------------------------
-    def _effective(self, row: sqlite3.Row) -> dict[str, Any]:
-        run = dict(row)
-        try:
-            run["config"] = json.loads(run["config"]) if run["config"] else {}
-            run["result"] = json.loads(run["result"]) if run["result"] else None
-        except ValueError as exc:
-            raise self._damaged(exc) from None
-        try:
-            run["status"] = Status(run["status"])
-        except ValueError as exc:
-            raise self._damaged(exc) from None
-        if not run["status"].is_final:  # queued runs belong to the process that queued them
-            same_host = run["host"] == HOST
-            stale = (
-                run["status"] is Status.RUNNING
-                and run["heartbeat"] is not None
-                and time.time() - run["heartbeat"] > STALE_AFTER
-            )
-            if (same_host and run["pid"] and not _pid_alive(run["pid"])) or stale:
-                run["status"] = Status.INTERRUPTED
-                run["error"] = run["error"] or "the process running it stopped without finishing"
-        return run
-
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        row = self._read_one("SELECT * FROM runs WHERE run_id=?", (run_id,))
-        if row is None:
-            raise StoreError(f"no run {run_id!r} in {self.path}")
-        return self._effective(row)
-
-    def list_runs(self, **where: Any) -> list[dict[str, Any]]:
-        """Runs, newest first; keyword filters match columns exactly (``dataset="gowalla-mini"``);
-        ``status`` matches the status as reported (a dead writer's run is ``interrupted``)."""
-        status = where.pop("status", None)
-        clause = " AND ".join(f"{k}=?" for k in where)
-        sql = "SELECT * FROM runs" + (f" WHERE {clause}" if clause else "") + " ORDER BY created_at DESC"
-        runs = [self._effective(r) for r in self._read(sql, tuple(where.values()))]
-        return runs if status is None else [r for r in runs if r["status"] == status]
-
-    def events(self, run_id: str, after: int = 0, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT seq, kind, t, payload FROM events WHERE run_id=? AND seq>?"
-        args: list[Any] = [run_id, after]
-        if kinds:
-            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
-            args += list(kinds)
-        rows = self._read(sql + " ORDER BY seq", args)
-        return [{"seq": r["seq"], "kind": r["kind"], "t": r["t"], **json.loads(r["payload"])} for r in rows]
-
-    def actions(self, run_id: str) -> list[dict[str, Any]]:
-        """Evaluated actions (no sizes), in evaluation order."""
-        rows = self._read(
-            "SELECT run_id, action_id, iteration, role, strategy, cost, predicted, fitness, metrics, seconds"
-            " FROM actions WHERE run_id=? ORDER BY action_id",
-            (run_id,),
-        )
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["metrics"] = json.loads(d["metrics"]) if d["metrics"] else None
-            out.append(d)
-        return out
-
-    def action(self, run_id: str, action_id: int) -> Action:
-        row = self._read_one(
-            "SELECT dtype, user_sizes, item_sizes FROM actions WHERE run_id=? AND action_id=?", (run_id, action_id)
-        )
-        if row is None:
-            raise StoreError(f"run {run_id} has no action {action_id}")
-        try:
-            return Action(unpack_sizes(row["dtype"], row["user_sizes"]), unpack_sizes(row["dtype"], row["item_sizes"]))
-        except (zlib.error, ValueError, TypeError) as exc:
-            raise self._damaged(exc) from None
-
     def delete_run(self, run_id: str) -> None:
         for table in ("events", "actions", "tables", "runs"):
             self._write(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None

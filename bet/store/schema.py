@@ -13,7 +13,7 @@ from enum import StrEnum
 
 import numpy as np
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Status(StrEnum):
@@ -114,7 +114,19 @@ MIGRATIONS = [
     ALTER TABLE runs ADD COLUMN n_users INTEGER;
     ALTER TABLE runs ADD COLUMN n_items INTEGER;
     """,
+    # 3 → 4: the dataset a run was built on — its absolute path and its split's fingerprint — so
+    # that --resume refuses changed or different data (runs stored before have neither).
+    """
+    ALTER TABLE runs ADD COLUMN data_path TEXT;
+    ALTER TABLE runs ADD COLUMN data_fingerprint TEXT;
+    """,
 ]
+
+#: The columns the migrations add, with the values a run stored before them reads as.
+COLUMN_DEFAULTS = {
+    "executor": "local", "workers": 1, "retries": 0, "stop_requested": 0, "n_users": None, "n_items": None,
+    "data_path": None, "data_fingerprint": None,
+}  # fmt: skip
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -135,7 +147,7 @@ def create_v1(conn: sqlite3.Connection) -> None:
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the store to :data:`SCHEMA_VERSION`; returns the version found."""
     found = current_version(conn)
-    if found > SCHEMA_VERSION:
+    if found >= SCHEMA_VERSION:  # nothing to do: no write lock taken
         return found
     conn.execute("BEGIN IMMEDIATE")
     try:
