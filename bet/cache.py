@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
+import re
+import shutil
 import tempfile
 from typing import Any
 
@@ -17,6 +20,8 @@ from bet.data import Dataset
 from bet.paths import cache_dir
 
 _ADDED_LATER = ("eval_every_steps",)
+NAME_LIMIT = 64
+_PLAIN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._+-]{{0,{NAME_LIMIT - 1}}}")
 CACHE_VERSION = 3  # bump when a backbone's maths or the training batches change (3: distinct users per batch)
 
 
@@ -32,7 +37,17 @@ def model_key(data: Dataset, backbone: str, d_max: int, cfg: Any, seed: int) -> 
         "seed": seed,
     }
     blob = json.dumps(spec, sort_keys=True).encode()
-    return f"{data.name}-{backbone}-{hashlib.sha256(blob).hexdigest()[:16]}"
+    return f"{safe_name(data.name)}-{backbone}-{hashlib.sha256(blob).hexdigest()[:16]}"
+
+
+def safe_name(name: str) -> str:
+    """``name`` as part of a file name: itself when short and plain (so existing keys stay), else
+    a plain prefix and a hash of the whole name, never past :data:`NAME_LIMIT` characters (a
+    dataset file's name may be up to 255 bytes, more than is left once the key is added)."""
+    if _PLAIN.fullmatch(name):
+        return name
+    prefix = re.sub(r"[^A-Za-z0-9._+-]+", "_", name)[: NAME_LIMIT - 17].strip("._-") or "data"
+    return f"{prefix}~{hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
 
 
 def load(model: Backbone, key: str) -> dict[str, Any] | None:
@@ -71,6 +86,9 @@ def save(model: Backbone, key: str, meta: dict[str, Any]) -> None:
     try:
         torch.save({"state": state, "meta": meta}, tmp)
         os.replace(tmp, folder / f"{key}.pt")
+    except (OSError, RuntimeError) as exc:  # a full disk (torch reports it as a RuntimeError): the run goes on
+        why = getattr(exc, "strerror", None) or f"{shutil.disk_usage(folder).free // 2**20:,} MB free"
+        logging.getLogger(__name__).warning("cannot cache the model in %s (%s); continuing without it", folder, why)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -50,7 +50,8 @@ def test_gowalla_mini_pinned(mini: Dataset) -> None:
     assert (mini.n_users, mini.n_items, mini.n_interactions) == (3_175, 3_660, 83_896)
     assert mini.n_rows == 6_835
     c = mini.counts()
-    assert set(c) == {"name", "users", "items", "interactions", "train", "valid", "test"}
+    assert set(c) == {"name", "users", "items", "interactions", "train", "valid", "test", "format"}
+    assert c["format"] == "lightgcn"
     assert int(c["train"]) + int(c["valid"]) + int(c["test"]) == c["interactions"]
 
 

@@ -13,7 +13,10 @@ import numpy as np
 
 from bet.data.builtin import BUILTIN, MINI_RULE, load_builtin
 from bet.data.dataset import SPLITS, Dataset, build_dataset, check_evaluable
-from bet.data.readers import RawInteractions, parse_delimited, parse_lightgcn, read_text, remap
+from bet.data.delimited import parse_delimited
+from bet.data.detect import detect_format, sample_lines, sniff_delimiter
+from bet.data.readers import RawInteractions, parse_lightgcn, remap
+from bet.data.stream import data_lines
 from bet.errors import ConfigError, DataError, shorten
 
 FORMATS = ("auto", "lightgcn", "interactions")
@@ -27,20 +30,6 @@ def _find(folder: Path, stem: str) -> Path:
         if (folder / name).exists():
             return folder / name
     raise DataError(folder, f"has no {stem}.txt or {stem}.txt.gz", expected="a folder holding train.txt and test.txt")
-
-
-def detect_format(text: str) -> str:
-    """``lightgcn`` or ``interactions`` for a single file (see README, "Your own data")."""
-    head = text[:20000]
-    if "\t" in head or "," in head or ";" in head:
-        return "interactions"
-    rows = [ln.split() for ln in head.splitlines()[:1000] if ln.strip()]
-    if len({len(r) for r in rows}) > 1:
-        return "lightgcn"  # one line per user, lines of different lengths
-    firsts = [r[0] for r in rows]
-    if not firsts[0].isdigit() and all(f.isdigit() for f in firsts[1:2]):
-        return "interactions"  # a header line
-    return "interactions" if len(set(firsts)) < len(firsts) else "lightgcn"
 
 
 def _exists(path: Path) -> bool:
@@ -64,7 +53,8 @@ def _identity(key: str) -> tuple[object, ...]:
 
 
 def load_raw(path: str | Path, fmt: str = "auto", min_rating: float | None = None) -> RawInteractions:
-    """Read a user's dataset: a LightGCN folder/file or a delimited interactions file."""
+    """Read a user's dataset: a LightGCN folder/file or a delimited interactions file (the format
+    of a single file detected by :func:`bet.data.detect.detect_format` unless ``fmt`` names it)."""
     path = Path(path).expanduser()
     if fmt not in FORMATS:
         raise DataError(path, f"unknown format {fmt!r}", expected=" or ".join(FORMATS))
@@ -73,22 +63,30 @@ def load_raw(path: str | Path, fmt: str = "auto", min_rating: float | None = Non
             path, "no such file or folder", expected="a built-in name (" + ", ".join(BUILTIN) + ") or a path"
         )
     if path.is_dir():
+        if fmt == "interactions":
+            raise DataError(path, "is a folder", expected="an interactions file (a folder holds LightGCN files)")
+        if min_rating is not None:
+            raise DataError(path, "--min-rating needs a rating column; this is a folder of LightGCN-format files")
         parts = []
         for stem in ("train", "test"):
             f = _find(path, stem)
-            u, i = parse_lightgcn(f, read_text(f))
+            u, i = parse_lightgcn(f)
             parts.append((u, i, np.full(len(u), stem == "test")))
         users, items, is_test = (np.concatenate(x) for x in zip(*parts, strict=True))
+        del parts
         return remap(users, items, is_test, source=str(path))
-    text = read_text(path)
-    kind = detect_format(text) if fmt == "auto" else fmt
+    head, rest = sample_lines(path)
+    head = data_lines(head)
+    if not head:
+        raise DataError(path, "holds only comment lines ('#' first)", expected="one interaction record per line")
+    lines = [ln for _, ln in head] + rest
+    kind = detect_format(lines) if fmt == "auto" else fmt
     if kind == "lightgcn":
         if min_rating is not None:
             raise DataError(path, "--min-rating needs a rating column; this is a LightGCN-format file")
-        u, i = parse_lightgcn(path, text)
+        u, i = parse_lightgcn(path, skip=head[0][0] - 1)
         return remap(u, i, None, source=str(path))
-    us, its = parse_delimited(path, text, min_rating)
-    return remap(us, its, None, source=str(path))
+    return parse_delimited(path, sniff_delimiter(lines), head, min_rating)
 
 
 def load_dataset(

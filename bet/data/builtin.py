@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bet.data.readers import RawInteractions, parse_lightgcn, read_text, remap
+from bet.data.readers import RawInteractions, parse_lightgcn, remap
 from bet.errors import DataError
 from bet.paths import ASSETS_DIR
 
@@ -65,7 +65,7 @@ def _load_bundled(name: str) -> RawInteractions:
         rel = f"{name}/{split}.txt.gz"
         path = ASSETS_DIR / rel
         verify(path, rel)
-        u, i = parse_lightgcn(path, read_text(path))
+        u, i = parse_lightgcn(path)
         parts.append((u, i, np.full(len(u), split == "test")))
     users, items, is_test = (np.concatenate(x) for x in zip(*parts, strict=True))
     return remap(users, items, is_test, source=str(ASSETS_DIR / name))

@@ -42,6 +42,7 @@ class Dataset:
     source: str
     user_labels: np.ndarray = field(repr=False)
     item_labels: np.ndarray = field(repr=False)
+    format: str = "lightgcn"  # how the source was read: "lightgcn" or "interactions" (bet.data.detect)
 
     @property
     def n_rows(self) -> int:
@@ -93,6 +94,7 @@ class Dataset:
             "train": int(self.train.nnz),
             "valid": int(self.valid.nnz),
             "test": int(self.test.nnz),
+            "format": self.format,
         }
 
 
@@ -177,5 +179,5 @@ def build_dataset(raw: RawInteractions, name: str, split: str = "paper", seed: i
     return Dataset(
         name=name, n_users=raw.n_users, n_items=raw.n_items, train=mats[0], valid=mats[1],
         test=mats[2], split=split, seed=seed, source=raw.source,
-        user_labels=raw.user_labels, item_labels=raw.item_labels,
+        user_labels=raw.user_labels, item_labels=raw.item_labels, format=raw.format,
     )  # fmt: skip

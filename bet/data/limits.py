@@ -1,7 +1,7 @@
 """Bounded reading of a user's data file: regular files only, gzip decompressed in a stream, and
 caps on the bytes read and the bytes decompressed.
 
-A data file is read whole into memory (then parsed), so an unbounded read is a way to take down
+A data file is read in pieces and parsed as it streams, but an unbounded read is a way to take down
 a shared server: ``/dev/zero`` or a FIFO typed as a path, or a gzip bomb (a few hundred KB that
 inflate to gigabytes). The caps default far above the bundled datasets (the largest, Yelp2018's
 ``train.txt.gz``, is 2.9 MB and 6.6 MB decompressed) and are raised with environment variables:
@@ -16,6 +16,7 @@ import gzip
 import os
 import stat
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -74,9 +75,19 @@ def open_regular(path: Path) -> int:
     raise DataError(path, f"is {kind}, not a regular file", expected="a data file")
 
 
-def read_bounded(path: Path) -> bytes | bytearray:
+def read_bounded(path: Path) -> bytearray:
     """The content of ``path`` (a gzip file decompressed, detected by its magic bytes), or a
     :class:`DataError` past the caps, before reading or inflating more than one chunk too many."""
+    out = bytearray()
+    for chunk in iter_bytes(path):
+        out += chunk
+    return out
+
+
+def iter_bytes(path: Path, chunk: int = CHUNK) -> Iterator[bytes]:
+    """The content of ``path`` in pieces of about ``chunk`` bytes (a gzip file inflated as a
+    stream), so a reader holds one piece at a time; a :class:`DataError` past the caps, before
+    reading or inflating more than one piece too many."""
     max_file = cap_mb(FILE_VAR, DEFAULT_FILE_MB)
     max_text = cap_mb(DECOMPRESSED_VAR, DEFAULT_DECOMPRESSED_MB)
     fd = open_regular(path)
@@ -87,25 +98,28 @@ def read_bounded(path: Path) -> bytes | bytearray:
         try:
             magic = fh.read(2)
             fh.seek(0)
-            if magic != b"\x1f\x8b":
-                raw = fh.read(int(max_file * MB) + 1)  # the file may have grown since fstat
-                if len(raw) > max_file * MB:
+            if magic == b"\x1f\x8b":
+                yield from _inflate(path, fh, max_text, chunk)
+                return
+            total = 0
+            while piece := fh.read(chunk):
+                total += len(piece)
+                if total > max_file * MB:  # the file may have grown since fstat
                     raise _too_big(path, "is", FILE_VAR, max_file)
-                return raw
-            return _inflate(path, fh, max_text)
+                yield piece
         except OSError as exc:
             raise DataError(path, f"cannot be read: {exc.strerror or exc}") from None
 
 
-def _inflate(path: Path, fh: BinaryIO, max_text: float) -> bytearray:
+def _inflate(path: Path, fh: BinaryIO, max_text: float, chunk: int) -> Iterator[bytes]:
     limit = int(max_text * MB)
-    out = bytearray()
+    total = 0
     try:
         with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
-            while chunk := gz.read(CHUNK):
-                out += chunk
-                if len(out) > limit:
+            while piece := gz.read(chunk):
+                total += len(piece)
+                if total > limit:
                     raise _too_big(path, "decompresses to", DECOMPRESSED_VAR, max_text)
+                yield piece
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataError(path, f"is not a readable gzip file ({exc})") from None
-    return out  # not bytes(out): that would hold a second copy

@@ -7,21 +7,22 @@ file, the line and what was expected.
 
 from __future__ import annotations
 
-import io
+import re
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from bet.data.limits import read_bounded
-from bet.errors import DataError, shorten
+from bet.data.stream import iter_data
+from bet.errors import DataError
 
 LIGHTGCN_LINE = "'user_id item_id item_id ...' with integer ids"
-HEADER_WORDS = {
-    "user", "users", "user_id", "userid", "uid", "item", "items", "item_id", "itemid", "iid",
-    "movie", "movieid", "movie_id", "business_id", "rating", "ratings", "timestamp", "time", "score",
-}  # fmt: skip
+NOT_ID = re.compile(r"[^0-9 \t\n\v\f]")  # what may not appear in a LightGCN file
+TOKEN = re.compile(r"[^ \t\n\v\f]+")
+NOT_ID_PROBLEM = "column {column} is not a non-negative integer id (ASCII digits only)"
+TOO_LARGE_PROBLEM = "id too large in column {column} (more than 18 digits)"
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class RawInteractions:
 
     ``users``/``items`` are int64 index arrays of equal length; ``is_test`` marks pairs that came
     from the source's own test file (None when the source has no split of its own).
-    ``user_labels``/``item_labels`` map an index back to the id in the file.
+    ``user_labels``/``item_labels`` map an index back to the id in the file. ``format`` says how
+    the source was read (:data:`bet.data.detect.FORMATS_READ`).
     """
 
     users: np.ndarray
@@ -41,142 +43,121 @@ class RawInteractions:
     user_labels: np.ndarray
     item_labels: np.ndarray
     source: str
+    format: str = "lightgcn"  # how the file was read: "lightgcn" or "interactions"
 
 
-def read_text(path: Path) -> str:
-    """Read a plain or gzip-compressed text file (detected by its magic bytes, not its name).
-
-    Regular files only, within the size caps of :mod:`bet.data.limits`.
-    """
-    raw = read_bounded(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"is not UTF-8 text (byte {exc.start})") from None
-    del raw
-    if not text.strip():
-        raise DataError(path, "is empty", expected="one interaction record per line")
-    if "\x00" in text[:20000]:
-        raise DataError(path, "holds NUL bytes: a binary file, not text", expected="one interaction record per line")
-    return text
+def bad_token(path: Path, chunk: str, start: int, pos: int, problem: str, expected: str) -> DataError:
+    """The error for the token at offset ``pos`` of ``chunk`` (whose first line is number
+    ``start``): ``problem`` with its ``{column}`` filled in, the line named, the token not quoted."""
+    line_start = chunk.rfind("\n", 0, pos) + 1
+    column = len(chunk[line_start : pos + 1].split())
+    return DataError(path, problem.format(column=column), start + chunk.count("\n", 0, line_start), expected)
 
 
-def parse_lightgcn(path: Path, text: str) -> tuple[np.ndarray, np.ndarray]:
-    """Parse ``user item item …`` lines into (users, items) int64 arrays (file's own ids)."""
+def parse_lightgcn(path: Path, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Parse ``user item item …`` lines into (users, items) int64 arrays (the file's own ids),
+    chunk by chunk. Ids are ASCII digits only (no sign, no decimal point, no other script's
+    digits) and fit an int64. The first ``skip`` lines (comments) are left out."""
     users: list[np.ndarray] = []
     items: list[np.ndarray] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) < 2:
-            raise DataError(path, f"only one column ({shorten(fields[0])})", lineno, LIGHTGCN_LINE)
+    for start, chunk in iter_data(path, skip):
+        bad = NOT_ID.search(chunk)
+        if bad is not None:
+            raise bad_token(path, chunk, start, bad.start(), NOT_ID_PROBLEM, LIGHTGCN_LINE)
+        fields = [ln.split() for ln in chunk.split("\n")]
+        counts = np.fromiter(map(len, fields), dtype=np.int64, count=len(fields))
+        if (counts == 1).any():
+            line = start + int(np.flatnonzero(counts == 1)[0])
+            raise DataError(path, "line has 1 column", line, f"2 or more: {LIGHTGCN_LINE}")
+        flat = list(chain.from_iterable(fields))
+        del fields
         try:
-            ids = np.array(fields, dtype=np.int64)
-        except ValueError:
-            bad = next(f for f in fields if not f.lstrip("-").isdigit())
-            what = "user id" if bad == fields[0] else "item id"
-            raise DataError(path, f"{what} {shorten(bad)} is not an integer", lineno, LIGHTGCN_LINE) from None
+            ids = np.array(flat, dtype=np.int64)
         except OverflowError:
-            raise DataError(path, "id too large (more than 18 digits)", lineno, LIGHTGCN_LINE) from None
-        if (ids < 0).any():
-            raise DataError(path, "negative id", lineno, LIGHTGCN_LINE)
-        users.append(np.full(len(ids) - 1, ids[0], dtype=np.int64))
-        items.append(ids[1:])
-    if not users:
+            pos = _position_of_token(chunk, next(k for k, f in enumerate(flat) if int(f) > INT64_MAX))
+            raise bad_token(path, chunk, start, pos, TOO_LARGE_PROBLEM, LIGHTGCN_LINE) from None
+        del flat
+        counts = counts[counts > 0]
+        firsts = np.cumsum(counts) - counts
+        if len(ids) and ids.max() < 2**31:
+            ids = ids.astype(np.int32)  # half the memory; the labels are int64 again in remap
+        users.append(np.repeat(ids[firsts], counts - 1))
+        keep = np.ones(len(ids), dtype=bool)
+        keep[firsts] = False
+        items.append(ids[keep])
+        del ids, keep
+    if not users or sum(len(u) for u in users) == 0:
         raise DataError(path, "has no interactions", expected=LIGHTGCN_LINE)
     return np.concatenate(users), np.concatenate(items)
 
 
-def sniff_delimiter(text: str) -> str:
-    head = text[:20000]
-    if "\t" in head:
-        return "\t"
-    if "," in head:
-        return ","
-    if ";" in head:
-        return ";"
-    return r"\s+"
+def _position_of_token(chunk: str, index: int) -> int:
+    """The character offset in ``chunk`` of its ``index``-th whitespace-separated token."""
+    for k, match in enumerate(TOKEN.finditer(chunk)):
+        if k == index:
+            return match.start()
+    return 0
 
 
-def _looks_like_header(first: list[str], second: list[str] | None) -> bool:
-    if any(f.strip().strip('"').lower() in HEADER_WORDS for f in first):
-        return True
-
-    def numeric(fields: list[str]) -> bool:
-        return all(f.strip().lstrip("-").replace(".", "", 1).isdigit() for f in fields[:2])
-
-    return second is not None and numeric(second) and not numeric(first)
-
-
-def parse_delimited(path: Path, text: str, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Parse a delimited table whose first two columns are user and item ids (any strings).
-
-    A header is detected from its words (``user``, ``item``, ``rating``…) or from a non-numeric
-    first row above numeric rows. ``min_rating`` keeps rows whose third column (or the column named
-    ``rating``) is at least that value. Returns the ids as string arrays.
-    """
-    sep = sniff_delimiter(text)
-    lines = [ln for ln in text.splitlines()[:2] if ln.strip()]
-    split = (lambda s: s.split()) if sep == r"\s+" else (lambda s: s.split(sep))
-    header = _looks_like_header(split(lines[0]), split(lines[1]) if len(lines) > 1 else None)
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
-            skip_blank_lines=False, engine="c" if sep != r"\s+" else "python",
-            skiprows=1 if header else 0, on_bad_lines="error",
-        )  # fmt: skip
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            path, "has a header but no interaction rows", expected="'user<sep>item[<sep>rating…]'"
-        ) from None
-    except pd.errors.ParserError as exc:
-        raise DataError(path, f"inconsistent columns: {shorten(str(exc).strip(), quote=False)}") from None
-    names = split(lines[0]) if header else []
-    offset = 2 if header else 1  # frame row r is file line r + offset
-    frame = frame[~(frame == "").all(axis=1)]
-    if frame.empty:
-        raise DataError(path, "has no interaction rows", expected="'user<sep>item[<sep>rating…]'")
-    if frame.shape[1] < 2 or (frame.iloc[:, 1] == "").any():
-        row = 0 if frame.shape[1] < 2 else int(np.flatnonzero(frame.iloc[:, 1] == "")[0])
-        line = int(frame.index[row]) + offset
-        raise DataError(path, "row has only one column", line, "at least two columns: user id, item id")
-    users = frame.iloc[:, 0].str.strip().to_numpy()
-    items = frame.iloc[:, 1].str.strip().to_numpy()
-    if min_rating is not None:
-        lowered = [n.strip().strip('"').lower() for n in names]
-        col = lowered.index("rating") if "rating" in lowered else 2
-        if frame.shape[1] <= col:
-            raise DataError(path, f"--min-rating needs a rating column (column {col + 1})", offset)
-        ratings = pd.to_numeric(frame.iloc[:, col], errors="coerce").to_numpy()
-        if np.isnan(ratings).any():
-            line = int(frame.index[int(np.flatnonzero(np.isnan(ratings))[0])]) + offset
-            raise DataError(path, "rating is not a number", line, f"a number in column {col + 1}")
-        keep = ratings >= min_rating
-        users, items = users[keep], items[keep]
-        if len(users) == 0:
-            raise DataError(path, f"no interactions left after --min-rating {min_rating}")
-    return users, items
+def distinct(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` with an int32 inverse where it fits, and without
+    sorting a copy when the ids are small non-negative integers (ranks, or dense ids as Gowalla's)."""
+    small = np.int32 if len(ids) < 2**31 else np.int64
+    if ids.dtype.kind in "iu" and len(ids) and ids.min() >= 0 and ids.max() < 4 * len(ids) + 1024:
+        present = np.zeros(int(ids.max()) + 1, dtype=bool)
+        present[ids] = True
+        index = (np.cumsum(present) - 1).astype(small)
+        return np.flatnonzero(present), index[ids]
+    values, inverse = np.unique(ids, return_inverse=True)
+    return values, inverse.astype(small)
 
 
-def remap(users: np.ndarray, items: np.ndarray, is_test: np.ndarray | None, source: str) -> RawInteractions:
+def remap(
+    users: np.ndarray,
+    items: np.ndarray,
+    is_test: np.ndarray | None,
+    source: str,
+    fmt: str = "lightgcn",
+    labels: tuple[np.ndarray, np.ndarray] | None = None,
+) -> RawInteractions:
     """Remap ids to contiguous indices (ascending id order) and drop duplicate pairs.
 
-    Where a pair appears in both the source's train and test, the train copy is kept.
+    Where a pair appears in both the source's train and test, the train copy is kept. With
+    ``labels``, ``users``/``items`` are already ranks into those sorted label arrays (a delimited
+    file's string ids, factorized while streaming). Intermediates are freed as soon as they are
+    used: this runs on every interaction of the file at once.
     """
-    user_labels, u = np.unique(users, return_inverse=True)
-    item_labels, i = np.unique(items, return_inverse=True)
-    key = u.astype(np.int64) * len(item_labels) + i
-    order = np.lexsort((is_test,)) if is_test is not None else np.arange(len(key))
-    _, first = np.unique(key[order], return_index=True)
-    keep = np.sort(order[first])
+    user_ids, u = distinct(users)
+    item_ids, i = distinct(items)
+    key = u.astype(np.int64) * len(item_ids)
+    del u
+    key += i
+    del i
+    # the first copy of each pair (a train copy before a test copy): by key, then is_test, then position
+    order = np.argsort(key, kind="stable") if is_test is None else np.lexsort((is_test, key))
+    ordered = key[order]
+    first = np.ones(len(order), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    del ordered
+    keep = order[first]
+    del order, first
+    keep.sort()
+    key = key[keep]
+    out_users = (key // len(item_ids)).astype(np.int64)
+    out_items = (key % len(item_ids)).astype(np.int64)
+    del key
+    if labels is not None:
+        user_ids, item_ids = labels[0][user_ids], labels[1][item_ids]
+    else:  # the file's own integer ids, int64 whatever width they were parsed to
+        user_ids, item_ids = user_ids.astype(np.int64), item_ids.astype(np.int64)
     return RawInteractions(
-        users=u[keep].astype(np.int64),
-        items=i[keep].astype(np.int64),
-        n_users=len(user_labels),
-        n_items=len(item_labels),
+        users=out_users,
+        items=out_items,
+        n_users=len(user_ids),
+        n_items=len(item_ids),
         is_test=None if is_test is None else is_test[keep],
-        user_labels=user_labels,
-        item_labels=item_labels,
+        user_labels=user_ids,
+        item_labels=item_ids,
         source=source,
+        format=fmt,
     )
