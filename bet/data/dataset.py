@@ -119,12 +119,14 @@ def _round_half_up(x: np.ndarray) -> np.ndarray:
     return np.floor(x + 0.5).astype(np.int64)
 
 
-def _positions(users: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A random order inside each user's interactions: returns (order, rank within user)."""
+def _positions(users: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random order inside each user's interactions: returns (order, the users in that order,
+    rank within user); intermediates freed as it goes (this runs on every interaction)."""
     order = np.lexsort((rng.random(len(users)), users))
     sorted_users = users[order]
-    starts = np.searchsorted(sorted_users, sorted_users, side="left")
-    return order, np.arange(len(order)) - starts
+    rank = np.arange(len(order))
+    rank -= np.searchsorted(sorted_users, sorted_users, side="left")
+    return order, sorted_users, rank
 
 
 def split_paper(raw: RawInteractions, seed: int) -> tuple[np.ndarray, ...]:
@@ -136,12 +138,14 @@ def split_paper(raw: RawInteractions, seed: int) -> tuple[np.ndarray, ...]:
     """
     rng = np.random.default_rng(seed)
     n = np.bincount(raw.users, minlength=raw.n_users)
-    order, rank = _positions(raw.users, rng)
-    u = raw.users[order]
-    n_train = np.maximum(1, _round_half_up(n * 0.5))[u]
-    n_tv = np.maximum(n_train, _round_half_up(n * 0.75)[u])
+    order, u, rank = _positions(raw.users, rng)
+    n_train = np.maximum(1, _round_half_up(n * 0.5))  # per user
+    n_tv = np.maximum(n_train, _round_half_up(n * 0.75))
+    ordered = (rank >= n_train[u]).astype(np.int8)  # 0 train, 1 valid, 2 test (n_tv >= n_train)
+    ordered += rank >= n_tv[u]
+    del u, rank
     part = np.empty(len(order), dtype=np.int8)
-    part[order] = np.where(rank < n_train, 0, np.where(rank < n_tv, 1, 2))
+    part[order] = ordered
     return (part,)
 
 
@@ -159,9 +163,8 @@ def split_original(raw: RawInteractions, seed: int, valid_fraction: float = 0.1)
     rng = np.random.default_rng(seed)
     train_idx = np.flatnonzero(~raw.is_test)
     n = np.bincount(raw.users[train_idx], minlength=raw.n_users)
-    order, rank = _positions(raw.users[train_idx], rng)
+    order, u, rank = _positions(raw.users[train_idx], rng)
     n_valid = np.minimum(_round_half_up(n * valid_fraction), np.maximum(n - 1, 0))
-    u = raw.users[train_idx][order]
     part = np.where(raw.is_test, 2, 0).astype(np.int8)
     part[train_idx[order]] = np.where(rank < n_valid[u], 1, 0)
     return (part,)
