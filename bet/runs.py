@@ -23,7 +23,7 @@ from bet.baselines import baseline_events
 from bet.budget import budget_for
 from bet.config import NO_BUDGET, BaselineConfig, DataSpec, SearchConfig
 from bet.data import BUILTIN, Dataset
-from bet.errors import DataError, StoreError
+from bet.errors import DataError, StoreError, shorten
 from bet.events import Event, RunStarted
 from bet.search import Evaluated, bet_search
 from bet.store import Listener, RunStore
@@ -155,7 +155,11 @@ def resume_job(store: RunStore, run_id: str) -> Job:
             f"run {run_id} is a {run['method']} run, not a BET search; only BET searches resume "
             "(a baseline trains from scratch: run it again with bet train or bet frontier)"
         )
-    cfg = _stored_data(SearchConfig.from_dict(run["config"]).validate(), run["data_path"])
+    try:
+        stored = SearchConfig.from_dict(run["config"])
+    except (KeyError, TypeError, ValueError) as exc:  # a row edited by hand, or from a foreign tool
+        raise StoreError(f"run {run_id}: its stored configuration cannot be read ({shorten(str(exc))})") from None
+    cfg = _stored_data(stored.validate(), run["data_path"])
     shape = (run["n_users"], run["n_items"]) if run["n_users"] is not None else None
     prior = store.claim_resume(run_id)
     job = Job(run_id, cfg, run["budget"], fingerprint=run["data_fingerprint"], shape=shape, prior=prior)

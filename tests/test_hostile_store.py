@@ -357,6 +357,24 @@ def test_resume_of_unknown_ids(tmp_path: Path, home: Path, rid: str, message: st
         store.claim_resume(rid)
 
 
+def test_resume_of_a_run_with_an_unreadable_config(tmp_path: Path, home: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = RunStore(path)
+    rid = store.create_run(kind="search", method="bet", dataset="d", backbone="lightgcn", sparsity=0.9, seed=0,
+                           config={"data": {"dataset": "gowalla-mini"}}, status=Status.FAILED)  # fmt: skip
+    ran = run_bet("search", "--resume", rid, "--store", str(path), home=home)
+    assert_one_line_error(ran, f"run {rid}: its stored configuration cannot be read")
+    assert store.get_run(rid)["status"] == "failed"
+
+
+def test_store_names_with_uri_characters(tmp_path: Path) -> None:
+    path = tmp_path / "a?b#c%20d&mode=rw.sqlite"
+    RunStore(path).create_run(kind="search", method="bet", dataset="d", backbone="lightgcn", sparsity=0.9, seed=0,
+                              config={})  # fmt: skip
+    assert len(RunStore(path, read_only=True).list_runs()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [path.name]
+
+
 def test_resume_of_a_completed_or_queued_run(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "s.sqlite")
     rid = store.create_run(kind="search", method="bet", dataset="d", backbone="lightgcn", sparsity=0.9, seed=0,
