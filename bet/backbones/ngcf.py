@@ -16,7 +16,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from bet.backbones.base import Backbone, Scorer, batch_sq_norm, bipartite, dot_bpr, spmm, to_torch_csr
+from bet.backbones.base import Backbone, Scorer, bipartite, dot_bpr, to_torch_csr
+from bet.backbones.ngcf_layers import Workspace, ngcf_all, ngcf_rows
 from bet.data import Dataset
 from bet.embedding import BudgetedEmbedding
 
@@ -31,10 +32,12 @@ class NGCF(Backbone):
 
     def __init__(self, data: Dataset, d_max: int, device: torch.device, generator: torch.Generator):
         super().__init__(data, d_max, device)
+        self.n_rows = data.n_rows
         # Dropout masks come from a generator on the model's device, seeded from the run's.
         self.drop_gen = torch.Generator(device=device)
         self.drop_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         self._drop_start = self.drop_gen.get_state()
+        self._ws = Workspace()
         self.table = BudgetedEmbedding(data.n_users, data.n_items, d_max, "xavier", generator=generator)
         self.w_gc = nn.ModuleList(nn.Linear(d_max, d_max) for _ in range(self.layers))
         self.w_bi = nn.ModuleList(nn.Linear(d_max, d_max) for _ in range(self.layers))
@@ -70,32 +73,46 @@ class NGCF(Backbone):
             )
         return a, a_t
 
-    def embeddings(self) -> torch.Tensor:
-        """Final embeddings ``(n_users + n_items, 4·d_max)``."""
-        assert self.table is not None
-        a, a_t = self._dropped_adj() if self.training else (self.adj, self.adj_t)
-        ego = self.table()
-        outs = [ego]
+    def _params(self) -> list[torch.Tensor]:
+        """``(W_gc, b_gc, W_bi, b_bi)`` of every layer, in order."""
+        out: list[torch.Tensor] = []
         for gc, bi in zip(self.w_gc, self.w_bi, strict=True):
-            side = spmm(a, a_t, ego)
-            ego = nn.functional.leaky_relu(gc(side) + bi(ego * side), 0.2)
-            if self.training:
-                keep = torch.rand(ego.shape, generator=self.drop_gen, device=ego.device)
-                ego = ego * (keep >= self.mess_dropout) / (1 - self.mess_dropout)
-            outs.append(nn.functional.normalize(ego, p=2, dim=1))
-        return torch.cat(outs, dim=1)
+            assert isinstance(gc, nn.Linear) and isinstance(bi, nn.Linear)
+            out += [gc.weight, gc.bias, bi.weight, bi.bias]
+        return out
+
+    def _draw(self, out: torch.Tensor) -> torch.Tensor:
+        return torch.rand(out.shape, generator=self.drop_gen, out=out)
+
+    def train(self, mode: bool = True) -> NGCF:
+        if not mode:
+            self._ws.clear()  # the step's buffers: kept while training, let go when it stops
+        return super().train(mode)
+
+    def embeddings(self) -> torch.Tensor:
+        """Final embeddings ``(n_users + n_items, 4·d_max)`` without dropout (scoring)."""
+        assert self.table is not None
+        return ngcf_all(self.adj, self.table(), self._params())
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        final = self.embeddings()
-        pos_rows, neg_rows = pos + self.n_users, neg + self.n_users
-        main = dot_bpr(final, users, pos_rows, neg_rows)
-        l2 = batch_sq_norm(final, torch.cat([users, pos_rows, neg_rows]))
-        return main + self.reg * l2 / len(users)
+        """BPR + L2 on the final embeddings of the batch. Only the rows the batch touches are
+        normalised and concatenated (:func:`ngcf_rows`); the loss is the same sum, term for term,
+        as over the whole ``(n_rows, 4·d_max)`` table."""
+        assert self.table is not None
+        a, a_t = self._dropped_adj() if self.training else (self.adj, self.adj_t)
+        draw = self._draw if self.training else None
+        rows = torch.cat([users, pos + self.n_users, neg + self.n_users])
+        uniq, inv = torch.unique(rows, return_inverse=True)
+        ws = self._ws if self.training else Workspace()
+        final = ngcf_rows(self.table, uniq, (a, a_t), draw, self.mess_dropout, self._params(), ws)
+        b = len(users)
+        main = dot_bpr(final, inv[:b], inv[b : 2 * b], inv[2 * b :])
+        # batch_sq_norm's dot over all n_rows, with the untouched rows' (zero-weighted) terms 0
+        sq = torch.zeros(self.n_rows, dtype=final.dtype, device=final.device).index_put((uniq,), (final * final).sum(1))
+        counts = torch.bincount(rows, minlength=self.n_rows).to(final.dtype)
+        return main + self.reg * (sq @ counts) / b
 
     @torch.no_grad()
     def scorer(self) -> Scorer:
-        was = self.training
-        self.eval()
         final = self.embeddings()
-        self.train(was)
         return Scorer(users=final[: self.n_users], items=final[self.n_users :])

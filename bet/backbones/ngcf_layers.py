@@ -1,0 +1,171 @@
+"""NGCF's three graph layers as one autograd node, with a hand-written backward pass.
+
+Per layer, for the ego rows ``e`` and ``s = L e`` (``L`` the dropped-out ``D^-1 (A + I)``)::
+
+    h = (s W_gcᵀ + b_gc) + ((e ⊙ s) W_biᵀ + b_bi)
+    z = LeakyReLU(h, 0.2) ⊙ keep / (1 − p)        (message dropout while training)
+
+the same operations in the same order as ``nn.Linear`` / ``leaky_relu`` / the dropout product
+under autograd, so the forward values are the same bits. What the node saves is cheaper:
+
+* dropout is applied in place to the LeakyReLU output, and its mask is the ``uniform_`` draw
+  turned into 0/1 in place (no bool mask, no bool→float copy); the draws are the same calls on
+  the same generator in the same order, so the random stream is unchanged;
+* the LeakyReLU backward reads the sign of ``z`` itself (``z`` and ``h`` agree in sign wherever
+  ``keep`` is 1, and the gradient is 0 wherever it is 0), so ``h`` is not kept;
+* only the rows a batch touches leave the node (``rows``): the row-wise L2 normalisation and
+  the 4·d_max-wide concatenation are done on those rows only, not on all 70k;
+* both biases get the one ``gh.sum(0)``; sparse products run on the ``spmm`` thread count
+  (row-parallel: the same bits on 1 or 2 threads), the dense ones on the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from bet.embedding import BudgetedEmbedding
+from bet.runtime import torch_threads
+
+Draw = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Workspace:
+    """Reused ``(n_rows, d)`` buffers. On this machine a fresh 36 MB tensor costs ~14 ms of page
+    faults before its first write, a pass over a mapped one ~1–2 ms (measured): the step's
+    ~30 full-size intermediates would spend more on faults than on arithmetic. Buffers are handed
+    back once used and live on between steps; :meth:`clear` lets them go (NGCF does on ``eval``)."""
+
+    def __init__(self) -> None:
+        self.free: list[torch.Tensor] = []
+
+    def take(self, like: torch.Tensor) -> torch.Tensor:
+        for i, t in enumerate(self.free):
+            if t.shape == like.shape and t.dtype == like.dtype and t.device == like.device:
+                return self.free.pop(i)
+        return torch.empty_like(like, memory_format=torch.contiguous_format)
+
+    def give(self, *ts: torch.Tensor | None) -> None:
+        self.free.extend(t for t in ts if t is not None)
+
+    def clear(self) -> None:
+        self.free.clear()
+
+
+def sparse_mm(a: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``a @ x`` into ``out``: torch.sparse.mm's kernel and bits, without its zero-fill and copy."""
+    with torch_threads("spmm"):
+        return torch.addmm(out, a, x, beta=0, out=out)
+
+
+def layer(
+    a: torch.Tensor, e: torch.Tensor, params: Sequence[torch.Tensor], draw: Draw | None, p: float, ws: Workspace
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One layer without autograd: ``(z, s, e ⊙ s, dropout mask or None)``, all from ``ws``."""
+    w_gc, b_gc, w_bi, b_bi = params
+    s = sparse_mm(a, e, ws.take(e))
+    es = torch.mul(e, s, out=ws.take(e))
+    z = torch.addmm(b_gc, s, w_gc.t(), out=ws.take(e))
+    t = torch.addmm(b_bi, es, w_bi.t(), out=ws.take(e))
+    z.add_(t)
+    ws.give(t)
+    nn.functional.leaky_relu_(z, 0.2)
+    mask = None
+    if draw is not None:
+        mask = draw(ws.take(e)).ge_(p)  # (keep >= p) as 0./1., in the draw's own storage
+        z.mul_(mask).div_(1 - p)
+    return z, s, es, mask
+
+
+class NGCFLayers(torch.autograd.Function):
+    """``e0[rows]`` and, per layer, ``z_k[rows]`` twice (the numerator and the norm of its L2
+    normalisation, so that their gradients arrive apart, as under autograd), from the table's
+    ``weight`` and ``mask`` (``e0 = weight ⊙ mask``) and the layers' ``(W_gc, b_gc, W_bi, b_bi)``;
+    ``a`` / ``a_t`` the propagation matrix and its transpose, ``draw`` fills a tensor with the
+    dropout draws (``None``: no message dropout).
+
+    The backward pass adds each gradient's terms in the order autograd's engine adds them for
+    the plain formulation (``(x + y) + z``, never fused multiply-adds), so the gradients are the
+    same bits too (checked in ``tests/test_ngcf_speed.py``)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        weight: torch.Tensor,
+        mask: torch.Tensor,
+        rows: torch.Tensor,
+        adj: tuple[torch.Tensor, torch.Tensor],
+        draw: Draw | None,
+        p: float,
+        ws: Workspace,
+        *params: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        e = torch.mul(weight, mask, out=ws.take(weight))
+        saved, outs = [], [e.index_select(0, rows)]
+        for k in range(len(params) // 4):
+            z, s, es, drop = layer(adj[0], e, params[4 * k : 4 * k + 4], draw, p, ws)
+            saved.append((e, s, es, drop, z))
+            outs += [z.index_select(0, rows), z.index_select(0, rows)]
+            e = z
+        ctx.saved, ctx.rows, ctx.a_t, ctx.p, ctx.params, ctx.ws, ctx.mask = saved, rows, adj[1], p, params, ws, mask
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        rows, ws = ctx.rows, ctx.ws
+        out: list[torch.Tensor] = []
+        g: torch.Tensor | None = None  # d loss / d z_k from layer k + 1: (e ⊙ s term + spmm term)
+        for k in reversed(range(len(ctx.saved))):
+            e, s, es, drop, z = ctx.saved[k]
+            ctx.saved[k] = None
+            w_gc, _, w_bi, _ = ctx.params[4 * k : 4 * k + 4]
+            gz = ws.take(z).zero_() if g is None else g
+            gz.index_add_(0, rows, grads[1 + 2 * k]).index_add_(0, rows, grads[2 + 2 * k])
+            if drop is not None:
+                gz.div_(1 - ctx.p).mul_(drop)
+            gh = torch.ops.aten.leaky_relu_backward.grad_input(gz, z, 0.2, True, grad_input=ws.take(z))
+            ws.give(gz, z, drop)
+            gb = gh.sum(0)
+            out = [gh.t().mm(s), gb, gh.t().mm(es), gb.clone(), *out]
+            ges = torch.mm(gh, w_bi, out=ws.take(e))
+            gs = torch.mm(gh, w_gc, out=ws.take(e))
+            tmp = torch.mul(ges, e, out=es)  # es is not read again
+            gs.add_(tmp)
+            ws.give(gh, tmp)
+            ges.mul_(s)  # the e ⊙ s term of d/de
+            if k > 0:
+                g = sparse_mm(ctx.a_t, gs, s).add_(ges)  # s is not read again either
+            else:  # e0 also feeds the final table directly: that gradient came first
+                g = e.zero_().index_add_(0, rows, grads[0]).add_(ges).add_(sparse_mm(ctx.a_t, gs, s))
+                g = torch.mul(g, ctx.mask)  # e0 = weight ⊙ mask: the weight's gradient (its own memory)
+                ws.give(e, s)
+            ws.give(gs, ges)
+        return (g, None, None, None, None, None, None, *out)
+
+
+def ngcf_rows(
+    table: BudgetedEmbedding,
+    rows: torch.Tensor,
+    adj: tuple[torch.Tensor, torch.Tensor],
+    draw: Draw | None,
+    p: float,
+    params: Sequence[torch.Tensor],
+    ws: Workspace,
+) -> torch.Tensor:
+    """Final embeddings of ``rows`` only: ``[e0 | norm(z_1) | … | norm(z_L)]``, ``(len(rows), (L+1)·d)``.
+    ``norm`` is ``nn.functional.normalize``'s arithmetic, spelt out."""
+    e0_rows, *zs = NGCFLayers.apply(table.weight, table.mask, rows, adj, draw, p, ws, *params)
+    parts = [z / n.norm(2, 1, True).clamp_min(1e-12).expand_as(z) for z, n in zip(zs[::2], zs[1::2], strict=True)]
+    return torch.cat([e0_rows, *parts], dim=1)
+
+
+@torch.no_grad()
+def ngcf_all(a: torch.Tensor, e0: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Final embeddings of every row, no dropout, no autograd (scoring)."""
+    outs, e = [e0], e0
+    for k in range(len(params) // 4):
+        e = layer(a, e, params[4 * k : 4 * k + 4], None, 0.0, Workspace())[0]
+        outs.append(nn.functional.normalize(e, p=2, dim=1))
+    return torch.cat(outs, dim=1)
