@@ -4,9 +4,11 @@ file was read as is said; parsing memory is a small multiple of the file."""
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
 import gzip
 import json
+import lzma
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,8 @@ REFUSED = [  # (file name, content, what the message says after the path)
     ("header.tsv", "user\titem\trating\n", [": has a header but no interaction rows"]),
     ("notes.txt", "# just\n# comments\n", [": holds only comment lines"]),
     ("empty.txt.gz", gzip.compress(b""), [": is empty"]),
+    ("t.txt.bz2", bz2.compress(b"0 1 2\n" * 50), [": is bzip2-compressed; only gzip is read"]),
+    ("t.txt.xz", lzma.compress(b"0 1 2\n" * 50), [": is xz-compressed; only gzip is read"]),
 ]
 SECRETS = ("AWS_SECRET", "abc123", "²", "--5", "caf", "zz")
 ON_THE_CLI = ("sup.txt", "dash.txt", ".env", "blank_lead.txt")  # the issue's examples, end to end
@@ -137,6 +141,8 @@ def test_space_log_whose_head_has_no_repeated_user_is_read_as_interactions(write
         (["user item rating", "1 10 5", "2 11 3"], "interactions"),  # a header
         (["5 100 900", "70 900 4000", "900 100 5"], "lightgcn"),  # two items per user
         (["0 1 1 2", "1 2 3 2", "0 2"], "lightgcn"),  # lines of different lengths
+        (["0\t1\t2\t3", "1\t2", "2\t3\t4"], "lightgcn"),  # tab-separated, one line per user
+        (["1\t2\t5", "1\t3", "2\t3\t4", "2\t4"], "interactions"),  # some ratings missing; users repeat
     ],
 )
 def test_detection_rules(write_file, lines: list[str], fmt: str) -> None:  # type: ignore[no-untyped-def]
@@ -180,6 +186,7 @@ def test_folder_is_lightgcn_and_refuses_what_does_not_apply(write_file) -> None:
     write_file("ds/test.txt", ["0 4", "1 5"])
     assert load_dataset(folder).format == "lightgcn"
     assert "--min-rating needs a rating column" in error_of(folder, min_rating=3)
+    assert "--format interactions if it is one" in error_of(write_file("lg.txt", LIGHTGCN), min_rating=3)
     assert "is a folder" in error_of(folder, fmt="interactions")
 
 

@@ -8,7 +8,9 @@ looks shorter), so :func:`sample_lines` takes the first lines *and* windows spre
 file (a plain file; a gzip file, which cannot be sought, gives its first MB only), and
 :func:`detect_format` applies these rules, first match wins:
 
-1. a tab, comma or semicolon in the sample → ``interactions`` (a delimited table);
+1. a tab, comma or semicolon in the sample → ``interactions`` (a delimited table), except a
+   tab-separated LightGCN file: integer ids only, lines of different lengths (rule 2) and each
+   of two or more ids, no user on two lines;
 2. no line length shared by 90 % of the sampled lines → ``lightgcn`` (lines of different lengths);
 3. a token that is not an ASCII integer (a header, string ids, a decimal rating) → ``interactions``
    (LightGCN holds integer ids only);
@@ -73,15 +75,20 @@ def _integer(token: str) -> bool:
 
 def detect_format(lines: list[str]) -> str:
     """``lightgcn`` or ``interactions`` for the sampled non-blank ``lines`` (rules above)."""
-    if not lines or sniff_delimiter(lines) != WHITESPACE:
+    if not lines:
         return "interactions"
+    sep = sniff_delimiter(lines)
     rows = [ln.split() for ln in lines]
     width, count = Counter(len(r) for r in rows).most_common(1)[0]
-    if count < MOSTLY * len(rows):
+    varying = count < MOSTLY * len(rows)
+    integers = all(_integer(t) for r in rows for t in r)
+    repeats = len({r[0] for r in rows}) < len(rows)
+    if sep != WHITESPACE:
+        tab_lightgcn = sep == "\t" and varying and integers and not repeats and min(map(len, rows)) >= 2
+        return "lightgcn" if tab_lightgcn else "interactions"
+    if varying:
         return "lightgcn"
-    if not all(_integer(t) for r in rows for t in r):
-        return "interactions"
-    if len({r[0] for r in rows}) < len(rows):
+    if not integers or repeats:
         return "interactions"
     if width < 3:
         return "lightgcn"

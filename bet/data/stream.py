@@ -24,6 +24,13 @@ from bet.errors import DataError
 
 CHUNK_BYTES = 1 << 20
 TEXT = "UTF-8 text, one interaction record per line"
+COMPRESSED = {  # the magic bytes of archives and other compressors (gzip is inflated)
+    b"BZh91AY&SY": "bzip2",  # block size 9, bzip2's default; other sizes are refused as non-UTF-8 text
+    b"\xfd7zXZ\x00": "xz",
+    b"PK\x03\x04": "zip",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"7z\xbc\xaf": "7z",
+}
 
 
 def iter_chunks(path: Path, chunk: int = CHUNK_BYTES) -> Iterator[tuple[int, str]]:
@@ -36,6 +43,9 @@ def iter_chunks(path: Path, chunk: int = CHUNK_BYTES) -> Iterator[tuple[int, str
         if first:
             if _utf16(raw):
                 raise DataError(path, "is UTF-16 text", expected="UTF-8 text: save or convert it as UTF-8")
+            for magic, kind in COMPRESSED.items():
+                if raw.startswith(magic):
+                    raise DataError(path, f"is {kind}-compressed; only gzip is read", expected="text, or text.gz")
             first = False
         pending = len(decoder.getstate()[0])
         try:
