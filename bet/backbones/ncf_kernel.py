@@ -35,7 +35,8 @@ ITEM_TILE = 2048  # items per compiled call: a 1 MiB slice of ``hi`` at d = 128,
 #: ``auto`` compiles from this many (user, item) pairs on: below it (gowalla-mini: 11.6 M) a
 #: whole pass costs less than a cold compile.
 COMPILE_FROM_PAIRS = 1 << 27
-TILE_FLOATS = 1 << 21  # ``tiled``: floats per (users × chunk × d) tile, 8 MiB
+TILE_FLOATS = 1 << 21  # ``tiled``: floats per (users × chunk × d) tile on CPU, 8 MiB
+GPU_TILE_FLOATS = 1 << 26  # on a GPU, 256 MiB tiles: fewer, wider kernels
 
 _lock = threading.Lock()
 _compiled: dict[int, Callable[..., torch.Tensor]] = {}
@@ -110,8 +111,9 @@ class MLPScores:
     def _tiled(self, hb: torch.Tensor) -> torch.Tensor:
         n, d = self.n_items, self.d
         out = torch.empty(len(hb), n, dtype=hb.dtype, device=hb.device)
-        rows = max(1, min(len(hb), TILE_FLOATS // (d * 16)))
-        chunk = max(16, TILE_FLOATS // (rows * d))
+        floats = TILE_FLOATS if hb.device.type == "cpu" else GPU_TILE_FLOATS
+        rows = max(1, min(len(hb), floats // (d * 16)))
+        chunk = max(16, floats // (rows * d))
         buf = torch.empty(rows, min(chunk, n), d, dtype=hb.dtype, device=hb.device)
         for r in range(0, len(hb), rows):
             h = hb[r : r + rows].unsqueeze(1)
