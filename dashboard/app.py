@@ -45,7 +45,10 @@ if __name__ == "__main__" and get_script_run_ctx(suppress_warning=True) is None:
 from dashboard import state  # noqa: E402
 from dashboard.views import backbones, frontier, live, runs, setup, why_recall  # noqa: E402
 
-st.set_page_config(page_title="BET Studio", page_icon=":material/memory:", layout="wide")
+#: The tab's icon, served by this server: a ``:material/…:`` or emoji icon is fetched from Google's
+#: or a CDN's servers by the browser (a private dashboard makes no outside request).
+ICON = Path(__file__).resolve().parent / "icon.svg"
+st.set_page_config(page_title="BET Studio", page_icon=str(ICON), layout="wide")
 # Error types, never stack traces, in the page (whatever config file was or was not read).
 st.set_option("client.showErrorDetails", "type")
 if not st_config.is_manually_set("server.address"):
