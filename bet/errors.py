@@ -20,6 +20,13 @@ def shorten(value: object, limit: int = ECHO_LIMIT, quote: bool = True) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def printable(text: str) -> str:
+    """``text`` on one printable line: control characters (a newline in a file name) escaped,
+    undecodable bytes of a file name (surrogates) as ``\\xNN``."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class BetError(Exception):
     """Base class for errors caused by user input; ``str()`` is the whole message."""
 
@@ -32,7 +39,8 @@ class DataError(BetError):
         self.line = line
         self.problem = problem
         self.expected = expected
-        shown = self.path if len(self.path) <= 4 * ECHO_LIMIT else "…" + self.path[-4 * ECHO_LIMIT + 1 :]
+        shown = printable(self.path)
+        shown = shown if len(shown) <= 4 * ECHO_LIMIT else "…" + shown[-4 * ECHO_LIMIT + 1 :]
         where = f"{shown}:{line}" if line is not None else shown
         msg = f"{where}: {problem}"
         if expected:

@@ -85,6 +85,8 @@ REFUSED = [  # (file name, content, what the message says after the path)
     ("empty.txt.gz", gzip.compress(b""), [": is empty"]),
     ("t.txt.bz2", bz2.compress(b"0 1 2\n" * 50), [": is bzip2-compressed; only gzip is read"]),
     ("t.txt.xz", lzma.compress(b"0 1 2\n" * 50), [": is xz-compressed; only gzip is read"]),
+    ("open.csv", 'u,i\n1,2\n3,"4\n5,6\n', [":3: a quote is left open until the end of the file"]),
+    ("spans.csv", 'u,i\n1,2\n"a\nb",3\n4,5\n', [":3: an id in quotes runs over several lines"]),
 ]
 SECRETS = ("AWS_SECRET", "abc123", "²", "--5", "caf", "zz")
 ON_THE_CLI = ("sup.txt", "dash.txt", ".env", "blank_lead.txt")  # the issue's examples, end to end
@@ -217,7 +219,18 @@ def test_a_file_changed_between_detection_and_parsing(write_file, monkeypatch: p
     assert error_of(path).startswith(f":1: column 1 {ID_PROBLEM}")
 
 
+def test_quoted_numbers_in_the_first_row_are_data_not_a_header(write_file) -> None:  # type: ignore[no-untyped-def]
+    assert pairs(load_dataset(write_file("q.csv", '"1","2"\n"3","4"\n'))) == {("1", "2"), ("3", "4")}
+
+
 # --- path-derived names ---------------------------------------------------------------------
+
+
+def test_a_file_name_with_a_newline_or_bad_bytes_stays_one_line(tmp_path: Path, home: Path) -> None:
+    path = tmp_path / "new\nline.txt"
+    path.write_text("0 1 2\n")
+    assert_one_line_error(run_bet("info", "--dataset", str(path), "--min-rating", "3", home=home), "new\\nline.txt")
+    assert "bad\\xff.txt:" in str(DataError("bad\udcff.txt", "x"))
 
 
 def test_model_cache_key_of_a_long_or_odd_name_is_bounded(mini: Dataset) -> None:

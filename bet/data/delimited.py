@@ -27,6 +27,7 @@ HEADER_WORDS = {
     "movie", "movieid", "movie_id", "business_id", "rating", "ratings", "timestamp", "time", "score",
 }  # fmt: skip
 _PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_PANDAS_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 
 
 class _Text:
@@ -55,7 +56,7 @@ def split_fields(line: str, sep: str) -> list[str]:
 
 
 def _numeric(fields: list[str]) -> bool:
-    return all(f.strip().lstrip("-").replace(".", "", 1).isdigit() for f in fields[:2])
+    return all(f.strip().strip('"').lstrip("-").replace(".", "", 1).isdigit() for f in fields[:2])
 
 
 def find_header(lines: list[tuple[int, str]], sep: str) -> int:
@@ -133,6 +134,10 @@ def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], min_rati
                 raise DataError(path, "line has only one column", line, "at least two columns: user id, item id")
             if frame.shape[1] != width:
                 raise DataError(path, f"line has {frame.shape[1]} columns", first_line, f"{width}, as the lines above")
+            spans = frame.iloc[:, 0].str.contains("\n", regex=False) | frame.iloc[:, 1].str.contains("\n", regex=False)
+            if spans.any():
+                line = int(frame.index[int(np.flatnonzero(spans.to_numpy())[0])]) + skip + 1
+                raise DataError(path, "an id in quotes runs over several lines (a quote left open?)", line, ROW)
             if min_rating is not None:
                 frame = _rated(path, frame, col, min_rating, skip)
             users.add(frame.iloc[:, 0].str.strip())
@@ -142,7 +147,10 @@ def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], min_rati
     except pd.errors.ParserError as exc:
         found = _PANDAS_LINE.search(str(exc))
         if found is None:
-            raise DataError(path, "cannot be parsed as a delimited table", expected=ROW) from None
+            quote = _PANDAS_QUOTE.search(str(exc))
+            line = int(quote.group(1)) + skip + 1 if quote else None
+            problem = "a quote is left open until the end of the file" if quote else "cannot be read as a table"
+            raise DataError(path, problem, line, ROW) from None
         want, at, saw = found.groups()  # pandas counts the lines it was given
         raise DataError(path, f"line has {saw} columns", int(at) + skip, f"{want}, as the lines above") from None
     if width is None:
