@@ -148,9 +148,10 @@ def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], min_rati
         found = _PANDAS_LINE.search(str(exc))
         if found is None:
             quote = _PANDAS_QUOTE.search(str(exc))
-            line = int(quote.group(1)) + skip + 1 if quote else None
-            problem = "a quote is left open until the end of the file" if quote else "cannot be read as a table"
-            raise DataError(path, problem, line, ROW) from None
+            if quote is None:
+                raise DataError(path, "cannot be read as a table", expected=ROW) from None
+            opened = int(quote.group(1)) + skip + 1
+            raise DataError(path, "a quote is left open until the end of the file", opened, ROW) from None
         want, at, saw = found.groups()  # pandas counts the lines it was given
         raise DataError(path, f"line has {saw} columns", int(at) + skip, f"{want}, as the lines above") from None
     if width is None:
