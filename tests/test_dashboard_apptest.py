@@ -146,9 +146,9 @@ def test_uploads_are_kept_under_bet_home_and_validated_by_the_engine(home: Path)
     assert settings.save_upload("../my data.txt", b"1 2\nfoo bar\n") == path  # the same file: reused
     assert settings.save_upload("other.txt", b"1 2\nfoo bar\n").read_bytes() == path.read_bytes()
     assert settings.save_upload("my data.txt", b"5 6\n").name == "my_data-2.txt"  # another file, same name
-    with pytest.raises(DataError, match=r"my_data.txt:2: user id 'foo'") as err:
+    with pytest.raises(DataError, match=r"my_data.txt:2: column 1 is not a non-negative integer id") as err:
         load_dataset(path)
-    assert settings.redact(str(err.value)).startswith("my_data.txt:2: user id 'foo'")
+    assert settings.redact(str(err.value)).startswith("my_data.txt:2: column 1 is not")
     conf = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert conf["server"]["address"] == "localhost" and conf["server"]["maxUploadSize"] <= 200
 

@@ -20,6 +20,7 @@ from bet.backbones import make_backbone
 from bet.cache import model_key, safe_name
 from bet.config import PRETRAIN
 from bet.data import Dataset, check_evaluable, load_dataset
+from bet.data.detect import detect_format
 from bet.errors import DataError
 from tests.hostile_helpers import assert_one_line_error, run_bet
 
@@ -143,12 +144,18 @@ def test_space_log_whose_head_has_no_repeated_user_is_read_as_interactions(write
         (["user item rating", "1 10 5", "2 11 3"], "interactions"),  # a header
         (["5 100 900", "70 900 4000", "900 100 5"], "lightgcn"),  # two items per user
         (["0 1 1 2", "1 2 3 2", "0 2"], "lightgcn"),  # lines of different lengths
+        (["alice x 5", "bob y 3"], "interactions"),  # string ids on every line
         (["0\t1\t2\t3", "1\t2", "2\t3\t4"], "lightgcn"),  # tab-separated, one line per user
         (["1\t2\t5", "1\t3", "2\t3\t4", "2\t4"], "interactions"),  # some ratings missing; users repeat
     ],
 )
 def test_detection_rules(write_file, lines: list[str], fmt: str) -> None:  # type: ignore[no-untyped-def]
     assert load_dataset(write_file("d.txt", lines)).format == fmt
+
+
+def test_a_stray_word_among_integer_ids_is_a_mistake_named_by_the_lightgcn_reader(write_file) -> None:  # type: ignore[no-untyped-def]
+    assert detect_format(["1 2", "foo bar", "3 4"]) == "lightgcn"  # not a log with string ids
+    assert error_of(write_file("typo.txt", ["1 2", "foo bar", "3 4"])).startswith(f":2: column 1 {ID_PROBLEM}")
 
 
 def test_bom_is_stripped(write_file) -> None:  # type: ignore[no-untyped-def]

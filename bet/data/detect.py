@@ -12,8 +12,9 @@ file (a plain file; a gzip file, which cannot be sought, gives its first MB only
    tab-separated LightGCN file: integer ids only, lines of different lengths (rule 2) and each
    of two or more ids, no user on two lines;
 2. no line length shared by 90 % of the sampled lines → ``lightgcn`` (lines of different lengths);
-3. a token that is not an ASCII integer (a header, string ids, a decimal rating) → ``interactions``
-   (LightGCN holds integer ids only);
+3. a header (a first line with a token that is not an ASCII integer above integer lines), or such
+   tokens on most lines (string ids, decimal ratings) → ``interactions`` (LightGCN holds integer
+   ids only; a few odd tokens among integers are mistakes, which the LightGCN reader names);
 4. a user that starts two sampled lines → ``interactions``;
 5. two columns → ``lightgcn`` (both readings give the same pairs; LightGCN keeps integer ids);
 6. three or more columns, each line a new user: ``interactions`` when the third column looks
@@ -81,14 +82,16 @@ def detect_format(lines: list[str]) -> str:
     rows = [ln.split() for ln in lines]
     width, count = Counter(len(r) for r in rows).most_common(1)[0]
     varying = count < MOSTLY * len(rows)
-    integers = all(_integer(t) for r in rows for t in r)
+    odd = [not all(map(_integer, r)) for r in rows]  # lines holding a token that is not an integer id
+    integers = not any(odd)
+    header = odd[0] and not any(odd[1:])
     repeats = len({r[0] for r in rows}) < len(rows)
     if sep != WHITESPACE:
         tab_lightgcn = sep == "\t" and varying and integers and not repeats and min(map(len, rows)) >= 2
         return "lightgcn" if tab_lightgcn else "interactions"
     if varying:
         return "lightgcn"
-    if not integers or repeats:
+    if header or sum(odd) > len(odd) / 2 or repeats:
         return "interactions"
     if width < 3:
         return "lightgcn"
