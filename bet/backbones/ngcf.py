@@ -16,8 +16,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from bet.backbones.base import Backbone, Scorer, bipartite, dot_bpr, to_torch_csr
-from bet.backbones.ngcf_layers import Workspace, ngcf_all, ngcf_rows
+from bet.backbones.base import Backbone, Scorer, bipartite, to_torch_csr
+from bet.backbones.ngcf_layers import Layers, Workspace, ngcf_all
+from bet.backbones.ngcf_loss import Loss, ngcf_loss
 from bet.data import Dataset
 from bet.embedding import BudgetedEmbedding
 
@@ -104,13 +105,10 @@ class NGCF(Backbone):
         rows = torch.cat([users, pos + self.n_users, neg + self.n_users])
         uniq, inv = torch.unique(rows, return_inverse=True)
         ws = self._ws if self.training else Workspace()
-        final = ngcf_rows(self.table, uniq, (a, a_t), draw, self.mess_dropout, self._params(), ws)
-        b = len(users)
-        main = dot_bpr(final, inv[:b], inv[b : 2 * b], inv[2 * b :])
         # batch_sq_norm's dot over all n_rows, with the untouched rows' (zero-weighted) terms 0
-        sq = torch.zeros(self.n_rows, dtype=final.dtype, device=final.device).index_put((uniq,), (final * final).sum(1))
-        counts = torch.bincount(rows, minlength=self.n_rows).to(final.dtype)
-        return main + self.reg * (sq @ counts) / b
+        counts = torch.bincount(rows, minlength=self.n_rows).to(self.table.weight.dtype)
+        layers = Layers(self.table.mask, (a, a_t), draw, self.mess_dropout)
+        return ngcf_loss(self.table.weight, self._params(), uniq, layers, Loss(uniq, inv, counts, self.reg), ws)
 
     @torch.no_grad()
     def scorer(self) -> Scorer:

@@ -1,4 +1,4 @@
-"""NGCF's three graph layers as one autograd node, with a hand-written backward pass.
+"""NGCF's graph layers, forward and backward by hand (one autograd node with :mod:`ngcf_loss`).
 
 Per layer, for the ego rows ``e`` and ``s = L e`` (``L`` the dropped-out ``D^-1 (A + I)``)::
 
@@ -21,34 +21,45 @@ under autograd, so the forward values are the same bits. What the node saves is 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from bet.embedding import BudgetedEmbedding
 from bet.runtime import torch_threads
 
 Draw = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Workspace:
-    """Reused ``(n_rows, d)`` buffers. On this machine a fresh 36 MB tensor costs ~14 ms of page
-    faults before its first write, a pass over a mapped one ~1–2 ms (measured): the step's
-    ~30 full-size intermediates would spend more on faults than on arithmetic. Buffers are handed
-    back once used and live on between steps; :meth:`clear` lets them go (NGCF does on ``eval``)."""
+    """Reused buffers. On this machine a fresh 36 MB tensor costs ~14 ms of page faults before
+    its first write, a pass over a mapped one ~1–2 ms (measured): the step's ~30 full-size and
+    ~40 batch-size intermediates would spend more on faults than on arithmetic. Buffers are
+    handed back once read for the last time and live on between steps (a batch's row count
+    varies: a buffer serves any size up to its own); :meth:`clear` lets them go (NGCF does on
+    ``eval``)."""
 
     def __init__(self) -> None:
-        self.free: list[torch.Tensor] = []
+        self.free: list[torch.Tensor] = []  # flat
 
-    def take(self, like: torch.Tensor) -> torch.Tensor:
-        for i, t in enumerate(self.free):
-            if t.shape == like.shape and t.dtype == like.dtype and t.device == like.device:
-                return self.free.pop(i)
-        return torch.empty_like(like, memory_format=torch.contiguous_format)
+    def take(self, like: torch.Tensor, shape: Sequence[int] | None = None) -> torch.Tensor:
+        """An uninitialised contiguous tensor of ``shape`` (default ``like``'s), ``like``'s dtype."""
+        shape = tuple(like.shape if shape is None else shape)
+        n = math.prod(shape)
+        fits = [
+            i for i, t in enumerate(self.free) if t.numel() >= n and t.dtype == like.dtype and t.device == like.device
+        ]
+        flat = self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits else like.new_empty(n)
+        return flat[:n].view(shape)
 
     def give(self, *ts: torch.Tensor | None) -> None:
-        self.free.extend(t for t in ts if t is not None)
+        for t in ts:
+            if t is not None:
+                base = t if t._base is None else t._base
+                if any(f is base for f in self.free):
+                    raise RuntimeError("a workspace buffer was handed back twice")
+                self.free.append(base)
 
     def clear(self) -> None:
         self.free.clear()
@@ -79,52 +90,48 @@ def layer(
     return z, s, es, mask
 
 
-class NGCFLayers(torch.autograd.Function):
-    """``e0[rows]`` and, per layer, ``z_k[rows]`` twice (the numerator and the norm of its L2
-    normalisation, so that their gradients arrive apart, as under autograd), from the table's
-    ``weight`` and ``mask`` (``e0 = weight ⊙ mask``) and the layers' ``(W_gc, b_gc, W_bi, b_bi)``;
-    ``a`` / ``a_t`` the propagation matrix and its transpose, ``draw`` fills a tensor with the
-    dropout draws (``None``: no message dropout).
+class Layers:
+    """The graph layers' forward pass on every row and, from the gradients of the rows that
+    leave them, their backward pass: ``e0 = weight ⊙ mask``, the layers' ``(W_gc, b_gc, W_bi,
+    b_bi)`` in ``params``; ``adj`` the propagation matrix and its transpose, ``draw`` fills a
+    tensor with dropout draws (``None``: no message dropout).
 
     The backward pass adds each gradient's terms in the order autograd's engine adds them for
     the plain formulation (``(x + y) + z``, never fused multiply-adds), so the gradients are the
     same bits too (checked in ``tests/test_ngcf_speed.py``)."""
 
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        weight: torch.Tensor,
-        mask: torch.Tensor,
-        rows: torch.Tensor,
-        adj: tuple[torch.Tensor, torch.Tensor],
-        draw: Draw | None,
-        p: float,
-        ws: Workspace,
-        *params: torch.Tensor,
-    ) -> tuple[torch.Tensor, ...]:
-        e = torch.mul(weight, mask, out=ws.take(weight))
-        saved, outs = [], [e.index_select(0, rows)]
-        for k in range(len(params) // 4):
-            z, s, es, drop = layer(adj[0], e, params[4 * k : 4 * k + 4], draw, p, ws)
-            saved.append((e, s, es, drop, z))
-            outs += [z.index_select(0, rows), z.index_select(0, rows)]
-            e = z
-        ctx.saved, ctx.rows, ctx.a_t, ctx.p, ctx.params, ctx.ws, ctx.mask = saved, rows, adj[1], p, params, ws, mask
-        return tuple(outs)
+    def __init__(self, mask: torch.Tensor, adj: tuple[torch.Tensor, torch.Tensor], draw: Draw | None, p: float):
+        self.mask, self.adj, self.draw, self.p = mask, adj, draw, p
 
-    @staticmethod
-    def backward(ctx, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        rows, ws = ctx.rows, ctx.ws
-        out: list[torch.Tensor] = []
+    def forward(
+        self, weight: torch.Tensor, rows: torch.Tensor, params: Sequence[torch.Tensor], ws: Workspace
+    ) -> list[torch.Tensor]:
+        """``[e0[rows], z_1[rows], z_1[rows], …]``: each layer's rows twice, for the numerator
+        and the norm of its L2 normalisation, whose gradients autograd keeps apart."""
+        e = torch.mul(weight, self.mask, out=ws.take(weight))
+        shape = (len(rows), weight.shape[1])
+        self.saved, outs = [], [torch.index_select(e, 0, rows, out=ws.take(e, shape))]
+        for k in range(len(params) // 4):
+            z, s, es, drop = layer(self.adj[0], e, params[4 * k : 4 * k + 4], self.draw, self.p, ws)
+            self.saved.append((e, s, es, drop, z))
+            outs += [torch.index_select(z, 0, rows, out=ws.take(z, shape)) for _ in range(2)]
+            e = z
+        self.rows, self.params = rows, params
+        return outs
+
+    def backward(self, grads: list[torch.Tensor], ws: Workspace) -> list[torch.Tensor]:
+        """The gradients of ``weight`` and of ``params``, from those of :meth:`forward`'s rows
+        (handed back to ``ws`` once added in)."""
+        rows, out = self.rows, list[torch.Tensor]()
         g: torch.Tensor | None = None  # d loss / d z_k from layer k + 1: (e ⊙ s term + spmm term)
-        for k in reversed(range(len(ctx.saved))):
-            e, s, es, drop, z = ctx.saved[k]
-            ctx.saved[k] = None
-            w_gc, _, w_bi, _ = ctx.params[4 * k : 4 * k + 4]
+        for k in reversed(range(len(self.saved))):
+            e, s, es, drop, z = self.saved.pop()
+            w_gc, _, w_bi, _ = self.params[4 * k : 4 * k + 4]
             gz = ws.take(z).zero_() if g is None else g
             gz.index_add_(0, rows, grads[1 + 2 * k]).index_add_(0, rows, grads[2 + 2 * k])
+            ws.give(grads[1 + 2 * k], grads[2 + 2 * k])
             if drop is not None:
-                gz.div_(1 - ctx.p).mul_(drop)
+                gz.div_(1 - self.p).mul_(drop)
             gh = torch.ops.aten.leaky_relu_backward.grad_input(gz, z, 0.2, True, grad_input=ws.take(z))
             ws.give(gz, z, drop)
             gb = gh.sum(0)
@@ -136,29 +143,14 @@ class NGCFLayers(torch.autograd.Function):
             ws.give(gh, tmp)
             ges.mul_(s)  # the e ⊙ s term of d/de
             if k > 0:
-                g = sparse_mm(ctx.a_t, gs, s).add_(ges)  # s is not read again either
+                g = sparse_mm(self.adj[1], gs, s).add_(ges)  # s is not read again either
             else:  # e0 also feeds the final table directly: that gradient came first
-                g = e.zero_().index_add_(0, rows, grads[0]).add_(ges).add_(sparse_mm(ctx.a_t, gs, s))
-                g = torch.mul(g, ctx.mask)  # e0 = weight ⊙ mask: the weight's gradient (its own memory)
+                g = e.zero_().index_add_(0, rows, grads[0]).add_(ges).add_(sparse_mm(self.adj[1], gs, s))
+                g = torch.mul(g, self.mask)  # e0 = weight ⊙ mask: the weight's gradient (its own memory)
                 ws.give(e, s)
             ws.give(gs, ges)
-        return (g, None, None, None, None, None, None, *out)
-
-
-def ngcf_rows(
-    table: BudgetedEmbedding,
-    rows: torch.Tensor,
-    adj: tuple[torch.Tensor, torch.Tensor],
-    draw: Draw | None,
-    p: float,
-    params: Sequence[torch.Tensor],
-    ws: Workspace,
-) -> torch.Tensor:
-    """Final embeddings of ``rows`` only: ``[e0 | norm(z_1) | … | norm(z_L)]``, ``(len(rows), (L+1)·d)``.
-    ``norm`` is ``nn.functional.normalize``'s arithmetic, spelt out."""
-    e0_rows, *zs = NGCFLayers.apply(table.weight, table.mask, rows, adj, draw, p, ws, *params)
-    parts = [z / n.norm(2, 1, True).clamp_min(1e-12).expand_as(z) for z, n in zip(zs[::2], zs[1::2], strict=True)]
-    return torch.cat([e0_rows, *parts], dim=1)
+        assert g is not None
+        return [g, *out]
 
 
 @torch.no_grad()
