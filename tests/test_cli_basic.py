@@ -15,7 +15,7 @@ from bet.budget import budget_for
 from bet.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-COUNT_KEYS = {"name", "users", "items", "interactions", "train", "valid", "test"}
+COUNT_KEYS = {"name", "users", "items", "interactions", "train", "valid", "test", "format"}
 
 
 def bet(*args: str, home: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -102,7 +102,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.Compl
 def test_bad_line_in_user_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "lg.txt"
     path.write_text("0 1 2\n1 2 3\n2 1 oops\n")
-    assert_user_error(run_main(capsys, "info", "--dataset", str(path)), f"{path}:3:", "'oops'")
+    assert_user_error(run_main(capsys, "info", "--dataset", str(path)), f"{path}:3: column 3 is not a non-negative")
 
 
 def test_sizes_without_sparsity(capsys: pytest.CaptureFixture[str]) -> None:

@@ -156,6 +156,7 @@ def test_detection_rules(write_file, lines: list[str], fmt: str) -> None:  # typ
 def test_a_stray_word_among_integer_ids_is_a_mistake_named_by_the_lightgcn_reader(write_file) -> None:  # type: ignore[no-untyped-def]
     assert detect_format(["1 2", "foo bar", "3 4"]) == "lightgcn"  # not a log with string ids
     assert error_of(write_file("typo.txt", ["1 2", "foo bar", "3 4"])).startswith(f":2: column 1 {ID_PROBLEM}")
+    assert error_of(write_file("typo3.txt", ["0 1 2", "1 2 3", "2 1 oops"])).startswith(f":3: column 3 {ID_PROBLEM}")
 
 
 def test_bom_is_stripped(write_file) -> None:  # type: ignore[no-untyped-def]

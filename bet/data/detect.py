@@ -95,6 +95,8 @@ def detect_format(lines: list[str]) -> str:
         return "interactions"
     if width < 3:
         return "lightgcn"
-    third = [int(r[2]) for r in rows if len(r) >= 3]
-    items = [int(r[1]) for r in rows if len(r) >= 3]
-    return "interactions" if max(third) <= RATING_MAX < max(items) else "lightgcn"
+    whole = [r for r, bad in zip(rows, odd, strict=True) if len(r) >= 3 and not bad]
+    if not whole:
+        return "lightgcn"
+    rated = max(int(r[2]) for r in whole) <= RATING_MAX < max(int(r[1]) for r in whole)
+    return "interactions" if rated else "lightgcn"
