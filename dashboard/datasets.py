@@ -5,16 +5,16 @@ its own reference, so dropping never disturbs a run)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 
 from bet import Dataset, DataSpec
+from dashboard import env
 
 
 def default_limit() -> int:
     """``BET_DASHBOARD_DATASETS`` (default 4): how many loaded datasets the server keeps."""
-    return max(1, int(os.environ.get("BET_DASHBOARD_DATASETS") or 4))
+    return env.integer("BET_DASHBOARD_DATASETS", 4, 1, 1000)
 
 
 class DatasetCache:

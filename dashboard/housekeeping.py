@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bet import RunStore, StoreError
+from dashboard import env
 
 log = logging.getLogger(__name__)
 _IMPORTED_AT = time.time()
@@ -64,7 +65,16 @@ def record_interrupted(store: RunStore, running: list[str], queued: list[str]) -
 
 def upload_days() -> float:
     """``BET_UPLOAD_DAYS`` (default 7): uploads unused for longer are deleted when the server starts."""
-    return float(os.environ.get("BET_UPLOAD_DAYS") or 7)
+    return env.number("BET_UPLOAD_DAYS", 7, 0, 36500)
+
+
+def clean_unused_uploads(store: RunStore, folder: Path) -> list[Path]:
+    """:func:`clean_uploads` keeping every file a queued or running run of ``store`` needs."""
+    try:
+        active = [r["config"]["data"]["dataset"] for r in store.list_runs() if r["status"] in ("queued", "running")]
+    except (StoreError, KeyError, TypeError):
+        return []  # cannot tell which uploads are in use: delete none
+    return clean_uploads(folder, active)
 
 
 def clean_uploads(folder: Path, in_use: Iterable[str], days: float | None = None) -> list[Path]:

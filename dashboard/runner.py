@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -40,7 +39,7 @@ from bet import (
     resume_job,
     run_budget,
 )
-from dashboard import housekeeping
+from dashboard import env, housekeeping
 from dashboard.datasets import DatasetCache
 from dashboard.settings import uploads_dir
 from dashboard.worker import Task, Worker, default_processes, execute
@@ -53,7 +52,7 @@ NOT_YOURS = "started in another session: you can watch it, not stop or resume it
 
 def default_workers() -> int:
     """``BET_DASHBOARD_WORKERS`` (default 1: CPU runs go one after another)."""
-    return max(1, int(os.environ.get("BET_DASHBOARD_WORKERS") or 1))
+    return env.integer("BET_DASHBOARD_WORKERS", 1, 1, 64)
 
 
 class Runner:
@@ -151,8 +150,11 @@ class Runner:
             raise StoreError(NOT_YOURS)
         job = resume_job(self.store, run_id)
         data = self.dataset(job.config.data)
-        self.store.update_run(run_id, status="queued", error=None)
-        return self._enqueue([Task(job, data)], owner)[0]
+        with self._cond:  # two sessions pressing Resume at once: the run is queued once
+            if run_id in self._active or any(t.job.run_id == run_id for t in self._queue):
+                raise StoreError(f"run {run_id} is already queued or running")
+            self.store.update_run(run_id, status="queued", error=None)
+            return self._enqueue([Task(job, data)], owner)[0]
 
     # -- who may control a run -------------------------------------------------------------
     def owner(self, run_id: str) -> str | None:
@@ -297,11 +299,5 @@ class Runner:
         """Mark queued runs of an earlier server ``interrupted``; delete uploads unused for
         ``BET_UPLOAD_DAYS`` that no active run needs (:mod:`dashboard.housekeeping`)."""
         found = housekeeping.adopt_orphans(self.store, EXECUTOR)
-        try:
-            active = [
-                r["config"]["data"]["dataset"] for r in self.store.list_runs() if r["status"] in ("queued", "running")
-            ]
-        except (StoreError, KeyError, TypeError):
-            return found  # cannot tell which uploads are in use: delete none
-        housekeeping.clean_uploads(uploads_dir(), active)
+        housekeeping.clean_unused_uploads(self.store, uploads_dir())
         return found

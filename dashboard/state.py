@@ -12,12 +12,13 @@ from streamlit import config as st_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from bet import BetError, Dataset, DataSpec, RunStore, default_path
+from dashboard import env
 from dashboard.queries import FINAL, default_run
 from dashboard.runner import Runner
 from dashboard.settings import shown
 
 #: Seconds between polls of the store while something runs (``BET_DASHBOARD_POLL``).
-POLL = float(os.environ.get("BET_DASHBOARD_POLL") or 1.5)
+POLL = env.number("BET_DASHBOARD_POLL", 1.5, 0.1, 3600)
 
 
 @st.cache_resource(show_spinner=False)

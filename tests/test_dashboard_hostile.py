@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from dashboard_helpers import APP, ROOT, tiny_config
 from streamlit.testing.v1 import AppTest
 
 from bet.config import DataSpec
+from bet.errors import StoreError
 from bet.store import RunStore
 
 TIMEOUT = 60
@@ -243,3 +245,110 @@ def test_names_and_errors_from_the_store_render_as_text(home: Path) -> None:
         assert "](" not in text.replace("\\]\\(", ""), text  # every ! [ ] ( ) escaped
         assert "$x" not in text.replace("\\$x", ""), text
     assert any("\\!\\[x\\]" in t for t in texts(at, "subheader"))
+
+
+def test_a_gzip_bomb_upload_is_refused_at_the_inflation_cap(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BET_MAX_DECOMPRESSED_MB", "1")
+    bomb = gzip.compress(b"1 2\n" * (5 * 2**20))  # 20 MB of lines in ~20 KB
+    at = app().run()
+    at.radio(key="data_source").set_value("upload a file").run()
+    at.file_uploader(key="upload").upload("bomb.txt.gz", bomb).run()
+    no_exceptions(at)
+    assert any("BET\\_MAX\\_DECOMPRESSED\\_MB" in e for e in texts(at, "error")), texts(at, "error")
+    assert at.button(key="start").disabled and str(home) not in on_screen(at)
+
+
+def test_a_very_long_server_path_is_refused_like_any_other(home: Path, allowed: Path) -> None:
+    at = server_path(app().run(), "a/" * 3000 + "x")
+    assert len(texts(at, "error")) == 1 and "BET\\_DATA\\_DIRS" in texts(at, "error")[0]
+
+
+@pytest.mark.parametrize("run", ["<img src=x onerror=alert(1)>", "../../etc/passwd", "x" * 5000, "' OR 1=1 --"])
+def test_query_string_tricks_select_no_run_and_break_nothing(home: Path, run: str) -> None:
+    from dashboard_helpers import add_run
+
+    from bet.data import load_dataset
+
+    rid = add_run(RunStore(home / "bet.sqlite"), load_dataset("gowalla-mini"), valid=0.2, test=0.2, created_at=1e9)
+    for name in ("live", "runs", "compare", "frontier"):
+        at = AppTest.from_function(page_script, args=(str(ROOT), name), default_timeout=TIMEOUT)
+        at.query_params["run"] = run
+        at.run()
+        no_exceptions(at)
+        assert run not in on_screen(at)
+    assert rid in on_screen(page_live(rid))
+
+
+def page_live(rid: str) -> AppTest:
+    at = AppTest.from_function(page_script, args=(str(ROOT), "live"), default_timeout=TIMEOUT)
+    at.query_params["run"] = rid
+    return at.run()
+
+
+def test_bad_numbers_in_the_dashboards_environment_fall_back_to_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard import datasets, env, housekeeping, runner
+
+    for name, value in (("BET_DASHBOARD_DATASETS", "four"), ("BET_DASHBOARD_WORKERS", "-3"),
+                        ("BET_UPLOAD_DAYS", "nan"), ("BET_DASHBOARD_POLL", "1e999")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    assert datasets.default_limit() == 4 and runner.default_workers() == 1 and housekeeping.upload_days() == 7
+    assert env.number("BET_DASHBOARD_POLL", 1.5, 0.1, 3600) == 1.5
+    monkeypatch.setenv("BET_DASHBOARD_WORKERS", "2")
+    assert runner.default_workers() == 2
+
+
+def test_two_sessions_resuming_one_run_queue_it_once(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both press Resume at once: both pass the store's status check (slowed here to make the race
+    certain), the run is queued once and the other session is told why."""
+    import threading
+
+    from dashboard import runner as runner_mod
+    from dashboard.runner import Runner
+
+    real = runner_mod.resume_job
+
+    def slow(store: RunStore, run_id: str):  # type: ignore[no-untyped-def]
+        job = real(store, run_id)
+        time.sleep(0.5)
+        return job
+
+    monkeypatch.setattr(runner_mod, "resume_job", slow)
+    store = RunStore(home / "bet.sqlite")
+    run = Runner(store, processes=False)
+    try:
+        run.submit([tiny_config()])  # occupies the one worker for a few seconds
+        rid = store.create_run(kind="search", method="bet", dataset="gowalla-mini", backbone="lightgcn",
+                               sparsity=0.9, seed=0, config=tiny_config().to_dict(), iterations=2)  # fmt: skip
+        store.update_run(rid, status="stopped", phase="stopped")
+        outcomes: list[str] = []
+
+        def press() -> None:  # single-user mode: every session may resume every run
+            try:
+                outcomes.append(run.resume(rid))
+            except StoreError as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=press) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == sorted([rid, f"run {rid} is already queued or running"]), outcomes
+        assert run.queued().count(rid) == 1
+    finally:
+        run.shutdown()
+
+
+def test_the_frontier_hover_shows_names_as_text(home: Path) -> None:
+    from dashboard_helpers import fill_store
+
+    from bet.data import load_dataset
+    from dashboard import frontier_chart, queries
+
+    store = RunStore(home / "bet.sqlite")
+    fill_store(store, load_dataset("gowalla-mini"))
+    evil = '<a href="http://evil.example">x</a>'
+    rows = [{**r, "dataset": evil} for r in store.list_runs()]  # as recorded by another tool
+    fig = frontier_chart.frontier_figure(queries.frontier_points(rows, "recall@20"))
+    hovers = " ".join(str(t.hovertext) for t in fig.data)
+    assert "&lt;a href" in hovers and "<a href" not in hovers, hovers
