@@ -352,3 +352,67 @@ def test_the_frontier_hover_shows_names_as_text(home: Path) -> None:
     fig = frontier_chart.frontier_figure(queries.frontier_points(rows, "recall@20"))
     hovers = " ".join(str(t.hovertext) for t in fig.data)
     assert "&lt;a href" in hovers and "<a href" not in hovers, hovers
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["in-thread", "worker-process"])
+def test_a_server_stop_interrupts_the_running_search_and_starts_nothing(home: Path, processes: bool) -> None:
+    """What the server does at exit (``atexit``: :meth:`Runner.interrupt_all`), in both run modes;
+    tests/test_browser_hostile.py SIGTERMs a real server."""
+    from dashboard.runner import Runner
+
+    store = RunStore(home / "bet.sqlite")
+    run = Runner(store, processes=processes)
+    first, second = run.submit([tiny_config(iterations=50), tiny_config(seed=1)])
+    deadline = time.monotonic() + 120
+    while not store.actions(first):  # the search has evaluated an action
+        assert time.monotonic() < deadline, store.get_run(first)
+        time.sleep(0.2)
+    assert sorted(run.interrupt_all()) == sorted([first, second])
+    time.sleep(1.0)  # nothing that ran on may overwrite it
+    got = {r["run_id"]: r for r in store.list_runs()}
+    assert got[first]["status"] == "interrupted" and "server stopped" in got[first]["error"], got[first]
+    assert got[second]["status"] == "interrupted" and got[second]["started_at"] is None, got[second]
+    assert run.idle() and run.interrupt_all() == []
+    with pytest.raises(RuntimeError):
+        run.submit([tiny_config()])  # nothing new starts
+
+
+def test_resuming_a_run_whose_upload_was_deleted_says_so_by_name(home: Path) -> None:
+    import shutil
+
+    from dashboard import settings
+
+    path = settings.save_upload("u.data", interactions().encode())
+    store = RunStore(home / "bet.sqlite")
+    rid = store.create_run(kind="search", method="bet", dataset="u.data", backbone="lightgcn", sparsity=0.9, seed=0,
+                           config=tiny_config(data=DataSpec(str(path))).to_dict(), iterations=2)  # fmt: skip
+    store.update_run(rid, status="interrupted", phase="interrupted", error="the dashboard server stopped")
+    shutil.rmtree(path.parent)
+    at = page_live(rid)
+    no_exceptions(at)
+    assert any(rid in t for t in texts(at, "info"))  # listed as resumable
+    at.button(key="resume_run").click().run()
+    no_exceptions(at)
+    shown = on_screen(at)
+    assert "u.data" in shown and str(home) not in shown, shown
+    assert store.get_run(rid)["status"] == "interrupted"
+
+
+def test_upload_storage_failing_and_markup_in_text_fields_are_errors(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import settings
+
+    def full_disk(name: str, data: bytes) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(settings, "save_upload", full_disk)
+    at = app().run()
+    at.radio(key="data_source").set_value("upload a file").run()
+    at.file_uploader(key="upload").upload("u.data", interactions().encode()).run()
+    no_exceptions(at)
+    assert texts(at, "error") == ["Cannot keep this upload on the server (No space left on device)."]
+    at = app().run()
+    at.text_input(key="min_rating").input("![x](http://evil.example/a.png)").run()
+    no_exceptions(at)
+    assert texts(at, "error") and all("](" not in e for e in texts(at, "error")), texts(at, "error")
