@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from bet.errors import DataError
 
 LIGHTGCN_LINE = "'user_id item_id item_id ...' with integer ids"
 NOT_ID = re.compile(r"[^0-9 \t\n\v\f]")  # what may not appear in a LightGCN file
-TOKEN = re.compile(r"[^ \t\n\v\f]+")
+LONG_ID = re.compile(r"[0-9]{19,}")  # may not fit an int64
 NOT_ID_PROBLEM = "column {column} is not a non-negative integer id (ASCII digits only)"
 TOO_LARGE_PROBLEM = "id too large in column {column} (more than 18 digits)"
 INT64_MAX = 2**63 - 1
@@ -64,19 +63,13 @@ def parse_lightgcn(path: Path, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
         bad = NOT_ID.search(chunk)
         if bad is not None:
             raise bad_token(path, chunk, start, bad.start(), NOT_ID_PROBLEM, LIGHTGCN_LINE)
-        fields = [ln.split() for ln in chunk.split("\n")]
-        counts = np.fromiter(map(len, fields), dtype=np.int64, count=len(fields))
+        for long in LONG_ID.finditer(chunk):
+            if int(long.group()) > INT64_MAX:
+                raise bad_token(path, chunk, start, long.start(), TOO_LARGE_PROBLEM, LIGHTGCN_LINE)
+        ids, counts = _ids_and_counts(chunk)
         if (counts == 1).any():
             line = start + int(np.flatnonzero(counts == 1)[0])
             raise DataError(path, "line has 1 column", line, f"2 or more: {LIGHTGCN_LINE}")
-        flat = list(chain.from_iterable(fields))
-        del fields
-        try:
-            ids = np.array(flat, dtype=np.int64)
-        except OverflowError:
-            pos = _position_of_token(chunk, next(k for k, f in enumerate(flat) if int(f) > INT64_MAX))
-            raise bad_token(path, chunk, start, pos, TOO_LARGE_PROBLEM, LIGHTGCN_LINE) from None
-        del flat
         counts = counts[counts > 0]
         firsts = np.cumsum(counts) - counts
         if len(ids) and ids.max() < 2**31:
@@ -91,12 +84,24 @@ def parse_lightgcn(path: Path, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(users), np.concatenate(items)
 
 
-def _position_of_token(chunk: str, index: int) -> int:
-    """The character offset in ``chunk`` of its ``index``-th whitespace-separated token."""
-    for k, match in enumerate(TOKEN.finditer(chunk)):
-        if k == index:
-            return match.start()
-    return 0
+def _ids_and_counts(chunk: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of a checked chunk (ASCII digits and whitespace only, no id past int64) and the
+    number of ids on each of its lines, in numpy: no Python string per id, so a line of a
+    million ids costs its ids' bytes, not a list of a million strings."""
+    raw = np.frombuffer(chunk.encode("ascii"), dtype=np.uint8)
+    digit = raw >= ord("0")  # whitespace is below "0"
+    starts = digit.copy()
+    starts[1:] &= ~digit[:-1]
+    token_at = np.flatnonzero(starts)
+    del digit, starts
+    ends = np.flatnonzero(raw == ord("\n"))
+    if len(raw) and raw[-1] != ord("\n"):
+        ends = np.append(ends, len(raw))
+    counts = np.diff(np.searchsorted(token_at, ends), prepend=0)
+    ids = np.fromstring(chunk, dtype=np.int64, sep=" ")  # text mode: any whitespace separates
+    if len(ids) != len(token_at):  # cannot happen for a checked chunk; never parse it wrong
+        raise AssertionError("LightGCN chunk parsed to a different number of ids")
+    return ids, counts
 
 
 def distinct(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

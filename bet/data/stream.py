@@ -38,43 +38,52 @@ def iter_chunks(path: Path, chunk: int = CHUNK_BYTES) -> Iterator[tuple[int, str
     gzip), each text ending in ``\\n`` except perhaps the last; a :class:`DataError` for a file
     that is empty, not UTF-8, UTF-16 or binary."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
-    line, carry, seen, first = 1, "", False, True
+    line, seen, first = 1, False, True
+    carry: list[str] = []  # the text after the last line end so far: one long line is joined once
     for raw in iter_bytes(path, chunk):
         if first:
-            if _utf16(raw):
-                raise DataError(path, "is UTF-16 text", expected="UTF-8 text: save or convert it as UTF-8")
-            for magic, kind in COMPRESSED.items():
-                if raw.startswith(magic):
-                    raise DataError(path, f"is {kind}-compressed; only gzip is read", expected="text, or text.gz")
+            _refuse_other_encodings(path, raw)
             first = False
-        pending = len(decoder.getstate()[0])
+        buffered = len(decoder.getstate()[0])
         try:
             text = decoder.decode(raw)
         except UnicodeDecodeError as exc:
-            at = max(exc.start - pending, 0)
-            bad = line + _newlines(carry) + _newlines(raw[:at].decode("utf-8", "replace"))
+            bad = line + _newlines(raw[: max(exc.start - buffered, 0)].decode("utf-8", "replace"))
             raise DataError(path, "is not UTF-8 text (another encoding, or a binary file)", bad, TEXT) from None
-        buf = _lines(carry + text)
-        if "\x00" in buf:
+        if carry and carry[-1].endswith("\r"):  # half a "\r\n", or a lone "\r" line end
+            carry[-1], text = carry[-1][:-1], "\r" + text
+        text = _lines(text)
+        if "\x00" in text:
             raise DataError(
-                path, "holds NUL bytes: a binary file, not text", line + buf[: buf.index("\x00")].count("\n"), TEXT
+                path, "holds NUL bytes: a binary file, not text", line + text.count("\n", 0, text.index("\x00")), TEXT
             )
-        seen = seen or bool(buf.strip())
-        cut = buf.rfind("\n") + 1  # a last lone "\r" stays in the carry: its "\n" may come next
-        carry = buf[cut:]
-        if cut:
-            yield line, buf[:cut]
-            line += buf.count("\n", 0, cut)
+        seen = seen or (not text.isspace() and bool(text))
+        cut = text.rfind("\n") + 1  # a last lone "\r" stays in the carry: its "\n" may come next
+        if not cut:
+            carry.append(text)
+            continue
+        whole = "".join(carry) + text[:cut]
+        carry = [text[cut:]]
+        yield line, whole
+        line += whole.count("\n")
     try:
         tail = decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise DataError(path, "ends inside a UTF-8 character (a cut or non-UTF-8 file)", line, TEXT) from None
-    last = _lines(carry + tail).replace("\r", "\n")
+    last = _lines("".join(carry) + tail).replace("\r", "\n")
     seen = seen or bool(last.strip())
     if not seen:
         raise DataError(path, "is empty", expected="one interaction record per line")
     if last:
         yield line, last
+
+
+def _refuse_other_encodings(path: Path, raw: bytes) -> None:
+    if _utf16(raw):
+        raise DataError(path, "is UTF-16 text", expected="UTF-8 text: save or convert it as UTF-8")
+    for magic, kind in COMPRESSED.items():
+        if raw.startswith(magic):
+            raise DataError(path, f"is {kind}-compressed; only gzip is read", expected="text, or text.gz")
 
 
 def _utf16(raw: bytes) -> bool:
