@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from bet.backbones.base import Backbone, Scorer, bpr
-from bet.backbones.ncf_kernel import MLPScores
+from bet.backbones.ncf_kernel import NCFScores
 from bet.budget import Action
 from bet.data import Dataset
 from bet.embedding import BudgetedEmbedding
@@ -102,14 +102,6 @@ class NCF(Backbone):
     @torch.no_grad()
     def scorer(self) -> Scorer:
         _, _, hu, hi, gu, gi = self._parts()
-        gi_t, w_m, b0 = gi.T.contiguous(), self.out.weight[0, self.d_max :], self.out.bias[0]
-        mlp = MLPScores(hi, w_m, self.n_users, self.kernel)
-        self.last_kernel = mlp.kernel
-
-        @torch.no_grad()
-        def score(users: torch.Tensor) -> torch.Tensor:
-            out = torch.addmm(b0, gu[users], gi_t)
-            out += mlp(hu[users])
-            return out
-
-        return Scorer(fn=score)
+        scores = NCFScores((hu, hi, gu, gi), self.out.weight[0, self.d_max :], self.out.bias[0], self.kernel)
+        self.last_kernel = scores.kernel
+        return Scorer(fn=scores)

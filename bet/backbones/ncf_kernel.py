@@ -1,20 +1,20 @@
-"""NCF's MLP half of every (user, item) score, ``Σ_k w_k · ReLU(hu[u, k] + hi[i, k])``, without
-materialising ``(users × items × d)`` tensors.
+"""NCF's score of every (user, item) pair, ``gu[u]·gi[i] + Σ_k w_k · ReLU(hu[u, k] + hi[i, k]) + b0``,
+without materialising ``(users × items × d)`` tensors.
 
 Full ranking scores every pair (1.22 B on full Gowalla), so this is NCF's evaluation cost. Two
 exact ways, measured in ``bench/ncf_speed.py`` (per block of 64 users × 40,981 items, d = 128,
 one thread):
 
 * ``compiled`` — one ``(64 users × 2,048 items)`` tile per call of a ``torch.compile``-d
-  (inductor, C++) function: the add, ReLU, multiply and the sum over ``k`` fused in one loop nest,
-  vectorised over ``k``, a tile's items staying in L2. Shapes are fixed (users padded to 64, items
+  (inductor, C++) function: the add, ReLU, multiplies (MLP and GMF) and the sum over ``k`` fused
+  in one loop nest, vectorised over ``k``, a tile's items staying in L2. Shapes are fixed (users padded to 64, items
   to a multiple of 2,048) so it compiles once per ``d`` and is never recompiled; it is compiled
   with one torch thread, as :func:`bet.metrics.ranked_items` runs each worker. The first compile
   in a fresh environment takes seconds (inductor caches it on disk for later processes), so it is
   used only for large catalogues on CPU; if compiling fails (no C++ compiler, …) the scorer falls
   back to ``tiled``, with the same scores.
-* ``tiled`` — plain torch ops on ``(users × chunk × d)`` tiles of a few MB: add into a reused
-  buffer, ReLU in place, one matmul with ``w``. Always available; used for small data, on GPUs
+* ``tiled`` — the GMF half as one matmul, then plain torch ops on ``(users × chunk × d)`` tiles
+  of a few MB: add into a reused buffer, ReLU in place, one matmul with ``w``. Always available; used for small data, on GPUs
   and as the fallback.
 
 Both agree with the dense formula to float32 rounding (sums taken in another order); the tests
@@ -43,9 +43,12 @@ _compiled: dict[int, Callable[..., torch.Tensor]] = {}
 _failed: set[int] = set()
 
 
-def _tile(hb: torch.Tensor, hic: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``(U, C)`` = ``Σ_k w_k ReLU(hb[u, k] + hic[i, k])`` (what inductor fuses into one loop)."""
-    return (torch.relu(hb.unsqueeze(1) + hic.unsqueeze(0)) * w).sum(-1)
+def _tile(
+    hb: torch.Tensor, gb: torch.Tensor, hic: torch.Tensor, gic: torch.Tensor, w: torch.Tensor, b0: torch.Tensor
+) -> torch.Tensor:
+    """``(U, C)`` scores ``Σ_k (w_k ReLU(hb[u, k] + hic[i, k]) + gb[u, k] gic[i, k]) + b0``: the
+    MLP and GMF halves in one sum over ``k``, which inductor fuses into one loop nest."""
+    return (torch.relu(hb.unsqueeze(1) + hic.unsqueeze(0)) * w + gb.unsqueeze(1) * gic.unsqueeze(0)).sum(-1) + b0
 
 
 def _compile_and_check(d: int) -> Callable[..., torch.Tensor]:
@@ -55,15 +58,18 @@ def _compile_and_check(d: int) -> Callable[..., torch.Tensor]:
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit's, raised as dynamo loads
         fn = torch.compile(_tile, dynamic=False, fullgraph=True)
         g = torch.Generator().manual_seed(0)
-        hb, hic, w = (torch.randn(*s, generator=g) for s in ((USER_TILE, d), (ITEM_TILE, d), (d,)))
+        args = [
+            torch.randn(*s, generator=g) for s in ((USER_TILE, d), (USER_TILE, d), (ITEM_TILE, d), (ITEM_TILE, d), (d,))
+        ]
+        args.append(torch.zeros(()))
         old = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with torch.no_grad():
-                got = fn(hb, hic, w)
+                got = fn(*args)
         finally:
             torch.set_num_threads(old)
-    if float((got - _tile(hb, hic, w)).abs().max()) > 1e-4:
+    if float((got - _tile(*args)).abs().max()) > 1e-4:
         raise RuntimeError("the compiled tile disagrees with the eager formula")
     return fn  # type: ignore[no-any-return]
 
@@ -85,32 +91,42 @@ def compiled_tile(d: int) -> Callable[..., torch.Tensor] | None:
         return fn
 
 
-class MLPScores:
-    """``scores(hb)`` → ``(len(hb), n_items)`` MLP halves for user rows ``hb`` of ``hu``; built
-    once per scorer from ``hi`` ``(n_items, d)`` and ``w`` ``(d,)``. Thread-safe: each call uses
+class NCFScores:
+    """``scores(users)`` → ``(len(users), n_items)`` NCF scores ``gu[u]·gi[i] + Σ_k w_k ReLU(hu[u, k]
+    + hi[i, k]) + b0``, built once per scorer from the per-row halves. Thread-safe: each call uses
     its own buffers (ranked_items calls it from one worker thread per core)."""
 
-    def __init__(self, hi: torch.Tensor, w: torch.Tensor, n_users: int, kernel: str = "auto"):
+    def __init__(
+        self,
+        parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+        w: torch.Tensor,
+        b0: torch.Tensor,
+        kernel: str = "auto",
+    ):
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}")
-        self.n_items, self.d = hi.shape
-        self.hi, self.w = hi.contiguous(), w.contiguous()
-        big = n_users * self.n_items >= COMPILE_FROM_PAIRS
-        want = kernel == "compiled" or (kernel == "auto" and big and hi.device.type == "cpu")
-        self.fn = compiled_tile(self.d) if want and hi.device.type == "cpu" else None
+        self.hu, self.hi, self.gu, self.gi = (x.contiguous() for x in parts)
+        self.w, self.b0 = w.contiguous(), b0
+        (n_users, self.d), self.n_items = self.hu.shape, self.hi.shape[0]
+        cpu = self.hi.device.type == "cpu"
+        want = kernel == "compiled" or (kernel == "auto" and n_users * self.n_items >= COMPILE_FROM_PAIRS)
+        self.fn = compiled_tile(self.d) if want and cpu else None
         #: what runs: ``compiled`` or ``tiled`` (``compiled`` asked for but unavailable → ``tiled``)
         self.kernel = "compiled" if self.fn is not None else "tiled"
         if self.fn is not None:
             n_pad = -(-self.n_items // ITEM_TILE) * ITEM_TILE
-            self.hi_pad = torch.zeros(n_pad, self.d, dtype=hi.dtype)
-            self.hi_pad[: self.n_items] = hi
+            self.hi_pad, self.gi_pad = (torch.zeros(n_pad, self.d, dtype=x.dtype) for x in (self.hi, self.gi))
+            self.hi_pad[: self.n_items], self.gi_pad[: self.n_items] = self.hi, self.gi
+        else:
+            self.gi_t = self.gi.T.contiguous()
 
-    def __call__(self, hb: torch.Tensor) -> torch.Tensor:
-        return self._compiled(hb) if self.fn is not None else self._tiled(hb)
+    @torch.no_grad()
+    def __call__(self, users: torch.Tensor) -> torch.Tensor:
+        return self._compiled(users) if self.fn is not None else self._tiled(users)
 
-    def _tiled(self, hb: torch.Tensor) -> torch.Tensor:
-        n, d = self.n_items, self.d
-        out = torch.empty(len(hb), n, dtype=hb.dtype, device=hb.device)
+    def _tiled(self, users: torch.Tensor) -> torch.Tensor:
+        n, d, hb = self.n_items, self.d, self.hu[users]
+        out = torch.addmm(self.b0, self.gu[users], self.gi_t)
         floats = TILE_FLOATS if hb.device.type == "cpu" else GPU_TILE_FLOATS
         rows = max(1, min(len(hb), floats // (d * 16)))
         chunk = max(16, floats // (rows * d))
@@ -120,17 +136,18 @@ class MLPScores:
             for s in range(0, n, chunk):
                 x = buf[: h.shape[0], : min(chunk, n - s)]
                 torch.add(h, self.hi[s : s + chunk].unsqueeze(0), out=x)
-                out[r : r + rows, s : s + chunk] = x.relu_() @ self.w
+                out[r : r + rows, s : s + chunk] += x.relu_() @ self.w
         return out
 
-    def _compiled(self, hb: torch.Tensor) -> torch.Tensor:
+    def _compiled(self, users: torch.Tensor) -> torch.Tensor:
         assert self.fn is not None
         n_pad = self.hi_pad.shape[0]
-        out = torch.empty(len(hb), n_pad, dtype=hb.dtype)
-        tile = torch.zeros(USER_TILE, self.d, dtype=hb.dtype)
-        for r in range(0, len(hb), USER_TILE):
-            b = min(USER_TILE, len(hb) - r)
-            tile[:b] = hb[r : r + b]
+        out = torch.empty(len(users), n_pad, dtype=self.hu.dtype)
+        hb, gb = (torch.zeros(USER_TILE, self.d, dtype=self.hu.dtype) for _ in range(2))
+        for r in range(0, len(users), USER_TILE):
+            u = users[r : r + USER_TILE]
+            hb[: len(u)], gb[: len(u)] = self.hu[u], self.gu[u]
             for s in range(0, n_pad, ITEM_TILE):
-                out[r : r + b, s : s + ITEM_TILE] = self.fn(tile, self.hi_pad[s : s + ITEM_TILE], self.w)[:b]
+                tile = self.fn(hb, gb, self.hi_pad[s : s + ITEM_TILE], self.gi_pad[s : s + ITEM_TILE], self.w, self.b0)
+                out[r : r + len(u), s : s + ITEM_TILE] = tile[: len(u)]
         return out[:, : self.n_items]
