@@ -69,9 +69,11 @@ def upload_days() -> float:
 
 
 def clean_unused_uploads(store: RunStore, folder: Path) -> list[Path]:
-    """:func:`clean_uploads` keeping every file a queued or running run of ``store`` needs."""
+    """:func:`clean_uploads` keeping every file a queued, running or interrupted (so resumable after
+    a server stop) run of ``store`` needs."""
+    keep = ("queued", "running", "interrupted")
     try:
-        active = [r["config"]["data"]["dataset"] for r in store.list_runs() if r["status"] in ("queued", "running")]
+        active = [r["config"]["data"]["dataset"] for r in store.list_runs() if r["status"] in keep]
     except (StoreError, KeyError, TypeError):
         return []  # cannot tell which uploads are in use: delete none
     return clean_uploads(folder, active)

@@ -12,9 +12,9 @@ engine then records it ``stopped``) and takes a queued run out of the queue.
 Runs belong to the session that submitted them (``owner``): :meth:`Runner.may_control` says who may
 stop or resume one; ``owner=None`` (single-user mode, or a run started elsewhere) lets anyone.
 
-The runner lives as long as the server process (the page gets it with ``st.cache_resource``), so
-closing a tab stops nothing. Runs this dashboard queued before a restart are found on start-up and
-marked ``interrupted`` (searches can then be resumed).
+The runner lives as long as the server process (``st.cache_resource``): closing a tab stops
+nothing. When the server stops, :meth:`Runner.interrupt_all` records its runs ``interrupted``
+(resumable) and starts nothing; after a restart the Live page lists them (:mod:`.housekeeping`).
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ class Runner:
         self._closed = False
         self._exiting = threading.Event()  # the server is stopping: runs end interrupted, none starts
         self.failures: dict[str, str] = {}  # run_id -> unexpected error (also recorded on the run)
-        if adopt_orphans:
-            self.adopt_orphans()
+        if adopt_orphans:  # queued runs of an earlier server: interrupted; old uploads: deleted
+            housekeeping.adopt_orphans(self.store, EXECUTOR)
+            housekeeping.clean_unused_uploads(self.store, uploads_dir())
         use_processes = default_processes() if processes is None else processes
         self.processes = [Worker() if use_processes else None for _ in range(self.workers)]
         self._threads = [
@@ -294,10 +295,3 @@ class Runner:
                 with self._cond:
                     self._active.pop(task.job.run_id, None)
                     self._cond.notify_all()
-
-    def adopt_orphans(self) -> list[str]:
-        """Mark queued runs of an earlier server ``interrupted``; delete uploads unused for
-        ``BET_UPLOAD_DAYS`` that no active run needs (:mod:`dashboard.housekeeping`)."""
-        found = housekeeping.adopt_orphans(self.store, EXECUTOR)
-        housekeeping.clean_unused_uploads(self.store, uploads_dir())
-        return found

@@ -416,3 +416,19 @@ def test_upload_storage_failing_and_markup_in_text_fields_are_errors(
     at.text_input(key="min_rating").input("![x](http://evil.example/a.png)").run()
     no_exceptions(at)
     assert texts(at, "error") and all("](" not in e for e in texts(at, "error")), texts(at, "error")
+
+
+def test_an_interrupted_runs_upload_outlives_the_start_up_cleaning(home: Path) -> None:
+    """A server stopped for longer than BET_UPLOAD_DAYS: its interrupted runs stay resumable."""
+    from dashboard import settings
+    from dashboard.runner import Runner
+
+    store = RunStore(home / "bet.sqlite")
+    kept, gone = settings.save_upload("kept.data", interactions().encode()), settings.save_upload("old.data", b"1 2\n")
+    for path, status in ((kept, "interrupted"), (gone, "completed")):
+        rid = store.create_run(kind="search", method="bet", dataset=path.name, backbone="lightgcn", sparsity=0.9,
+                               seed=0, config=tiny_config(data=DataSpec(str(path))).to_dict(), iterations=2)  # fmt: skip
+        store.update_run(rid, status=status)
+        os.utime(path, (time.time() - 30 * 86400,) * 2)
+    Runner(store, processes=False).shutdown()
+    assert kept.exists() and not gone.exists()
