@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 from bet.backbones import BACKBONES
 from bet.budget import D_MAX
-from bet.data import Dataset, load_dataset
-from bet.errors import ConfigError
+from bet.data import MAX_SEED, Dataset, load_dataset
+from bet.errors import ConfigError, shorten
 from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.selection import SELECTIONS
 from bet.train import TrainConfig
@@ -22,6 +23,39 @@ PRETRAIN = TrainConfig(epochs=300, eval_every=2, patience=5)
 #: Fewest finetune steps per candidate when ``--finetune-steps`` is not given (see README,
 #: "Deviations": on small datasets 10 epochs are too few steps to rank actions).
 MIN_FINETUNE_STEPS = 100
+#: The accepted range ``[low, high]`` of every numeric setting, by its option's name (README, "Limits"):
+#: wide around the paper's values (T = 50, m = 100, h = 10/15, top 5, 20 redraws, 300 epochs), tight
+#: enough that no argument makes a loop or an allocation unbounded. The dashboard validates with them.
+LIMITS: dict[str, tuple[int, int]] = {
+    "iterations": (1, 10_000), "candidates": (1, 10_000), "finetune_epochs": (1, 1_000),
+    "finetune_steps": (1, 1_000_000), "retrain_top": (1, 1_000), "parallel_candidates": (1, 1_000),
+    "redraws": (0, 1_000), "predictor_updates": (0, 10_000), "retrain_workers": (1, 64),
+    "pretrain_epochs": (1, 10_000), "retrain_epochs": (1, 10_000), "epochs": (1, 10_000), "patience": (0, 1_000),
+    "seed": (0, MAX_SEED), "split_seed": (0, MAX_SEED), "d_max": (1, 4096),  # sizes are 16-bit
+    "count": (1, 1_000_000), "workers": (1, 256), "sparsities": (1, 100),  # sample, frontier (list length)
+}  # fmt: skip
+
+
+def check_range(name: str, value: Any) -> None:
+    """Refuse ``value`` for the setting ``name`` outside :data:`LIMITS` (``--name`` in the message)."""
+    low, high = LIMITS[name]
+    if value is None:
+        return
+    number = int(value) if isinstance(value, numbers.Integral) else value
+    if isinstance(number, numbers.Real) and not isinstance(number, int):
+        number = float(number)
+    if isinstance(value, bool) or not isinstance(number, (int, float)) or not low <= number <= high:
+        shown = shorten(value if isinstance(value, str) else str(value), 40, quote=False)
+        option = OPTIONS.get(name, f"--{name.replace('_', '-')}")
+        raise ConfigError(f"{option} must be in [{low}, {high}], got {shown}")
+
+
+#: How the command line spells the settings with a short form too.
+OPTIONS = {
+    "iterations": "-T/--iterations",
+    "candidates": "-m/--candidates",
+    "parallel_candidates": "-q/--parallel-candidates",
+}
 
 
 @dataclass(frozen=True)
@@ -68,27 +102,13 @@ class SearchConfig:
             )
         if not (isinstance(self.sparsity, (int, float)) and 0 < self.sparsity < 1) or math.isnan(self.sparsity):
             raise ConfigError(f"--sparsity must be in (0, 1), got {self.sparsity}")
-        for name, low in (
-            ("iterations", 1),
-            ("candidates", 1),
-            ("retrain_top", 1),
-            ("parallel_candidates", 1),
-            ("redraws", 0),
-        ):
-            if getattr(self, name) < low:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
-        if self.d_max < 1:
-            raise ConfigError(f"--d-max must be at least 1, got {self.d_max}")
+        for name in ("iterations", "candidates", "finetune_epochs", "finetune_steps", "retrain_top",
+                     "parallel_candidates", "redraws", "predictor_updates", "retrain_workers", "seed", "d_max"):  # fmt: skip
+            check_range(name, getattr(self, name))
+        check_range("pretrain_epochs", self.pretrain.epochs)
+        check_range("retrain_epochs", self.retrain.epochs)
         if self.predictor_training not in TRAINING_MODES:
             raise ConfigError(f"--predictor-training must be one of {', '.join(TRAINING_MODES)}")
-        if self.predictor_updates is not None and self.predictor_updates < 0:
-            raise ConfigError("predictor updates must be at least 0")
-        if self.pretrain.epochs < 1 or self.retrain.epochs < 1:
-            raise ConfigError("--pretrain-epochs and --retrain-epochs must be at least 1")
-        for name in ("finetune_epochs", "finetune_steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.selection not in SELECTIONS:
             raise ConfigError(f"--selection must be one of {', '.join(SELECTIONS)}")
         if self.predictor not in PREDICTORS:

@@ -76,7 +76,7 @@ def test_choose_never_picks_an_excluded_candidate() -> None:
 
 
 def test_parallel_candidates_is_validated(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--parallel-candidates must be at least 1"):
+    with pytest.raises(ConfigError, match=r"-q/--parallel-candidates must be in \[1, 1000\], got 0"):
         dataclasses.replace(TINY, parallel_candidates=0).validate()
     with pytest.raises(ConfigError, match=r"--parallel-candidates \(17\) cannot exceed --candidates \(16\)"):
         dataclasses.replace(TINY, parallel_candidates=17).validate()

@@ -112,11 +112,11 @@ def test_kill_9_then_resume_completes_the_same_run(tmp_path: Path) -> None:
     [
         (["search", "--sparsity", "1.5"], "sparsity must be in (0, 1)"),
         (["search", "--sparsity", "0.999"], "infeasible"),
-        (["search", "--sparsity", "0.9", "--iterations", "0"], "--iterations must be at least 1"),
-        (["search", "--sparsity", "0.9", "--candidates", "0"], "--candidates must be at least 1"),
+        (["search", "--sparsity", "0.9", "--iterations", "0"], "-T/--iterations must be in [1, 10000], got 0"),
+        (["search", "--sparsity", "0.9", "--candidates", "0"], "-m/--candidates must be in [1, 10000], got 0"),
         (["search", "--sparsity", "0.9", "--dataset", "/no/such/file.txt"], "no such file"),
         (["search", "--resume", "20990101-000000-abcdef"], "no run"),
-        (["sample", "--sparsity", "0.9", "--count", "0", "--out", "x.npz"], "--count must be at least 1"),
+        (["sample", "--sparsity", "0.9", "--count", "0", "--out", "x.npz"], "--count must be in [1, 1000000], got 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
-import os
-import stat
 import sys
-import tempfile
 import threading
-from collections.abc import Callable, Generator
-from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from collections.abc import Generator
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from bet.data import BUILTIN, FORMATS, MAX_SEED, SPLITS, Dataset, check_evaluable, load_dataset
+from bet.baselines import METHODS
+from bet.cli.output import bytes_writer, write_output  # noqa: F401 (the commands use them)
+from bet.config import LIMITS, check_range
+from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, check_evaluable, load_dataset
 from bet.errors import ConfigError, shorten
 from bet.estimate import available_memory, check_memory, training_bytes  # noqa: F401 (the CLI uses them)
 from bet.events import (
@@ -28,12 +28,11 @@ from bet.events import (
     RunFinished,
     TrainProgress,
 )
+from bet.frontier import parse_list
 from bet.runtime import DEVICES
 from bet.store import Status
 
 T = TypeVar("T")
-#: Largest --d-max: sizes are stored as int16, and a wider row is no embedding table anyone trains.
-D_MAX_LIMIT = 4096
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -80,62 +79,36 @@ def load_data(args: argparse.Namespace, evaluable: bool = True) -> Dataset:
 
 
 def validate_args(args: argparse.Namespace) -> None:
-    """Range checks shared by every command, before anything is loaded or stored (so a refused
-    command never leaves a run behind)."""
-    for name in ("seed", "split_seed"):
-        value = getattr(args, name, None)
-        if value is not None and not 0 <= value <= MAX_SEED:
-            raise ConfigError(f"--{name.replace('_', '-')} must be in [0, {MAX_SEED}], got {shorten(value)}")
-    d_max = getattr(args, "d_max", None)
-    if d_max is not None and not 1 <= d_max <= D_MAX_LIMIT:
-        raise ConfigError(f"--d-max must be in [1, {D_MAX_LIMIT}], got {shorten(d_max)}")
+    """Range checks shared by every command (:data:`bet.config.LIMITS`), before anything is loaded
+    or stored (so a refused command never leaves a run behind)."""
+    for name in LIMITS:
+        if name != "sparsities":
+            check_range(name, getattr(args, name, None))
+    rating = getattr(args, "min_rating", None)
+    if rating is not None and not math.isfinite(rating):
+        raise ConfigError(f"--min-rating must be a finite number, got {rating}")
+    if isinstance(getattr(args, "sparsities", None), str):
+        check_list("sparsities", parse_list(args.sparsities), float)
+    if isinstance(getattr(args, "methods", None), str) and args.command == "frontier":
+        check_list("methods", parse_list(args.methods, str), str)
 
 
-def write_output(path: Path, write: Callable[[BinaryIO], None]) -> int:
-    """Write a file at exactly ``path`` (``write`` gets a binary handle) through a temporary file
-    in the same folder, so a failed write leaves no partial file; returns its size in bytes.
-
-    Refuses a folder or anything but a regular file (a device, a FIFO), and turns any OS error
-    (no permission, a full disk) into a one-line :class:`ConfigError`.
-    """
-    shown = shorten(str(path), quote=False)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise ConfigError(f"cannot write --out {shown}: {exc.strerror or exc}") from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise ConfigError(f"--out {shown} is a folder; give a file name inside it")
-    if mode is not None and not stat.S_ISREG(mode):
-        raise ConfigError(f"--out {shown} is not a regular file (a device or a pipe); give a file name")
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=".part")
-        with os.fdopen(fd, "wb") as fh:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fh.fileno(), 0o666 & ~umask)  # as a plain open() would create it, not mkstemp's 0600
-            write(fh)
-            size = fh.tell()
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise ConfigError(f"cannot write --out {shown}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-    return size
-
-
-def bytes_writer(data: bytes) -> Callable[[BinaryIO], None]:
-    """A ``write`` for :func:`write_output` that writes ``data``."""
-
-    def write(fh: BinaryIO) -> None:
-        fh.write(data)
-
-    return write
+def check_list(name: str, values: list[Any], kind: type) -> None:
+    """A comma-separated option: at most ``LIMITS[name]`` entries (sparsities; methods: its
+    choices), none twice; sparsities finite and in (0, 1), methods known."""
+    if name == "sparsities":
+        if len(values) > LIMITS[name][1]:
+            raise ConfigError(f"--sparsities lists {len(values):,} values; at most {LIMITS[name][1]} at once")
+        bad = [v for v in values if not 0 < v < 1]  # NaN and inf fail too
+        if bad:
+            raise ConfigError(f"--sparsities must each be in (0, 1), got {shorten(bad[0])}")
+    else:
+        unknown = [m for m in values if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"--methods: unknown {shorten(unknown[0])}; choose from {', '.join(METHODS)}")
+    twice = [v for i, v in enumerate(values) if v in values[:i]]
+    if twice:
+        raise ConfigError(f"--{name} lists {shorten(twice[0])} twice")
 
 
 def clean(obj: Any) -> Any:
@@ -163,6 +136,39 @@ def fmt_metrics(m: dict[str, float] | None, keys: tuple[str, ...] = ("recall@20"
     if not m:
         return "-"
     return "  ".join(f"{k} {m[k]:.4f}" for k in keys if k in m)
+
+
+class LineStart:
+    """``sys.stderr`` as the command line uses it, knowing whether the next character starts a
+    line (the last one written was a newline, or a carriage return on a terminal): an error or a
+    warning after a progress bar then never shares its line, in a log file (where tqdm's ``\r``
+    updates stay on one line) as on a terminal."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+        self.at_start = True
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def write(self, text: str) -> int:
+        if text:
+            self.at_start = text.endswith("\n") or (self.tty and text.endswith("\r"))
+        return int(self.stream.write(text))
+
+    def fresh_line(self) -> None:
+        if not self.at_start:
+            self.write("\n")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+class FreshLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log records (the library's warnings) on a line of their own after a progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(self.stream, LineStart):
+            self.stream.fresh_line()
+        super().emit(record)
 
 
 class Progress:
