@@ -125,7 +125,7 @@ def timed(fn: Step, n: int) -> tuple[list[float], list[float], float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--steps", type=int, default=3, help="timed steps per round and variant (default 3)")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3; 0: evaluation only)")
     ap.add_argument("--eval-rounds", type=int, default=1, help="alternating evaluation rounds (default 1; 0: none)")
     ap.add_argument("--rank-users", type=int, default=200, help="users for the reference's ranking timing (0: skip)")
     ap.add_argument("--ref-dir", default="/tmp/ngcf_ref", help="NGCF-PyTorch checkout with NGCF/NGCF.py")
@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t = time.perf_counter()
         evaluate(model, data, "valid")
         evals["bet"].append(time.perf_counter() - t)
+        print(f"eval round {r + 1}: bet {evals['bet'][-1]:.1f} s", file=sys.stderr, flush=True)
         if ref_model is not None:
             users = np.flatnonzero(np.diff(data.valid.indptr) > 0)
             secs, ranking = reference_eval(ref_dir, ref_model, users, 2 * BATCH, args.rank_users if r == 0 else 0)
@@ -181,13 +182,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     summary: dict[str, Any] = {"benchmark": "ngcf_step", "batch": BATCH, "d_max": D_MAX}
     summary["threads"] = {"train": thread_count("train"), "spmm": thread_count("spmm"), "eval": thread_count("eval")}
-    summary["step_ms"] = {v: round(statistics.median(t) * 1e3, 1) for v, t in times.items()}
-    summary["step_cpu_ms"] = {v: round(statistics.median(t) * 1e3, 1) for v, t in cpus.items()}
-    summary["last_loss"] = {v: losses[v] for v in ("bet", "before")}
+    summary["step_ms"] = {v: round(statistics.median(t) * 1e3, 1) for v, t in times.items() if t}
+    summary["step_cpu_ms"] = {v: round(statistics.median(t) * 1e3, 1) for v, t in cpus.items() if t}
+    summary["last_loss"] = {v: losses[v] for v in ("bet", "before") if v in losses}
     med, cpu = summary["step_ms"], summary["step_cpu_ms"]
     summary["ratios"] = {}
     for a, b in [("bet", "floor"), ("before", "floor"), ("bet", "before"), ("bet", "reference")]:
-        if b in med:
+        if a in med and b in med:
             summary["ratios"][f"{a}/{b} step (wall)"] = round(med[a] / med[b], 3)
             summary["ratios"][f"{a}/{b} step (CPU)"] = round(cpu[a] / cpu[b], 3)
     if evals["bet"]:

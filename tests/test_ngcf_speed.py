@@ -127,3 +127,29 @@ def test_seeded_training_losses_unchanged(mini: Dataset) -> None:
     fit(ref, mini, cfg, seed=1, on_event=lambda e: want.append(e.loss))
     assert len(got) == 20
     assert got == want
+
+
+def test_workspace_reuses_buffers_and_refuses_a_double_hand_back() -> None:
+    from bet.backbones.ngcf_layers import Workspace
+
+    ws, like = Workspace(), torch.empty(100, 8)
+    a = ws.take(like)
+    assert a.shape == (100, 8) and a.is_contiguous()
+    ws.give(a)
+    b = ws.take(like, (90, 8))  # a smaller request within 1.25x reuses the same memory
+    assert b.data_ptr() == a.data_ptr() and b.shape == (90, 8)
+    ws.give(b)
+    with pytest.raises(RuntimeError, match="twice"):
+        ws.give(b)
+    small = ws.take(like, (10, 8))  # far smaller: a buffer of its own, the big one stays free
+    assert small.data_ptr() != a.data_ptr() and len(ws.free) == 1
+    assert ws.take(torch.empty(100, 8, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_training_keeps_the_buffers_and_eval_lets_them_go(mini: Dataset) -> None:
+    model = twin(mini, None)
+    u, p, n = torch.arange(50), torch.arange(50), torch.arange(50, 100)
+    model.loss(u, p, n).backward()
+    assert len(model._ws.free) > 0  # every buffer came back after the backward pass
+    model.eval()
+    assert model._ws.free == []

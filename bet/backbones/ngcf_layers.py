@@ -44,13 +44,17 @@ class Workspace:
         self.free: list[torch.Tensor] = []  # flat
 
     def take(self, like: torch.Tensor, shape: Sequence[int] | None = None) -> torch.Tensor:
-        """An uninitialised contiguous tensor of ``shape`` (default ``like``'s), ``like``'s dtype."""
+        """An uninitialised contiguous tensor of ``shape`` (default ``like``'s), ``like``'s dtype:
+        a free buffer of at most 1.25× its size, else a new one with 1/16 to spare (a batch's
+        unique rows vary by a few per cent from step to step)."""
         shape = tuple(like.shape if shape is None else shape)
         n = math.prod(shape)
         fits = [
-            i for i, t in enumerate(self.free) if t.numel() >= n and t.dtype == like.dtype and t.device == like.device
+            i
+            for i, t in enumerate(self.free)
+            if n <= t.numel() <= n * 1.25 and t.dtype == like.dtype and t.device == like.device
         ]
-        flat = self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits else like.new_empty(n)
+        flat = self.free.pop(min(fits, key=lambda i: self.free[i].numel())) if fits else like.new_empty(n + n // 16)
         return flat[:n].view(shape)
 
     def give(self, *ts: torch.Tensor | None) -> None:

@@ -79,7 +79,7 @@ class Loss:
             g_y, dexp = gf[:, (k + 1) * d : (k + 2) * d], dn.expand_as(za)
             t = torch.div(za, dexp, out=ws.take(za)).div_(dexp)
             neg = torch.neg(g_y, out=ws.take(za)).mul_(t)
-            g_n = torch.where(n >= EPS, neg.sum(1, keepdim=True), torch.zeros((), dtype=neg.dtype))
+            g_n = torch.where(n >= EPS, neg.sum(1, keepdim=True), torch.zeros((), dtype=neg.dtype, device=neg.device))
             ws.give(neg)
             out += [torch.div(g_y, dexp, out=ws.take(za)), torch.div(zb, n, out=t).masked_fill_(n == 0, 0).mul_(g_n)]
         ws.give(final, *self.parts)
