@@ -5,17 +5,18 @@ Full ranking scores every pair (1.22 B on full Gowalla), so this is NCF's evalua
 exact ways, measured in ``bench/ncf_speed.py`` (per block of 64 users × 40,981 items, d = 128,
 one thread):
 
-* ``compiled`` — one ``(64 users × 2,048 items)`` tile per call of a ``torch.compile``-d
-  (inductor, C++) function: the add, ReLU, multiplies (MLP and GMF) and the sum over ``k`` fused
-  in one loop nest, vectorised over ``k``, a tile's items staying in L2. Shapes are fixed (users padded to 64, items
-  to a multiple of 2,048) so it compiles once per ``d`` and is never recompiled; it is compiled
-  with one torch thread, as :func:`bet.metrics.ranked_items` runs each worker. The first compile
-  in a fresh environment takes seconds (inductor caches it on disk for later processes), so it is
-  used only for large catalogues on CPU; if compiling fails (no C++ compiler, …) the scorer falls
-  back to ``tiled``, with the same scores.
+* ``compiled`` — the GMF half as one matmul; the MLP half one ``(64 users × 2,048 items)`` tile
+  per call of a ``torch.compile``-d (inductor, C++) function: the add, ReLU, multiply and the sum
+  over ``k`` fused in one loop nest, vectorised over ``k``, a tile's items staying in L2 (folding
+  the GMF products into the same loop measured slower). Shapes are fixed (users padded to 64,
+  items to a multiple of 2,048) so it compiles once per ``d`` and is never recompiled; it is
+  compiled with one torch thread, as :func:`bet.metrics.ranked_items` runs each worker. The first
+  compile in a fresh environment takes seconds (inductor caches it on disk for later processes),
+  so it is used only for large catalogues on CPU; if compiling fails (no C++ compiler, …) the
+  scorer falls back to ``tiled``, with the same scores.
 * ``tiled`` — the GMF half as one matmul, then plain torch ops on ``(users × chunk × d)`` tiles
-  of a few MB: add into a reused buffer, ReLU in place, one matmul with ``w``. Always available; used for small data, on GPUs
-  and as the fallback.
+  of a few MB: add into a reused buffer, ReLU in place, one matmul with ``w``. Always available;
+  used for small data, on GPUs and as the fallback.
 
 Both agree with the dense formula to float32 rounding (sums taken in another order); the tests
 check ≤ 1e-4 on the scores and the same top-20 (``tests/test_ncf_scorer.py``).
@@ -43,12 +44,9 @@ _compiled: dict[int, Callable[..., torch.Tensor]] = {}
 _failed: set[int] = set()
 
 
-def _tile(
-    hb: torch.Tensor, gb: torch.Tensor, hic: torch.Tensor, gic: torch.Tensor, w: torch.Tensor, b0: torch.Tensor
-) -> torch.Tensor:
-    """``(U, C)`` scores ``Σ_k (w_k ReLU(hb[u, k] + hic[i, k]) + gb[u, k] gic[i, k]) + b0``: the
-    MLP and GMF halves in one sum over ``k``, which inductor fuses into one loop nest."""
-    return (torch.relu(hb.unsqueeze(1) + hic.unsqueeze(0)) * w + gb.unsqueeze(1) * gic.unsqueeze(0)).sum(-1) + b0
+def _tile(hb: torch.Tensor, hic: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``(U, C)`` = ``Σ_k w_k ReLU(hb[u, k] + hic[i, k])`` (what inductor fuses into one loop)."""
+    return (torch.relu(hb.unsqueeze(1) + hic.unsqueeze(0)) * w).sum(-1)
 
 
 def _compile_and_check(d: int) -> Callable[..., torch.Tensor]:
@@ -58,10 +56,7 @@ def _compile_and_check(d: int) -> Callable[..., torch.Tensor]:
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit's, raised as dynamo loads
         fn = torch.compile(_tile, dynamic=False, fullgraph=True)
         g = torch.Generator().manual_seed(0)
-        args = [
-            torch.randn(*s, generator=g) for s in ((USER_TILE, d), (USER_TILE, d), (ITEM_TILE, d), (ITEM_TILE, d), (d,))
-        ]
-        args.append(torch.zeros(()))
+        args = [torch.randn(*s, generator=g) for s in ((USER_TILE, d), (ITEM_TILE, d), (d,))]
         old = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
@@ -113,12 +108,11 @@ class NCFScores:
         self.fn = compiled_tile(self.d) if want and cpu else None
         #: what runs: ``compiled`` or ``tiled`` (``compiled`` asked for but unavailable → ``tiled``)
         self.kernel = "compiled" if self.fn is not None else "tiled"
+        self.gi_t = self.gi.T.contiguous()
         if self.fn is not None:
             n_pad = -(-self.n_items // ITEM_TILE) * ITEM_TILE
-            self.hi_pad, self.gi_pad = (torch.zeros(n_pad, self.d, dtype=x.dtype) for x in (self.hi, self.gi))
-            self.hi_pad[: self.n_items], self.gi_pad[: self.n_items] = self.hi, self.gi
-        else:
-            self.gi_t = self.gi.T.contiguous()
+            self.hi_pad = torch.zeros(n_pad, self.d, dtype=self.hi.dtype)
+            self.hi_pad[: self.n_items] = self.hi
 
     @torch.no_grad()
     def __call__(self, users: torch.Tensor) -> torch.Tensor:
@@ -141,13 +135,13 @@ class NCFScores:
 
     def _compiled(self, users: torch.Tensor) -> torch.Tensor:
         assert self.fn is not None
-        n_pad = self.hi_pad.shape[0]
-        out = torch.empty(len(users), n_pad, dtype=self.hu.dtype)
-        hb, gb = (torch.zeros(USER_TILE, self.d, dtype=self.hu.dtype) for _ in range(2))
+        mlp = torch.empty(len(users), self.hi_pad.shape[0], dtype=self.hu.dtype)
+        hb = torch.zeros(USER_TILE, self.d, dtype=self.hu.dtype)
         for r in range(0, len(users), USER_TILE):
             u = users[r : r + USER_TILE]
-            hb[: len(u)], gb[: len(u)] = self.hu[u], self.gu[u]
-            for s in range(0, n_pad, ITEM_TILE):
-                tile = self.fn(hb, gb, self.hi_pad[s : s + ITEM_TILE], self.gi_pad[s : s + ITEM_TILE], self.w, self.b0)
-                out[r : r + len(u), s : s + ITEM_TILE] = tile[: len(u)]
-        return out[:, : self.n_items]
+            hb[: len(u)] = self.hu[u]
+            for s in range(0, self.hi_pad.shape[0], ITEM_TILE):
+                mlp[r : r + len(u), s : s + ITEM_TILE] = self.fn(hb, self.hi_pad[s : s + ITEM_TILE], self.w)[: len(u)]
+        out = torch.addmm(self.b0, self.gu[users], self.gi_t)
+        out += mlp[:, : self.n_items]
+        return out
