@@ -251,6 +251,7 @@ def test_paper_settings_are_within_the_bounds() -> None:
         (["frontier", "--sparsities", ",".join(f"{0.5 + i * 1e-5:.5f}" for i in range(10_000))],
          "--sparsities lists 10,000 values; at most 100"),
         (["frontier", "--sparsities", "0.9,0.8,0.9"], "--sparsities lists 0.9 twice"),
+        (["frontier", "--sparsities", "0.5," * 5000 + "abc"], "--sparsities: expected comma-separated numbers"),
         (["frontier", "--sparsities", "nan"], "--sparsities must each be in (0, 1), got nan"),
         (["frontier", "--sparsities", "0.9,inf"], "--sparsities must each be in (0, 1), got inf"),
         (["frontier", "--sparsities", "0.9", "--methods", "bet,magic"], "--methods: unknown 'magic'"),

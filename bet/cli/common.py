@@ -88,7 +88,13 @@ def validate_args(args: argparse.Namespace) -> None:
     if rating is not None and not math.isfinite(rating):
         raise ConfigError(f"--min-rating must be a finite number, got {rating}")
     if isinstance(getattr(args, "sparsities", None), str):
-        check_list("sparsities", parse_list(args.sparsities), float)
+        try:
+            sparsities = parse_list(args.sparsities)
+        except ConfigError:  # its message quotes the whole list: 10,000 values would flood the line
+            raise ConfigError(
+                f"--sparsities: expected comma-separated numbers, got {shorten(args.sparsities)}"
+            ) from None
+        check_list("sparsities", sparsities, float)
     if isinstance(getattr(args, "methods", None), str) and args.command == "frontier":
         check_list("methods", parse_list(args.methods, str), str)
 
