@@ -1,8 +1,7 @@
-"""Hostile and careless uses of the command line's outputs and limits: a file the user names is
-never written over the run store, a dataset or a cache, and never left half-written (a full disk
-keeps the old file); every numeric option has a bound; a search that cannot fit in memory (its
-candidate pool included) is refused before it starts; an error never shares a line with a progress
-bar; a locale that cannot show a character never crashes the output."""
+"""Hostile uses of the CLI's outputs and limits: no file the user names overwrites the store, a
+dataset or a cache, or is left half-written (a full disk keeps the old one); every numeric option
+is bounded; a search that cannot fit in memory (its candidate pools included) is refused before it
+starts; an error never shares a progress bar's line; an ASCII-only locale never crashes output."""
 
 from __future__ import annotations
 
