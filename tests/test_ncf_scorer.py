@@ -137,3 +137,22 @@ def test_batch_first_loss_has_the_old_loss_and_gradients(mini: Dataset, budgeted
     assert old_grads.keys() == new_grads.keys() and len(old_grads) == 6
     for key in old_grads:
         assert float((old_grads[key] - new_grads[key]).abs().max()) <= 1e-6, key
+
+
+def test_a_failing_compiled_call_falls_back_and_unknown_kernels_are_refused(budgeted: NCF) -> None:
+    with torch.no_grad():
+        _, _, hu, hi, gu, gi = budgeted._parts()
+        w, b0 = budgeted.out.weight[0, budgeted.d_max :], budgeted.out.bias[0]
+    scores = nk.NCFScores((hu, hi, gu, gi), w, b0, "compiled")
+    assert scores.kernel == "compiled"
+
+    def broken(*args: object) -> torch.Tensor:
+        raise RuntimeError("recompile failed")
+
+    scores.fn = broken
+    users = torch.arange(5)
+    got = scores(users)
+    assert scores.kernel == "tiled" and scores.fn is None
+    assert float((got - dense_scores(budgeted, users)).abs().max()) <= 1e-4
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        nk.NCFScores((hu, hi, gu, gi), w, b0, "fast")

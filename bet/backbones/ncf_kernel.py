@@ -116,7 +116,13 @@ class NCFScores:
 
     @torch.no_grad()
     def __call__(self, users: torch.Tensor) -> torch.Tensor:
-        return self._compiled(users) if self.fn is not None else self._tiled(users)
+        if self.fn is not None:
+            # A compiled call that fails (say, a recompile in a worker thread) falls back for good.
+            try:
+                return self._compiled(users)
+            except Exception:  # noqa: BLE001
+                self.fn, self.kernel = None, "tiled"
+        return self._tiled(users)
 
     def _tiled(self, users: torch.Tensor) -> torch.Tensor:
         n, d, hb = self.n_items, self.d, self.hu[users]
