@@ -149,13 +149,15 @@ class Runner:
         belongs to ``owner``)."""
         if not self.may_control(run_id, owner):
             raise StoreError(NOT_YOURS)
-        job = resume_job(self.store, run_id)
-        data = self.dataset(job.config.data)
-        with self._cond:  # two sessions pressing Resume at once: the run is queued once
-            if run_id in self._active or any(t.job.run_id == run_id for t in self._queue):
-                raise StoreError(f"run {run_id} is already queued or running")
-            self.store.update_run(run_id, status="queued", error=None)
-            return self._enqueue([Task(job, data)], owner)[0]
+        job = resume_job(self.store, run_id)  # claims it atomically: of two sessions, one is refused
+        try:
+            data = self.dataset(job.config.data)
+        except BaseException:  # its data is gone or refused: give the run back as it was
+            if job.prior is not None:
+                self.store.release(run_id, job.prior)
+            raise
+        self.store.update_run(run_id, status="queued", error=None)
+        return self._enqueue([Task(job, data)], owner)[0]
 
     # -- who may control a run -------------------------------------------------------------
     def owner(self, run_id: str) -> str | None:

@@ -230,8 +230,10 @@ def remaining(phase: str, phase_eta: float | None, planned: dict[str, float]) ->
 def redact(text: str) -> str:
     """``text`` as a page may show it: an uploaded file by the name the user gave it, not where
     the server keeps it (``.../uploads/<hash>/u.data`` → ``u.data``; also the older
-    ``<hash>-u.data`` layout), and only the file name of each frame of a traceback."""
+    ``<hash>-u.data`` layout), other files of the server's BET home as ``$BET_HOME/…`` (the
+    store, the model cache), and only the file name of each frame of a traceback."""
     text = re.sub(re.escape(str(bet_home() / "uploads")) + r"/[0-9a-f]{12}[/-]", "", text)
+    text = text.replace(str(bet_home()) + "/", "$BET_HOME/")
     return re.sub(r'File "/[^"]*/([^/"]+)"', r'File ".../\1"', text)
 
 

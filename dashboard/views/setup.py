@@ -90,13 +90,13 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
         r = settings.readout(float(s["sparsity"]), data.n_rows, int(s["d_max"]), backbones)
     except BudgetError as exc:
         with sb.container(key="budget-error"):
-            st.error(f"Infeasible budget — {exc}")
+            st.error(f"Infeasible budget — {exc}")  # the engine's words, no user text in them
         return None
     try:  # refuse, with the estimate, what cannot fit in this machine's memory (BET_MEMORY_MB caps it)
         check_memory(training_bytes(data, int(s["d_max"])), f"training on {data.name} ({data.n_rows:,} rows)")
     except BetError as exc:
         with sb.container(key="memory-error"):
-            st.error(f"Too big for this server — {exc}")
+            st.error(f"Too big for this server — {settings.shown(str(exc))}")
         return None
     with sb.container(key="budget-readout"):
         st.markdown(r.text())
@@ -127,7 +127,7 @@ def _estimate(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
         with st.spinner("Timing a few training steps on this machine…"):
             phases = settings.estimate(cfg, backbones, data)
     except BetError as exc:
-        sb.caption(f"No time estimate: {exc}")
+        sb.caption(f"No time estimate: {settings.shown(str(exc))}")
         return
     total = sum(phases.values())
     parts = " · ".join(f"{name} {queries.fmt_seconds(secs)}" for name, secs in phases.items() if secs >= 1)
