@@ -16,7 +16,10 @@ under autograd, so the forward values are the same bits. What the node saves is 
 * only the rows a batch touches leave the node (``rows``): the row-wise L2 normalisation and
   the 4·d_max-wide concatenation are done on those rows only, not on all 70k;
 * both biases get the one ``gh.sum(0)``; sparse products run on the ``spmm`` thread count
-  (row-parallel: the same bits on 1 or 2 threads), the dense ones on the caller's.
+  (row-parallel: the same bits on 1 or 2 threads), the dense ones on the caller's;
+* sparse products write into a buffer (``addmm(out, A, x, beta=0)``: ``torch.sparse.mm``'s
+  kernel and bits without its zero-filled result and copy, ~20 % of each product);
+* every full-size intermediate comes from a :class:`Workspace` and goes back to it.
 """
 
 from __future__ import annotations
