@@ -20,6 +20,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
+def require_chromium() -> None:
+    """Skip the calling test module when Debian's Chromium is missing, except under ``CI=true``,
+    where a missing browser is a failure: the browser tests must run on CI."""
+    import pytest
+
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {CHROMIUM} is missing: the browser test must run on CI", pytrace=False)
+    pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))

@@ -10,24 +10,19 @@ Skipped only where /usr/bin/chromium is missing and ``CI`` is not ``true``; on C
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_helpers import CHROMIUM, ROOT, dashboard, launch, nav
+from browser_helpers import ROOT, dashboard, launch, nav, require_chromium
 
 SHOTS = ROOT / "tests" / "screenshots"
-ON_CI = os.environ.get("CI") == "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
-if not CHROMIUM.exists():
-    if ON_CI:
-        pytest.fail(f"CI=true but {CHROMIUM} is missing: the browser test must run on CI", pytrace=False)
-    pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 

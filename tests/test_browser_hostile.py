@@ -10,7 +10,6 @@ Skipped only where /usr/bin/chromium is missing and ``CI`` is not ``true``; on C
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import time
@@ -18,16 +17,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from browser_helpers import CHROMIUM, dashboard, launch, nav
-
-ON_CI = os.environ.get("CI") == "true"
+from browser_helpers import dashboard, launch, nav, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
-if not CHROMIUM.exists():
-    if ON_CI:
-        pytest.fail(f"CI=true but {CHROMIUM} is missing: the browser test must run on CI", pytrace=False)
-    pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
+require_chromium()
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
