@@ -1,9 +1,9 @@
 """How long a configured run will take on this machine, per phase, from measured times.
 
-:func:`measure` times a few training steps and one validation pass of the backbone on the
-dataset at two table widths (full, and the narrow width typical of the budget) — seconds on full
-Gowalla, well under one on gowalla-mini — and caches the result per dataset, backbone, device and
-CPU count. Step and evaluation time are modelled as linear in the table's widest row ``w``
+:func:`measure` (:mod:`bet.timings`, re-exported here) times a few training steps and a
+validation pass (on a sample of users, scaled by users) of the backbone on the dataset at two table
+widths (full, and the narrow width typical of the budget) — seconds on full Gowalla, well under
+one on gowalla-mini — and caches the result per dataset, backbone, device and CPU count. Step and evaluation time are modelled as linear in the table's widest row ``w``
 (LightGCN computes only ``w`` columns; the other backbones always use ``d_max``). :func:`plan`
 turns a configuration into per-phase seconds. The dashboard shows the plan before Start (and
 warns above :data:`LONG_RUN`), and its ETA during a run uses the same model.
@@ -16,28 +16,23 @@ of ~2). The estimate is an order of magnitude to plan by, not a promise.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
 from bet import cache
-from bet.backbones import make_backbone
-from bet.budget import Action, budget_for
+from bet.budget import budget_for
 from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
 from bet.errors import ConfigError, shorten
-from bet.evaluation import evaluate
 from bet.events import TIME_PHASES
-from bet.paths import cache_dir
 from bet.sampler import ActionSampler
-from bet.train import TrainConfig, train_iter
+from bet.timings import Timings, cached_timings, measure
+from bet.train import TrainConfig
+
+__all__ = ["LONG_RUN", "Timings", "cached_timings", "measure", "plan", "typical_width"]
 
 #: Above this many seconds the dashboard warns before Start.
 LONG_RUN = 600.0
@@ -45,30 +40,6 @@ LONG_RUN = 600.0
 TYPICAL_EPOCHS = 40
 #: Seconds of predictor work (rank, select, update) per evaluated candidate (measured ~25 ms).
 PREDICTOR_SECONDS = 0.03
-
-
-@dataclass(frozen=True)
-class Timings:
-    """Measured seconds per training step and per validation pass at widths ``narrow`` and ``wide``."""
-
-    narrow: int
-    wide: int
-    step_narrow: float
-    step_wide: float
-    eval_narrow: float
-    eval_wide: float
-
-    def step(self, w: int) -> float:
-        return _interp(w, self.narrow, self.wide, self.step_narrow, self.step_wide)
-
-    def eval(self, w: int) -> float:
-        return _interp(w, self.narrow, self.wide, self.eval_narrow, self.eval_wide)
-
-
-def _interp(w: int, w0: int, w1: int, y0: float, y1: float) -> float:
-    if w1 == w0:
-        return y1
-    return max(0.0, y0 + (y1 - y0) * (w - w0) / (w1 - w0))
 
 
 def typical_width(data: Dataset, backbone: str, sparsity: float, d_max: int) -> int:
@@ -86,54 +57,6 @@ def typical_width(data: Dataset, backbone: str, sparsity: float, d_max: int) -> 
 
 
 _WIDTHS: dict[tuple[str, float, int], int] = {}
-
-
-def _time_training(data: Dataset, backbone: str, d_max: int, device: torch.device, width: int) -> tuple[float, float]:
-    model = make_backbone(backbone, data, 0, d_max, device)
-    if width < d_max and model.table is not None:
-        sizes = np.full(data.n_rows, width)
-        model.set_action(Action.of(sizes[: data.n_users], sizes[data.n_users :]))
-    steps = 4
-    t_steps: list[float] = []
-    last = time.perf_counter()
-    for _ in train_iter(model, data, TrainConfig(steps=steps, patience=0), seed=0, phase="estimate"):
-        now = time.perf_counter()
-        t_steps.append(now - last)
-        last = now
-    t0 = time.perf_counter()
-    evaluate(model, data, "valid")
-    return float(np.median(t_steps[1:])), time.perf_counter() - t0
-
-
-def measure(data: Dataset, backbone: str, device: torch.device, d_max: int = 128, narrow: int = 8) -> Timings:
-    """Measure (or read from the cache) step and evaluation times for this machine."""
-    key = f"{data.fingerprint}-{backbone}-{device.type}-{os.cpu_count()}-{d_max}-{narrow}"
-    path = cache_dir("timings") / "timings.json"
-    known: dict[str, Any] = {}
-    if path.exists():
-        try:
-            known = json.loads(path.read_text())
-        except (OSError, ValueError):
-            known = {}
-    if key in known:
-        return Timings(**known[key])
-    if backbone == "pop":
-        t = Timings(narrow, d_max, 0.0, 0.0, 0.0, 0.0)
-    else:
-        wide_step, wide_eval = _time_training(data, backbone, d_max, device, d_max)
-        if backbone == "lightgcn":
-            narrow_step, narrow_eval = _time_training(data, backbone, d_max, device, narrow)
-        else:
-            narrow_step, narrow_eval = wide_step, wide_eval
-        t = Timings(narrow, d_max, narrow_step, wide_step, narrow_eval, wide_eval)
-    known[key] = asdict(t)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(known, indent=1))
-        tmp.replace(path)
-    except OSError:  # a full disk or a read-only BET_HOME: measured again next time, no failure
-        tmp.unlink(missing_ok=True)
-    return t
 
 
 def _early_stopped(cfg: TrainConfig, data: Dataset, t: Timings, width: int) -> float:

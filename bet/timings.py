@@ -1,0 +1,188 @@
+"""Measured seconds per training step and per validation pass on this machine (what
+:func:`bet.estimate.plan` scales up), cached per dataset, backbone, device and CPU count.
+
+:func:`measure` trains :data:`STEPS` steps of the backbone on the dataset at two table widths (full,
+and the narrow width typical of the budget; LightGCN only, the other backbones always compute
+``d_max`` columns) and keeps the median step after the first (batch prefetch and allocator
+warm-up). The validation pass is timed on a fixed sample of users — :data:`EVAL_BLOCKS` ranking
+blocks, 2,048 users on CPU — and scaled linearly by users to every validation user, plus one
+scorer build (LightGCN's and NGCF's propagation, NCF's per-row halves). The first scorer of a
+process may compile a kernel (NCF on a large catalogue: 5–12 s, once per process); it is built
+once before the timed one and its extra seconds are reported apart (:attr:`Timings.compile`),
+never counted per pass. Full Gowalla is measured in seconds, gowalla-mini in well under one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from bet.backbones import Backbone, make_backbone
+from bet.budget import Action
+from bet.data import Dataset
+from bet.metrics import KS, metrics_from_topk, ranked_items
+from bet.paths import cache_dir
+from bet.runtime import torch_threads
+from bet.train import TrainConfig, train_iter
+
+#: Training steps run per width; the first is dropped, the median of the others kept.
+STEPS = 3
+#: Ranking blocks of users whose validation ranking is timed (block: 64 users on CPU, 4,096 on a GPU).
+EVAL_BLOCKS = 32
+#: Bumped when the way of measuring changes: timings measured otherwise are measured again.
+METHOD = 2
+
+#: ``progress(done, total, what)``: a measuring stage starts (``done`` of ``total`` finished).
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Measured seconds per training step and per validation pass at widths ``narrow`` and
+    ``wide``, and how they were measured: ``steps`` timed per width, the validation pass timed on
+    ``eval_users`` of its ``valid_users`` users and scaled by users, ``compile`` one-off seconds
+    (a scorer's first build in a process) left out of the per-pass times."""
+
+    narrow: int
+    wide: int
+    step_narrow: float
+    step_wide: float
+    eval_narrow: float
+    eval_wide: float
+    steps: int = 0
+    eval_users: int = 0
+    valid_users: int = 0
+    compile: float = 0.0
+
+    def step(self, w: int) -> float:
+        return _interp(w, self.narrow, self.wide, self.step_narrow, self.step_wide)
+
+    def eval(self, w: int) -> float:
+        return _interp(w, self.narrow, self.wide, self.eval_narrow, self.eval_wide)
+
+
+def _interp(w: int, w0: int, w1: int, y0: float, y1: float) -> float:
+    if w1 == w0:
+        return y1
+    return max(0.0, y0 + (y1 - y0) * (w - w0) / (w1 - w0))
+
+
+def _time_steps(model: Backbone, data: Dataset, report: Callable[[int, str], None]) -> float:
+    """Median seconds per training step after the first; ``report(k, what)`` after step ``k``."""
+    t_steps: list[float] = []
+    last = time.perf_counter()
+    for _ in train_iter(model, data, TrainConfig(steps=STEPS, patience=0), seed=0, phase="estimate"):
+        now = time.perf_counter()
+        t_steps.append(now - last)
+        last = now
+        if len(t_steps) < STEPS:
+            report(len(t_steps), f"training step {len(t_steps) + 1}/{STEPS}")
+    return float(np.median(t_steps[1:]))
+
+
+def _shifted(report: Progress, base: int, total: int, at: str) -> Callable[[int, str], None]:
+    """A training's ``(k, what)`` as stage ``base + k`` of ``total``, ``at`` its width."""
+    return lambda k, what: report(base + k, total, what + at)
+
+
+def _time_evaluation(model: Backbone, data: Dataset) -> tuple[float, float, int, int]:
+    """``(pass, compile, sampled, users)``: seconds of one validation pass over its ``users``,
+    scaled from ranking ``sampled`` of them (a fixed draw) plus one scorer build; and the seconds
+    the first scorer build took beyond the second (a one-off compile)."""
+    users = np.flatnonzero(np.diff(data.valid.indptr) > 0)
+    block = 64 if model.device.type == "cpu" else 4096  # as bet.evaluation ranks
+    n = min(len(users), EVAL_BLOCKS * block)
+    sample = np.sort(np.random.default_rng(0).choice(users, n, replace=False))
+    with torch_threads("eval"), torch.no_grad():
+        t0 = time.perf_counter()
+        model.scorer()  # the first build of a process may compile: kept out of the pass
+        t1 = time.perf_counter()
+        scorer = model.scorer()
+        t2 = time.perf_counter()
+        top = ranked_items(scorer, sample, data.train, data.n_items, max(KS), block=block, device=model.device)
+        metrics_from_topk(top, data.valid, sample, KS)
+        t3 = time.perf_counter()
+    build = t2 - t1
+    return build + (t3 - t2) * len(users) / max(n, 1), max(0.0, t1 - t0 - build), n, len(users)
+
+
+def _key(data: Dataset, backbone: str, device: torch.device, d_max: int, narrow: int) -> str:
+    return f"{data.fingerprint}-{backbone}-{device.type}-{os.cpu_count()}-{d_max}-{narrow}-m{METHOD}"
+
+
+def _known() -> dict[str, Any]:
+    path = cache_dir("timings") / "timings.json"
+    try:
+        known = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def cached_timings(
+    data: Dataset, backbone: str, device: torch.device, d_max: int = 128, narrow: int = 8
+) -> Timings | None:
+    """The timings :func:`measure` would read back for this machine, or ``None`` (it would measure)."""
+    entry = _known().get(_key(data, backbone, device, d_max, narrow))
+    try:
+        return Timings(**entry) if isinstance(entry, dict) else None
+    except TypeError:  # an entry written by another version: measured again
+        return None
+
+
+def measure(
+    data: Dataset,
+    backbone: str,
+    device: torch.device,
+    d_max: int = 128,
+    narrow: int = 8,
+    progress: Progress | None = None,
+) -> Timings:
+    """Measure (or read from the cache) step and evaluation times for this machine; ``progress``
+    hears each measuring stage as it starts (the library never prints)."""
+    if (hit := cached_timings(data, backbone, device, d_max, narrow)) is not None:
+        return hit
+    if backbone == "pop":
+        t = Timings(narrow, d_max, 0.0, 0.0, 0.0, 0.0)
+    else:
+        widths = [d_max, narrow] if backbone == "lightgcn" else [d_max]
+        total = len(widths) * (STEPS + 1)
+        report = progress or (lambda done, total, what: None)
+        got: dict[int, tuple[float, float]] = {}
+        compile_s, sampled, users = 0.0, 0, 0
+        for i, width in enumerate(widths):
+            model = make_backbone(backbone, data, 0, d_max, device)
+            if width < d_max and model.table is not None:
+                sizes = np.full(data.n_rows, width)
+                model.set_action(Action.of(sizes[: data.n_users], sizes[data.n_users :]))
+            base, at = i * (STEPS + 1), f", width {width}"
+            report(base, total, f"training step 1/{STEPS}{at}")
+            step = _time_steps(model, data, _shifted(report, base, total, at))
+            report(base + STEPS, total, f"ranking a sample of validation users{at}")
+            pass_s, first, sampled, users = _time_evaluation(model, data)
+            compile_s += first
+            got[width] = (step, pass_s)
+        report(total, total, "done")
+        (sn, en), (sw, ew) = got.get(narrow, got[d_max]), got[d_max]
+        t = Timings(narrow, d_max, sn, sw, en, ew, STEPS, sampled, users, compile_s)
+    _store(_key(data, backbone, device, d_max, narrow), t)
+    return t
+
+
+def _store(key: str, t: Timings) -> None:
+    path = cache_dir("timings") / "timings.json"
+    known = _known()
+    known[key] = asdict(t)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(known, indent=1))
+        tmp.replace(path)
+    except OSError:  # a full disk or a read-only BET_HOME: measured again next time, no failure
+        tmp.unlink(missing_ok=True)
