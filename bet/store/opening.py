@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -104,22 +105,44 @@ def probe(path: Path, timeout: float) -> tuple[int, bool]:
     raise _not_a_store(path, str(error))
 
 
+def _open(path: Path, timeout: float, read_only: bool, immutable: bool) -> sqlite3.Connection:
+    if read_only:
+        conn = sqlite3.connect(
+            uri(path, immutable), uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        try:
+            # Switch to WAL only when it is not already: the switch takes a lock that a store in
+            # use by another process may briefly refuse ("disk I/O error" while it checkpoints).
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error:
+            conn.close()
+            raise
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    return conn
+
+
+#: Opening a store another process is writing can meet a transient ``disk I/O error`` (seen once
+#: in a dashboard worker started while the server checkpointed): tried again before giving up.
+TRANSIENT_TRIES = 5
+
+
 def connect(path: Path, timeout: float, read_only: bool, immutable: bool) -> sqlite3.Connection:
     """A connection: read-only as probed, or a writer's (WAL, normal sync) on a checked file."""
-    try:
-        if read_only:
-            conn = sqlite3.connect(
-                uri(path, immutable), uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-        else:
-            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc):
-            raise _locked(path, exc) from None
-        hint = "" if read_only or os.access(path.parent, os.W_OK) else "; its folder is read-only"
-        raise StoreError(f"{path}: cannot open the run store ({exc}){hint}") from None
+    for attempt in range(TRANSIENT_TRIES):
+        try:
+            conn = _open(path, timeout, read_only, immutable)
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise _locked(path, exc) from None
+            if "disk I/O error" in str(exc) and attempt + 1 < TRANSIENT_TRIES:
+                time.sleep(0.05 * 2**attempt)
+                continue
+            hint = "" if read_only or os.access(path.parent, os.W_OK) else "; its folder is read-only"
+            raise StoreError(f"{path}: cannot open the run store ({exc}){hint}") from None
     conn.row_factory = sqlite3.Row
     return conn
