@@ -40,7 +40,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bet.backbones import Scorer, make_backbone  # noqa: E402
-from bet.backbones.base import batch_sq_norm, bpr  # noqa: E402
 from bet.backbones.ncf import NCF  # noqa: E402
 from bet.backbones.ncf_kernel import NCFScores, compiled_tile  # noqa: E402
 from bet.data import load_dataset  # noqa: E402
@@ -71,20 +70,13 @@ def old_scorer(model: NCF) -> Scorer:
 
 
 class OldNCF(NCF):
-    """NCF with the training loss before issue 22: every row's halves, then the batch gathered."""
+    """NCF with the training loss before issue 22 (every row's halves, then the batch gathered):
+    the reference ``tests/test_ncf_scorer.py`` checks the new loss against."""
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        mlp, gmf, hu, hi, gu, gi = self._parts()
-        w_m, b0 = self.out.weight[0, self.d_max :], self.out.bias[0]
-        hu_b, gu_b = hu.index_select(0, users), gu.index_select(0, users)
+        from tests.test_ncf_scorer import old_loss
 
-        def logit(items: torch.Tensor) -> torch.Tensor:
-            h = torch.relu(hu_b + hi.index_select(0, items))
-            return (gu_b * gi.index_select(0, items)).sum(1) + h @ w_m + b0
-
-        rows = torch.cat([users, pos + self.n_users, neg + self.n_users])
-        l2 = batch_sq_norm(mlp, rows) + batch_sq_norm(gmf, rows)
-        return bpr(logit(pos), logit(neg)) + self.reg * l2 / len(users)
+        return old_loss(self, users, pos, neg)
 
 
 def abs_identity(hb: torch.Tensor, hi: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

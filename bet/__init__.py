@@ -20,12 +20,22 @@ from bet.budget import budget_for
 from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, load_dataset
 from bet.errors import BetError, BudgetError, ConfigError, StoreError
-from bet.estimate import LONG_RUN, check_memory, measure, plan, training_bytes
+from bet.estimate import LONG_RUN, check_memory, measure, memory_needs, plan, training_bytes
 from bet.executors import EXECUTORS, make_executor
 from bet.frontier import frontier_jobs
 from bet.paths import bet_home
 from bet.predictor import PREDICTORS
-from bet.runs import Job, create_job, job_events, record, resume_job, run_baseline, run_budget, run_search
+from bet.runs import (
+    Job,
+    create_job,
+    job_events,
+    prepare_resume,
+    record,
+    resume_job,
+    run_baseline,
+    run_budget,
+    run_search,
+)
 from bet.runtime import DEVICES, resolve_device
 from bet.selection import SELECTIONS
 from bet.store import RESUMABLE, RunStore, Status, default_path
@@ -66,7 +76,9 @@ __all__ = [
     "load_dataset",
     "make_executor",
     "measure",
+    "memory_needs",
     "plan",
+    "prepare_resume",
     "record",
     "report",
     "resolve_device",

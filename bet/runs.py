@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,12 +195,15 @@ def check_data(job: Job, data: Dataset) -> None:
         )  # fmt: skip
 
 
-def prepare_resume(store: RunStore, run_id: str, data: Dataset | None = None) -> tuple[Job, Dataset]:
-    """:func:`resume_job`, then its data (``data``, or loaded from the stored path) checked
-    against the run's; a run that cannot start is given back untouched."""
+def prepare_resume(
+    store: RunStore, run_id: str, data: Dataset | None = None, load: Callable[[DataSpec], Dataset] | None = None
+) -> tuple[Job, Dataset]:
+    """:func:`resume_job`, then its data (``data``, or loaded from the stored path by ``load``,
+    e.g. a cache of loaded datasets) checked against the run's; a run that cannot start is given
+    back untouched."""
     job = resume_job(store, run_id)
     try:
-        data = data or job.config.data.load()
+        data = data or (load or DataSpec.load)(job.config.data)
         check_data(job, data)
     except BaseException:
         release(store, job)

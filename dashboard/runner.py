@@ -36,7 +36,7 @@ from bet import (
     StoreError,
     create_job,
     frontier_jobs,
-    resume_job,
+    prepare_resume,
     run_budget,
 )
 from dashboard import env, housekeeping
@@ -149,13 +149,8 @@ class Runner:
         belongs to ``owner``)."""
         if not self.may_control(run_id, owner):
             raise StoreError(NOT_YOURS)
-        job = resume_job(self.store, run_id)  # claims it atomically: of two sessions, one is refused
-        try:
-            data = self.dataset(job.config.data)
-        except BaseException:  # its data is gone or refused: give the run back as it was
-            if job.prior is not None:
-                self.store.release(run_id, job.prior)
-            raise
+        # claimed atomically (of two sessions, one is refused); data gone or changed: given back as it was
+        job, data = prepare_resume(self.store, run_id, load=self.dataset)
         self.store.update_run(run_id, status="queued", error=None)
         return self._enqueue([Task(job, data)], owner)[0]
 

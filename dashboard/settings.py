@@ -23,8 +23,8 @@ from bet import (
     measure,
     plan,
     resolve_device,
-    training_bytes,
 )
+from bet import memory_needs as engine_memory_needs
 from bet.report import packed_mb
 from dashboard.paths import md, upload_name
 
@@ -173,24 +173,20 @@ def save_upload(name: str, data: bytes) -> Path:
     return path
 
 
-#: The sampler's float64 working arrays: about 80 bytes per row of each action drawn (as ``bet sample``).
-POOL_BYTES_PER_ROW = 80
-
-
 def memory_needs(cfg: SearchConfig, data: Dataset) -> dict[str, tuple[int, str]]:
-    """What each phase of the configured search holds in memory at once, with what it is for:
-    training a full-width table (pretrain, finetunes, retrains; :func:`bet.training_bytes`), and
-    during the search also two candidate pools of ``m`` actions (this iteration's and the next,
-    drawn a step ahead)."""
-    train = training_bytes(data, cfg.d_max)
-    pool = 2 * cfg.candidates * data.n_rows * POOL_BYTES_PER_ROW
+    """What each phase of the configured search holds in memory at once (the engine's own model,
+    :func:`bet.memory_needs`, as ``bet search`` checks it), said in the page's words: training a
+    full-width table, and during the search also two candidate pools of ``m`` actions (this
+    iteration's and the next, drawn a step ahead)."""
+    needs = engine_memory_needs(cfg, data)
     rows = f"{data.n_rows:,} rows"
-    return {
-        "pretrain": (train, f"pretraining on {data.name} ({rows})"),
-        "search": (train + pool, f"the search's candidate pools (m = {cfg.candidates:,} actions of {rows}, "
-                                 "two at a time) with a finetune"),
-        "retrain": (train, f"retraining on {data.name} ({rows})"),
+    said = {
+        "pretrain": f"pretraining on {data.name} ({rows})",
+        "search": f"the search's candidate pools (m = {cfg.candidates:,} actions of {rows}, two at a time) "
+                  f"with {cfg.parallel_candidates} finetune(s)",
+        "retrain": f"retraining the top {cfg.retrain_top} on {data.name} ({rows})",
     }  # fmt: skip
+    return {phase: (need, said[phase]) for phase, (need, _) in needs.items()}
 
 
 def check_memory_needs(cfg: SearchConfig, data: Dataset) -> None:

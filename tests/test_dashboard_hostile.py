@@ -302,17 +302,17 @@ def test_two_sessions_resuming_one_run_queue_it_once(home: Path, monkeypatch: py
     queued once and the other session is told it is taken."""
     import threading
 
-    from dashboard import runner as runner_mod
+    from bet import runs as runs_mod  # the dashboard resumes through bet.runs.prepare_resume
     from dashboard.runner import Runner
 
-    real = runner_mod.resume_job
+    real = runs_mod.resume_job
 
     def slow(store: RunStore, run_id: str):  # type: ignore[no-untyped-def]
         job = real(store, run_id)
         time.sleep(0.5)
         return job
 
-    monkeypatch.setattr(runner_mod, "resume_job", slow)
+    monkeypatch.setattr(runs_mod, "resume_job", slow)
     store = RunStore(home / "bet.sqlite")
     run = Runner(store, processes=False)
     try:
