@@ -15,6 +15,11 @@ from bet.runtime import torch_threads
 SPLITS = ("valid", "test")
 
 
+def rank_block(device: torch.device) -> int:
+    """Users ranked per block: small blocks stay in a CPU core's cache; a GPU wants wide ones."""
+    return 64 if device.type == "cpu" else 4096
+
+
 def _rank(model: Backbone, data: Dataset, split: str, ks: Sequence[int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if split == "valid":
         truth, exclude = data.valid, data.train
@@ -25,8 +30,7 @@ def _rank(model: Backbone, data: Dataset, split: str, ks: Sequence[int]) -> tupl
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
     with torch_threads("eval"), torch.no_grad():
         scorer = model.scorer()
-        # Small blocks stay in a CPU core's cache; a GPU wants wide ones.
-        block = 64 if model.device.type == "cpu" else 4096
+        block = rank_block(model.device)
         top = ranked_items(scorer, users, exclude, data.n_items, max(ks), block=block, device=model.device)
     return users, metrics_from_topk(top, truth, users, ks)
 

@@ -27,6 +27,7 @@ import torch
 from bet.backbones import Backbone, make_backbone
 from bet.budget import Action
 from bet.data import Dataset
+from bet.evaluation import rank_block
 from bet.metrics import KS, metrics_from_topk, ranked_items
 from bet.paths import cache_dir
 from bet.runtime import torch_threads
@@ -97,7 +98,7 @@ def _time_evaluation(model: Backbone, data: Dataset) -> tuple[float, float, int,
     scaled from ranking ``sampled`` of them (a fixed draw) plus one scorer build; and the seconds
     the first scorer build took beyond the second (a one-off compile)."""
     users = np.flatnonzero(np.diff(data.valid.indptr) > 0)
-    block = 64 if model.device.type == "cpu" else 4096  # as bet.evaluation ranks
+    block = rank_block(model.device)  # as bet.evaluation ranks
     n = min(len(users), EVAL_BLOCKS * block)
     sample = np.sort(np.random.default_rng(0).choice(users, n, replace=False))
     with torch_threads("eval"), torch.no_grad():
