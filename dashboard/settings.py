@@ -22,6 +22,7 @@ from bet import (
     check_memory,
     measure,
     plan,
+    preset_settings,
     resolve_device,
 )
 from bet import memory_needs as engine_memory_needs
@@ -116,14 +117,20 @@ def build_config(
     retrain_epochs: int = PAPER.retrain.epochs,
     selection: str = PAPER.selection,
     predictor: str = PAPER.predictor,
+    preset: str = PAPER.preset,
 ) -> SearchConfig:
-    """The frozen config of the form (validated: raises :class:`~bet.errors.ConfigError`)."""
+    """The frozen config of the form (validated: raises :class:`~bet.errors.ConfigError`). The
+    engine ``preset`` (:func:`bet.preset_settings`) gives what the form does not show — fitness on a
+    user sample, where retraining starts, the retraining's validation users — and the label; the
+    form's values (which the preset filled, and the user may have edited) win for everything else."""
+    values = preset_settings(preset)
     return SearchConfig(
         data=data, backbone=backbone, sparsity=round(float(sparsity), 4), iterations=int(iterations),
         candidates=int(candidates), finetune_epochs=finetune_epochs or None, finetune_steps=finetune_steps or None,
         retrain_top=int(retrain_top), selection=selection, predictor=predictor, seed=int(seed), device=device,
-        d_max=int(d_max), pretrain=dataclasses.replace(PAPER.pretrain, epochs=int(pretrain_epochs)),
-        retrain=dataclasses.replace(PAPER.retrain, epochs=int(retrain_epochs)),
+        d_max=int(d_max), pretrain=dataclasses.replace(values["pretrain"], epochs=int(pretrain_epochs)),
+        retrain=dataclasses.replace(values["retrain"], epochs=int(retrain_epochs)), preset=preset,
+        fitness_users=values["fitness_users"], retrain_from=values["retrain_from"],
     ).validate()  # fmt: skip
 
 

@@ -25,41 +25,52 @@ from bet import (
     resolve_device,
     training_bytes,
 )
-from dashboard import queries, settings, state
+from dashboard import presets, queries, settings, state
 from dashboard.paths import md
-from dashboard.settings import BACKBONE_CHOICES, DEMO, DEVICES, PAPER
+from dashboard.settings import BACKBONE_CHOICES, DEVICES, PAPER
 from dashboard.views import source
 
-PRESETS: dict[str, dict[str, int]] = {
-    "paper defaults": {"iterations": PAPER.iterations, "candidates": PAPER.candidates, "finetune_epochs": 0,
-                       "finetune_steps": 0, "retrain_top": PAPER.retrain_top, "pretrain_epochs": PAPER.pretrain.epochs,
-                       "retrain_epochs": PAPER.retrain.epochs},
-    "demo (about a minute)": {"iterations": DEMO.iterations, "candidates": DEMO.candidates, "finetune_epochs": 0,
-                              "finetune_steps": DEMO.finetune_steps or 0, "retrain_top": DEMO.retrain_top,
-                              "pretrain_epochs": DEMO.pretrain.epochs, "retrain_epochs": DEMO.retrain.epochs},
-    "smoke test (seconds)": {"iterations": 2, "candidates": 10, "finetune_epochs": 0, "finetune_steps": 10,
-                             "retrain_top": 1, "pretrain_epochs": 4, "retrain_epochs": 4},
-}  # fmt: skip
 DEFAULTS: dict[str, Any] = {
     "data_source": source.SOURCES[0], "dataset": BUILTIN[0], "data_path": "", "data_fmt": "auto", "min_rating": "",
     "split": "paper", "split_seed": 42, "backbones": ["lightgcn"], "sparsity": 0.9, "d_max": PAPER.d_max,
     "seed": 0, "device": "auto", "selection": PAPER.selection, "predictor": PAPER.predictor,
-    "preset": "paper defaults", **PRESETS["paper defaults"],
+    "preset": "paper", **presets.FORM["paper"], "_preset_picked": False,
 }  # fmt: skip
 
 
-def _apply_preset() -> None:
-    st.session_state.update(PRESETS[st.session_state["preset"]])
+def _pick_preset() -> None:
+    """The user chose a preset: it fills the fields, and no longer follows the dataset."""
+    st.session_state["_preset_picked"] = True
+    st.session_state.update(presets.FORM[st.session_state["preset"]])
+
+
+def _edited() -> bool:
+    s = st.session_state
+    return bool(presets.edited(s["preset"], {k: s[k] for k in presets.FIELDS}))
+
+
+def _follow_dataset(sb: Any, data: Dataset) -> None:
+    """Until the user picks a preset or edits its fields, the dataset's default preset
+    (:func:`bet.default_preset`: ``fast`` above 10,000 rows) fills the form; the readout says which
+    preset is in force and why. Runs before the widgets are drawn (they may change here)."""
+    s = st.session_state
+    want = presets.default_for(data.n_rows)
+    if not s["_preset_picked"] and not _edited() and s["preset"] != want:
+        s["preset"] = want
+        s.update(presets.FORM[want])
+    with sb.container(key="preset-readout"):
+        st.caption(presets.readout(s["preset"], data.n_rows, md(data.name), s["_preset_picked"], _edited()))
 
 
 def _advanced(sb: Any) -> None:
-    with sb.expander("Advanced settings (paper defaults)"):
+    with sb.expander(presets.title(st.session_state["preset"], _edited()), key="advanced"):
         st.selectbox(
             "Preset",
-            list(PRESETS),
+            list(presets.FORM),
             key="preset",
-            on_change=_apply_preset,
-            help="Fills the settings below; 'smoke test' finishes in seconds (for trying the app).",
+            on_change=_pick_preset,
+            help="Fills the settings below. 'fast': multi-fidelity BET for real catalogues (the default above "
+            "10,000 rows); 'paper': the paper's settings; 'smoke test' finishes in seconds (for trying the app).",
         )
         c1, c2 = st.columns(2)
         c1.number_input("Iterations T", 1, 1000, key="iterations")
@@ -108,6 +119,7 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
             finetune_epochs=s["finetune_epochs"], finetune_steps=s["finetune_steps"], retrain_top=s["retrain_top"],
             seed=s["seed"], device=s["device"], d_max=s["d_max"], pretrain_epochs=s["pretrain_epochs"],
             retrain_epochs=s["retrain_epochs"], selection=s["selection"], predictor=s["predictor"],
+            preset=presets.ENGINE[s["preset"]],
         )  # fmt: skip
     except BetError as exc:
         sb.error(settings.shown(str(exc)))
@@ -212,6 +224,8 @@ def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None
     data = source.load(sb, spec) if spec is not None else None
     sb.multiselect("Backbones (several: one run each, compared)", BACKBONE_CHOICES, key="backbones")
     sb.slider("Sparsity c (fraction of the table removed)", 0.50, 0.99, step=0.01, key="sparsity")
+    if data is not None:
+        _follow_dataset(sb, data)
     _advanced(sb)
     st.session_state.pop("_memory_error", None)
     cfg = _config(sb, spec, data) if spec is not None and data is not None else None
