@@ -9,22 +9,26 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import choices
+from dashboard import choices, provisional
 from dashboard.charts import BACKBONE_COLORS, METHOD_COLORS, METHOD_NAMES, SYMBOLS, layout
 
 
 def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = "recall@20",
-                    color_by: str = "method", log_x: bool = False) -> go.Figure:  # fmt: skip
+                    color_by: str = "method", log_x: bool = False,
+                    pending: pd.DataFrame | None = None) -> go.Figure:  # fmt: skip
     """Test metric (a read-out) vs kept parameters (or MB). One line per method (or backbone) joins,
     at each budget, the run chosen on validation — or the mean ± std over seeds where several seeds
     ran (:func:`dashboard.choices.frontier_line`); the other runs are faint points. ``full`` is a
     dashed line across the chart (and a point at its size), ``pop`` a dotted floor, each the run best
-    on validation. ``points``: :func:`dashboard.queries.frontier_points`."""
+    on validation. ``points``: :func:`dashboard.queries.frontier_points`. ``pending``: provisional
+    points of running searches (:func:`dashboard.provisional.provisional_points`), hollow markers at
+    their **validation** metric with their own legend entry, "finetuned, not yet retrained"."""
     fig = go.Figure()
+    pending = pending if pending is not None else pd.DataFrame(columns=provisional.COLUMNS)
     xlabel = "parameters kept" if x == "params" else "packed table (MB)"
     is_ref = points["method"].isin(["full", "pop"]) if len(points) else pd.Series(dtype=bool)
     refs, pts = (points[is_ref], points[~is_ref]) if len(points) else (points, points)
-    several = len(pts) > 0 and pts["backbone"].nunique() > 1
+    several = len({*pts.get("backbone", ()), *pending["backbone"]}) > 1
     for (method, backbone), g in pts.groupby(["method", "backbone"], sort=True) if len(pts) else []:
         line, rest = choices.frontier_line(g, x)
         label = METHOD_NAMES.get(str(method), str(method))
@@ -45,7 +49,9 @@ def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = 
                                      legendgroup=name, showlegend=False, hovertext=_hover(rest, metric_name),
                                      hoverinfo="text", customdata=rest["run_id"],
                                      marker={"size": 8, "color": color, "opacity": 0.45}))  # fmt: skip
-    lo, hi = x_range(points[x] if len(points) else pd.Series(dtype=float), log_x)
+    _pending(fig, pending, x, metric_name, color_by, several)
+    xs = pd.concat([points[x], pending[x]]) if len(pending) else points[x] if len(points) else pd.Series(dtype=float)
+    lo, hi = x_range(xs, log_x)
     for r in choices.best_on_valid(refs, ["method", "backbone"]).itertuples():
         method = str(r.method)
         fig.add_trace(go.Scatter(
@@ -62,11 +68,38 @@ def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = 
                                      hoverinfo="text", customdata=[r.run_id]))  # fmt: skip
     span = [np.log10(lo), np.log10(hi)] if log_x else [lo, hi]
     # A log axis labels its minor ticks with bare digits ("5, 100k, 2, 5, 1M"): label the budgets instead.
-    ticks = sorted(set(pd.to_numeric(points[x], errors="coerce").dropna())) if log_x and len(points) else []
+    ticks = _ticks(xs) if log_x else []
     labels = {"tickvals": ticks, "tickformat": "~s" if x == "params" else "~g"} if 0 < len(ticks) <= 8 else {}
     fig.update_xaxes(title=xlabel, type="log" if log_x else "linear", range=span, **labels)
-    fig.update_yaxes(title=f"test {metric_name}")
+    fig.update_yaxes(title=f"test {metric_name}" + (" (hollow: validation)" if len(pending) else ""))
     return layout(fig, f"Test {metric_name} vs budget (each run chosen on validation)", height=420)
+
+
+def _pending(fig: go.Figure, pending: pd.DataFrame, x: str, metric_name: str, color_by: str, several: bool) -> None:
+    """The provisional points, one legend entry per method (× backbone): hollow, at validation."""
+    for (method, backbone), g in pending.groupby(["method", "backbone"], sort=True) if len(pending) else []:
+        label = METHOD_NAMES.get(str(method), str(method))
+        if color_by == "method":
+            name, color = label + (f" · {backbone}" if several else ""), METHOD_COLORS.get(str(method))
+        else:
+            name, color = f"{backbone} · {label}", BACKBONE_COLORS.get(str(backbone))
+        fig.add_trace(go.Scatter(
+            x=g[x], y=g["valid"], mode="markers+text", name=f"{name}: {provisional.LABEL} (validation)",
+            text=["not yet retrained"] * len(g), textposition="top center", textfont={"size": 10, "color": color},
+            marker={"size": 14, "color": color, "symbol": "circle-open", "line": {"width": 2.5}},
+            hovertext=[provisional.hover(p, metric_name) for p in g.itertuples()], hoverinfo="text",
+            customdata=g["run_id"],
+        ))  # fmt: skip
+
+
+def _ticks(xs: pd.Series) -> list[float]:
+    """The budgets to label on a log axis: the largest of values within 2 % of each other (a
+    budget's runs cost a few parameters less than it: one label, not a smudge of overlapping ones)."""
+    out: list[float] = []
+    for v in sorted(set(pd.to_numeric(xs, errors="coerce").dropna()), reverse=True):
+        if not out or v < out[-1] / 1.02:
+            out.append(float(v))
+    return out[::-1]
 
 
 def x_range(xs: pd.Series, log_x: bool = False) -> tuple[float, float]:

@@ -3,7 +3,10 @@ computed from them ("at 10 % of the parameters BET keeps N % of the full model's
 uniform sizes keep M %").
 
 Every run the sentence quotes is chosen on **validation** recall@20 (:func:`dashboard.choices.valid_rank`);
-the percentages are their test recall@20 read out, relative to the full model's.
+the percentages are their test recall@20 read out, relative to the full model's. Only completed runs
+count as results: a running search's best candidate so far (:mod:`dashboard.provisional`) is quoted,
+where no completed BET run exists at the budget, as what it is — finetuned, not yet retrained, at its
+validation recall@20 — never as a share of the full model's.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pandas as pd
+
 from bet import BaselineConfig, SearchConfig, baseline_config
 from dashboard.choices import valid_rank
+from dashboard.provisional import LABEL
 from dashboard.queries import Run, metric
 from dashboard.settings import DEMO
 
@@ -80,17 +86,43 @@ def _pct(share: float | None) -> str:
     return "…" if share is None else f"{share:.0%}"
 
 
-def sentence(runs: Sequence[Run], sparsity: float) -> str | None:
-    """The demo's headline at ``sparsity`` (None until the full model and BET there have finished)."""
-    at = next((k for k in kept(runs) if abs(k.sparsity - sparsity) < 1e-6), None)
-    if at is None or at.bet is None:
+def _pending_at(pending: pd.DataFrame | None, sparsity: float) -> pd.Series | None:
+    """The provisional BET point at ``sparsity`` best on validation (None: none)."""
+    if pending is None or pending.empty:
         return None
-    su = "uniform sizes are still training" if at.su is None else f"uniform sizes keep {_pct(at.su)}"
-    return f"At {at.kept_params} of the parameters BET keeps {_pct(at.bet)} of the full model's recall@20; {su}."
+    at = pending[(pending["method"] == "bet") & ((pending["sparsity"] - sparsity).abs() < 1e-6)]
+    return None if at.empty else at.sort_values("valid", ascending=False, kind="stable").iloc[0]
 
 
-def other_budgets(runs: Sequence[Run], sparsity: float) -> str | None:
-    """The same read-out at the other budgets, one short line (None when there are none yet)."""
-    parts = [f"at {k.kept_params}: BET {_pct(k.bet)}, uniform {_pct(k.su)}"
+def sentence(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | None = None) -> str | None:
+    """The demo's headline at ``sparsity``: None until the full model and BET there have finished,
+    unless a search there is still at work (``pending``: :func:`dashboard.provisional.provisional_points`
+    of the runs' running searches) — then the sentence says that BET has no result yet and quotes its
+    best candidate so far for what it is (finetuned, not yet retrained, validation recall@20)."""
+    at = next((k for k in kept(runs) if abs(k.sparsity - sparsity) < 1e-6), None)
+    kept_params = f"{1 - sparsity:.0%}"
+    if at is not None and at.bet is not None:
+        su = "uniform sizes are still training" if at.su is None else f"uniform sizes keep {_pct(at.su)}"
+        return f"At {kept_params} of the parameters BET keeps {_pct(at.bet)} of the full model's recall@20; {su}."
+    p = _pending_at(pending, sparsity)
+    if p is None:
+        return None
+    bet = (f"BET has no result yet: its best candidate so far is {LABEL} (validation recall@20 {p['valid']:.4f} "
+           f"on {p['users']})")  # fmt: skip
+    if at is not None and at.su is not None:
+        return (
+            f"At {kept_params} of the parameters uniform sizes keep {_pct(at.su)} of the full model's recall@20; {bet}."
+        )
+    return f"At {kept_params} of the parameters {bet}."
+
+
+def other_budgets(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | None = None) -> str | None:
+    """The same read-out at the other budgets, one short line (None when there are none yet); a
+    budget whose BET search is still at work says so instead of quoting its provisional point."""
+
+    def bet(k: Kept) -> str:
+        return "still running" if k.bet is None and _pending_at(pending, k.sparsity) is not None else _pct(k.bet)
+
+    parts = [f"at {k.kept_params}: BET {bet(k)}, uniform {_pct(k.su)}"
              for k in kept(runs) if abs(k.sparsity - sparsity) >= 1e-6]  # fmt: skip
     return ("Other budgets — " + " · ".join(parts)) if parts else None

@@ -78,6 +78,30 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
 
 
+# Plotly keeps the decoded traces on the graph div: [(type, name, number of points), …]
+TRACES_JS = """el => (el._fullData || []).map(t => [t.type, t.name,
+    (t.x && t.x.length) || (t.y && t.y.length) || 0])"""
+
+
+def traces(page: Any, key: str, js: str = TRACES_JS) -> list[list[Any]]:
+    """What ``js`` reads off each trace of the Plotly chart in the ``key`` container."""
+    loc = page.locator(f".st-key-{key} .js-plotly-plot").first
+    loc.wait_for()
+    return loc.evaluate(js)  # type: ignore[no-any-return]
+
+
+def wait_traces(page: Any, key: str, ok: Any, timeout: float = 30, js: str = TRACES_JS) -> list[list[Any]]:
+    """Poll a chart until ``ok(traces)`` holds (charts re-render as the store is polled)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = traces(page, key, js)
+        if ok(got):
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{key}: {got}")
+        time.sleep(0.5)
+
+
 def nav(page: Any, name: str) -> None:
     """Open a page of the top navigation by its title."""
     page.locator("[data-testid=stTopNavLink]", has_text=name).first.click()

@@ -143,3 +143,28 @@ def add_run(store: RunStore, data: Dataset, method: str = "bet", *, valid: float
     store.update_run(rid, status="completed", phase="done", iteration=1, result=result, created_at=created_at,
                      started_at=created_at + 1, finished_at=created_at + 5)  # fmt: skip
     return rid
+
+
+def running_search(store: RunStore, data: Dataset, sparsity: float = 0.95, *,
+                   candidates: tuple[tuple[float, float], ...] = ((0.80, 0.19), (0.88, 0.205), (0.84, 0.21)),
+                   fitness_users: float | None = 0.5, phase: str = "search",
+                   comparison_id: str | None = None) -> str:  # fmt: skip
+    """A BET search stored as running in this process (its pid is alive, so it reads as running,
+    not interrupted), with one ``candidate_evaluated`` event per ``(fitness, validation recall@20)``
+    of ``candidates`` (costs within the budget) and, with ``phase="retrain"``, its retraining begun."""
+    cfg = tiny_config(iterations=20, sparsity=sparsity, fitness_users=fitness_users)
+    budget = budget_for(sparsity, data.n_rows)
+    rid = store.create_run(kind="search", method="bet", dataset=data.name, backbone="lightgcn", sparsity=sparsity,
+                           seed=0, config=cfg.to_dict(), budget=budget, iterations=20, executor="cli",
+                           comparison_id=comparison_id, n_users=data.n_users, n_items=data.n_items)  # fmt: skip
+    store.update_run(rid, status="running", phase="search", started_at=time.time() - 30, heartbeat=time.time())
+    store.add_event(rid, "phase", {"phase": "search", "detail": ""})
+    for t, (fitness, r20) in enumerate(candidates, start=1):
+        store.add_event(rid, "candidate_evaluated", {"iteration": t, "action_id": t, "cost": budget - t,
+                                                     "predicted": 0.5, "fitness": fitness, "valid": metrics(r20),
+                                                     "seconds": 3.0, "strategy": "greedy"})  # fmt: skip
+    store.update_run(rid, iteration=len(candidates))
+    if phase == "retrain":
+        store.add_event(rid, "phase", {"phase": "retrain", "detail": ""})
+        store.update_run(rid, phase="retrain")
+    return rid

@@ -11,12 +11,10 @@ Skipped only where /usr/bin/chromium is missing and ``CI`` is not ``true``; on C
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from browser_helpers import ROOT, dashboard, launch, nav, require_chromium
+from browser_helpers import ROOT, dashboard, launch, nav, require_chromium, traces, wait_traces
 
 SHOTS = ROOT / "tests" / "screenshots"
 
@@ -29,9 +27,6 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 #: An element as the latest script run drew it: while the page reruns, Streamlit keeps the previous
 #: one next to it (stale, or retained across a fragment's rerun) until the run has finished.
 FRESH = '.st-key-{}:not([data-stale="true"]):not([data-retained="true"])'
-# Plotly keeps the decoded traces on the graph div: [(type, name, number of points), …]
-TRACES_JS = """el => (el._fullData || []).map(t => [t.type, t.name,
-    (t.x && t.x.length) || (t.y && t.y.length) || 0])"""
 
 
 @pytest.fixture(scope="module")
@@ -53,24 +48,6 @@ def page(server: str) -> Iterator[Page]:
         pg.goto(server)
         yield pg
         browser.close()
-
-
-def traces(page: Page, key: str) -> list[list[Any]]:
-    loc = page.locator(f".st-key-{key} .js-plotly-plot").first
-    loc.wait_for()
-    return loc.evaluate(TRACES_JS)
-
-
-def wait_traces(page: Page, key: str, ok: Any, timeout: float = 30) -> list[list[Any]]:
-    """Poll a chart until ``ok(traces)`` holds (charts re-render as the store is polled)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = traces(page, key)
-        if ok(got):
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{key}: {got}")
-        time.sleep(0.5)
 
 
 def set_number(page: Page, key: str, value: int) -> None:
@@ -146,7 +123,7 @@ def test_search_live_and_frontier(page: Page) -> None:
     page.locator(".st-key-data_source").get_by_text("built-in").click()
     expect(page.locator(".st-key-budget-readout")).to_contain_text("87,488")
 
-    page.get_by_text("Advanced settings (paper defaults)").click()
+    page.get_by_text("Advanced settings (paper preset)").click()
     choose(page, "preset", "smoke test (seconds)")
     expect(page.locator(".st-key-pretrain_epochs input")).to_have_value("4")
     set_number(page, "iterations", 3)

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from bet import METHODS, BetError
-from dashboard import charts, frontier_chart, queries, settings, state
+from dashboard import charts, frontier_chart, provisional, queries, settings, state
 from dashboard.paths import md, shown_name
 
 
@@ -42,17 +42,23 @@ def page() -> None:
 def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_by: str, log_x: bool) -> None:
     rows = [r for r in state.runs() if r["dataset"] == dataset and r["backbone"] in backbones]
     points = queries.frontier_points(rows, metric)
-    pending = sum(r["status"] in ("queued", "running") for r in rows)
-    st.caption(f"{len(points)} completed runs on the frontier" + (f" · {pending} still running or queued" if pending
+    pending = provisional.of_runs(state.store(), rows, metric)
+    active = sum(r["status"] in ("queued", "running") for r in rows)
+    st.caption(f"{len(points)} completed runs on the frontier" + (f" · {active} still running or queued" if active
                else "") + " · hover a point for its run; click it to open the run.")  # fmt: skip
     st.caption(f"At each budget a line joins the run with the best **validation** {metric} (where several seeds "
                "ran: their mean, ± one standard deviation as an error bar); test is only read out, never used "
                "to choose. Faint points: the other runs.")  # fmt: skip
-    if points.empty:
+    if len(pending):
+        with st.container(key="frontier-provisional"):
+            st.caption(f"Hollow points: a running search's best candidate so far — **{provisional.LABEL}** — at its "
+                       f"**validation** {metric} (on {' / '.join(sorted(set(pending['users'])))}), not a result; "
+                       "the retrained run replaces it when it completes.")  # fmt: skip
+    if points.empty and pending.empty:
         st.info("No completed runs on this dataset yet; points appear as runs finish.")
         return
     with st.container(key="chart-frontier"):
-        event = st.plotly_chart(frontier_chart.frontier_figure(points, x, metric, color_by, log_x),
+        event = st.plotly_chart(frontier_chart.frontier_figure(points, x, metric, color_by, log_x, pending),
                                 key="fig-frontier", on_select="rerun", selection_mode="points")  # fmt: skip
     if (points["method"] == "mde").any():
         st.caption(charts.MDE_NOTE)

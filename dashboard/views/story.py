@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import frontier_chart, memo, queries, state, story
+from dashboard import frontier_chart, memo, provisional, queries, state, story
 
 
 def batch(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -37,14 +37,15 @@ def _band(comparison_id: str, sparsity: float, was_active: bool) -> None:
     if was_active and not active:
         st.rerun()  # stop polling: one full rerun draws the finished story
     done = sum(r["status"] == "completed" for r in runs)
+    pending = provisional.of_runs(state.store(), runs)
     left, right = st.columns([3, 2])
     with left, st.container(key="story"):
-        text = story.sentence(runs, sparsity)
+        text = story.sentence(runs, sparsity, pending)
         if text:
             st.markdown(f"#### {text}")
         else:
             st.markdown("#### The story appears here as the BET search and the references finish.")
-        more = story.other_budgets(runs, sparsity)
+        more = story.other_budgets(runs, sparsity, pending)
         if more:
             st.markdown(more)
         st.caption(
@@ -54,16 +55,18 @@ def _band(comparison_id: str, sparsity: float, was_active: bool) -> None:
             "budget, as a share of the full-size model's; the search below is BET at the headline budget."
         )
     points = queries.frontier_points(runs)
-    if points.empty:
+    if points.empty and pending.empty:
         return
-    signature = tuple(sorted(points["run_id"]))
-    fig = memo.get(("story-frontier", comparison_id, signature), lambda: _figure(points))
+    signature = (tuple(sorted(points["run_id"])), provisional.signature(pending))
+    fig = memo.get(("story-frontier", comparison_id, signature), lambda: _figure(points, pending))
     with right, st.container(key="chart-story-frontier"):
         st.plotly_chart(fig, key="fig-story-frontier")
 
 
-def _figure(points: Any) -> Any:
-    fig = frontier_chart.frontier_figure(points, log_x=True)  # log: 5 %, 10 %, 20 % and full spread out
+def _figure(points: Any, pending: Any) -> Any:
+    fig = frontier_chart.frontier_figure(points, log_x=True, pending=pending)  # log: 5 %, 10 %, 20 %, full apart
+    if len(pending):  # the small chart's axis title, short enough to fit its height
+        fig.update_yaxes(title={"text": "recall@20 (hollow: validation)", "font": {"size": 11}})
     fig.update_layout(height=320, title="Test recall@20 vs parameters kept (this batch)",
-                      legend={"font": {"size": 10}, "y": -0.35})  # fmt: skip
+                      legend={"font": {"size": 10}, "y": -0.45})  # fmt: skip
     return fig
