@@ -95,7 +95,8 @@ def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = Non
         last = max((e["t"] for e in rdone), default=phase_t)
         eta = max(0.0, (k - len(rdone)) * per - (now - last)) if per else step_eta
         frac = 0.75 + 0.25 * min(1.0, (len(rdone) + within) / k)
-        return Progress(phase, frac, f"retraining {min(len(rdone) + 1, k)} of {k} from scratch, {steps}", eta)
+        start = "from the pretrained rows" if cfg.get("retrain_from") == "pretrained" else "from scratch"
+        return Progress(phase, frac, f"retraining {min(len(rdone) + 1, k)} of {k} {start}, {steps}", eta)
     frac = 0.75 if status in FINAL else 0.0
     return Progress(phase, frac, redact(run.get("error") or "") or phase, None)
 

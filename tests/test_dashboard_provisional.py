@@ -207,3 +207,14 @@ def test_the_setup_follows_the_datasets_default_preset_until_one_is_picked(home:
     assert "chosen by hand; **paper** is the default" in caption(at, "Preset")
     cfg = at.session_state["setup_config"]
     assert (cfg.preset, cfg.iterations, cfg.fitness_users, cfg.retrain.eval_users) == ("fast", 9, 0.5, 0.5)
+
+
+def test_the_retrain_progress_says_where_retraining_starts() -> None:
+    evs = [{"kind": "phase", "t": 950.0}]
+    for start, said in (
+        ("pretrained", "retraining 1 of 2 from the pretrained rows"),
+        ("scratch", "1 of 2 from scratch"),
+    ):
+        cfg = {"iterations": 20, "retrain_top": 2, "retrain_from": start}
+        run = run_row(status="running", phase="retrain", step=10, total_steps=100, config=cfg)
+        assert said in queries.progress(run, evs, 1000.0).text
