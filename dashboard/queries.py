@@ -34,18 +34,6 @@ def label(run: Run) -> str:
     return f"{r['method'].upper()} · {r['backbone']} · {r['dataset']} · c={r['sparsity']:g} · {r['status']}"
 
 
-def default_run(runs: Sequence[Run]) -> str | None:
-    """The run a page opens on when none is asked for (``runs`` newest first): the running one,
-    else the search of the newest batch (the demo's or a sweep's BET run, not the ``pop`` baseline
-    queued after it), else the newest run."""
-    running = [r["run_id"] for r in runs if r["status"] == "running"]
-    if running or not runs:
-        return running[0] if running else None
-    newest = runs[0]
-    batch = [r for r in runs if newest.get("comparison_id") and r.get("comparison_id") == newest["comparison_id"]]
-    return next((r["run_id"] for r in batch if r["kind"] == "search"), newest["run_id"])
-
-
 @dataclass(frozen=True)
 class Progress:
     phase: str
@@ -83,10 +71,11 @@ def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = Non
             step_eta,
         )
     if phase == "search":
-        t = int(run.get("iteration") or len(done))
+        t = int(run.get("iteration") or len(done))  # iterations evaluated; the one at work is the next
         per_iter = sum(e["seconds"] for e in done) / len(done) if done else None
         eta = (iters - t) * per_iter if per_iter else None
-        return Progress(phase, 0.15 + 0.6 * t / iters, f"iteration {t} of {iters}, then retrain the top {top}", eta)
+        text = f"iteration {min(t + 1, iters)} of {iters} ({t} evaluated), then retrain the top {top}"
+        return Progress(phase, 0.15 + 0.6 * t / iters, text, eta)
     if phase == "retrain":
         k = min(top, max(1, iters))
         rdone = [e for e in events if e["kind"] == "retrain_finished"]
@@ -181,6 +170,15 @@ def best_action(actions: Sequence[dict[str, Any]], run: Run | None = None) -> di
     if scored:
         return max(scored, key=lambda a: (a["fitness"], -a["action_id"]))
     return actions[0] if actions else None
+
+
+def fitness_band(actions: Sequence[dict[str, Any]], last: int = 5) -> tuple[int, float, float] | None:
+    """How narrow the fitness of the search's latest evaluated actions is: ``(k, lowest, highest)``
+    over the ``last`` ones (by iteration); None below 3 (no band to speak of)."""
+    fit = [a["fitness"] for a in sorted(actions, key=lambda a: (a["iteration"], a["action_id"]))
+           if a.get("iteration", 0) > 0 and a.get("fitness") is not None and a["fitness"] == a["fitness"]]  # fmt: skip
+    tail = fit[-last:]
+    return (len(tail), min(tail), max(tail)) if len(tail) >= 3 else None
 
 
 def action_rows(actions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bet import (
+    BaselineConfig,
     Dataset,
     DataSpec,
     SearchConfig,
@@ -203,9 +204,10 @@ def check_memory_needs(cfg: SearchConfig, data: Dataset) -> None:
         check_memory(need, what)
 
 
-def estimate(cfg: SearchConfig, backbones: list[str], data: Dataset) -> dict[str, float]:
+def estimate(cfg: SearchConfig | BaselineConfig, backbones: list[str], data: Dataset) -> dict[str, float]:
     """Estimated seconds per phase of the runs Start would queue (one per backbone, one after
-    another), from this machine's measured step and evaluation times (:mod:`bet.estimate`)."""
+    another), from this machine's measured step and evaluation times (:mod:`bet.estimate`); a
+    reference run (``BaselineConfig``) too, for the time left in a batch."""
     total: dict[str, float] = {}
     device = resolve_device(cfg.device)
     for backbone in backbones:

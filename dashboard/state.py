@@ -13,7 +13,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from bet import BetError, Dataset, DataSpec, RunStore, default_path
 from dashboard import env
-from dashboard.queries import FINAL, default_run
+from dashboard.batch import default_run
+from dashboard.queries import FINAL
 from dashboard.runner import Runner
 from dashboard.settings import shown
 
@@ -104,7 +105,7 @@ def any_active(rows: list[dict[str, Any]] | None = None) -> bool:
 
 
 def selected_run_id(rows: list[dict[str, Any]]) -> str | None:
-    """The run in the URL (``?run=…``), else :func:`dashboard.queries.default_run`."""
+    """The run in the URL (``?run=…``), else :func:`dashboard.batch.default_run`."""
     chosen = st.query_params.get("run")
     if chosen in {r["run_id"] for r in rows}:
         return chosen
@@ -113,6 +114,21 @@ def selected_run_id(rows: list[dict[str, Any]]) -> str | None:
 
 def select_run(run_id: str) -> None:
     st.query_params["run"] = run_id
+
+
+def follow(run_ids: list[str]) -> None:
+    """This session follows these runs (a batch it submitted): when the one on the Live page ends,
+    the page moves to the one at work (:func:`dashboard.batch.follow`)."""
+    st.session_state["_follow"] = list(run_ids)
+
+
+def following(run_id: str) -> bool:
+    return run_id in st.session_state.get("_follow", ())
+
+
+def unfollow() -> None:
+    """The user picked a run by hand: the page stays where they put it (and offers to follow)."""
+    st.session_state.pop("_follow", None)
 
 
 def flash(message: str, kind: str = "success") -> None:

@@ -154,7 +154,7 @@ def test_progress_phases_and_eta() -> None:
     evs = [{"kind": "phase", "t": 950.0}, {"kind": "candidate_evaluated", "t": 960.0, "seconds": 4.0},
            {"kind": "candidate_evaluated", "t": 965.0, "seconds": 6.0}]  # fmt: skip
     p = queries.progress(run, evs, now)
-    assert p.phase == "search" and "iteration 2 of 4" in p.text
+    assert p.phase == "search" and "iteration 3 of 4 (2 evaluated)" in p.text  # at work on the 3rd
     assert p.eta == pytest.approx(10.0) and p.fraction == pytest.approx(0.15 + 0.6 * 0.5)
     pre = queries.progress(run_row(status="running", phase="pretrain", step=50, total_steps=200), evs[:1], now)
     assert pre.fraction == pytest.approx(0.15 * 0.25) and pre.eta == pytest.approx(150 * 50 / 50)
@@ -221,13 +221,3 @@ def test_explain_features_and_narrative() -> None:
     assert "88%" in text[0] and "10%" in text[0]
     assert "users 81%" in text[1] and "47%" in text[1]
     assert any("fittest quarter gave the user share 20% vs 50%" in s for s in text)
-
-
-def test_default_run_is_the_running_one_else_the_search_of_the_newest_batch() -> None:
-    demo = [run_row(run_id="pop", kind="baseline", method="pop", comparison_id="demo-1"),  # newest first
-            run_row(run_id="full", kind="baseline", method="full", comparison_id="demo-1"),
-            run_row(run_id="bet", comparison_id="demo-1"), run_row(run_id="old")]  # fmt: skip
-    assert queries.default_run(demo) == "bet"
-    assert queries.default_run([run_row(run_id="su", kind="baseline", method="su"), *demo]) == "su"  # alone: itself
-    assert queries.default_run([*demo, run_row(run_id="now", status="running")]) == "now"
-    assert queries.default_run([]) is None

@@ -6,19 +6,18 @@ keeps as it is."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from secrets import token_hex
 from typing import Any
 
 import streamlit as st
 
-from bet import RESUMABLE, BetError, SearchConfig, report
-from dashboard import charts, memo, queries, settings, state, story
-from dashboard.feed import Feed, feed_for
+from bet import RESUMABLE, BetError, report
+from dashboard import charts, queries, settings, state, story
 from dashboard.paths import md
 from dashboard.settings import DEMO, packed_mb
+from dashboard.views import follow
 from dashboard.views import story as story_view
+from dashboard.views.live_charts import events, search_charts, sizes_charts
 
 
 def welcome() -> None:
@@ -51,6 +50,7 @@ def start_demo() -> None:
         st.error(settings.shown(str(exc)))
         return
     state.flash(f"Demo queued: {len(ids)} runs")
+    state.follow(ids)
     state.select_run(ids[0])
     st.rerun()
 
@@ -65,10 +65,15 @@ def page() -> None:
     by_id = {r["run_id"]: r for r in rows}
     resumable(rows)
     current = state.selected_run_id(rows)
+    if current in by_id:  # the batch this session follows moved on: so does the page
+        current = follow.resolve(by_id[current], rows)
     rid = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
                        format_func=lambda i: f"{i} — {queries.label(by_id[i])}")  # fmt: skip
     if rid != st.query_params.get("run"):
+        if st.query_params.get("run") is not None:
+            state.unfollow()  # picked by hand: the page stays on it (and offers to follow)
         state.select_run(rid)
+    follow.offer(by_id[rid])
     story_view.band(by_id[rid])
     active = by_id[rid]["status"] not in queries.FINAL
     st.fragment(run_every=state.POLL if active else None)(run_view)(rid, active)
@@ -100,37 +105,6 @@ def run_view(run_id: str, polling: bool) -> None:
     sizes_charts(run, actions)
 
 
-def events(run_id: str) -> Feed:
-    """The run's events seen by this session, brought up to date (only the new ones are read)."""
-    feeds = st.session_state.setdefault("_feeds", OrderedDict())
-    return feed_for(feeds, run_id, state.store())
-
-
-def figure(run_id: str, name: str, depends_on: Hashable, build: Callable[[], Any]) -> Any:
-    """The figure ``name`` of a run, rebuilt only when ``depends_on`` (what it shows) changed."""
-    return memo.get((str(state.store().path), run_id, name, depends_on), build)
-
-
-def actions_key(actions: list[dict[str, Any]]) -> Hashable:
-    """What a figure of the evaluated actions depends on: they are only ever appended."""
-    last = actions[-1] if actions else {}
-    return len(actions), last.get("action_id"), last.get("fitness")
-
-
-def _planned(run: dict[str, Any]) -> dict[str, float]:
-    """The run's per-phase plan (the model the setup's estimate uses), computed once per run."""
-    plans = st.session_state.setdefault("_plans", {})
-    rid = run["run_id"]
-    if rid not in plans:
-        try:
-            cfg = SearchConfig.from_dict(run["config"])
-            data = state.dataset_or_none(cfg.data)
-            plans[rid] = settings.estimate(cfg, [cfg.backbone], data) if data is not None else {}
-        except (BetError, KeyError, TypeError, ValueError):
-            plans[rid] = {}
-    return dict(plans[rid])
-
-
 def header(run: dict[str, Any], runner: Any) -> None:
     status, rid = run["status"], run["run_id"]
     st.subheader(md(queries.label(run)))
@@ -151,9 +125,7 @@ def header(run: dict[str, Any], runner: Any) -> None:
         pos = runner.position(rid)
         where = f" · position {pos} in the queue" if pos else ""
         eta = f" · ETA {queries.fmt_seconds(prog.eta)}" if prog.eta is not None else ""
-        left = settings.remaining(prog.phase, prog.eta, _planned(run)) if run["kind"] == "search" else None
-        if left is not None and left > (prog.eta or 0) + 1:
-            eta += f" · about {queries.fmt_seconds(left)} left in all"
+        eta += follow.left_words(run, prog)
         with st.container(key="run-progress"):
             st.progress(prog.fraction, text=f"{prog.phase}: {prog.text}{eta}{where}")
     bar = st.container(horizontal=True)
@@ -221,61 +193,3 @@ def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str,
     if test_r is not None:
         cols[4].metric("Test recall@20", f"{test_r:.4f}", f"NDCG@20 {test_n:.4f}" if test_n else None,
                        delta_color="off", delta_arrow="off")  # fmt: skip
-
-
-def search_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
-    rid = run["run_id"]
-    feed = events(rid)
-    ranked, updates = feed.of("candidates_ranked"), feed.of("predictor_updated")
-    left, right = st.columns(2)
-    with left:
-        if ranked:
-            pick = st.number_input("Rankings of iteration (0 = latest)", 0, max(1, run["iterations"]), 0,
-                                   key="rank_iter")  # fmt: skip
-            chosen = next((e for e in ranked if e["iteration"] == pick), ranked[-1])
-            with st.container(key="chart-rankings"):
-                fig = figure(rid, "rankings", chosen["seq"], lambda: charts.ranking_figure(chosen))
-                st.plotly_chart(fig, key="fig-rankings")
-        else:
-            st.info("The predictor's rankings appear once the search phase starts (after pretraining).")
-    with right:
-        if actions:
-            with st.container(key="chart-pred-actual"):
-                fig = figure(
-                    rid, "pred-actual", actions_key(actions), lambda: charts.predicted_vs_actual_figure(actions)
-                )
-                st.plotly_chart(fig, key="fig-pred-actual")
-    if updates or actions:
-        left, right = st.columns(2)
-        with left, st.container(key="chart-spearman"):
-            fig = figure(rid, "spearman", len(updates), lambda: charts.spearman_figure(updates))
-            st.plotly_chart(fig, key="fig-spearman")
-        with right, st.container(key="chart-fitness"):
-            fig = figure(rid, "fitness", actions_key(actions), lambda: charts.fitness_figure(actions))
-            st.plotly_chart(fig, key="fig-fitness")
-
-
-def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
-    best = queries.best_action(actions, run)
-    if best is None:
-        return
-    rid, done = run["run_id"], run["status"] == "completed"
-    key = (best["action_id"], done)  # the sizes of one stored action never change
-    action = memo.get((str(state.store().path), rid, "action", best["action_id"]),
-                      lambda: state.store().action(rid, best["action_id"]))  # fmt: skip
-    n = len(action.user_sizes) + len(action.item_sizes)
-    d_max = int(run["config"].get("d_max", 128))
-    uniform = (run.get("budget") or action.cost) / n
-    what = "the result" if done and run["kind"] == "search" else "the best action so far" if run["kind"] == "search" \
-        else f"the {run['method'].upper()} action"  # fmt: skip
-    title = f"Embedding sizes of {what} (action {best['action_id']}, cost {action.cost:,})"
-    with st.container(key="chart-sizes"):
-        fig = figure(rid, "sizes", key, lambda: charts.size_histogram_figure(action.user_sizes, action.item_sizes,
-                                                                             uniform, d_max, title))  # fmt: skip
-        st.plotly_chart(fig, key="fig-sizes")
-    data = state.dataset_or_none(run["config"].get("data"))
-    if data is not None and data.n_users == len(action.user_sizes):
-        with st.container(key="chart-size-freq"):
-            fig = figure(rid, "size-freq", key, lambda: charts.size_frequency_figure(
-                action.user_sizes, data.user_freq, action.item_sizes, data.item_freq))  # fmt: skip
-            st.plotly_chart(fig, key="fig-size-freq")

@@ -72,23 +72,26 @@ def _advanced(sb: Any) -> None:
             help="Fills the settings below. 'fast': multi-fidelity BET for real catalogues (the default above "
             "10,000 rows); 'paper': the paper's settings; 'smoke test' finishes in seconds (for trying the app).",
         )
+        # Short labels (their details in the help): two lines at most in the narrow sidebar. Choices
+        # with long names ("deepsets", "interactions") get the sidebar's full width, not half of it.
         c1, c2 = st.columns(2)
         c1.number_input("Iterations T", 1, 1000, key="iterations")
         c2.number_input("Candidates m", 1, 10000, key="candidates")
-        c1.number_input("Finetune epochs (0 = auto)", 0, 1000, key="finetune_epochs")
-        c2.number_input("Finetune steps (0 = auto)", 0, 100000, key="finetune_steps")
+        c1.number_input("Finetune epochs", 0, 1000, key="finetune_epochs", help="Per candidate; 0: automatic")
+        c2.number_input("Finetune steps", 0, 100000, key="finetune_steps", help="Per candidate, instead of epochs; "
+                        "0: automatic")  # fmt: skip
         c1.number_input("Retrain top k", 1, 100, key="retrain_top")
         c2.number_input("Seed", 0, 2**31 - 1, key="seed")
-        c1.number_input("Pretrain epochs (max)", 1, 10000, key="pretrain_epochs")
-        c2.number_input("Retrain epochs (max)", 1, 10000, key="retrain_epochs")
+        c1.number_input("Pretrain epochs", 1, 10000, key="pretrain_epochs", help="At most: early stopping ends sooner")
+        c2.number_input("Retrain epochs", 1, 10000, key="retrain_epochs", help="At most: early stopping ends sooner")
         c1.number_input("d_max", 2, 1024, key="d_max", help="Full embedding size (sizes are in [1, d_max])")
-        c2.selectbox("Device", DEVICES, key="device")
-        c1.selectbox("Selection", SELECTIONS, key="selection")
-        c2.selectbox("Predictor", list(PREDICTORS), key="predictor")
-        c1.selectbox("Split", SPLITS, key="split")
         c2.number_input("Split seed", 0, 2**31 - 1, key="split_seed")
-        c1.selectbox("File format", FORMATS, key="data_fmt")
-        c2.text_input("Min rating (blank: all)", key="min_rating")
+        st.selectbox("Predictor", list(PREDICTORS), key="predictor")
+        st.selectbox("Selection", SELECTIONS, key="selection")
+        st.selectbox("Device", DEVICES, key="device")
+        st.selectbox("Split", SPLITS, key="split")
+        st.selectbox("File format", FORMATS, key="data_fmt")
+        st.text_input("Min rating", key="min_rating", help="Blank: every interaction counts")
 
 
 def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
@@ -194,6 +197,7 @@ def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: 
             top.error(settings.shown(str(exc)))
         else:
             state.flash(f"Queued {len(ids)} run(s): {', '.join(ids)}")
+            state.follow(ids)  # several backbones: the Live page moves to each as it starts
             state.select_run(ids[0])
             if live_page is not None:
                 st.switch_page(live_page, query_params={"run": ids[0]})
