@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.formats import integer_axis, power_of_ten, single_value_range, times_ten
+
 METHOD_COLORS = {
     "bet": "#d62728", "su": "#1f77b4", "sr": "#9467bd", "mde": "#2ca02c", "full": "#444444", "pop": "#8c564b",
 }  # fmt: skip
@@ -77,23 +79,29 @@ def predicted_vs_actual_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figur
             hovertext=[f"action {a} (iteration {t})" for a, t in zip(g["action_id"], g["iteration"], strict=True)],
         ))  # fmt: skip
     fig.update_xaxes(title="predicted fitness (before finetuning)")
-    fig.update_yaxes(title="actual fitness r_a")
+    fig.update_yaxes(title="actual fitness r_a", range=single_value_range(df["fitness"] if len(df) else []))
     return layout(fig, "Predicted vs actual fitness")
 
 
 def spearman_figure(updates: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Spearman of predicted vs actual over all evaluated actions, and the predictor loss, per
-    iteration (``predictor_updated`` payloads)."""
+    iteration (``predictor_updated`` payloads). The loss axis starts at 0 and reads "0, 2, 4" with
+    its scale ("× 10⁻⁵") in its title, never "−0.000037"; the hover gives the loss itself."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     it = [u["iteration"] for u in updates]
     rho = [u.get("spearman") for u in updates]
+    loss = [u.get("loss") for u in updates]
+    power = power_of_ten(loss)
+    scaled = [None if v is None else v / 10**power for v in loss]
     fig.add_trace(go.Scatter(x=it, y=rho, mode="lines+markers", name="Spearman ρ", connectgaps=False,
                              line={"color": "#d62728"}), secondary_y=False)  # fmt: skip
-    fig.add_trace(go.Scatter(x=it, y=[u.get("loss") for u in updates], mode="lines", name="predictor loss",
+    fig.add_trace(go.Scatter(x=it, y=scaled, mode="lines", name="predictor loss", customdata=loss,
+                             hovertemplate="iteration %{x}: loss %{customdata:.3g}<extra></extra>",
                              line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)  # fmt: skip
     fig.update_yaxes(title_text="Spearman ρ", range=[-1.05, 1.05], secondary_y=False)
-    fig.update_yaxes(title_text="loss", secondary_y=True, showgrid=False)
-    fig.update_xaxes(title_text="iteration")
+    fig.update_yaxes(title_text=f"loss ({times_ten(power)})" if power else "loss", secondary_y=True, showgrid=False,
+                     rangemode="tozero", tickformat="~g")  # fmt: skip
+    fig.update_xaxes(title_text="iteration", **integer_axis(it))
     return layout(fig, "Predictor ranking quality over time")
 
 
@@ -108,8 +116,8 @@ def fitness_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figure:
             "color": [STRATEGY_COLORS.get(a.get("strategy") or "", "#7f7f7f") for a in acts], "size": 8}),
         go.Scatter(x=it, y=best, mode="lines", name="best so far", line={"color": "#d62728", "shape": "hv"}),
     ])  # fmt: skip
-    fig.update_xaxes(title="iteration")
-    fig.update_yaxes(title="fitness (quality ÷ full model)")
+    fig.update_xaxes(title="iteration", **integer_axis(it))
+    fig.update_yaxes(title="fitness (quality ÷ full model)", range=single_value_range(fit))
     return layout(fig, "Fitness per iteration")
 
 
@@ -164,9 +172,10 @@ def backbone_metrics_figure(rows: pd.DataFrame, metrics: Sequence[str] = ("recal
     fig = go.Figure()
     for r in rows.itertuples(index=False):
         d = r._asdict()
-        fig.add_trace(go.Bar(x=list(metrics), y=[d.get(m.replace("@", "_")) for m in metrics], name=d["backbone"],
-                             marker_color=BACKBONE_COLORS.get(d["backbone"]),
-                             text=[f"{d.get(m.replace('@', '_')) or 0:.4f}" for m in metrics]))  # fmt: skip
+        ys = [d.get(m.replace("@", "_")) for m in metrics]
+        ys = [None if y is None or y != y else y for y in ys]  # not finished: no bar, no "0.0000"
+        fig.add_trace(go.Bar(x=list(metrics), y=ys, name=d["backbone"], marker_color=BACKBONE_COLORS.get(d["backbone"]),
+                             text=["" if y is None else f"{y:.4f}" for y in ys]))  # fmt: skip
     fig.update_yaxes(title="test")
     return layout(fig, "Backbones at the same budget", barmode="group")
 

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from dashboard import choices, provisional
 from dashboard.charts import BACKBONE_COLORS, METHOD_COLORS, METHOD_NAMES, SYMBOLS, layout
+from dashboard.formats import compact, distinct_ticks, short_number, single_value_range
 
 
 def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = "recall@20",
@@ -67,11 +68,15 @@ def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = 
                                      hovertext=_hover(refs[refs["run_id"] == r.run_id], metric_name),
                                      hoverinfo="text", customdata=[r.run_id]))  # fmt: skip
     span = [np.log10(lo), np.log10(hi)] if log_x else [lo, hi]
-    # A log axis labels its minor ticks with bare digits ("5, 100k, 2, 5, 1M"): label the budgets instead.
-    ticks = _ticks(xs) if log_x else []
-    labels = {"tickvals": ticks, "tickformat": "~s" if x == "params" else "~g"} if 0 < len(ticks) <= 8 else {}
+    # A log axis labels its minor ticks with bare digits ("5, 100k, 2, 5, 1M"): label the budgets
+    # instead, compactly ("44k", not "43.744k").
+    ticks = distinct_ticks(pd.to_numeric(xs, errors="coerce").dropna()) if log_x else []
+    text = [compact(v) if x == "params" else short_number(v) for v in ticks]
+    labels = {"tickvals": ticks, "ticktext": text} if 0 < len(ticks) <= 8 else {}
     fig.update_xaxes(title=xlabel, type="log" if log_x else "linear", range=span, **labels)
-    fig.update_yaxes(title=f"test {metric_name}" + (" (hollow: validation)" if len(pending) else ""))
+    ys = [*points["value"], *pending["valid"]] if len(points) or len(pending) else []
+    fig.update_yaxes(title=f"test {metric_name}" + (" (hollow: validation)" if len(pending) else ""),
+                     range=single_value_range(ys))  # one point alone: not −0.5 to 1  # fmt: skip
     return layout(fig, f"Test {metric_name} vs budget (each run chosen on validation)", height=420)
 
 
@@ -90,16 +95,6 @@ def _pending(fig: go.Figure, pending: pd.DataFrame, x: str, metric_name: str, co
             hovertext=[provisional.hover(p, metric_name) for p in g.itertuples()], hoverinfo="text",
             customdata=g["run_id"],
         ))  # fmt: skip
-
-
-def _ticks(xs: pd.Series) -> list[float]:
-    """The budgets to label on a log axis: the largest of values within 2 % of each other (a
-    budget's runs cost a few parameters less than it: one label, not a smudge of overlapping ones)."""
-    out: list[float] = []
-    for v in sorted(set(pd.to_numeric(xs, errors="coerce").dropna()), reverse=True):
-        if not out or v < out[-1] / 1.02:
-            out.append(float(v))
-    return out[::-1]
 
 
 def x_range(xs: pd.Series, log_x: bool = False) -> tuple[float, float]:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from bet import BetError, SearchConfig
 from bet import report as explain  # the findings, shared with the offline report
-from dashboard import charts, choices, frontier_chart, queries, settings, state
+from dashboard import charts, choices, formats, frontier_chart, queries, settings, state
 
 VALID = "valid recall@20"  # what the page chooses and ranks by (test is only read out)
 
@@ -41,6 +41,7 @@ def launch(cfg: SearchConfig, backbones: list[str]) -> None:
         st.error(settings.shown(str(exc)))
         return
     state.flash(f"Queued {len(ids)} runs (one after another): {', '.join(backbones)}")
+    state.follow(ids)  # the Live page follows them
     st.rerun()
 
 
@@ -53,30 +54,44 @@ def summary(group: dict[str, dict[str, Any]]) -> pd.DataFrame:
             "backbone": b, "status": r["status"], VALID: queries.metric(r, split="valid"),
             "test recall@20": queries.metric(r), "test ndcg@20": queries.metric(r, "ndcg@20"),
             "cost": cost, "MB": settings.packed_mb(cost, n) if cost and n else None,
-            "minutes": (queries.duration(r) or 0) / 60,
+            "time": queries.fmt_seconds(queries.duration(r)) if r.get("started_at") else "–",
             "settings": " ".join(f"{k}={v}" for k, v in queries.settings_of(r).items()), "run": r["run_id"],
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+#: How the summary table shows each column (cost in parameters, MB to two decimals).
+FORMATS = {VALID: "{:.4f}", "test recall@20": "{:.4f}", "test ndcg@20": "{:.4f}", "cost": "{:,.0f}", "MB": "{:.2f}"}
+
+
+def comparable(df: pd.DataFrame) -> bool:
+    """Whether the backbones can be ranked: at least two have a validation result, and they differ
+    (a lone completed backbone is neither best nor worst)."""
+    values = df[VALID].dropna() if VALID in df else pd.Series(dtype=float)
+    return len(values) >= 2 and values.nunique() > 1
 
 
 def view(key: tuple[str, float]) -> None:
     rows = state.runs()
     group = choices.comparison_groups(rows).get(key, {})
     df = summary(group)
-    styled = df.style.format(precision=4, na_rep="–")
-    if len(df) > 1:  # differences highlighted on validation only: best green, worst red
+    styled = df.style.format(FORMATS, na_rep="–")
+    ranked = comparable(df)
+    if ranked:  # differences highlighted on validation only: best green, worst red
         styled = styled.highlight_max(subset=[VALID], color="#c6efce").highlight_min(subset=[VALID], color="#ffc7ce")
     with st.container(key="cmp-table"):
         st.dataframe(styled, hide_index=True, width="stretch")
+    how = (f"Green: best backbone on {VALID}, red: worst; deltas below are against the best on validation."
+           if ranked else f"Nothing to rank yet: backbones are shaded best and worst on {VALID} once two of them "
+           "have a result.")  # fmt: skip
     st.caption(f"Each backbone's BET run here is the one best on {VALID} (several runs at this budget: the others "
-               f"are on the Runs page). Green: best backbone on {VALID}, red: worst; deltas below are against the "
-               "best on validation. Test metrics are read-outs, never used to choose or rank.")  # fmt: skip
+               f"are on the Runs page). {how} Test metrics are read-outs, never used to choose or rank.")  # fmt: skip
     if differ := queries.differing_settings(list(group.values())):
         st.warning(
             f"These runs differ in {', '.join(differ)} (see the settings column): part of the gap may come "
             "from the settings, not the backbone. Re-run the missing or odd ones with the same settings."
         )
-    best = df[VALID].max()
+    best = df[VALID].max() if ranked else None
     cols = st.columns(max(1, len(group)))
     for col, (b, r) in zip(cols, sorted(group.items()), strict=True):
         with col:
@@ -89,7 +104,8 @@ def view(key: tuple[str, float]) -> None:
         same = [r for r in rows if r["dataset"] == key[0] and r["method"] in ("bet", "full", "pop")]
         points = queries.frontier_points(same)
         if len(points):
-            fig = frontier_chart.frontier_figure(points, "params", "recall@20", "backbone")
+            log_x = formats.spans_decade(points["params"].dropna())  # the full model beside small budgets
+            fig = frontier_chart.frontier_figure(points, "params", "recall@20", "backbone", log_x)
             st.plotly_chart(fig, key="fig-cmp-frontier")
     missing = [b for b in settings.BACKBONE_CHOICES if b not in group]
     if missing and group:
@@ -101,13 +117,16 @@ def view(key: tuple[str, float]) -> None:
             launch(dataclasses.replace(base, backbone=missing[0]), missing)
 
 
-def column(backbone: str, run: dict[str, Any], best: float) -> None:
+def column(backbone: str, run: dict[str, Any], best: float | None) -> None:
+    """One backbone's column; ``best``: the best validation value among several (None: nothing to
+    compare with, so no delta and no "best")."""
     st.markdown(f"### {backbone}")
     st.caption(f"run {run['run_id']} · {run['status']}")
     value, test = queries.metric(run, split="valid"), queries.metric(run)
     if value is not None:
-        delta = value - best if best == best else None
-        st.metric(VALID, f"{value:.4f}", f"{delta:+.4f}" if delta else "best", delta_color="normal")
+        delta = None if best is None else value - best
+        said = None if delta is None else f"{delta:+.4f}" if delta else "best"
+        st.metric(VALID, f"{value:.4f}", said, delta_color="normal" if said else "off")
     if test is not None:
         st.caption(f"test recall@20 {test:.4f} (read-out)")
     store = state.store()

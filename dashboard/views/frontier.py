@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from bet import METHODS, BetError
-from dashboard import charts, frontier_chart, provisional, queries, settings, state
+from dashboard import charts, formats, frontier_chart, provisional, queries, settings, state
 from dashboard.paths import md, shown_name
 
 
@@ -30,13 +31,22 @@ def page() -> None:
         metric = c3.radio("Metric", queries.METRICS, key="fr_metric", format_func=str.upper)
         x = c4.radio("x axis", ("params", "MB"), key="fr_x", format_func=lambda v: "parameters" if v == "params" else v)
         t1, t2 = st.columns(2)
-        log_x = t1.toggle("Log x axis", key="fr_log")
+        if not st.session_state.get("_fr_log_picked"):  # until toggled by hand: log where budgets span a decade
+            xs = queries.frontier_points([r for r in rows if r["dataset"] == dataset and r["backbone"] in chosen])[x]
+            st.session_state["fr_log"] = formats.spans_decade(pd.to_numeric(xs, errors="coerce").dropna())
+        log_x = t1.toggle("Log x axis", key="fr_log", on_change=_picked_log,
+                          help="On by default where the budgets span a factor of 10 or more (the full model beside "
+                          "10 % tables): a linear axis squeezes the budgeted points to the left.")  # fmt: skip
         by_backbone = len(chosen) > 1 and t2.toggle("Colour by backbone", key="fr_by_backbone")
         active = state.any_active(rows)
         st.fragment(run_every=state.POLL if active else None)(chart)(
             dataset, tuple(chosen), metric, x, "backbone" if by_backbone else "method", log_x
         )
     sweep()
+
+
+def _picked_log() -> None:
+    st.session_state["_fr_log_picked"] = True
 
 
 def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_by: str, log_x: bool) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from bet import RESUMABLE, BetError
-from dashboard import queries, state
+from dashboard import formats, queries, state
 from dashboard.paths import md
 from dashboard.settings import redact, shown
 
@@ -26,13 +26,16 @@ def page() -> None:
         st.info("No runs in the store yet.")
         return
     df = queries.runs_frame(rows)
-    c = st.columns([2, 2, 2, 2, 3, 2, 2])
-    pick: dict[str, Any] = {col: c[i].multiselect(col.capitalize(), sorted(df[col].dropna().unique()), key=f"runs_{col}")
+    c = st.columns([2, 2, 2, 2, 3, 2, 2], vertical_alignment="bottom")  # one-line labels: the boxes line up
+    pick: dict[str, Any] = {col: c[i].multiselect(col.capitalize(), sorted(df[col].dropna().unique()), key=f"runs_{col}",
+                                                  placeholder="all")
             for i, col in enumerate(("dataset", "backbone", "method", "status"))}  # fmt: skip
     lo, hi = float(df["sparsity"].min()), float(df["sparsity"].max())
     pick["sparsity"] = c[4].slider("Sparsity", 0.0, 1.0, (min(lo, 0.5), max(hi, 0.99)), 0.01, key="runs_sparsity")
-    pick["min_recall"] = c[5].number_input("Min test recall@20", 0.0, 1.0, 0.0, 0.01, key="runs_min_recall")
-    pick["max_minutes"] = c[6].number_input("Max minutes (0: any)", 0.0, 1e6, 0.0, 1.0, key="runs_max_minutes")
+    pick["min_recall"] = c[5].number_input("Min test R@20", 0.0, 1.0, 0.0, 0.01, key="runs_min_recall",
+                                           help="Only runs whose test recall@20 is at least this (0: any)")  # fmt: skip
+    pick["max_minutes"] = c[6].number_input("Max minutes", 0.0, 1e6, 0.0, 1.0, key="runs_max_minutes", format="%.0f",
+                                            help="Only runs that took at most this many minutes (0: any)")  # fmt: skip
     active = state.any_active(rows)
     st.fragment(run_every=state.POLL * 2 if active else None)(table)(pick)
 
@@ -43,6 +46,7 @@ def table(pick: dict[str, Any]) -> None:
     st.caption(f"{len(df)} of {len(rows)} runs · click a column header to sort · select a row for details")
     event = st.dataframe(
         df, key="runs_table", hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+        height=formats.table_height(len(df)),  # whole rows: none shown cut in half at the bottom
         column_config={
             "sparsity": st.column_config.NumberColumn(format="%.2f"),
             "test recall@20": st.column_config.NumberColumn(format="%.4f"),

@@ -67,6 +67,6 @@ def _figure(points: Any, pending: Any) -> Any:
     fig = frontier_chart.frontier_figure(points, log_x=True, pending=pending)  # log: 5 %, 10 %, 20 %, full apart
     if len(pending):  # the small chart's axis title, short enough to fit its height
         fig.update_yaxes(title={"text": "recall@20 (hollow: validation)", "font": {"size": 11}})
-    fig.update_layout(height=320, title="Test recall@20 vs parameters kept (this batch)",
-                      legend={"font": {"size": 10}, "y": -0.45})  # fmt: skip
+    fig.update_layout(height=400, title="Test recall@20 vs parameters kept (this batch)", font={"size": 13},
+                      legend={"font": {"size": 13}, "y": -0.3})  # fmt: skip
     return fig
