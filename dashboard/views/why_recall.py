@@ -10,7 +10,7 @@ import streamlit as st
 
 from bet import BetError, baseline_action
 from bet import report as explain  # the findings, shared with the offline report
-from dashboard import charts, queries, settings, state
+from dashboard import batch, charts, queries, settings, state, stats
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -24,13 +24,16 @@ def _features(run_id: str, n_actions: int, data_spec: dict[str, Any]) -> pd.Data
 def page() -> None:
     state.show_flashes()
     st.title("Why does this budget buy this recall?")
-    rows = [r for r in state.runs() if r["kind"] == "search" and r["iteration"] > 0]
+    every = state.runs()
+    rows = [r for r in every if r["kind"] == "search" and r["iteration"] > 0]
     if not rows:
         st.info("This page explains a BET search once it has evaluated a few actions. Start one in the sidebar.")
         return
     ids = [r["run_id"] for r in rows]
     by_id = {r["run_id"]: r for r in rows}
     current = st.query_params.get("run")
+    if current not in ids:  # as the Live page: the run at work, or the story's headline search
+        current = batch.default_run(every)
     rid = st.selectbox("Search", ids, index=ids.index(current) if current in ids else 0,
                        format_func=lambda i: f"{i} — {queries.label(by_id[i])}", key="why_run")  # fmt: skip
     active = by_id[rid]["status"] not in queries.FINAL
@@ -59,8 +62,11 @@ def view(run_id: str) -> None:
     full = pre[-1]["valid"]["recall@20"] if pre else None
     kept = run["budget"] / (data.n_rows * d_max) if run.get("budget") else None
     best_f = explain.features(best, data.user_freq, data.item_freq)
-    sentences = explain.narrative(best_f, explain.features(su, data.user_freq, data.item_freq), df, full,
+    # the engine's sentences without its statistics (df.iloc[:0]): they follow with their intervals,
+    # and only from enough evaluated actions (dashboard.stats)
+    sentences = explain.narrative(best_f, explain.features(su, data.user_freq, data.item_freq), df.iloc[:0], full,
                                   (top.get("metrics") or {}).get("recall@20"), kept)  # fmt: skip
+    sentences += stats.sentences(df)
     with st.container(key="why-story", border=True):
         st.markdown("\n".join(f"- {s}" for s in sentences))
     left, right = st.columns(2)
