@@ -25,6 +25,7 @@ from bet.executors import EXECUTORS, make_executor
 from bet.frontier import frontier_jobs
 from bet.paths import bet_home
 from bet.predictor import PREDICTORS
+from bet.presets import FAST_ABOVE_ROWS, PRESETS, apply_preset, default_preset, preset_settings
 from bet.runs import (
     Job,
     create_job,
@@ -44,10 +45,12 @@ __all__ = [
     "BUILTIN",
     "DEVICES",
     "EXECUTORS",
+    "FAST_ABOVE_ROWS",
     "FORMATS",
     "LONG_RUN",
     "METHODS",
     "PREDICTORS",
+    "PRESETS",
     "RESUMABLE",
     "SELECTIONS",
     "SPLITS",
@@ -64,6 +67,7 @@ __all__ = [
     "StoreError",
     "__version__",
     "action_budget",
+    "apply_preset",
     "baseline_action",
     "baseline_config",
     "bet_home",
@@ -71,6 +75,7 @@ __all__ = [
     "check_memory",
     "create_job",
     "default_path",
+    "default_preset",
     "frontier_jobs",
     "job_events",
     "load_dataset",
@@ -79,6 +84,7 @@ __all__ = [
     "memory_needs",
     "plan",
     "prepare_resume",
+    "preset_settings",
     "record",
     "report",
     "resolve_device",

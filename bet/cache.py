@@ -19,7 +19,7 @@ from bet.backbones import Backbone
 from bet.data import Dataset
 from bet.paths import cache_dir
 
-_ADDED_LATER = ("eval_every_steps",)
+_ADDED_LATER = ("eval_every_steps", "eval_users")
 NAME_LIMIT = 64
 _PLAIN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._+-]{{0,{NAME_LIMIT - 1}}}")
 CACHE_VERSION = 3  # bump when a backbone's maths or the training batches change (3: distinct users per batch)

@@ -94,6 +94,10 @@ class SearchConfig:
     redraws: int = 0  # sampler: 0 clips a side over d_max; k > 0 redraws its family/β up to k times (authors)
     parallel_candidates: int = 1  # batched BET: q candidates finetuned at once per iteration (1: the paper)
     retrain_workers: int | None = None  # None: 2 on a multi-core CPU or a GPU
+    # Beyond the paper (the `fast` preset, bet.presets; defaults are the paper's algorithm):
+    preset: str = "paper"  # the named preset these settings started from (a label; the fields decide)
+    fitness_users: float | None = None  # fitness scored on a fixed fraction of validation users (None: all)
+    retrain_from: str = "scratch"  # scratch (paper) | pretrained: warm-start from the truncated full model
 
     def validate(self) -> SearchConfig:
         if self.backbone not in BACKBONES or self.backbone == "pop":
@@ -107,6 +111,14 @@ class SearchConfig:
             check_range(name, getattr(self, name))
         check_range("pretrain_epochs", self.pretrain.epochs)
         check_range("retrain_epochs", self.retrain.epochs)
+        for name, frac in (
+            ("--fitness-users", self.fitness_users),
+            ("the retraining's eval_users", self.retrain.eval_users),
+        ):
+            if frac is not None and not (isinstance(frac, (int, float)) and 0 < frac <= 1):
+                raise ConfigError(f"{name} must be a fraction in (0, 1], got {shorten(str(frac), 40, quote=False)}")
+        if self.retrain_from not in RETRAIN_FROM:
+            raise ConfigError(f"--retrain-from must be one of {', '.join(RETRAIN_FROM)}")
         if self.predictor_training not in TRAINING_MODES:
             raise ConfigError(f"--predictor-training must be one of {', '.join(TRAINING_MODES)}")
         if self.selection not in SELECTIONS:
@@ -139,6 +151,10 @@ class SearchConfig:
         known = {f.name for f in dataclasses.fields(SearchConfig)}
         return SearchConfig(**{k: v for k, v in d.items() if k in known})
 
+
+#: Where selective retraining starts: from scratch (the paper) or from the pretrained full model's
+#: rows truncated to the action's sizes (the `fast` preset; docs/results.md §7).
+RETRAIN_FROM = ("scratch", "pretrained")
 
 #: The references without a budget, and the sparsity their run rows record: ``full`` removes
 #: nothing (every row at d_max), ``pop`` keeps no table at all. Their budgets: :func:`bet.runs.run_budget`.
@@ -173,9 +189,11 @@ class BaselineConfig:
 
 def baseline_config(base: SearchConfig, method: str, sparsity: float | None = None) -> BaselineConfig:
     """The ``method`` reference for a search: its data, backbone, seed, device, d_max and schedules
-    (the retraining one to train on), at its sparsity or ``sparsity`` (``full`` and ``pop``: none)."""
+    (the retraining one to train on, validated on every user whatever the preset), at its sparsity
+    or ``sparsity`` (``full`` and ``pop``: none)."""
     return BaselineConfig(
         data=base.data, backbone=base.backbone, method=method,
         sparsity=NO_BUDGET.get(method, base.sparsity if sparsity is None else sparsity),
-        seed=base.seed, device=base.device, d_max=base.d_max, train=base.retrain, pretrain=base.pretrain,
+        seed=base.seed, device=base.device, d_max=base.d_max, pretrain=base.pretrain,
+        train=dataclasses.replace(base.retrain, eval_users=None),  # references: the paper's schedule, any preset
     )  # fmt: skip

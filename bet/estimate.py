@@ -11,7 +11,7 @@ warns above :data:`LONG_RUN`), and its ETA during a run uses the same model.
 Training lengths that early stopping decides are not known in advance: pretraining and each
 retraining are assumed to stop after :data:`TYPICAL_EPOCHS` epochs (measured: gowalla-mini's full
 model peaks at ~26 epochs, full Gowalla's at ~30; retrainings stop earlier or later by a factor
-of ~2). The estimate is an order of magnitude to plan by, not a promise.
+of ~2), a retraining warm-started from the pretrained rows after :data:`WARM_EPOCHS`. The estimate is an order of magnitude to plan by, not a promise.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ __all__ = ["LONG_RUN", "Timings", "cached_timings", "measure", "plan", "typical_
 LONG_RUN = 600.0
 #: Epochs an early-stopped training is assumed to run (see the module docstring).
 TYPICAL_EPOCHS = 40
+#: Epochs a retraining warm-started from the pretrained rows runs before early stopping ends it
+#: (the ``fast`` preset; measured on full Gowalla, docs/results.md §7).
+WARM_EPOCHS = 20
 #: Seconds of predictor work (rank, select, update) per evaluated candidate (measured ~25 ms).
 PREDICTOR_SECONDS = 0.03
 
@@ -59,11 +62,14 @@ def typical_width(data: Dataset, backbone: str, sparsity: float, d_max: int) -> 
 _WIDTHS: dict[tuple[str, float, int], int] = {}
 
 
-def _early_stopped(cfg: TrainConfig, data: Dataset, t: Timings, width: int) -> float:
+def _early_stopped(cfg: TrainConfig, data: Dataset, t: Timings, width: int, epochs: float = TYPICAL_EPOCHS) -> float:
     spe = cfg.steps_per_epoch(data)
-    steps = min(cfg.total_steps(data), TYPICAL_EPOCHS * spe)
+    steps = min(cfg.total_steps(data), epochs * spe)
     evals = steps / cfg.eval_interval(data) if cfg.patience > 0 else 0
-    return steps * t.step(width) + evals * t.eval(width)
+    if cfg.eval_users is None:
+        return steps * t.step(width) + evals * t.eval(width)
+    # early stopping scored on a user sample (linear in users), the result validated once on all
+    return steps * t.step(width) + evals * cfg.eval_users * t.eval(width) + t.eval(width)
 
 
 def plan(cfg: SearchConfig | BaselineConfig, data: Dataset, t: Timings, workers: int = 2) -> dict[str, float]:
@@ -84,12 +90,14 @@ def plan(cfg: SearchConfig | BaselineConfig, data: Dataset, t: Timings, workers:
     width = typical_width(data, cfg.backbone, cfg.sparsity, cfg.d_max)
     evaluated = cfg.iterations * cfg.parallel_candidates
     out["finetune"] = evaluated * cfg.finetune(data).total_steps(data) * t.step(width)
-    out["evaluation"] = evaluated * t.eval(width)
+    users = 1.0 if cfg.fitness_users is None else cfg.fitness_users  # evaluation time is linear in users
+    out["evaluation"] = evaluated * users * t.eval(width)
     out["predictor"] = evaluated * PREDICTOR_SECONDS
     # k retrainings on `workers` threads of one process: each step runs on one thread, so two at
     # once take about as long as one (measured ~1.2x on 2 cores); more wait their turn.
     rounds = math.ceil(cfg.retrain_top / max(1, workers))
-    out["retrain"] = rounds * 1.2 * _early_stopped(cfg.retrain, data, t, width)
+    epochs = TYPICAL_EPOCHS if cfg.retrain_from == "scratch" else WARM_EPOCHS
+    out["retrain"] = rounds * 1.2 * _early_stopped(cfg.retrain, data, t, width, epochs)
     return out
 
 

@@ -20,14 +20,33 @@ def rank_block(device: torch.device) -> int:
     return 64 if device.type == "cpu" else 4096
 
 
-def _rank(model: Backbone, data: Dataset, split: str, ks: Sequence[int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def split_users(data: Dataset, split: str) -> np.ndarray:
+    """The users with at least one ``split`` item (those every metric averages over)."""
+    truth = data.valid if split == "valid" else data.test
+    return np.flatnonzero(np.diff(truth.indptr) > 0)
+
+
+def user_sample(data: Dataset, fraction: float | None, seed: int) -> np.ndarray | None:
+    """A fixed sample of ``fraction`` of the validation users (sorted; seeded by ``seed``), for
+    cheaper validation inside a search; None (every user) when ``fraction`` is None or ≥ 1.
+    The authors score fitness on 50 % of users; final read-outs always use every user."""
+    if fraction is None or fraction >= 1:
+        return None
+    users = split_users(data, "valid")
+    n = max(1, round(len(users) * fraction))
+    return np.sort(np.random.default_rng([seed, 50]).choice(users, n, replace=False))
+
+
+def _rank(
+    model: Backbone, data: Dataset, split: str, ks: Sequence[int], only: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if split == "valid":
         truth, exclude = data.valid, data.train
     elif split == "test":
         truth, exclude = data.test, data.train_valid
     else:
         raise ValueError(f"split must be one of {SPLITS}")
-    users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    users = np.flatnonzero(np.diff(truth.indptr) > 0) if only is None else only
     with torch_threads("eval"), torch.no_grad():
         scorer = model.scorer()
         block = rank_block(model.device)
@@ -35,13 +54,18 @@ def _rank(model: Backbone, data: Dataset, split: str, ks: Sequence[int]) -> tupl
     return users, metrics_from_topk(top, truth, users, ks)
 
 
-def evaluate(model: Backbone, data: Dataset, split: str = "valid", ks: Sequence[int] = KS) -> dict[str, float]:
-    """Mean Recall@k / NDCG@k over users with at least one ``split`` item.
+def evaluate(
+    model: Backbone, data: Dataset, split: str = "valid", ks: Sequence[int] = KS, users: np.ndarray | None = None
+) -> dict[str, float]:
+    """Mean Recall@k / NDCG@k over users with at least one ``split`` item (or over ``users``,
+    a sample of them: :func:`user_sample`).
 
     Validation ranks everything but the user's training items; test also excludes validation
     items.
     """
-    _, per = _rank(model, data, split, ks)
+    if users is not None and split != "valid":
+        raise ValueError("only validation is scored on a user sample; test read-outs use every user")
+    _, per = _rank(model, data, split, ks, users)
     return {key: float(np.mean(vals)) if len(vals) else float("nan") for key, vals in per.items()}
 
 

@@ -56,10 +56,10 @@ def frontier_jobs(
     once = [m for m in ONCE if m in methods]  # first: full pretrains (and caches) the shared model
     for m in once:
         jobs.append(create_job(store, baseline_config(base, m), data, cid, executor, workers))
-    for c in sparsities:
-        for m in methods:
-            if m in ONCE:
-                continue
+    # Then the references at every budget (minutes each), then BET (the long runs): a first
+    # frontier with every budget arrives early, and BET's points fill it in.
+    for m in sorted((m for m in methods if m not in ONCE), key=lambda m: m == "bet"):
+        for c in sparsities:
             if m == "bet":
                 job_cfg: SearchConfig | BaselineConfig = dataclasses.replace(base, sparsity=c)
             else:

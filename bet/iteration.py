@@ -67,6 +67,7 @@ class SearchState:
     t_mark: float = 0.0  # when the current iteration began (the last one's accounting ended)
     step_seconds: float = math.inf  # one finetuning step, as last measured
     learn_seconds: float = 0.0  # the predictor's last learning
+    fitness_users: np.ndarray | None = None  # the validation users fitness is scored on (None: all)
 
     @property
     def width(self) -> int:
@@ -123,7 +124,7 @@ def finetuned(
         return None, 0.0, 0.0
     t_eval = time.perf_counter()
     s.step_seconds = (t_eval - t0) / max(result.steps, 1)
-    valid = evaluate(m, s.data, "valid")
+    valid = evaluate(m, s.data, "valid", users=s.fitness_users)
     done = time.perf_counter()
     return valid, done - t0, done - t_eval
 

@@ -91,7 +91,7 @@ CELLS = sorted({(d, b, c) for d, b, c, _ in TABLE1})
 
 #: Columns of ``docs/table1.csv`` (one row per measured cell and method).
 TABLE_COLUMNS = (
-    "dataset", "backbone", "sparsity", "method", "seeds", "recall@20", "ndcg@20", "paper_recall@20",
+    "dataset", "backbone", "sparsity", "method", "preset", "seeds", "recall@20", "ndcg@20", "paper_recall@20",
     "paper_ndcg@20", "recall@5", "ndcg@5", "paper_recall@5", "paper_ndcg@5", "valid_recall@20", "budget",
     "cost", "hours", "early_stop", "device", "date", "run_id", "config",
 )  # fmt: skip
@@ -99,9 +99,17 @@ TABLE_COLUMNS = (
 METHODS = ("bet", "bet-random", "su", "sr", "mde", "full", "pop")
 
 
+#: Settings added after rows were recorded, with their defaults: at the default they are left out
+#: of the fingerprint, so every earlier row keeps its hash (the ``paper`` preset is unchanged).
+_ADDED: dict[str, tuple[Any]] = {"preset": ("paper",), "fitness_users": (None,), "retrain_from": ("scratch",)}
+
+
 def config_hash(config: dict[str, Any]) -> str:
     """A short fingerprint of what decides a run's numbers (the device is its own column)."""
-    spec = {k: v for k, v in config.items() if k not in ("device", "retrain_workers")}
+    spec = {k: v for k, v in config.items() if k not in ("device", "retrain_workers") and _ADDED.get(k, ()) != (v,)}
+    for key in ("pretrain", "retrain", "train"):  # schedules: a field added later, at its default, is left out
+        if isinstance(spec.get(key), dict):
+            spec[key] = {k: v for k, v in spec[key].items() if not (k == "eval_users" and v is None)}
     if config.get("method") in ("su", "sr", "mde", "pop"):  # trained from scratch: no pretrained model
         spec.pop("pretrain", None)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
@@ -145,6 +153,7 @@ def table_row(store: RunStore, run: dict[str, Any], method: str, device: str) ->
 
     return {
         "dataset": run["dataset"], "backbone": run["backbone"], "sparsity": run["sparsity"], "method": method,
+        "preset": run["config"].get("preset", "paper"),
         "seeds": run["seed"], "recall@20": num(test.get("recall@20")), "ndcg@20": num(test.get("ndcg@20")),
         "paper_recall@20": num(paper.get("recall@20")), "paper_ndcg@20": num(paper.get("ndcg@20")),
         "recall@5": num(test.get("recall@5")), "ndcg@5": num(test.get("ndcg@5")),
@@ -164,10 +173,31 @@ def read_table(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def upgrade_table(path: Path) -> None:
+    """Rewrite a table written before a column was added (``preset``: its rows are ``paper``) with
+    today's columns, atomically (a temporary file renamed over it); a current table is left alone."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) == TABLE_COLUMNS:
+            return
+        rows = [{"preset": "paper", **row} for row in reader]
+    tmp = path.with_name(f".{path.name}.upgrade")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=TABLE_COLUMNS, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: row.get(k) or "" for k in TABLE_COLUMNS} for row in rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def append_row(path: Path, row: dict[str, Any]) -> None:
     """Append one row, writing the header first for a new file; written and flushed as one line,
     so an interrupted reproduction never leaves half a row."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade_table(path)
     new = not path.exists() or path.stat().st_size == 0
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS, lineterminator="\n")

@@ -33,9 +33,10 @@ class Retrained:
 
 def retrain_top(
     cfg: SearchConfig, data: Dataset, top: list[CandidateEvaluated], device: torch.device,
-    stop: threading.Event | None,
+    stop: threading.Event | None, init: dict[str, torch.Tensor] | None = None,
 ) -> Generator[Event, None, Retrained | None]:  # fmt: skip
-    """Retrain ``top`` (ranked, best first) from scratch; the best on validation (None: stopped)."""
+    """Retrain ``top`` (ranked, best first) from scratch (or warm-started from ``init``, the
+    pretrained weights); the best on validation (None: stopped)."""
     best: list[tuple[float, int, Retrained]] = []
     lock = threading.Lock()
 
@@ -43,7 +44,7 @@ def retrain_top(
         t0 = time.perf_counter()
         fresh, res = yield from train_sized(
             data, cfg.backbone, cand.action, cfg.retrain, seed=cfg.seed, device=device, stop=stop,
-            phase="retrain", label=f"{rank}/{len(top)}", d_max=cfg.d_max,
+            phase="retrain", label=f"{rank}/{len(top)}", d_max=cfg.d_max, init=init,
         )  # fmt: skip
         if not res.stopped and res.valid is not None:
             q = quality(res.valid)
@@ -60,13 +61,13 @@ def retrain_top(
 
 def selective_retraining(
     cfg: SearchConfig, data: Dataset, population: list[CandidateEvaluated], device: torch.device,
-    stop: threading.Event | None, t_start: float,
+    stop: threading.Event | None, t_start: float, init: dict[str, torch.Tensor] | None = None,
 ) -> Generator[Event, None, tuple[Retrained, Metrics] | None]:  # fmt: skip
     """The retrain phase of a search begun at ``t_start``: its top-k retrained, the winner's test
     metrics read out (never chosen by) and its table packed. None: stopped."""
     top = sorted(population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
-    yield PhaseChanged("retrain", f"top {len(top)} from scratch")
-    won = yield from retrain_top(cfg, data, top, device, stop)
+    yield PhaseChanged("retrain", f"top {len(top)} " + ("from scratch" if init is None else "from the pretrained rows"))
+    won = yield from retrain_top(cfg, data, top, device, stop, init)
     if won is None:
         yield RunFinished(Status.STOPPED, "stopped while retraining", seconds=time.perf_counter() - t_start)
         return None

@@ -25,7 +25,7 @@ from bet.backbones import action_budget, make_backbone
 from bet.budget import Action, budget_for
 from bet.config import SearchConfig
 from bet.data import Dataset
-from bet.evaluation import quality
+from bet.evaluation import evaluate, quality, user_sample
 from bet.events import Event, Metrics, PhaseChanged, PretrainFinished, RunFinished
 from bet.iteration import Evaluated, SearchState, iteration, learned
 from bet.predictor import PREDICTORS, PredictorTrainer
@@ -65,8 +65,10 @@ def pretrain_phase(
     if stop is not None and stop.is_set():
         yield RunFinished(Status.STOPPED, "stopped during pretraining", seconds=time.perf_counter() - t_start)
         return None
-    q_full = quality(full_valid)
-    yield PretrainFinished(full_valid, q_full, cached, time.perf_counter() - t0)
+    fitness_users = user_sample(data, cfg.fitness_users, cfg.seed)
+    # r_a = quality / quality(full) on the same users: the full model's on the fitness sample too
+    q_full = quality(full_valid if fitness_users is None else evaluate(model, data, "valid", users=fitness_users))
+    yield PretrainFinished(full_valid, quality(full_valid), cached, time.perf_counter() - t0)
     linear = cfg.predictor_training == "fit"  # standardised targets need a linear output
     predictor = PREDICTORS[cfg.predictor](data.user_freq, data.item_freq, cfg.d_max, cfg.seed, linear).to(device)
     trainer = PredictorTrainer(predictor, cfg.predictor_updates, cfg.predictor_training)
@@ -77,7 +79,7 @@ def pretrain_phase(
         cfg, data, stop, device, t_start, sampler, trainer, slots,
         pretrained={k: v.detach().clone() for k, v in model.state_dict().items()}, q_full=q_full,
         finetune=cfg.finetune(data), population=resume[: done * width],
-        stored={e.action_id: e for e in resume[done * width :]},
+        stored={e.action_id: e for e in resume[done * width :]}, fitness_users=fitness_users,
     )  # fmt: skip
     for ev in s.population:  # resume: replay the updates in order → the same predictor state
         trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, s.update_rng(ev.action_id))
@@ -115,10 +117,12 @@ def bet_search(
 
 
 def retrain_phase(s: SearchState) -> Generator[Event, None, SearchResult]:
-    """Selective retraining (:func:`bet.retrain.selective_retraining`) once the search's models are freed."""
+    """Selective retraining (:func:`bet.retrain.selective_retraining`) once the search's models are
+    freed (the pretrained weights kept only to warm-start from them, ``retrain_from = pretrained``)."""
     s.slots.clear()
+    init = dict(s.pretrained) if s.cfg.retrain_from == "pretrained" else None
     s.pretrained.clear()
-    done = yield from selective_retraining(s.cfg, s.data, s.population, s.device, s.stop, s.t_start)
+    done = yield from selective_retraining(s.cfg, s.data, s.population, s.device, s.stop, s.t_start, init=init)
     if done is None:
         return SearchResult(Status.STOPPED, s.population)
     won, test = done

@@ -24,7 +24,7 @@ from bet import cache
 from bet.backbones import Backbone, make_backbone
 from bet.budget import D_MAX, Action
 from bet.data import Dataset
-from bet.evaluation import evaluate, quality
+from bet.evaluation import evaluate, quality, user_sample
 from bet.events import Event, Metrics, TrainProgress
 from bet.runtime import torch_threads
 
@@ -82,7 +82,9 @@ class TrainConfig:
     ``steps`` (if set) overrides it with a fixed step count. With ``patience > 0`` validation
     runs every ``eval_every`` epochs (every ``eval_every_steps`` steps if set) and training stops
     after ``patience`` evaluations without a better validation quality (mean of
-    Recall/NDCG@5,10,20), restoring the best weights. :data:`AUTHORS_EARLY_STOP` is the authors'
+    Recall/NDCG@5,10,20), restoring the best weights. With ``eval_users`` those evaluations score
+    a fixed sample of that fraction of the validation users; the result's validation metrics are
+    then computed again on every user. :data:`AUTHORS_EARLY_STOP` is the authors'
     schedule (every 2,000 steps, patience 3), used for Table 1 on the full datasets.
     """
 
@@ -96,6 +98,7 @@ class TrainConfig:
     eval_every: int = 2
     patience: int = 5
     eval_every_steps: int | None = None
+    eval_users: float | None = None  # early stopping scored on this fraction of validation users (None: all)
 
     def steps_per_epoch(self, data: Dataset) -> int:
         return max(1, math.ceil(data.train.nnz / self.batch_users))
@@ -164,6 +167,7 @@ def _train(
     total = cfg.total_steps(data)
     every = cfg.eval_interval(data)
     best_q, best_valid, best_step, best_state, bad = -math.inf, None, 0, None, 0
+    sample = user_sample(data, cfg.eval_users, seed) if cfg.patience > 0 else None
     step, stopped = 0, False
     dev = model.device
     model.train()
@@ -189,7 +193,7 @@ def _train(
             valid = None
             if cfg.patience > 0 and (step % every == 0 or step == total):
                 model.eval()
-                valid = evaluate(model, data, "valid")
+                valid = evaluate(model, data, "valid", users=sample)
                 model.train()
                 q = quality(valid)
                 if q > best_q:
@@ -202,6 +206,9 @@ def _train(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
+        if sample is not None and not stopped:  # the result's validation is exact, on every user
+            model.eval()
+            best_valid = evaluate(model, data, "valid")
     return TrainResult(step, best_step, best_valid, stopped, time.perf_counter() - t0)  # type: ignore[arg-type]
 
 
@@ -265,9 +272,14 @@ def train_sized(
     phase: str = "train",
     label: str = "",
     d_max: int = D_MAX,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> Generator[Event, None, tuple[Backbone, TrainResult]]:
-    """A fresh model with ``action``'s sizes (full size if None), trained from scratch."""
+    """A fresh model with ``action``'s sizes (full size if None), trained from scratch — or, with
+    ``init`` (the pretrained full model's weights), warm-started from them truncated to the sizes."""
     model = make_backbone(backbone, data, seed, d_max, device)
+    if init is not None:
+        model.load_state_dict(init)
+        model.reset_randomness()
     if action is not None:
         model.set_action(action)
     t0 = time.perf_counter()

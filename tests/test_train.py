@@ -129,7 +129,9 @@ def test_early_stopping_restores_best(mini: Dataset, monkeypatch: pytest.MonkeyP
     script = [0.1, 0.3, 0.2, 0.25, 0.05, 0.9]
     snapshots: list[dict[str, torch.Tensor]] = []
 
-    def fake_evaluate(model: Backbone, data: Dataset, split: str = "valid", ks: Any = KS) -> dict[str, float]:
+    def fake_evaluate(
+        model: Backbone, data: Dataset, split: str = "valid", ks: Any = KS, users: Any = None
+    ) -> dict[str, float]:
         assert split == "valid"
         snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
         q = script[len(snapshots) - 1]

@@ -20,10 +20,11 @@ from tqdm import tqdm
 from bet.backbones import BACKBONES
 from bet.budget import D_MAX, budget_for
 from bet.cli.common import SearchProgress, add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
-from bet.config import PRETRAIN, RETRAIN, DataSpec, SearchConfig
+from bet.config import RETRAIN, RETRAIN_FROM, DataSpec, SearchConfig
 from bet.errors import ConfigError
 from bet.estimate import LONG_RUN, cached_timings, measure, plan
 from bet.predictor import PREDICTORS, TRAINING_MODES
+from bet.presets import PRESETS, preset_settings
 from bet.runs import job_events, prepare_resume, record, run_search
 from bet.runtime import resolve_device
 from bet.sampler import ActionSampler
@@ -38,17 +39,32 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
     p.add_argument("--backbone", choices=SEARCHABLE, default="lightgcn")
     if sparsity:
         p.add_argument("--sparsity", type=float, metavar="C", help="fraction of the full table removed, in (0, 1)")
-    g = p.add_argument_group("search (paper defaults)")
-    g.add_argument("--iterations", "-T", type=int, default=50, help="search iterations T (default 50)")
+    g = p.add_argument_group("search (defaults: the --preset's; paper unless told)")
+    g.add_argument(
+        "--preset", choices=list(PRESETS), default="paper",
+        help="paper: the paper's settings, bit for bit (default); fast: multi-fidelity BET for real catalogues "
+        "(T 20, 4-epoch finetunes scored on half the users, top 2 warm-started; docs/results.md §7). "
+        "Options given explicitly win over the preset",
+    )  # fmt: skip
+    g.add_argument("--iterations", "-T", type=int, default=None, help="search iterations T (paper 50, fast 20)")
     g.add_argument("--candidates", "-m", type=int, default=100, help="candidates sampled per iteration m (default 100)")
-    g.add_argument("--finetune-epochs", type=int, default=None, help="finetune epochs h (default: 10; NGCF 15)")
+    g.add_argument("--finetune-epochs", type=int, default=None, help="finetune epochs h (paper: 10, NGCF 15; fast: 4)")
     g.add_argument(
         "--finetune-steps",
         type=int,
         default=None,
         help="finetune steps per candidate; overrides --finetune-epochs (default: h epochs, at least 100 steps)",
     )
-    g.add_argument("--retrain-top", type=int, default=5, help="top actions retrained from scratch (default 5)")
+    g.add_argument("--retrain-top", type=int, default=None, help="top actions retrained (paper 5, fast 2)")
+    g.add_argument(
+        "--retrain-from", choices=RETRAIN_FROM, default=None,
+        help="retrain from scratch (paper) or warm-start from the pretrained rows truncated to the sizes (fast)",
+    )  # fmt: skip
+    g.add_argument(
+        "--fitness-users", type=float, default=None, metavar="FRAC",
+        help="score each candidate's fitness (and retraining's early stopping) on this fixed fraction of the "
+        "validation users (paper 1, fast 0.5); final read-outs always use every user",
+    )  # fmt: skip
     g.add_argument(
         "--parallel-candidates", "-q", type=int, default=1, metavar="Q",
         help="batched BET: finetune Q selected candidates per iteration at once (T·Q evaluated actions; "
@@ -67,8 +83,8 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
     g.add_argument(
         "--pretrain-epochs",
         type=int,
-        default=PRETRAIN.epochs,
-        help="most epochs for the full model (early stopping; default 300)",
+        default=None,
+        help="most epochs for the full model (early stopping; paper 300, fast 40)",
     )
     g.add_argument(
         "--retrain-epochs",
@@ -99,13 +115,27 @@ def search_config(
     if data is None:
         data = DataSpec(args.dataset, args.split, args.split_seed, args.fmt, args.min_rating)
     stopping: dict[str, Any] = AUTHORS_EARLY_STOP if getattr(args, "early_stop", "ours") == "authors" else {}
+    preset = preset_settings(getattr(args, "preset", "paper"))
+
+    def given(name: str, key: str | None = None) -> Any:  # the option if given, else the preset's value
+        value = getattr(args, name, None)
+        return preset[key or name] if value is None else value
+
+    fraction = getattr(args, "fitness_users", None)
+    retrain = dataclasses.replace(preset["retrain"], epochs=args.retrain_epochs, **stopping)
+    if fraction is not None:  # one option for both samples: fitness and retraining's early stopping
+        retrain = dataclasses.replace(retrain, eval_users=None if fraction >= 1 else fraction)
+    pretrain = dataclasses.replace(preset["pretrain"], **stopping)
+    if args.pretrain_epochs is not None:
+        pretrain = dataclasses.replace(pretrain, epochs=args.pretrain_epochs)
     return SearchConfig(
-        data=data, backbone=backbone or args.backbone, sparsity=sparsity, iterations=args.iterations,
-        candidates=args.candidates, finetune_epochs=args.finetune_epochs, finetune_steps=args.finetune_steps,
-        retrain_top=args.retrain_top, parallel_candidates=args.parallel_candidates, selection=args.selection, predictor=args.predictor,
-        predictor_training=args.predictor_training, seed=args.seed, device=args.device, d_max=args.d_max,
-        redraws=args.redraws, pretrain=dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs, **stopping),
-        retrain=dataclasses.replace(RETRAIN, epochs=args.retrain_epochs, **stopping),
+        data=data, backbone=backbone or args.backbone, sparsity=sparsity, iterations=given("iterations"),
+        candidates=args.candidates, finetune_epochs=given("finetune_epochs"), finetune_steps=args.finetune_steps,
+        retrain_top=given("retrain_top"), parallel_candidates=args.parallel_candidates, selection=args.selection,
+        predictor=args.predictor, predictor_training=args.predictor_training, seed=args.seed, device=args.device,
+        d_max=args.d_max, redraws=args.redraws, pretrain=pretrain, retrain=retrain, preset=preset["preset"],
+        fitness_users=None if fraction is not None and fraction >= 1 else given("fitness_users"),
+        retrain_from=given("retrain_from"),
     ).validate()  # fmt: skip
 
 
