@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from bet.data import Dataset
@@ -48,3 +49,26 @@ def test_remaining_adds_the_phases_still_to_come() -> None:
     assert remaining("search", None, planned) == 56.0 + 30.0  # no own ETA yet: its planned length
     assert remaining("retrain", 12.0, planned) == 12.0
     assert remaining("baseline", 7.0, planned) == 7.0  # not a search phase: its own ETA only
+
+
+def test_plan_of_the_fast_preset_samples_users_and_warm_starts(mini: Dataset) -> None:
+    from bet.estimate import TYPICAL_EPOCHS, WARM_EPOCHS
+    from bet.presets import apply_preset
+
+    t = Timings(8, 128, 0.01, 0.05, 0.1, 0.2)
+    paper = dataclasses.replace(TINY, seed=124)
+    fast = dataclasses.replace(apply_preset(paper, "fast"), iterations=paper.iterations, retrain_top=paper.retrain_top)
+    p, f = plan(paper, mini, t), plan(fast, mini, t)
+    assert f["evaluation"] == p["evaluation"] * 0.5  # fitness on half the users: linear in users
+    assert WARM_EPOCHS < TYPICAL_EPOCHS and 0 < f["retrain"] < p["retrain"]
+
+
+def test_the_cli_says_why_a_retraining_ended_and_what_to_try(capsys: pytest.CaptureFixture[str]) -> None:
+    from bet.cli.common import SearchProgress
+    from bet.events import RetrainFinished, TrainProgress
+
+    progress = SearchProgress(2)
+    progress(TrainProgress("retrain", 360, 1500, 0.5, label="1/1"))
+    progress(RetrainFinished(1, 3, {"recall@20": 0.1}, 0.1, 1.0))
+    err = capsys.readouterr().err
+    assert "after 360 of at most 1,500 steps (early stopping: validation stopped improving)" in err

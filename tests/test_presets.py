@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,14 @@ def test_new_schedule_field_leaves_the_model_cache_key(mini: Dataset) -> None:
     assert cache.model_key(mini, "lightgcn", 128, dataclasses.replace(PRETRAIN, eval_users=0.5), 0) != (
         "gowalla-mini-lightgcn-0fedba9bfe1a4c3a"
     )
+
+
+def test_estimate_names_its_preset_and_advises_on_a_long_run(tmp_path: Path) -> None:
+    from tests.hostile_helpers import run_bet
+
+    home = tmp_path / "home"
+    paper = run_bet("estimate", "--sparsity", "0.9", "--device", "cpu", "-T", "3000", home=home)
+    assert paper.returncode == 0, paper.stderr
+    assert "over 10 minutes: try --preset fast" in paper.stdout and "fewer iterations (-T)" in paper.stdout
+    fast = run_bet("estimate", "--sparsity", "0.9", "--device", "cpu", "--preset", "fast", "--json", home=home)
+    assert json.loads(fast.stdout.splitlines()[-1])["preset"] == "fast"

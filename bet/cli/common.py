@@ -258,10 +258,14 @@ class SearchProgress(Progress):
                 self.outer.update(1)
                 self.outer.set_postfix({"fitness": f"{ev.fitness:.4f}", "best": f"{self.best:.4f}"}, refresh=False)
         elif isinstance(ev, RetrainFinished):
+            steps = ""
             for key in [k for k in self.bars if k[0] == "retrain" and k[1].startswith(f"{ev.rank}/")]:
-                self.finish(key)  # stopped early: its bar would stay at its last step
+                bar = self.bars[key]
+                if bar.total and bar.n < bar.total:  # its bar would stay at its last step: say why
+                    steps = f" after {bar.n:,} of at most {bar.total:,} steps (early stopping: validation stopped improving)"
+                self.finish(key)
             tqdm.write(
-                f"  retrained #{ev.rank} (action {ev.action_id}): valid R@20 {ev.valid['recall@20']:.4f}",
+                f"  retrained #{ev.rank} (action {ev.action_id}): valid R@20 {ev.valid['recall@20']:.4f}{steps}",
                 file=sys.stderr,
             )
         elif isinstance(ev, RunFinished):

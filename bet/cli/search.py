@@ -226,11 +226,15 @@ def cmd_search(args: argparse.Namespace) -> int:
         "best_action_id": res.get("best_action_id"), "seconds": round(time.perf_counter() - t0, 2),
     }  # fmt: skip
     human = (
-        f"run {run['run_id']} {run['status']}: cost {out['cost']} of budget {run['budget']:,}; "
+        f"run {run['run_id']} {run['status']}: cost {_count(out['cost'])} of budget {run['budget']:,}; "
         f"test {fmt_metrics(out['test'])}; {out['seconds']:.0f}s (store: {store.path})"
     )
     emit(args, out, human)
     return 0 if run["status"] == Status.COMPLETED else 1
+
+
+def _count(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -297,13 +301,20 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "compile_seconds": round(timings.compile, 1),
     }
     out = {
+        "preset": cfg.preset,
         "seconds": round(total, 1),
         "phases": {k: round(v, 1) for k, v in phases.items()},
         "long": total > LONG_RUN,
         "measured": how,
     }
     human = "  ".join(f"{k} {v / 60:.1f} min" for k, v in phases.items() if v > 0)
-    warn = f"  — over {LONG_RUN / 60:.0f} minutes" if total > LONG_RUN else ""
+    warn = ""
+    if total > LONG_RUN:
+        faster = " --preset fast (a fraction of the steps, docs/results.md §7), or" if cfg.preset != "fast" else ""
+        warn = (
+            f"\n  over {LONG_RUN / 60:.0f} minutes: try{faster} fewer iterations (-T), shorter finetunes "
+            "(--finetune-steps), fewer actions retrained (--retrain-top), or a GPU (--device cuda)"
+        )
     note = (
         f"\n(measured{' earlier' if cached else ''}: {timings.steps} training steps per width; validation timed on "
         f"{timings.eval_users:,} of {timings.valid_users:,} users, scaled by users; "
