@@ -99,8 +99,10 @@ def spearman_figure(updates: Sequence[Mapping[str, Any]]) -> go.Figure:
                              hovertemplate="iteration %{x}: loss %{customdata:.3g}<extra></extra>",
                              line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)  # fmt: skip
     fig.update_yaxes(title_text="Spearman ρ", range=[-1.05, 1.05], secondary_y=False)
+    top = max((v for v in scaled if v is not None), default=1.0) or 1.0
+    # its own round ticks from 0 (the page's theme would align them to ρ's grid: "1.82843, 1.38242")
     fig.update_yaxes(title_text=f"loss ({times_ten(power)})" if power else "loss", secondary_y=True, showgrid=False,
-                     rangemode="tozero", tickformat="~g")  # fmt: skip
+                     tickmode="auto", nticks=6, range=[0, top * 1.1], tickformat="~g")  # fmt: skip
     fig.update_xaxes(title_text="iteration", **integer_axis(it))
     return layout(fig, "Predictor ranking quality over time")
 

@@ -78,6 +78,18 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
 
 
+@contextmanager
+def chromium_page(playwright: Any, height: int = 1700, timeout_ms: int = 60_000) -> Iterator[Any]:
+    """A page 1500 px wide in headless Debian Chromium (:func:`launch`), closed at the end."""
+    browser = launch(playwright)
+    try:
+        page = browser.new_page(viewport={"width": 1500, "height": height})
+        page.set_default_timeout(timeout_ms)
+        yield page
+    finally:
+        browser.close()
+
+
 # Plotly keeps the decoded traces on the graph div: [(type, name, number of points), …]
 TRACES_JS = """el => (el._fullData || []).map(t => [t.type, t.name,
     (t.x && t.x.length) || (t.y && t.y.length) || 0])"""

@@ -67,7 +67,9 @@ def test_spearman_chart_loss_axis_reads_without_tiny_decimals() -> None:
     assert list(loss.y) == pytest.approx([3.7, 1.85, 3.7 / 3]) and list(loss.customdata) == pytest.approx(
         [3.7e-5, 1.85e-5, 3.7e-5 / 3]
     )  # the hover gives the loss itself
-    assert fig.layout.yaxis2.title.text == "loss (× 10⁻⁵)" and fig.layout.yaxis2.rangemode == "tozero"
+    axis = fig.layout.yaxis2
+    assert axis.title.text == "loss (× 10⁻⁵)" and list(axis.range) == pytest.approx([0, 3.7 * 1.1])
+    assert axis.tickmode == "auto"  # round ticks of its own, not ρ's grid lines
     assert fig.layout.xaxis.dtick == 1  # iterations are whole numbers, never "1.5"
 
 

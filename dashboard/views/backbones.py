@@ -80,7 +80,7 @@ def view(key: tuple[str, float]) -> None:
     if ranked:  # differences highlighted on validation only: best green, worst red
         styled = styled.highlight_max(subset=[VALID], color="#c6efce").highlight_min(subset=[VALID], color="#ffc7ce")
     with st.container(key="cmp-table"):
-        st.dataframe(styled, hide_index=True, width="stretch")
+        st.dataframe(styled, hide_index=True, width="stretch", placeholder="–")  # not "None" where unfinished
     how = (f"Green: best backbone on {VALID}, red: worst; deltas below are against the best on validation."
            if ranked else f"Nothing to rank yet: backbones are shaded best and worst on {VALID} once two of them "
            "have a result.")  # fmt: skip

@@ -46,7 +46,7 @@ def table(pick: dict[str, Any]) -> None:
     st.caption(f"{len(df)} of {len(rows)} runs · click a column header to sort · select a row for details")
     event = st.dataframe(
         df, key="runs_table", hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-        height=formats.table_height(len(df)),  # whole rows: none shown cut in half at the bottom
+        height=formats.table_height(len(df)), placeholder="–",  # whole rows (none cut at the bottom); "–", not "None"
         column_config={
             "sparsity": st.column_config.NumberColumn(format="%.2f"),
             "test recall@20": st.column_config.NumberColumn(format="%.4f"),
