@@ -72,3 +72,16 @@ def test_the_cli_says_why_a_retraining_ended_and_what_to_try(capsys: pytest.Capt
     progress(RetrainFinished(1, 3, {"recall@20": 0.1}, 0.1, 1.0))
     err = capsys.readouterr().err
     assert "after 360 of at most 1,500 steps (early stopping: validation stopped improving)" in err
+
+
+def test_the_cli_gives_a_provisional_answer_before_retraining(capsys: pytest.CaptureFixture[str]) -> None:
+    from bet.cli.common import SearchProgress
+    from bet.events import CandidateEvaluated, PhaseChanged
+
+    progress = SearchProgress(2)
+    progress(PhaseChanged("search", "2 iterations"))
+    for i, (fit, r20) in enumerate([(0.7, 0.11), (0.8, 0.12)], start=1):
+        progress(CandidateEvaluated(i, i, 10, 0.5, fit, {"recall@20": r20}, 1.0, "greedy"))
+    progress(PhaseChanged("retrain", "top 1"))
+    err = capsys.readouterr().err
+    assert "provisional: the best finetuned candidate has valid R@20 0.1200 (finetuned, not yet retrained)" in err

@@ -233,6 +233,7 @@ class SearchProgress(Progress):
         self.iterations = iterations
         self.outer: tqdm | None = None
         self.best = float("-inf")
+        self.best_valid: float | None = None  # the best finetuned candidate's validation R@20 (provisional)
         self.lock = threading.Lock()
 
     def __call__(self, ev: Event) -> None:
@@ -244,6 +245,12 @@ class SearchProgress(Progress):
     def _handle(self, ev: Event) -> None:
         if isinstance(ev, PhaseChanged):
             self.close()
+            if ev.phase == "retrain" and self.best_valid is not None:  # an answer before retraining ends
+                tqdm.write(
+                    f"  provisional: the best finetuned candidate has valid R@20 {self.best_valid:.4f} "
+                    "(finetuned, not yet retrained)",
+                    file=sys.stderr,
+                )
             tqdm.write(f"[{ev.phase}] {ev.detail}", file=sys.stderr)
             if ev.phase == "search" and self.iterations:
                 self.outer = tqdm(
@@ -253,10 +260,14 @@ class SearchProgress(Progress):
             src = "from cache" if ev.cached else f"in {ev.seconds:.0f}s"
             tqdm.write(f"  full model {src}: valid R@20 {ev.valid['recall@20']:.4f}", file=sys.stderr)
         elif isinstance(ev, CandidateEvaluated):
+            if ev.iteration > 0 and ev.fitness > self.best:
+                self.best, self.best_valid = ev.fitness, ev.valid.get("recall@20")
             if ev.iteration > 0 and self.outer is not None:
-                self.best = max(self.best, ev.fitness)
                 self.outer.update(1)
-                self.outer.set_postfix({"fitness": f"{ev.fitness:.4f}", "best": f"{self.best:.4f}"}, refresh=False)
+                post = {"fitness": f"{ev.fitness:.4f}", "best": f"{self.best:.4f}"}
+                if self.best_valid is not None:
+                    post["best valid R@20"] = f"{self.best_valid:.4f}"
+                self.outer.set_postfix(post, refresh=False)
         elif isinstance(ev, RetrainFinished):
             steps = ""
             for key in [k for k in self.bars if k[0] == "retrain" and k[1].startswith(f"{ev.rank}/")]:

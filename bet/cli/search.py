@@ -1,11 +1,10 @@
-"""``bet search``, ``bet sample`` and ``bet estimate`` (how long a configured search would take here)."""
+"""``bet search`` and ``bet sample``; the search settings every search-running command shares."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,18 +14,15 @@ from types import FrameType
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from bet.backbones import BACKBONES
 from bet.budget import D_MAX, budget_for
 from bet.cli.common import SearchProgress, add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
 from bet.config import RETRAIN, RETRAIN_FROM, DataSpec, SearchConfig
 from bet.errors import ConfigError
-from bet.estimate import LONG_RUN, cached_timings, measure, plan
 from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.presets import PRESETS, preset_settings
 from bet.runs import job_events, prepare_resume, record, run_search
-from bet.runtime import resolve_device
 from bet.sampler import ActionSampler
 from bet.selection import SELECTIONS
 from bet.store import RunStore, Status
@@ -189,17 +185,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_arg(p)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser(
-        "estimate", help="estimated duration of a search on this machine",
-        description="Measure a few training steps and a validation pass (timed on a sample of users, "
-        "scaled by users) of the backbone on the dataset (cached per machine), then estimate each phase of the configured search. Early-stopped trainings "
-        "are assumed to run a typical length: an order of magnitude to plan by.",
-    )  # fmt: skip
-    add_data_args(p)
-    add_search_args(p)
-    add_json_arg(p)
-    p.set_defaults(func=cmd_estimate)
-
 
 def cmd_search(args: argparse.Namespace) -> int:
     store = RunStore(args.store)
@@ -269,56 +254,4 @@ def cmd_sample(args: argparse.Namespace) -> int:
         out,
         f"{args.count} actions, cost {costs.min():,}..{costs.max():,} of budget {sampler.budget:,} → {args.out}",
     )
-    return 0
-
-
-def cmd_estimate(args: argparse.Namespace) -> int:
-    if args.sparsity is None:
-        raise ConfigError("--sparsity C is required (e.g. 0.95 keeps 5% of the table)")
-    cfg = search_config(args, args.sparsity)
-    data = load_data(args)
-    device = resolve_device(cfg.device)
-    cached = cached_timings(data, cfg.backbone, device, cfg.d_max) is not None
-    t0 = time.perf_counter()
-    desc, fmt = f"measuring {cfg.backbone} on {data.name}", "{desc}: {n_fmt}/{total_fmt} stages [{elapsed}] {postfix}"
-    with tqdm(desc=desc, bar_format=fmt, file=sys.stderr, leave=False, disable=cached) as bar:
-
-        def show(done: int, total: int, what: str) -> None:
-            bar.total = total
-            bar.set_postfix_str(what, refresh=False)
-            bar.update(done - bar.n)
-
-        timings = measure(data, cfg.backbone, device, cfg.d_max, progress=show)
-    phases = plan(cfg, data, timings)
-    total = sum(phases.values())
-    how = {
-        "cached": cached,
-        "seconds": round(time.perf_counter() - t0, 1),
-        "steps": timings.steps,
-        "eval_users": timings.eval_users,
-        "valid_users": timings.valid_users,
-        "eval_scaled": "linear in users",
-        "compile_seconds": round(timings.compile, 1),
-    }
-    out = {
-        "preset": cfg.preset,
-        "seconds": round(total, 1),
-        "phases": {k: round(v, 1) for k, v in phases.items()},
-        "long": total > LONG_RUN,
-        "measured": how,
-    }
-    human = "  ".join(f"{k} {v / 60:.1f} min" for k, v in phases.items() if v > 0)
-    warn = ""
-    if total > LONG_RUN:
-        faster = " --preset fast (a fraction of the steps, docs/results.md §7), or" if cfg.preset != "fast" else ""
-        warn = (
-            f"\n  over {LONG_RUN / 60:.0f} minutes: try{faster} fewer iterations (-T), shorter finetunes "
-            "(--finetune-steps), fewer actions retrained (--retrain-top), or a GPU (--device cuda)"
-        )
-    note = (
-        f"\n(measured{' earlier' if cached else ''}: {timings.steps} training steps per width; validation timed on "
-        f"{timings.eval_users:,} of {timings.valid_users:,} users, scaled by users; "
-        f"{timings.compile:.1f} s one-off compile left out)"
-    )
-    emit(args, out, f"estimated {total / 60:.1f} min: {human}{warn}{note}")
     return 0
