@@ -1,0 +1,145 @@
+"""Recorded studies (bet.study, bench/make_study.py, dashboard.study): the runs behind docs/table1.csv
+copied into a small read-only store whose numbers equal the table's rows — on a synthetic study
+built here, and on the study shipped in assets/studies/ where there is one."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+from dashboard_helpers import ROOT, fill_store
+
+from bet.data import load_dataset
+from bet.errors import StoreError
+from bet.paper import read_table, table_row
+from bet.store import RunStore
+from bet.study import build, comparison_id, mismatches
+from dashboard import study as studies
+
+sys.path.insert(0, str(ROOT / "bench"))
+import make_study
+
+SHIPPED = ROOT / "assets" / "studies" / "gowalla-full.sqlite"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], list[dict[str, str]]]:
+    """A store with a completed search, its full/pop/SU references and a failed NCF run; a table
+    with rows for the search and SU, and one for a run recorded elsewhere."""
+    folder = tmp_path_factory.mktemp("study-source")
+    store = RunStore(folder / "source.sqlite")
+    ids = fill_store(store, load_dataset("gowalla-mini"))
+    rows = [table_row(store, store.get_run(ids[m]), m, "cpu") for m in ("bet", "su")]
+    rows.append({**rows[0], "run_id": "20261130-004505-46b7f4"})  # not in this store
+    store.close()
+    return folder / "source.sqlite", ids, [{k: "" if v is None else str(v) for k, v in r.items()} for r in rows]
+
+
+def test_study_keeps_the_table_runs_and_their_references_without_packed_tables(source, tmp_path: Path) -> None:
+    path, ids, rows = source
+    sel = build(path, tmp_path / "s.sqlite", rows, "s")
+    assert set(sel.in_table) == {ids["bet"], ids["su"]}
+    assert set(sel.run_ids) == {ids["bet"], ids["su"], ids["full"], ids["pop"]}  # not the failed NCF run
+    assert [why for _, why in sel.left_out] == [f"not in {path}"]
+    study, src = RunStore(tmp_path / "s.sqlite", read_only=True), RunStore(path, read_only=True)
+    for rid in sel.run_ids:
+        assert study.events(rid) == src.events(rid) and study.actions(rid) == src.actions(rid)
+        assert (
+            study.get_run(rid)["comparison_id"]
+            == comparison_id("s", src.get_run(rid))
+            == "study-s-gowalla-mini-lightgcn"
+        )
+    best = study.get_run(ids["bet"])["result"]["best_action_id"]
+    assert (study.action(ids["bet"], best).user_sizes == src.action(ids["bet"], best).user_sizes).all()
+    with pytest.raises(StoreError, match="no packed table"):
+        study.table(ids["bet"])
+    conn = sqlite3.connect(tmp_path / "s.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # no -wal/-shm to read it
+    conn.close()
+
+
+def test_numbers_equal_the_table_and_a_differing_row_is_refused(source, tmp_path: Path) -> None:
+    path, ids, rows = source
+    out = tmp_path / "s.sqlite"
+    build(path, out, rows, "s")
+    checked, problems = mismatches(RunStore(out, read_only=True), rows)
+    assert checked == [ids["bet"], ids["su"]] and problems == []
+    before = out.read_bytes()
+    for key, value in (("recall@20", "0.9999"), ("cost", "1"), ("budget", "2"), ("config", "0123456789ab")):
+        wrong = [{**r, key: value} if r["run_id"] == ids["bet"] else r for r in rows]
+        checked, problems = mismatches(RunStore(out, read_only=True), wrong)
+        assert len(problems) == 1 and key in problems[0] and ids["bet"] in problems[0]
+        with pytest.raises(StoreError, match="disagrees with the table"):
+            build(path, out, wrong, "s")
+        assert out.read_bytes() == before  # the study in place is kept, nothing half-written beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]
+
+
+def test_nothing_to_record_and_no_study_over_its_source(source, tmp_path: Path) -> None:
+    path, _, rows = source
+    with pytest.raises(StoreError, match="nothing to record"):
+        build(path, tmp_path / "s.sqlite", rows[2:], "s")
+    with pytest.raises(StoreError, match="over its source"):
+        build(path, path, rows, "s")
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_make_study_writes_a_manifest_the_dashboard_lists_and_opens_read_only(source, tmp_path: Path) -> None:
+    path, ids, rows = source
+    table = tmp_path / "table.csv"
+    with table.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    folder = tmp_path / "studies"
+    assert make_study.main(["--source", str(path), "--table", str(table), "--out", str(folder / "mini.sqlite"),
+                            "--title", "Recorded study: mini", "--where", "a test"]) == 0  # fmt: skip
+    doc = json.loads((folder / "mini.json").read_text())
+    assert doc["headline"] == ids["bet"] and doc["table_rows"] == 2 and doc["where"].endswith("a test")
+    assert {r["run_id"]: r["in_table"] for r in doc["runs"]} == {ids["bet"]: True, ids["su"]: True,
+                                                                ids["full"]: False, ids["pop"]: False}  # fmt: skip
+    assert doc["left_out"][0]["run_id"] == "20261130-004505-46b7f4"
+    os.chmod(folder / "mini.sqlite", 0o444)
+    os.chmod(folder, 0o555)  # a read-only checkout (root ignores the bits: nothing new must appear anyway)
+    try:
+        found = studies.available(folder)
+        assert [s.title for s in found] == ["Recorded study: mini"] and found[0].headline == ids["bet"]
+        store = studies.open_store(found[0])
+        assert {r["run_id"] for r in store.list_runs()} == {r["run_id"] for r in doc["runs"]}
+        assert store.get_run(ids["bet"])["status"] == "completed" and store.actions(ids["bet"])
+        with pytest.raises(StoreError, match="read-only"):
+            store.delete_run(ids["bet"])
+        store.close()
+        assert sorted(p.name for p in folder.iterdir()) == ["mini.json", "mini.sqlite"]
+    finally:
+        os.chmod(folder, 0o755)
+
+
+def test_a_manifest_without_its_store_is_not_listed(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text(json.dumps({"title": "A", "store": "a.sqlite"}))
+    (tmp_path / "b.json").write_text("{not json")
+    (tmp_path / "c.json").write_text(json.dumps({"store": "../elsewhere.sqlite"}))
+    (tmp_path / "elsewhere.sqlite").write_bytes(b"")
+    assert studies.available(tmp_path) == []
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped study yet (bench/make_study.py builds it)")
+def test_shipped_study_equals_docs_table1() -> None:
+    """The recorded full-Gowalla study: every run of it that docs/table1.csv names has the row's
+    numbers (test and validation metrics, budget, cost, configuration), at least one BET run among
+    them; each table run's reproduce command rebuilds its configuration."""
+    rows = read_table(ROOT / "docs" / "table1.csv")
+    store = RunStore(SHIPPED, read_only=True)
+    checked, problems = mismatches(store, rows)
+    assert problems == []
+    methods = {store.get_run(rid)["method"] for rid in checked}
+    assert "bet" in methods, f"the study holds no BET row of docs/table1.csv (it checked {sorted(methods)})"
+    study = studies.load(SHIPPED.with_suffix(".json"))
+    assert study is not None and study.headline in {r["run_id"] for r in store.list_runs()}
+    assert all(r["reproduces_config"] for r in study.manifest["runs"] if r["in_table"])
+    assert SHIPPED.stat().st_size < 10e6
