@@ -20,7 +20,7 @@ import pandas as pd
 from bet import BaselineConfig, SearchConfig, baseline_config
 from dashboard.choices import valid_rank
 from dashboard.provisional import LABEL
-from dashboard.queries import Run, metric
+from dashboard.queries import FINAL, Run, metric
 from dashboard.settings import DEMO
 
 #: The budgets of the demo's frontier: the live BET run's (DEMO.sparsity) first, then the others.
@@ -94,6 +94,14 @@ def _pending_at(pending: pd.DataFrame | None, sparsity: float) -> pd.Series | No
     return None if at.empty else at.sort_values("valid", ascending=False, kind="stable").iloc[0]
 
 
+def _no_su(runs: Sequence[Run], sparsity: float) -> str:
+    """Why the sentence quotes no uniform sizes: one is at work at this budget, or none completed
+    (a recorded study without them: never "still training" when nothing trains)."""
+    at_work = any(r["method"] == "su" and r["status"] not in FINAL and abs(r["sparsity"] - sparsity) < 1e-6
+                  for r in runs)  # fmt: skip
+    return "uniform sizes are still training" if at_work else "no uniform-sizes (SU) run completed at this budget"
+
+
 def sentence(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | None = None) -> str | None:
     """The demo's headline at ``sparsity``: None until the full model and BET there have finished,
     unless a search there is still at work (``pending``: :func:`dashboard.provisional.provisional_points`
@@ -102,7 +110,7 @@ def sentence(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | None 
     at = next((k for k in kept(runs) if abs(k.sparsity - sparsity) < 1e-6), None)
     kept_params = f"{1 - sparsity:.0%}"
     if at is not None and at.bet is not None:
-        su = "uniform sizes are still training" if at.su is None else f"uniform sizes keep {_pct(at.su)}"
+        su = _no_su(runs, sparsity) if at.su is None else f"uniform sizes keep {_pct(at.su)}"
         return f"At {kept_params} of the parameters BET keeps {_pct(at.bet)} of the full model's recall@20; {su}."
     p = _pending_at(pending, sparsity)
     if p is None:
