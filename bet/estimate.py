@@ -1,22 +1,30 @@
-"""How long a configured run will take on this machine, per phase, from measured times.
+"""How long a configured run will take on this machine, per phase, from measured times and from
+what recent runs took here.
 
-:func:`measure` (:mod:`bet.timings`, re-exported here) times a few training steps and a
-validation pass (on a sample of users, scaled by users) of the backbone on the dataset at two table
-widths (full, and the narrow width typical of the budget) — seconds on full Gowalla, well under
-one on gowalla-mini — and caches the result per dataset, backbone, device and CPU count. Step and evaluation time are modelled as linear in the table's widest row ``w``
+:func:`measure` (:mod:`bet.timings`, re-exported here) times training steps and a validation pass
+(on a sample of users, scaled by users) of the backbone on the dataset at two table widths (full,
+and the narrow width typical of the budget) and caches the result per dataset, backbone, device
+and CPU count. Step and evaluation time are modelled as linear in the table's widest row ``w``
 (LightGCN computes only ``w`` columns; the other backbones always use ``d_max``). :func:`plan`
 turns a configuration into per-phase seconds. The dashboard shows the plan before Start (and
 warns above :data:`LONG_RUN`), and its ETA during a run uses the same model.
 
-Training lengths that early stopping decides are not known in advance: pretraining and each
-retraining are assumed to stop after :data:`TYPICAL_EPOCHS` epochs (measured: gowalla-mini's full
-model peaks at ~26 epochs, full Gowalla's at ~30; retrainings stop earlier or later by a factor
-of ~2), a retraining warm-started from the pretrained rows after :data:`WARM_EPOCHS`. The estimate is an order of magnitude to plan by, not a promise.
+Two things the measurement cannot know are taken from the runs this machine has completed
+(:mod:`bet.observed`, the most recent of the same dataset, backbone, device and ``d_max``):
+
+* **how long early stopping lets a training run** — the median of the observed trainings on the
+  same schedule (pretraining; retraining, from scratch or warm-started, at the same sparsity when
+  there is one; a reference method); with none observed, the defaults :data:`PRETRAIN_EPOCHS`,
+  :data:`TYPICAL_EPOCHS` and :data:`WARM_EPOCHS` (each with its source);
+* **how far the measured per-step model is from what runs take** (a measurement on a busy
+  machine, what a run does beside its steps): each phase's seconds are scaled by the median, over
+  those runs, of what the phase took divided by what the model says for the same work (their own
+  steps, evaluations and widths, timed with today's measurement). A phase no run has shown yet
+  takes the median of the training phases that were shown.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -26,17 +34,23 @@ from bet import cache
 from bet.budget import budget_for
 from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
+from bet.duration import Seen, pretraining, reference, retraining, stop_steps
 from bet.errors import ConfigError, shorten
 from bet.events import TIME_PHASES
+from bet.runtime import default_workers, resolve_device
 from bet.sampler import ActionSampler
 from bet.timings import Timings, cached_timings, measure
-from bet.train import TrainConfig
 
 __all__ = ["LONG_RUN", "Timings", "cached_timings", "measure", "plan", "typical_width"]
 
 #: Above this many seconds the dashboard warns before Start.
 LONG_RUN = 600.0
-#: Epochs an early-stopped training is assumed to run (see the module docstring).
+#: Epochs pretraining runs before early stopping ends it, when no pretraining of this dataset was
+#: observed here (measured: gowalla-mini's full LightGCN stops at 32 epochs, best at 22; full
+#: Gowalla's had not stopped at 39 epochs, docs/results.md §6.3, and the fast preset caps it at 40).
+PRETRAIN_EPOCHS = 40
+#: Epochs a from-scratch training (retraining, SU/SR/MDE) runs before early stopping ends it,
+#: when none was observed here (the earlier guess: gowalla-mini's full model peaks at ~26 epochs).
 TYPICAL_EPOCHS = 40
 #: Epochs a retraining warm-started from the pretrained rows runs before early stopping ends it
 #: (the ``fast`` preset; measured on full Gowalla, docs/results.md §7).
@@ -62,43 +76,60 @@ def typical_width(data: Dataset, backbone: str, sparsity: float, d_max: int) -> 
 _WIDTHS: dict[tuple[str, float, int], int] = {}
 
 
-def _early_stopped(cfg: TrainConfig, data: Dataset, t: Timings, width: int, epochs: float = TYPICAL_EPOCHS) -> float:
-    spe = cfg.steps_per_epoch(data)
-    steps = min(cfg.total_steps(data), epochs * spe)
-    evals = steps / cfg.eval_interval(data) if cfg.patience > 0 else 0
-    if cfg.eval_users is None:
-        return steps * t.step(width) + evals * t.eval(width)
-    # early stopping scored on a user sample (linear in users), the result validated once on all
-    return steps * t.step(width) + evals * cfg.eval_users * t.eval(width) + t.eval(width)
-
-
-def plan(cfg: SearchConfig | BaselineConfig, data: Dataset, t: Timings, workers: int = 2) -> dict[str, float]:
-    """Estimated seconds per phase: ``pretrain`` (0 when the full model is cached), ``finetune``,
-    ``evaluation``, ``predictor``, ``retrain`` (top-k on ``workers`` threads), ``baseline``."""
+def plan(
+    cfg: SearchConfig | BaselineConfig,
+    data: Dataset,
+    t: Timings,
+    workers: int | None = None,
+    pretrained: bool | None = None,
+) -> dict[str, float]:
+    """Estimated seconds per phase: ``pretrain`` (0 when the full model is cached, or
+    ``pretrained``), ``finetune``, ``evaluation``, ``predictor``, ``retrain`` (top-k on
+    ``workers`` threads; default: the config's, else two on a multi-core machine), ``baseline``.
+    ``t.observed``: the runs the model learns from (see the module docstring)."""
+    workers = workers or default_workers(resolve_device(cfg.device).type)
+    seen = Seen(t, data, workers)
     out = dict.fromkeys(TIME_PHASES, 0.0)
-    full_cached = cache.exists(cache.model_key(data, cfg.backbone, cfg.d_max, cfg.pretrain, cfg.seed))
+    if pretrained is None:
+        pretrained = cache.exists(cache.model_key(data, cfg.backbone, cfg.d_max, cfg.pretrain, cfg.seed))
+    if not pretrained and (isinstance(cfg, SearchConfig) or cfg.method == "full"):
+        steps = stop_steps(cfg.pretrain, data, seen.epochs("pretrain", cfg, data, PRETRAIN_EPOCHS))
+        out["pretrain"] = seen.scale("pretrain") * pretraining(cfg, data, t, steps)
     if isinstance(cfg, BaselineConfig):
-        if cfg.method == "full" and not full_cached:
-            out["pretrain"] = _early_stopped(cfg.pretrain, data, t, cfg.d_max)
-        elif cfg.method not in ("full", "pop"):
-            out["baseline"] = _early_stopped(
-                cfg.train, data, t, typical_width(data, cfg.backbone, cfg.sparsity, cfg.d_max)
-            )
+        if cfg.method not in ("full", "pop"):
+            w = seen.width("baseline", cfg.sparsity, baseline_width(cfg, data))
+            epochs = seen.epochs("baseline", cfg, data, TYPICAL_EPOCHS, keep=lambda r: r.get("method") == cfg.method)
+            out["baseline"] = seen.scale("baseline") * reference(cfg, data, t, w, stop_steps(cfg.train, data, epochs))
         return out
-    if not full_cached:
-        out["pretrain"] = _early_stopped(cfg.pretrain, data, t, cfg.d_max)
     width = typical_width(data, cfg.backbone, cfg.sparsity, cfg.d_max)
     evaluated = cfg.iterations * cfg.parallel_candidates
-    out["finetune"] = evaluated * cfg.finetune(data).total_steps(data) * t.step(width)
+    out["finetune"] = seen.scale("finetune") * evaluated * cfg.finetune(data).total_steps(data) * t.step(width)
     users = 1.0 if cfg.fitness_users is None else cfg.fitness_users  # evaluation time is linear in users
-    out["evaluation"] = evaluated * users * t.eval(width)
-    out["predictor"] = evaluated * PREDICTOR_SECONDS
-    # k retrainings on `workers` threads of one process: each step runs on one thread, so two at
-    # once take about as long as one (measured ~1.2x on 2 cores); more wait their turn.
-    rounds = math.ceil(cfg.retrain_top / max(1, workers))
-    epochs = TYPICAL_EPOCHS if cfg.retrain_from == "scratch" else WARM_EPOCHS
-    out["retrain"] = rounds * 1.2 * _early_stopped(cfg.retrain, data, t, width, epochs)
+    out["evaluation"] = seen.scale("evaluation") * evaluated * users * t.eval(width)
+    out["predictor"] = evaluated * seen.predictor(PREDICTOR_SECONDS)
+    warm = cfg.retrain_from != "scratch"
+    epochs = seen.epochs(
+        "retrain", cfg, data, WARM_EPOCHS if warm else TYPICAL_EPOCHS, cfg.sparsity,
+        keep=lambda r: r["config"].get("retrain_from", "scratch") == cfg.retrain_from,
+    )  # fmt: skip
+    w = seen.width("retrain", cfg.sparsity, width)
+    k = min(cfg.retrain_top, evaluated)
+    out["retrain"] = seen.scale("retrain") * retraining(
+        cfg, data, t, w, [stop_steps(cfg.retrain, data, epochs)] * k, workers
+    )
     return out
+
+
+def baseline_width(cfg: BaselineConfig, data: Dataset) -> int:
+    """The widest row of a reference's action (SU: every row alike; SR, MDE: drawn), the width its
+    LightGCN steps compute; ``d_max`` for the other backbones."""
+    if cfg.backbone != "lightgcn":
+        return cfg.d_max
+    from bet.baselines import budget_action
+
+    action = budget_action(cfg.method, data, budget_for(cfg.sparsity, data.n_rows, cfg.d_max), seed=cfg.seed,
+                           d_max=cfg.d_max, backbone=cfg.backbone)  # fmt: skip
+    return int(max(action.user_sizes.max(initial=0), action.item_sizes.max(initial=0)))
 
 
 # --- memory: refuse what cannot fit, before anything is trained ---------------------------------

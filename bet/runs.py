@@ -10,6 +10,7 @@ in-process. A run is left ``completed``, ``stopped`` or ``failed`` (with the err
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable
@@ -17,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bet import observed
 from bet import store as run_store
 from bet.backbones import BACKBONES, action_budget
 from bet.baselines import baseline_events
 from bet.budget import budget_for
 from bet.config import NO_BUDGET, BaselineConfig, DataSpec, SearchConfig
 from bet.data import BUILTIN, Dataset
-from bet.errors import DataError, StoreError, shorten
+from bet.errors import BetError, DataError, StoreError, shorten
 from bet.events import Event, RunStarted
 from bet.search import Evaluated, bet_search
 from bet.store import Listener, RunStore
@@ -231,8 +233,13 @@ def record(
     on_event: Listener | None = None,
     stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Record ``job``'s events in the store (:func:`bet.store.record` under its run id)."""
-    return run_store.record(store, job.run_id, events, on_event=on_event, stop=stop)
+    """Record ``job``'s events in the store (:func:`bet.store.record` under its run id); a run that
+    completed teaches the duration estimate what it took (:func:`bet.observed.observe`)."""
+    run = run_store.record(store, job.run_id, events, on_event=on_event, stop=stop)
+    if run["status"] == run_store.Status.COMPLETED:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, BetError):  # never fails a finished run
+            observed.observe(store, job.run_id)
+    return run
 
 
 def run_search(

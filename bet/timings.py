@@ -18,12 +18,13 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from bet import observed as seen
 from bet.backbones import Backbone, make_backbone
 from bet.budget import Action
 from bet.data import Dataset
@@ -33,12 +34,17 @@ from bet.paths import cache_dir
 from bet.runtime import torch_threads
 from bet.train import TrainConfig, train_iter
 
-#: Training steps run per width; the first is dropped, the median of the others kept.
+#: Fewest training steps run per width; the first is dropped, the median of the others kept.
 STEPS = 3
+#: Steps go on until those kept add up to this many seconds (at most :data:`MAX_STEPS`): on
+#: gowalla-mini a step is ~10 ms, and two of them were noise (a fresh process's first steps, a
+#: busy core) that the plan multiplied by thousands of steps; full Gowalla's 0.4 s steps stop at 3.
+MIN_SECONDS = 0.5
+MAX_STEPS = 60
 #: Ranking blocks of users whose validation ranking is timed (block: 64 users on CPU, 4,096 on a GPU).
 EVAL_BLOCKS = 32
 #: Bumped when the way of measuring changes: timings measured otherwise are measured again.
-METHOD = 2
+METHOD = 3
 
 #: ``progress(done, total, what)``: a measuring stage starts (``done`` of ``total`` finished).
 Progress = Callable[[int, int, str], None]
@@ -49,7 +55,8 @@ class Timings:
     """Measured seconds per training step and per validation pass at widths ``narrow`` and
     ``wide``, and how they were measured: ``steps`` timed per width, the validation pass timed on
     ``eval_users`` of its ``valid_users`` users and scaled by users, ``compile`` one-off seconds
-    (a scorer's first build in a process) left out of the per-pass times."""
+    (a scorer's first build in a process) left out of the per-pass times. ``observed``: what recent
+    runs of this dataset and backbone took here (:mod:`bet.observed`; not part of the cache)."""
 
     narrow: int
     wide: int
@@ -61,31 +68,38 @@ class Timings:
     eval_users: int = 0
     valid_users: int = 0
     compile: float = 0.0
+    observed: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
 
-    def step(self, w: int) -> float:
+    def step(self, w: float) -> float:
         return _interp(w, self.narrow, self.wide, self.step_narrow, self.step_wide)
 
-    def eval(self, w: int) -> float:
+    def eval(self, w: float) -> float:
         return _interp(w, self.narrow, self.wide, self.eval_narrow, self.eval_wide)
 
 
-def _interp(w: int, w0: int, w1: int, y0: float, y1: float) -> float:
+def _interp(w: float, w0: int, w1: int, y0: float, y1: float) -> float:
     if w1 == w0:
         return y1
     return max(0.0, y0 + (y1 - y0) * (w - w0) / (w1 - w0))
 
 
-def _time_steps(model: Backbone, data: Dataset, report: Callable[[int, str], None]) -> float:
-    """Median seconds per training step after the first; ``report(k, what)`` after step ``k``."""
+def _time_steps(model: Backbone, data: Dataset, report: Callable[[int, str], None]) -> tuple[float, int]:
+    """``(seconds, steps)``: the median seconds per training step after the first, over at least
+    :data:`STEPS` steps and :data:`MIN_SECONDS` of them (at most :data:`MAX_STEPS`); ``report(k,
+    what)`` after each of the first :data:`STEPS`."""
     t_steps: list[float] = []
     last = time.perf_counter()
-    for _ in train_iter(model, data, TrainConfig(steps=STEPS, patience=0), seed=0, phase="estimate"):
+    gen = train_iter(model, data, TrainConfig(steps=MAX_STEPS, patience=0), seed=0, phase="estimate")
+    for _ in gen:
         now = time.perf_counter()
         t_steps.append(now - last)
         last = now
         if len(t_steps) < STEPS:
             report(len(t_steps), f"training step {len(t_steps) + 1}/{STEPS}")
-    return float(np.median(t_steps[1:]))
+        elif sum(t_steps[1:]) >= MIN_SECONDS:
+            gen.close()
+            break
+    return float(np.median(t_steps[1:])), len(t_steps)
 
 
 def _shifted(report: Progress, base: int, total: int, at: str) -> Callable[[int, str], None]:
@@ -133,9 +147,15 @@ def cached_timings(
     """The timings :func:`measure` would read back for this machine, or ``None`` (it would measure)."""
     entry = _known().get(_key(data, backbone, device, d_max, narrow))
     try:
-        return Timings(**entry) if isinstance(entry, dict) else None
+        t = Timings(**entry) if isinstance(entry, dict) else None
     except TypeError:  # an entry written by another version: measured again
         return None
+    return None if t is None else _observed(t, data, backbone, device, d_max)
+
+
+def _observed(t: Timings, data: Dataset, backbone: str, device: torch.device, d_max: int) -> Timings:
+    """``t`` with what recent runs of this dataset and backbone took on this machine."""
+    return replace(t, observed=seen.recent(seen.key(data.fingerprint, backbone, device.type, d_max)))
 
 
 def measure(
@@ -157,7 +177,7 @@ def measure(
         total = len(widths) * (STEPS + 1)
         report = progress or (lambda done, total, what: None)
         got: dict[int, tuple[float, float]] = {}
-        compile_s, sampled, users = 0.0, 0, 0
+        compile_s, sampled, users, timed = 0.0, 0, 0, 0
         for i, width in enumerate(widths):
             model = make_backbone(backbone, data, 0, d_max, device)
             if width < d_max and model.table is not None:
@@ -165,22 +185,23 @@ def measure(
                 model.set_action(Action.of(sizes[: data.n_users], sizes[data.n_users :]))
             base, at = i * (STEPS + 1), f", width {width}"
             report(base, total, f"training step 1/{STEPS}{at}")
-            step = _time_steps(model, data, _shifted(report, base, total, at))
+            step, n_steps = _time_steps(model, data, _shifted(report, base, total, at))
+            timed = min(timed, n_steps) if timed else n_steps
             report(base + STEPS, total, f"ranking a sample of validation users{at}")
             pass_s, first, sampled, users = _time_evaluation(model, data)
             compile_s += first
             got[width] = (step, pass_s)
         report(total, total, "done")
         (sn, en), (sw, ew) = got.get(narrow, got[d_max]), got[d_max]
-        t = Timings(narrow, d_max, sn, sw, en, ew, STEPS, sampled, users, compile_s)
+        t = Timings(narrow, d_max, sn, sw, en, ew, timed, sampled, users, compile_s)
     _store(_key(data, backbone, device, d_max, narrow), t)
-    return t
+    return _observed(t, data, backbone, device, d_max)
 
 
 def _store(key: str, t: Timings) -> None:
     path = cache_dir("timings") / "timings.json"
     known = _known()
-    known[key] = asdict(t)
+    known[key] = {k: v for k, v in asdict(t).items() if k != "observed"}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(known, indent=1))

@@ -23,7 +23,7 @@ def test_the_cli_says_what_it_sampled_and_shows_progress_then_reads_the_cache(tm
     assert ran.returncode == 0, ran.stderr[-2000:]
     out = json.loads(ran.stdout.splitlines()[-1])
     how = out["measured"]
-    assert how["cached"] is False and how["steps"] == timings.STEPS and how["eval_scaled"] == "linear in users"
+    assert how["cached"] is False and how["steps"] >= timings.STEPS and how["eval_scaled"] == "linear in users"
     assert 0 < how["eval_users"] <= how["valid_users"] and how["compile_seconds"] >= 0
     assert out["phases"]["evaluation"] > 0 and out["seconds"] > 0
     assert "measuring ncf on gowalla-mini" in ran.stderr and "ranking a sample of validation users" in ran.stderr
@@ -31,7 +31,7 @@ def test_the_cli_says_what_it_sampled_and_shows_progress_then_reads_the_cache(tm
     again = run_bet(*ARGS, home=tmp_path, env={"PYTHONIOENCODING": "ascii"}, timeout=120)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "measuring" not in again.stderr  # read back from the cache: nothing measured, no bar
-    assert "(measured earlier: 3 training steps per width; validation timed on" in again.stdout
+    assert f"(measured earlier: {how['steps']} training steps per width; validation timed on" in again.stdout
     assert f"{how['valid_users']:,} users, scaled by users" in again.stdout
 
 
@@ -43,7 +43,7 @@ def test_measure_scales_a_user_sample_and_reports_its_stages(
     heard: list[tuple[int, int, str]] = []
     t = measure(mini, "lightgcn", torch.device("cpu"), progress=lambda d, n, what: heard.append((d, n, what)))
     assert capsys.readouterr() == ("", "")  # the library never prints
-    assert t.eval_users == 128 < t.valid_users and t.steps == timings.STEPS
+    assert t.eval_users == 128 < t.valid_users and t.steps >= timings.STEPS
     assert t.eval_narrow > 0 and t.eval_wide > 0 and t.step_narrow > 0 and t.step_wide > 0
     done = [d for d, _, _ in heard]
     assert done == sorted(done) and heard[-1][:2] == (2 * (timings.STEPS + 1),) * 2  # both widths, in order

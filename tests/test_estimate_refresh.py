@@ -1,0 +1,186 @@
+"""Issue 23 §1: estimates that learn from the runs. What a completed run took is kept beside the
+timings cache (bet.observed) and the plan follows it — the length of early-stopped trainings and
+how far the measured per-step model is from what runs take — so a measurement taken on a busy
+machine does not stay wrong; the measurement itself times enough steps to be above the noise."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from bet import observed, timings
+from bet.config import BaselineConfig, SearchConfig
+from bet.data import Dataset
+from bet.estimate import PRETRAIN_EPOCHS, TYPICAL_EPOCHS, WARM_EPOCHS, Timings, plan
+from bet.runs import run_search
+from bet.store import RunStore
+from tests.search_helpers import TINY
+
+FLAT = Timings(8, 128, 0.01, 0.01, 0.1, 0.1)  # every width alike: the arithmetic stays readable
+CFG = dataclasses.replace(TINY, sparsity=0.9, iterations=4, candidates=8, finetune_steps=10, retrain_top=1)
+
+
+def _record(cfg: SearchConfig | BaselineConfig, run_id: str = "r1", **fields: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {"run_id": run_id, "at": 1.0, "method": "bet", "sparsity": cfg.sparsity,
+                           "config": cfg.to_dict(), "seconds": {}, "evaluated": 0, "steps": {}, "width": {}}  # fmt: skip
+    rec.update(fields)
+    return rec
+
+
+def _seen(*records: dict[str, Any]) -> Timings:
+    return dataclasses.replace(FLAT, observed=records)
+
+
+def test_a_run_that_took_twice_the_model_doubles_the_next_plan(mini: Dataset) -> None:
+    before = plan(CFG, mini, FLAT, pretrained=True)
+    model_finetune = 4 * 10 * 0.01
+    assert before["finetune"] == pytest.approx(model_finetune)
+    rec = _record(CFG, seconds={"finetune": 2 * model_finetune}, evaluated=4, width={"finetune": 20.0})
+    after = plan(CFG, mini, _seen(rec), pretrained=True)
+    assert after["finetune"] == pytest.approx(2 * before["finetune"])
+    # a training phase no run has shown yet borrows the training phases' median; evaluation does not
+    assert after["retrain"] == pytest.approx(2 * before["retrain"])
+    assert after["evaluation"] == pytest.approx(before["evaluation"])
+
+
+def test_early_stopping_lengths_come_from_the_observed_trainings(mini: Dataset) -> None:
+    spe = CFG.retrain.steps_per_epoch(mini)
+    cfg = dataclasses.replace(
+        CFG,
+        retrain=dataclasses.replace(CFG.retrain, epochs=300),
+        pretrain=dataclasses.replace(CFG.pretrain, epochs=300),
+    )
+    default = plan(cfg, mini, FLAT, pretrained=False)
+    at_9 = _record(cfg, "a", steps={"retrain": [6 * spe], "pretrain": 12 * spe})
+    other_sparsity = _record(dataclasses.replace(cfg, sparsity=0.5), "b", steps={"retrain": [30 * spe, 30 * spe]})
+    learned = plan(cfg, mini, _seen(at_9, other_sparsity), pretrained=False)
+    per_epoch = spe * 0.01 + 0.1 * spe / cfg.retrain.eval_interval(mini)  # steps and validations of one epoch
+    # retraining: 6 epochs, observed at this sparsity (the other sparsity's 30 are not used)
+    assert learned["retrain"] == pytest.approx(default["retrain"] - (TYPICAL_EPOCHS - 6) * per_epoch)
+    assert learned["pretrain"] < default["pretrain"]  # 12 epochs instead of PRETRAIN_EPOCHS
+    assert default["pretrain"] > 0 and PRETRAIN_EPOCHS > 12
+    # another schedule (a different cap, early stopping the authors' way) learns nothing from them
+    authors = dataclasses.replace(cfg, retrain=dataclasses.replace(cfg.retrain, eval_every_steps=2000, patience=3))
+    assert (
+        plan(authors, mini, _seen(at_9), pretrained=True)["retrain"]
+        == plan(authors, mini, FLAT, pretrained=True)["retrain"]
+    )
+
+
+def test_warm_and_scratch_retrainings_are_learned_apart(mini: Dataset) -> None:
+    spe = CFG.retrain.steps_per_epoch(mini)
+    cfg = dataclasses.replace(CFG, retrain=dataclasses.replace(CFG.retrain, epochs=300))
+    warm = dataclasses.replace(cfg, retrain_from="pretrained")
+    rec = _record(cfg, steps={"retrain": [100 * spe]})  # a long from-scratch retraining
+    assert plan(warm, mini, _seen(rec), pretrained=True) == plan(warm, mini, FLAT, pretrained=True)
+    assert WARM_EPOCHS < TYPICAL_EPOCHS
+
+
+def test_patience_zero_trains_every_step(mini: Dataset) -> None:
+    cfg = dataclasses.replace(CFG, retrain=dataclasses.replace(CFG.retrain, epochs=100, patience=0))
+    steps = cfg.retrain.total_steps(mini)
+    assert plan(cfg, mini, FLAT, pretrained=True)["retrain"] == pytest.approx(steps * 0.01 + 0.1)  # + the test pass
+
+
+def test_a_record_of_another_version_is_ignored(mini: Dataset) -> None:
+    broken = _record(CFG, seconds={"finetune": 99.0}, evaluated=4, config={"not": "a config"})
+    assert plan(CFG, mini, _seen(broken), pretrained=True) == plan(CFG, mini, FLAT, pretrained=True)
+
+
+def test_an_observation_reads_steps_and_widths_from_the_stored_events() -> None:
+    run = {"run_id": "x", "method": "bet", "backbone": "lightgcn", "sparsity": 0.9, "config": {"d_max": 128}}
+    events = [
+        {"kind": "train_progress", "phase": "pretrain", "step": 10, "label": ""},
+        {"kind": "train_progress", "phase": "pretrain", "step": 20, "label": ""},
+        {"kind": "candidate_evaluated", "iteration": 0, "action_id": 0},
+        {"kind": "candidate_evaluated", "iteration": 1, "action_id": 1},
+        {"kind": "candidate_evaluated", "iteration": 2, "action_id": 2},
+        {"kind": "train_progress", "phase": "retrain", "step": 30, "label": "1/2"},
+        {"kind": "train_progress", "phase": "retrain", "step": 50, "label": "2/2"},
+        {"kind": "train_progress", "phase": "retrain", "step": 40, "label": "1/2"},
+        {"kind": "retrain_finished", "action_id": 2},
+        {"kind": "retrain_finished", "action_id": 1},
+    ]
+    widths = {1: 16, 2: 32}
+    rec = observation_of(run, events, {"pretrain": 3.0, "finetune": 1.0, "retrain": 0.0}, widths)
+    assert rec["steps"] == {"pretrain": 20, "retrain": [40, 50]}
+    assert rec["evaluated"] == 2 and rec["width"] == {"finetune": 24.0, "retrain": 24.0}
+    assert rec["seconds"] == {"pretrain": 3.0, "finetune": 1.0}  # a phase that took nothing is left out
+    ncf = observation_of({**run, "backbone": "ncf"}, events, {"finetune": 1.0}, widths)
+    assert ncf["width"] == {"finetune": 128.0, "retrain": 128.0}  # NCF computes every column
+    full = observation_of({**run, "method": "full"}, events[:2], {"baseline": 5.0}, widths)
+    assert full["seconds"] == {"pretrain": 5.0}  # a full reference's seconds are its pretraining's
+
+
+def observation_of(
+    run: dict[str, Any], events: list[dict[str, Any]], seconds: dict[str, float], widths: dict[int, int]
+) -> dict[str, Any]:
+    return observed.observation(run, events, seconds, widths.__getitem__)
+
+
+def test_the_observed_file_keeps_the_most_recent_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BET_HOME", str(tmp_path))
+    for i in range(observed.KEEP + 3):
+        observed.keep("k", {"run_id": f"r{i}", "at": float(i)})
+    observed.keep("k", {"run_id": f"r{observed.KEEP + 2}", "at": 99.0})  # the same run again: replaced
+    kept = observed.recent("k")
+    assert [r["run_id"] for r in kept] == [f"r{i}" for i in range(3, observed.KEEP + 3)]
+    assert kept[-1]["at"] == 99.0 and observed.recent("other") == ()
+    (tmp_path / "timings" / "observed.json").write_text("{broken")
+    assert observed.recent("k") == ()  # unreadable: nothing learned, no failure
+    observed.keep("k", {"run_id": "new"})
+    assert [r["run_id"] for r in observed.recent("k")] == ["new"]
+
+
+def test_a_completed_run_refreshes_what_the_next_estimate_reads(
+    mini: Dataset, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BET_HOME", str(tmp_path))
+    monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
+    cfg = dataclasses.replace(TINY, seed=7)
+    t = timings.measure(mini, cfg.backbone, torch.device("cpu"), cfg.d_max)
+    assert t.observed == ()
+    store = RunStore(tmp_path / "runs.sqlite")
+    run = run_search(cfg, store, data=mini)
+    again = timings.measure(mini, cfg.backbone, torch.device("cpu"), cfg.d_max)
+    assert again == t  # the measurement is not taken again…
+    (rec,) = again.observed  # …but the run it was wrong about is read beside it
+    assert rec["run_id"] == run["run_id"] and rec["evaluated"] == cfg.iterations
+    assert rec["steps"]["pretrain"] > 0 and len(rec["steps"]["retrain"]) == cfg.retrain_top
+    assert set(rec["seconds"]) >= {"pretrain", "finetune", "evaluation", "retrain"}
+    assert json.loads((tmp_path / "timings" / "timings.json").read_text())  # the cache holds no observations
+    assert "observed" not in next(iter(json.loads((tmp_path / "timings" / "timings.json").read_text()).values()))
+    assert plan(cfg, mini, again, pretrained=False) != plan(cfg, mini, t, pretrained=False)
+    # a run beside others, or executed elsewhere, says nothing about this machine alone
+    store.update_run(run["run_id"], workers=2)
+    assert observed.record_of(store, run["run_id"]) is None
+    store.update_run(run["run_id"], workers=1, executor="ray")
+    assert observed.record_of(store, run["run_id"]) is None
+
+
+def test_measuring_times_enough_steps_to_be_above_the_noise(
+    mini: Dataset, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BET_HOME", str(tmp_path))
+    monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
+    monkeypatch.setattr(timings, "MIN_SECONDS", 0.0)  # enough at once: the fewest steps
+    assert timings.measure(mini, "lightgcn", torch.device("cpu")).steps == timings.STEPS
+    monkeypatch.setenv("BET_HOME", str(tmp_path / "again"))
+    monkeypatch.setattr(timings, "MIN_SECONDS", 1e9)  # never enough: stops at the most
+    monkeypatch.setattr(timings, "MAX_STEPS", 6)
+    assert timings.measure(mini, "lightgcn", torch.device("cpu")).steps == 6
+
+
+def test_the_page_caps_an_early_stopped_phases_at_most_eta_by_its_plan() -> None:
+    from dashboard.settings import remaining
+
+    planned = {"pretrain": 20.0, "finetune": 50.0, "evaluation": 5.0, "predictor": 1.0, "retrain": 30.0}
+    # pretraining's own ETA counts every step of 300 epochs; the plan knows it stops sooner
+    assert remaining("pretrain", 500.0, planned) == 20.0 + 56.0 + 30.0
+    assert remaining("retrain", 400.0, planned) == 30.0
+    assert remaining("search", 80.0, planned) == 80.0 + 30.0  # the search's own ETA is not a bound: kept
