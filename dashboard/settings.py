@@ -221,13 +221,22 @@ def estimate(cfg: SearchConfig | BaselineConfig, backbones: list[str], data: Dat
 PHASES = {"pretrain": ("pretrain",), "search": ("finetune", "evaluation", "predictor"), "retrain": ("retrain",)}
 
 
+#: Phases whose own ETA counts every step early stopping allows (an upper bound: it usually stops sooner).
+EARLY_STOPPED = ("pretrain", "retrain")
+
+
 def remaining(phase: str, phase_eta: float | None, planned: dict[str, float]) -> float | None:
     """Seconds left in the whole run: the current phase's own ETA (or its planned length) plus
-    the planned length of the phases after it."""
+    the planned length of the phases after it. An early-stopped phase's own ETA, an upper bound
+    (every step early stopping allows), is capped by the phase's planned length (the plan knows
+    how long such trainings ran here, :mod:`bet.observed`)."""
     if phase not in PHASES:
         return phase_eta
     names = list(PHASES)
-    here = phase_eta if phase_eta is not None else sum(planned.get(p, 0.0) for p in PHASES[phase])
+    own = sum(planned.get(p, 0.0) for p in PHASES[phase])
+    here = own if phase_eta is None else phase_eta
+    if phase_eta is not None and phase in EARLY_STOPPED and own > 0:
+        here = min(phase_eta, own)
     later = sum(planned.get(p, 0.0) for ph in names[names.index(phase) + 1 :] for p in PHASES[ph])
     return here + later
 

@@ -12,6 +12,7 @@ from bet.cli.common import add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, search_config
 from bet.errors import ConfigError
 from bet.estimate import LONG_RUN, cached_timings, measure, plan
+from bet.report.collect import fmt_seconds
 from bet.runtime import resolve_device
 
 
@@ -19,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "estimate", help="estimated duration of a search on this machine",
         description="Measure a few training steps and a validation pass (timed on a sample of users, "
-        "scaled by users) of the backbone on the dataset (cached per machine), then estimate each phase of the configured search. Early-stopped trainings "
-        "are assumed to run a typical length: an order of magnitude to plan by.",
+        "scaled by users) of the backbone on the dataset (cached per machine), then estimate each phase of the configured search. "
+        "Runs completed on this machine refine it: how long early stopping let their trainings run, and how their "
+        "phases compared with the measured steps (the median of the most recent).",
     )  # fmt: skip
     add_data_args(p)
     add_search_args(p)
@@ -55,6 +57,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "valid_users": timings.valid_users,
         "eval_scaled": "linear in users",
         "compile_seconds": round(timings.compile, 1),
+        "observed_runs": len(timings.observed),
     }
     out = {
         "preset": cfg.preset,
@@ -63,7 +66,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "long": total > LONG_RUN,
         "measured": how,
     }
-    human = "  ".join(f"{k} {v / 60:.1f} min" for k, v in phases.items() if v > 0)
+    human = "  ".join(f"{k} {fmt_seconds(v)}" for k, v in phases.items() if v >= 0.5)
     warn = ""
     if total > LONG_RUN:
         faster = " --preset fast (a fraction of the steps, docs/results.md §7), or" if cfg.preset != "fast" else ""
@@ -74,7 +77,12 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     note = (
         f"\n(measured{' earlier' if cached else ''}: {timings.steps} training steps per width; validation timed on "
         f"{timings.eval_users:,} of {timings.valid_users:,} users, scaled by users; "
-        f"{timings.compile:.1f} s one-off compile left out)"
+        f"{timings.compile:.1f} s one-off compile left out; "
+        + (
+            f"refined by the {len(timings.observed)} most recent run(s) of it completed here)"
+            if timings.observed
+            else "no run of it completed here yet to refine it: early-stopped trainings assumed of typical length)"
+        )
     )
-    emit(args, out, f"estimated {total / 60:.1f} min: {human}{warn}{note}")
+    emit(args, out, f"estimated {fmt_seconds(total)}: {human}{warn}{note}")
     return 0
