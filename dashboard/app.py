@@ -43,7 +43,7 @@ if __name__ == "__main__" and get_script_run_ctx(suppress_warning=True) is None:
     sys.exit(launch())  # plain `python dashboard/app.py`, not a Streamlit script run
 
 from dashboard import state  # noqa: E402
-from dashboard.views import backbones, frontier, live, runs, setup, why_recall  # noqa: E402
+from dashboard.views import backbones, frontier, live, runs, setup, study, why_recall  # noqa: E402
 
 #: The tab's icon, served by this server: a ``:material/…:`` or emoji icon is fetched from Google's
 #: or a CDN's servers by the browser (a private dashboard makes no outside request).
@@ -69,6 +69,7 @@ state.PAGES.update(PAGES)
 nav = st.navigation(list(PAGES.values()), position="top")
 later: list = []
 setup.sidebar(PAGES["live"], later)
+study.banner()  # a recorded study is open: every page says so, and how to return to the live store
 nav.run()
 for draw in later:  # the sidebar's duration estimate, drawn into its place after the page
     draw()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -13,6 +14,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from bet import BetError, Dataset, DataSpec, RunStore, default_path
 from dashboard import env
+from dashboard import study as studies
 from dashboard.batch import default_run
 from dashboard.queries import FINAL
 from dashboard.runner import Runner
@@ -58,10 +60,56 @@ def me() -> str | None:
 
 
 def may_control(run_id: str) -> bool:
-    return runner().may_control(run_id, me())
+    return study() is None and runner().may_control(run_id, me())
+
+
+@st.cache_resource(ttl=10, show_spinner=False)
+def _studies(folder: str) -> list[studies.Study]:
+    return studies.available(Path(folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _study_store(key: tuple[str, int, int]) -> RunStore:
+    """One read-only handle per study file and version (a rebuilt study is opened again)."""
+    return RunStore(key[0], read_only=True)
+
+
+def available_studies() -> list[studies.Study]:
+    return _studies(str(studies.folder()))
+
+
+def study() -> studies.Study | None:
+    """The recorded study this session reads (:mod:`dashboard.study`); None: the live store."""
+    name = st.session_state.get("_study")
+    return next((s for s in available_studies() if s.name == name), None) if name else None
+
+
+def read_only_reason() -> str | None:
+    """Why buttons that start, stop or resume runs are off (None: they are not)."""
+    return studies.READ_ONLY if study() is not None else None
+
+
+def enter_study(name: str | None) -> None:
+    """This session reads the recorded study ``name`` (None: the live store again). Its feeds,
+    followed batch and chosen run belong to the store it leaves."""
+    if name is None:
+        st.session_state.pop("_study", None)
+    else:
+        st.session_state["_study"] = name
+    for key in ("_feeds", "_follow"):
+        st.session_state.pop(key, None)
+    st.query_params.pop("run", None)
 
 
 def store() -> RunStore:
+    """The store every page reads: the open study's (read-only), else the live one."""
+    s = study()
+    if s is not None:
+        try:
+            return _study_store(s.key())
+        except (OSError, BetError) as exc:  # removed or damaged since it was listed: back to live
+            st.session_state.pop("_study", None)
+            st.error(f"Cannot open {s.title}: {shown(str(exc))}")
     return runner().store
 
 
@@ -101,14 +149,25 @@ def run_or_error(run_id: str) -> dict[str, Any] | None:
 
 def any_active(rows: list[dict[str, Any]] | None = None) -> bool:
     rows = runs() if rows is None else rows
+    if study() is not None:  # a recorded study never changes: nothing to poll
+        return False
     return any(r["status"] not in FINAL for r in rows) or not runner().idle()
 
 
 def selected_run_id(rows: list[dict[str, Any]]) -> str | None:
-    """The run in the URL (``?run=…``), else :func:`dashboard.batch.default_run`."""
+    """The run in the URL (``?run=…``), else the open study's headline run, else
+    :func:`dashboard.batch.default_run`."""
     chosen = st.query_params.get("run")
     if chosen in {r["run_id"] for r in rows}:
         return chosen
+    return opening_run(rows)
+
+
+def opening_run(rows: list[dict[str, Any]]) -> str | None:
+    """The run a page opens on: the open study's headline run, else :func:`dashboard.batch.default_run`."""
+    s = study()
+    if s is not None and s.headline in {r["run_id"] for r in rows}:
+        return s.headline
     return default_run(rows)
 
 

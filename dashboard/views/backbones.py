@@ -24,7 +24,8 @@ def page() -> None:
     cfg = st.session_state.get("setup_config")
     if not groups:
         st.info("No BET runs yet. Run all three backbones at the sidebar's budget to compare them.")
-        if cfg is not None and st.button("Compare LightGCN, NGCF and NCF at the sidebar's budget", key="cmp_all"):
+        if cfg is not None and st.button("Compare LightGCN, NGCF and NCF at the sidebar's budget", key="cmp_all",
+                                         disabled=state.read_only_reason() is not None):  # fmt: skip
             launch(cfg, list(settings.BACKBONE_CHOICES))
         return
     keys = sorted(groups, key=lambda k: (-len(groups[k]), k))
@@ -113,7 +114,9 @@ def view(key: tuple[str, float]) -> None:
             base = SearchConfig.from_dict(next(iter(group.values()))["config"])
         except (KeyError, TypeError, ValueError):
             return  # a run from an older BET Studio without a full config
-        if st.button(f"Run the missing backbone(s) here: {', '.join(missing)}", key="cmp_missing"):
+        reason = state.read_only_reason()  # a recorded study: nothing is started from it
+        if st.button(f"Run the missing backbone(s) here: {', '.join(missing)}", key="cmp_missing",
+                     disabled=reason is not None, help=reason):  # fmt: skip
             launch(dataclasses.replace(base, backbone=missing[0]), missing)
 
 

@@ -93,6 +93,10 @@ def _fmt(value: float | None) -> str:
 
 def sweep() -> None:
     st.subheader("Sweep budgets")
+    reason = state.read_only_reason()
+    if reason is not None:  # a recorded study: its runs are what they are
+        st.info(reason)
+        return
     cfg = st.session_state.get("setup_config")
     if cfg is None:
         st.info("Fix the search settings in the sidebar first: the sweep uses them (dataset, backbones, settings).")

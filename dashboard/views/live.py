@@ -17,6 +17,7 @@ from dashboard.paths import md
 from dashboard.settings import DEMO, packed_mb
 from dashboard.views import follow
 from dashboard.views import story as story_view
+from dashboard.views import study as study_view
 from dashboard.views.live_charts import events, search_charts, sizes_charts
 
 
@@ -27,7 +28,8 @@ def welcome() -> None:
         "embedding size so the table strictly fits the budget, searching with a sampler and a DeepSets fitness "
         "predictor, then retraining the best candidates. This store has no runs yet."
     )
-    with st.container(key="welcome"):
+    demo, recorded = st.columns(2) if state.available_studies() else (st.container(), None)
+    with demo, st.container(key="welcome"):
         others = " and ".join(f"{c:g}" for c in story.DEMO_SPARSITIES[1:])
         st.markdown(
             f"**One-click demo:** BET against uniform sizes (SU), random sizes (SR) and MDE on {DEMO.data.dataset} "
@@ -39,6 +41,9 @@ def welcome() -> None:
         )
         if st.button("Run the demo", key="demo", type="primary"):
             start_demo()
+    if recorded is not None:
+        with recorded:
+            study_view.entry()  # beside the live demo: the real-size runs, recorded
     st.caption("Or set up your own search in the sidebar and press **Start search**.")
 
 

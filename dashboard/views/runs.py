@@ -133,7 +133,9 @@ def downloads(run: dict[str, Any]) -> None:
     try:
         table = store.table(rid)
     except BetError:
-        d[3].caption("No packed table (only completed runs with an embedding table have one).")
+        d[3].caption("No packed table: a recorded study keeps none (its run's command reproduces one)."
+                     if state.study() is not None
+                     else "No packed table (only completed runs with an embedding table have one).")  # fmt: skip
     else:
         d[3].download_button(f"Packed table (.npz, {len(table) / 1e6:.2f} MB)", table, f"{rid}-table.npz",
                              "application/octet-stream", key="dl_table", on_click="ignore")  # fmt: skip

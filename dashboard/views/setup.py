@@ -29,6 +29,7 @@ from dashboard import presets, queries, settings, state
 from dashboard.paths import md
 from dashboard.settings import BACKBONE_CHOICES, DEVICES, PAPER
 from dashboard.views import source
+from dashboard.views import study as study_view
 
 DEFAULTS: dict[str, Any] = {
     "data_source": source.SOURCES[0], "dataset": BUILTIN[0], "data_path": "", "data_fmt": "auto", "min_rating": "",
@@ -171,9 +172,12 @@ def _queue_status(was_busy: bool) -> None:
     if was_busy and not running and not queued:
         st.rerun()  # everything ended: one full rerun stops the polling
     my_running, my_queued = run.mine(running, me), run.mine(queued, me)
+    others = len(running) + len(queued) - len(my_running) - len(my_queued)
+    studying = state.read_only_reason() is not None
+    if studying:  # a recorded study is open: the live queue is shown, not controlled
+        my_running, my_queued = [], []
     with st.container(key="queue"):
-        others = len(running) + len(queued) - len(my_running) - len(my_queued)
-        st.caption(f"Queue: {len(running)} running · {len(queued)} waiting (one run at a time on CPU)"
+        st.caption(f"{'The live store’s queue' if studying else 'Queue'}: {len(running)} running · {len(queued)} waiting (one run at a time on CPU)"
                    + (f" · {others} of them started in other sessions" if others else ""))  # fmt: skip
         if my_running and st.button("Stop the running search", key="stop_running", width="stretch"):
             for rid in my_running:
@@ -189,7 +193,9 @@ def _queue_status(was_busy: bool) -> None:
 
 def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: Any) -> None:
     """The Start button and what it would start (drawn at the top of the sidebar)."""
-    if top.button("Start search", key="start", type="primary", disabled=cfg is None, width="stretch"):
+    reason = state.read_only_reason()
+    if top.button("Start search", key="start", type="primary", disabled=cfg is None or reason is not None,
+                  width="stretch", help=reason):  # fmt: skip
         assert cfg is not None
         try:
             ids = state.runner().submit_search(cfg, st.session_state["backbones"], owner=state.me())
@@ -205,7 +211,9 @@ def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: 
     if cfg is None and st.session_state.get("_memory_error"):
         with top.container(key="memory-error-start"):
             st.error(st.session_state["_memory_error"])
-    if cfg is not None and data is not None:
+    if reason is not None:
+        top.caption(reason)
+    elif cfg is not None and data is not None:
         top.caption(f"Starts {' + '.join(st.session_state['backbones'])} on {md(data.name)} at c = {cfg.sparsity:g} "
                     "(set below).")  # fmt: skip
     else:
@@ -223,6 +231,7 @@ def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None
     sb = st.sidebar
     sb.header("BET Studio")
     sb.caption("Fit per-user/per-item embedding sizes into a parameter budget (BET, WSDM 2024).")
+    study_view.switch(sb)
     top = sb.container(key="start-bar")  # Start sits here, above the settings: reachable in any window
     spec = source.data_spec(sb)
     data = source.load(sb, spec) if spec is not None else None

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import frontier_chart, memo, provisional, queries, state, story
+from dashboard.views import study as study_view
 
 
 def batch(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -54,6 +55,8 @@ def _band(comparison_id: str, sparsity: float, was_active: bool) -> None:
             + ". Each number is the test recall@20 (read out) of the run chosen on **validation** at that "
             "budget, as a share of the full-size model's; the search below is BET at the headline budget."
         )
+        if not active:
+            study_view.beside_story()  # the mini demo's story told: the real-size one, one click away
     points = queries.frontier_points(runs)
     if points.empty and pending.empty:
         return

@@ -10,7 +10,7 @@ import streamlit as st
 
 from bet import BetError, baseline_action
 from bet import report as explain  # the findings, shared with the offline report
-from dashboard import batch, charts, queries, settings, state, stats
+from dashboard import charts, queries, settings, state, stats
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -33,7 +33,7 @@ def page() -> None:
     by_id = {r["run_id"]: r for r in rows}
     current = st.query_params.get("run")
     if current not in ids:  # as the Live page: the run at work, or the story's headline search
-        current = batch.default_run(every)
+        current = state.opening_run(every)
     rid = st.selectbox("Search", ids, index=ids.index(current) if current in ids else 0,
                        format_func=lambda i: f"{i} — {queries.label(by_id[i])}", key="why_run")  # fmt: skip
     active = by_id[rid]["status"] not in queries.FINAL
