@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 from dashboard_helpers import ROOT, fill_store
+from test_hostile_store import read_only
 
 from bet.data import load_dataset
 from bet.errors import StoreError
@@ -104,9 +104,9 @@ def test_make_study_writes_a_manifest_the_dashboard_lists_and_opens_read_only(so
     assert {r["run_id"]: r["in_table"] for r in doc["runs"]} == {ids["bet"]: True, ids["su"]: True,
                                                                 ids["full"]: False, ids["pop"]: False}  # fmt: skip
     assert doc["left_out"][0]["run_id"] == "20261130-004505-46b7f4"
-    os.chmod(folder / "mini.sqlite", 0o444)
-    os.chmod(folder, 0o555)  # a read-only checkout (root ignores the bits: nothing new must appear anyway)
-    try:
+    with read_only(folder):  # a read-only checkout (for root: a read-only bind mount)
+        with pytest.raises(OSError):
+            (folder / "probe").write_text("x")
         found = studies.available(folder)
         assert [s.title for s in found] == ["Recorded study: mini"] and found[0].headline == ids["bet"]
         store = studies.open_store(found[0])
@@ -115,9 +115,7 @@ def test_make_study_writes_a_manifest_the_dashboard_lists_and_opens_read_only(so
         with pytest.raises(StoreError, match="read-only"):
             store.delete_run(ids["bet"])
         store.close()
-        assert sorted(p.name for p in folder.iterdir()) == ["mini.json", "mini.sqlite"]
-    finally:
-        os.chmod(folder, 0o755)
+        assert sorted(p.name for p in folder.iterdir()) == ["mini.json", "mini.sqlite"]  # nothing beside it
 
 
 def test_a_manifest_without_its_store_is_not_listed(tmp_path: Path) -> None:
