@@ -57,11 +57,15 @@ class Study:
         return f"from {start} to {end}" if end and end != start else f"on {start}"
 
     def summary(self) -> str:
-        """One line: what ran, where and when (markdown)."""
+        """One line of plain text: what ran, where and when."""
         runs = self.manifest.get("runs") or []
         table = sum(bool(r.get("in_table")) for r in runs)
-        return (f"{len(runs)} runs ({table} of them rows of `docs/table1.csv`, the others their full-size and "
-                f"popularity references), recorded on {self.manifest.get('where') or 'an unrecorded machine'} "
+        rows = (
+            "all rows of docs/table1.csv"
+            if table == len(runs)
+            else (f"{table} of them rows of docs/table1.csv, the others their full-size or popularity references")
+        )
+        return (f"{len(runs)} runs ({rows}), recorded on {self.manifest.get('where') or 'an unrecorded machine'} "
                 f"{self.when()}.")  # fmt: skip
 
     def key(self) -> tuple[str, int, int]:

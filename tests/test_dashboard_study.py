@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import APP, ROOT, fill_store
+from dashboard_helpers import APP, ROOT, add_run, fill_store
 from streamlit.testing.v1 import AppTest
 
 from bet.data import load_dataset
@@ -106,3 +107,18 @@ def test_every_page_reads_the_study_and_starts_nothing(env: dict[str, str], name
         assert "of 4 runs" in " ".join(str(c.value) for c in at.caption)  # the study's runs, not the live store's
     if name == "why":
         assert at.selectbox(key="why_run").value == env["bet"]
+
+
+def test_a_finished_demo_story_offers_the_real_size_one(env: dict[str, str], tmp_path: Path) -> None:
+    """Under the live mini demo's story: one click to the recorded real-size story."""
+    data = load_dataset("gowalla-mini")
+    live = RunStore(tmp_path / "bet.sqlite")
+    for method, valid, test in (("full", 0.24, 0.25), ("su", 0.2, 0.2), ("bet", 0.21, 0.21)):
+        add_run(live, data, method, valid=valid, test=test, created_at=time.time() - 60, comparison_id="demo-1")
+    live.close()
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    no_exceptions(at)
+    assert "BET keeps 84% of the full model's recall@20; uniform sizes keep 80%" in markdown(at)  # the mini story
+    at.button(key="study-story-mini").click().run()
+    no_exceptions(at)
+    assert "**Recorded study: mini** · read-only" in markdown(at) and "BET keeps 92%" in markdown(at)
