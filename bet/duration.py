@@ -21,8 +21,10 @@ from bet.train import TrainConfig
 #: How much longer each of ``n`` trainings at once takes than alone (retraining two at a time on 2
 #: cores: measured ~1.2x; more wait their turn).
 PAIRED = {1: 1.0, 2: 1.2}
-#: The phases that train (a step model); a phase no run has shown yet borrows their median ratio.
-TRAINING = ("finetune", "pretrain", "retrain", "baseline")
+#: The early-stopped trainings (one training loop, alone on its cores); a training phase no run has
+#: shown yet borrows their median ratio. A search's finetunes run beside the drawing of candidate
+#: pools (another core) and lend nothing.
+TRAINING = ("pretrain", "retrain", "baseline")
 
 
 def stop_steps(cfg: TrainConfig, data: Dataset, epochs: float) -> float:
@@ -109,7 +111,7 @@ class Seen:
         self.training = statistics.median(trained) if trained else 1.0
 
     def scale(self, phase: str) -> float:
-        return self.ratio.get(phase, self.training if phase in TRAINING else 1.0)
+        return self.ratio.get(phase, self.training if phase in (*TRAINING, "finetune") else 1.0)
 
     def _matching(self, phase: str, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         return [r for r in self.runs if phase in r.get("steps", {}) and keep(r)]

@@ -20,7 +20,9 @@ Two things the measurement cannot know are taken from the runs this machine has 
   machine, what a run does beside its steps): each phase's seconds are scaled by the median, over
   those runs, of what the phase took divided by what the model says for the same work (their own
   steps, evaluations and widths, timed with today's measurement). A phase no run has shown yet
-  takes the median of the training phases that were shown.
+  takes the median of the early-stopped trainings that were shown (pretraining, retraining, the
+  references: the same training loop; a search's finetunes run beside the drawing of candidate
+  pools and lend nothing).
 """
 
 from __future__ import annotations
@@ -46,30 +48,38 @@ __all__ = ["LONG_RUN", "Timings", "cached_timings", "measure", "plan", "typical_
 #: Above this many seconds the dashboard warns before Start.
 LONG_RUN = 600.0
 #: Epochs pretraining runs before early stopping ends it, when no pretraining of this dataset was
-#: observed here (measured: gowalla-mini's full LightGCN stops at 32 epochs, best at 22; full
-#: Gowalla's had not stopped at 39 epochs, docs/results.md §6.3, and the fast preset caps it at 40).
-PRETRAIN_EPOCHS = 40
-#: Epochs a from-scratch training (retraining, SU/SR/MDE) runs before early stopping ends it,
-#: when none was observed here (the earlier guess: gowalla-mini's full model peaks at ~26 epochs).
-TYPICAL_EPOCHS = 40
+#: observed here. Measured (bench/estimate_accuracy.py, 2026-12-06): gowalla-mini's full LightGCN
+#: stops at 32 epochs (best at 22), its NCF at 22; full Gowalla's LightGCN runs into the fast
+#: preset's 40-epoch cap (out/fast.sqlite; uncapped it had not stopped at 39, docs/results.md §6.3).
+PRETRAIN_EPOCHS = 32
+#: Epochs a from-scratch training (a retraining, SU/SR/MDE) runs before early stopping ends it, when
+#: none on the same schedule was observed here. Measured the same day on gowalla-mini (LightGCN):
+#: retrainings 70, 70, 72, 96, 96, 106 epochs (c = 0.9 and 0.95), SU 58 and 68, SR 82, MDE 70 —
+#: median 71 (the earlier guess, 40, made cold estimates 0.62-0.77 of the measured time on an idle
+#: machine, issue 23); NCF retrainings 36 and 62; full Gowalla's c = 0.9 retraining 173
+#: (docs/results.md §6.3).
+TYPICAL_EPOCHS = 70
 #: Epochs a retraining warm-started from the pretrained rows runs before early stopping ends it
-#: (the ``fast`` preset; measured on full Gowalla, docs/results.md §7).
+#: (the ``fast`` preset, meant for full-size data: measured on full Gowalla, docs/results.md §7;
+#: on gowalla-mini it ran 54 and 68, which its observed runs then say).
 WARM_EPOCHS = 20
 #: Seconds of predictor work (rank, select, update) per evaluated candidate (measured ~25 ms).
 PREDICTOR_SECONDS = 0.03
 
 
 def typical_width(data: Dataset, backbone: str, sparsity: float, d_max: int) -> int:
-    """The widest row of a typical sampled action at this sparsity (median over 16 draws); the
-    width a LightGCN step computes. Other backbones always compute ``d_max`` columns."""
+    """The widest row of a sampled action at this sparsity, averaged over 32 draws: the width a
+    LightGCN step computes, in the mean (a step's time is linear in it; the median of 16 draws,
+    used before, read 44-49 at c = 0.9 on gowalla-mini where the mean is 62 and the searches'
+    evaluated actions averaged 75-87). Other backbones always compute ``d_max`` columns."""
     if backbone != "lightgcn" or sparsity <= 0:
         return d_max
     key = (data.fingerprint, sparsity, d_max)
-    if key not in _WIDTHS:  # the dashboard asks on every rerun: draw once (0.5 s on full Gowalla)
+    if key not in _WIDTHS:  # the dashboard asks on every rerun: draw once (~1 s on full Gowalla)
         batch = ActionSampler.for_data(data, budget_for(sparsity, data.n_rows, d_max), d_max).sample(
-            16, np.random.default_rng(0)
+            32, np.random.default_rng(0)
         )
-        _WIDTHS[key] = int(np.median(np.maximum(batch.user_sizes.max(1), batch.item_sizes.max(1))))
+        _WIDTHS[key] = round(float(np.mean(np.maximum(batch.user_sizes.max(1), batch.item_sizes.max(1)))))
     return _WIDTHS[key]
 
 

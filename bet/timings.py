@@ -1,15 +1,20 @@
 """Measured seconds per training step and per validation pass on this machine (what
 :func:`bet.estimate.plan` scales up), cached per dataset, backbone, device and CPU count.
 
-:func:`measure` trains :data:`STEPS` steps of the backbone on the dataset at two table widths (full,
-and the narrow width typical of the budget; LightGCN only, the other backbones always compute
-``d_max`` columns) and keeps the median step after the first (batch prefetch and allocator
-warm-up). The validation pass is timed on a fixed sample of users — :data:`EVAL_BLOCKS` ranking
-blocks, 2,048 users on CPU — and scaled linearly by users to every validation user, plus one
-scorer build (LightGCN's and NGCF's propagation, NCF's per-row halves). The first scorer of a
-process may compile a kernel (NCF on a large catalogue: 5–12 s, once per process); it is built
-once before the timed one and its extra seconds are reported apart (:attr:`Timings.compile`),
-never counted per pass. Full Gowalla is measured in seconds, gowalla-mini in well under one.
+:func:`measure` trains the backbone on the dataset at two table widths (full, and the narrow
+width typical of the budget; LightGCN only, the other backbones always compute ``d_max`` columns)
+for at least :data:`STEPS` steps and :data:`MIN_SECONDS` of them, and keeps the median step after
+the first (batch prefetch and allocator warm-up). The validation pass is timed on a fixed sample
+of users — :data:`EVAL_BLOCKS` ranking blocks, 2,048 users on CPU — and scaled linearly by users to
+every validation user, plus one scorer build (LightGCN's and NGCF's propagation, NCF's per-row
+halves). The first scorer of a process may compile a kernel (NCF on a large catalogue: 5–12 s,
+once per process); it is built once before the timed one and its extra seconds are reported
+apart (:attr:`Timings.compile`), never counted per pass. Full Gowalla is measured in seconds,
+gowalla-mini in about one per width.
+
+What runs then take here corrects the model (:mod:`bet.observed`, attached to what
+:func:`measure` returns as :attr:`Timings.observed`): a measurement taken on a busy machine is not
+trusted forever.
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ from bet.train import TrainConfig, train_iter
 #: Fewest training steps run per width; the first is dropped, the median of the others kept.
 STEPS = 3
 #: Steps go on until those kept add up to this many seconds (at most :data:`MAX_STEPS`): on
-#: gowalla-mini a step is ~10 ms, and two of them were noise (a fresh process's first steps, a
-#: busy core) that the plan multiplied by thousands of steps; full Gowalla's 0.4 s steps stop at 3.
+#: gowalla-mini the same LightGCN step took 40-230 ms within one minute on a busy 2-core machine
+#: (2026-12-06, load 5), so two kept steps were a draw of that noise which the plan multiplied by
+#: thousands of steps; full Gowalla's ~0.4 s steps still stop at 3.
 MIN_SECONDS = 0.5
 MAX_STEPS = 60
 #: Ranking blocks of users whose validation ranking is timed (block: 64 users on CPU, 4,096 on a GPU).

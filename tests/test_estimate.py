@@ -56,8 +56,9 @@ def test_plan_of_the_fast_preset_samples_users_and_warm_starts(mini: Dataset) ->
     from bet.presets import apply_preset
 
     t = Timings(8, 128, 0.01, 0.05, 0.1, 0.2)
-    paper = dataclasses.replace(TINY, seed=124)
+    paper = dataclasses.replace(TINY, seed=124, retrain=dataclasses.replace(TINY.retrain, epochs=300))
     fast = dataclasses.replace(apply_preset(paper, "fast"), iterations=paper.iterations, retrain_top=paper.retrain_top)
+    fast = dataclasses.replace(fast, retrain=dataclasses.replace(fast.retrain, epochs=300))  # the same cap: not reached
     p, f = plan(paper, mini, t), plan(fast, mini, t)
     assert f["evaluation"] == p["evaluation"] * 0.5  # fitness on half the users: linear in users
     assert WARM_EPOCHS < TYPICAL_EPOCHS and 0 < f["retrain"] < p["retrain"]

@@ -16,6 +16,7 @@ import torch
 from bet import observed, timings
 from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
+from bet.duration import retraining
 from bet.estimate import PRETRAIN_EPOCHS, TYPICAL_EPOCHS, WARM_EPOCHS, Timings, plan
 from bet.runs import run_search
 from bet.store import RunStore
@@ -36,15 +37,22 @@ def _seen(*records: dict[str, Any]) -> Timings:
     return dataclasses.replace(FLAT, observed=records)
 
 
-def test_a_run_that_took_twice_the_model_doubles_the_next_plan(mini: Dataset) -> None:
-    before = plan(CFG, mini, FLAT, pretrained=True)
+def test_a_run_that_took_longer_than_the_model_scales_the_next_plan(mini: Dataset) -> None:
+    before = plan(CFG, mini, FLAT, pretrained=False)
     model_finetune = 4 * 10 * 0.01
     assert before["finetune"] == pytest.approx(model_finetune)
-    rec = _record(CFG, seconds={"finetune": 2 * model_finetune}, evaluated=4, width={"finetune": 20.0})
-    after = plan(CFG, mini, _seen(rec), pretrained=True)
+    full = CFG.retrain.total_steps(mini)  # TINY's cap: what the plan assumes too
+    model_retrain = retraining(CFG, mini, FLAT, 20.0, [full], workers=2)
+    rec = _record(
+        CFG, seconds={"finetune": 2 * model_finetune, "retrain": 3 * model_retrain},
+        evaluated=4, steps={"retrain": [full]}, width={"finetune": 20.0, "retrain": 20.0},
+    )  # fmt: skip
+    after = plan(CFG, mini, _seen(rec), pretrained=False)
     assert after["finetune"] == pytest.approx(2 * before["finetune"])
-    # a training phase no run has shown yet borrows the training phases' median; evaluation does not
-    assert after["retrain"] == pytest.approx(2 * before["retrain"])
+    assert after["retrain"] == pytest.approx(3 * before["retrain"])
+    # a training no run has shown yet (pretraining) borrows the early-stopped trainings' ratio, not
+    # the finetunes' (they run beside the drawing of candidate pools); evaluation borrows nothing
+    assert after["pretrain"] == pytest.approx(3 * before["pretrain"])
     assert after["evaluation"] == pytest.approx(before["evaluation"])
 
 
