@@ -187,6 +187,19 @@ class BaselineConfig:
         return BaselineConfig(**d)
 
 
+def paper_schedule(base: SearchConfig) -> TrainConfig:
+    """The references' schedule for a search: its retraining schedule under the ``paper`` preset
+    (``--retrain-epochs`` and ``--early-stop`` included); under another preset, what the preset
+    changes in BET's own retraining (users validated, learning-rate schedule, most epochs) set back
+    to the paper's, its early stopping kept."""
+    if base.preset == "paper":
+        return base.retrain
+    return dataclasses.replace(
+        base.retrain, eval_users=None, lr=RETRAIN.lr, lr_decay=RETRAIN.lr_decay,
+        lr_decay_every=RETRAIN.lr_decay_every, epochs=RETRAIN.epochs,
+    )  # fmt: skip
+
+
 def baseline_config(base: SearchConfig, method: str, sparsity: float | None = None) -> BaselineConfig:
     """The ``method`` reference for a search: its data, backbone, seed, device, d_max and schedules
     (the retraining one to train on, validated on every user whatever the preset), at its sparsity
@@ -195,5 +208,5 @@ def baseline_config(base: SearchConfig, method: str, sparsity: float | None = No
         data=base.data, backbone=base.backbone, method=method,
         sparsity=NO_BUDGET.get(method, base.sparsity if sparsity is None else sparsity),
         seed=base.seed, device=base.device, d_max=base.d_max, pretrain=base.pretrain,
-        train=dataclasses.replace(base.retrain, eval_users=None),  # references: the paper's schedule, any preset
+        train=paper_schedule(base),  # the references train on the paper's schedule under any preset
     )  # fmt: skip

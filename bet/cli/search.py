@@ -18,7 +18,7 @@ import numpy as np
 from bet.backbones import BACKBONES
 from bet.budget import D_MAX, budget_for
 from bet.cli.common import SearchProgress, add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
-from bet.config import RETRAIN, RETRAIN_FROM, DataSpec, SearchConfig
+from bet.config import RETRAIN_FROM, DataSpec, SearchConfig
 from bet.errors import ConfigError
 from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.presets import PRESETS, preset_settings
@@ -85,8 +85,8 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
     g.add_argument(
         "--retrain-epochs",
         type=int,
-        default=RETRAIN.epochs,
-        help="most epochs per from-scratch retrain (early stopping; default 300)",
+        default=None,
+        help="most epochs per retraining (early stopping; paper 300, fast 80: its references keep 300)",
     )
     g.add_argument(
         "--early-stop", choices=EARLY_STOP, default="ours",
@@ -118,7 +118,9 @@ def search_config(
         return preset[key or name] if value is None else value
 
     fraction = getattr(args, "fitness_users", None)
-    retrain = dataclasses.replace(preset["retrain"], epochs=args.retrain_epochs, **stopping)
+    retrain = dataclasses.replace(preset["retrain"], **stopping)
+    if args.retrain_epochs is not None:
+        retrain = dataclasses.replace(retrain, epochs=args.retrain_epochs)
     if fraction is not None:  # one option for both samples: fitness and retraining's early stopping
         retrain = dataclasses.replace(retrain, eval_users=None if fraction >= 1 else fraction)
     pretrain = dataclasses.replace(preset["pretrain"], **stopping)
