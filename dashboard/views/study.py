@@ -78,10 +78,13 @@ def banner() -> None:
             if study.commands:
                 st.code("\n".join(study.commands), language="bash")
             for run in study.manifest.get("runs") or []:
-                checked = "" if run.get("reproduces_config") else " (not checked: the command differs)"
+                command = run.get("reproduce")
+                checked = "" if run.get("reproduces_config") else " (not checked: the command differs)" if command \
+                    else " (on no Table 1 cell: no reproduce command)"  # fmt: skip
                 st.caption(f"{md(run.get('run_id'))} · {md(run.get('backbone'))} {md(run.get('method'))} "
                            f"c={run.get('sparsity')}{checked}")  # fmt: skip
-                st.code(str(run.get("reproduce", "")), language="bash")
+                if command:
+                    st.code(str(command), language="bash")
             left_out = study.manifest.get("left_out") or []
             if left_out:
                 st.caption(f"{len(left_out)} rows of docs/table1.csv are not in this study (their runs were "
