@@ -106,11 +106,17 @@ class Seen:
             for phase, secs in rec.get("seconds", {}).items():
                 if model.get(phase, 0.0) > 0:
                     ratios.setdefault(phase, []).append(secs / model[phase])
+                    if phase == "retrain":  # how many ran at once: two share the cores as no model says
+                        n = min(len(rec["steps"]["retrain"]), rec["config"].get("retrain_workers") or workers)
+                        ratios.setdefault(f"retrain@{n}", []).append(secs / model[phase])
         trained = [r for p in TRAINING for r in ratios.get(p, [])]
         self.ratio = {p: statistics.median(v) for p, v in ratios.items()}
         self.training = statistics.median(trained) if trained else 1.0
 
-    def scale(self, phase: str) -> float:
+    def scale(self, phase: str, at_once: int | None = None) -> float:
+        """The median ratio observed for ``phase`` (retraining: of as many at once, if observed)."""
+        if at_once is not None and f"{phase}@{at_once}" in self.ratio:
+            return self.ratio[f"{phase}@{at_once}"]
         return self.ratio.get(phase, self.training if phase in (*TRAINING, "finetune") else 1.0)
 
     def _matching(self, phase: str, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:

@@ -124,7 +124,8 @@ def plan(
     )  # fmt: skip
     w = seen.width("retrain", cfg.sparsity, width)
     k = min(cfg.retrain_top, evaluated)
-    out["retrain"] = seen.scale("retrain") * retraining(
+    at_once = min(k, cfg.retrain_workers or workers)
+    out["retrain"] = seen.scale("retrain", at_once) * retraining(
         cfg, data, t, w, [stop_steps(cfg.retrain, data, epochs)] * k, workers
     )
     return out

@@ -135,7 +135,11 @@ def _time_evaluation(model: Backbone, data: Dataset) -> tuple[float, float, int,
 
 
 def _key(data: Dataset, backbone: str, device: torch.device, d_max: int, narrow: int) -> str:
-    return f"{data.fingerprint}-{backbone}-{device.type}-{os.cpu_count()}-{d_max}-{narrow}-m{METHOD}"
+    return _key_of(data.fingerprint, backbone, device, d_max, narrow)
+
+
+def _key_of(fingerprint: str, backbone: str, device: torch.device, d_max: int, narrow: int) -> str:
+    return f"{fingerprint}-{backbone}-{device.type}-{os.cpu_count()}-{d_max}-{narrow}-m{METHOD}"
 
 
 def _known() -> dict[str, Any]:
@@ -151,12 +155,20 @@ def cached_timings(
     data: Dataset, backbone: str, device: torch.device, d_max: int = 128, narrow: int = 8
 ) -> Timings | None:
     """The timings :func:`measure` would read back for this machine, or ``None`` (it would measure)."""
-    entry = _known().get(_key(data, backbone, device, d_max, narrow))
+    t = cached_for(data.fingerprint, backbone, device, d_max, narrow)
+    return None if t is None else _observed(t, data, backbone, device, d_max)
+
+
+def cached_for(
+    fingerprint: str, backbone: str, device: torch.device, d_max: int = 128, narrow: int = 8
+) -> Timings | None:
+    """The cached measurement for data of this split ``fingerprint`` (a stored run's), without
+    loading the data or the observed runs; ``None`` when this machine has none."""
+    entry = _known().get(_key_of(fingerprint, backbone, device, d_max, narrow))
     try:
-        t = Timings(**entry) if isinstance(entry, dict) else None
+        return Timings(**entry) if isinstance(entry, dict) else None
     except TypeError:  # an entry written by another version: measured again
         return None
-    return None if t is None else _observed(t, data, backbone, device, d_max)
 
 
 def _observed(t: Timings, data: Dataset, backbone: str, device: torch.device, d_max: int) -> Timings:

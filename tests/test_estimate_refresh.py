@@ -192,3 +192,19 @@ def test_the_page_caps_an_early_stopped_phases_at_most_eta_by_its_plan() -> None
     assert remaining("pretrain", 500.0, planned) == 20.0 + 56.0 + 30.0
     assert remaining("retrain", 400.0, planned) == 30.0
     assert remaining("search", 80.0, planned) == 80.0 + 30.0  # the search's own ETA is not a bound: kept
+
+
+def test_retrainings_learn_apart_how_many_ran_at_once(mini: Dataset) -> None:
+    full = CFG.retrain.total_steps(mini)  # TINY's cap, what the plan assumes too
+    pair = dataclasses.replace(CFG, retrain_top=2)
+    alone = _record(CFG, "alone", steps={"retrain": [full]}, width={"retrain": 20.0},
+                    seconds={"retrain": 1.5 * retraining(CFG, mini, FLAT, 20.0, [full], workers=2)})  # fmt: skip
+    two = _record(pair, "two", steps={"retrain": [full, full]}, width={"retrain": 20.0},
+                  seconds={"retrain": 4 * retraining(pair, mini, FLAT, 20.0, [full, full], workers=2)})  # fmt: skip
+    seen = _seen(alone, two)
+    assert plan(CFG, mini, seen, pretrained=True)["retrain"] == pytest.approx(
+        1.5 * plan(CFG, mini, FLAT, pretrained=True)["retrain"]
+    )
+    assert plan(pair, mini, seen, pretrained=True)["retrain"] == pytest.approx(
+        4 * plan(pair, mini, FLAT, pretrained=True)["retrain"]
+    )
