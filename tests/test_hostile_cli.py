@@ -205,7 +205,7 @@ def test_out_through_a_symlink_writes_its_target(home: Path, stored: tuple[Path,
 
 # -- 2. every numeric option has a bound ---------------------------------------------------------
 #: Numeric options checked elsewhere: a sparsity (the budget's own rules), a rating threshold.
-NOT_BOUNDED = {"sparsity", "min_rating"}
+NOT_BOUNDED = {"sparsity", "min_rating", "fitness_users"}  # fractions: checked in (0, 1] by validate()
 
 
 def test_every_numeric_option_has_a_bound() -> None:
@@ -230,6 +230,7 @@ def test_paper_settings_are_within_the_bounds() -> None:
     ("args", "message"),
     [
         (["search", "--redraws", "1000000000"], "--redraws must be in [0, 1000], got 1000000000"),
+        (["search", "--fitness-users", "0"], "--fitness-users must be a fraction in (0, 1], got 0.0"),
         (["search", "-T", "100000"], "-T/--iterations must be in [1, 10000], got 100000"),
         (["search", "-m", "0"], "-m/--candidates must be in [1, 10000], got 0"),
         (["search", "--finetune-epochs", "100000"], "--finetune-epochs must be in [1, 1000]"),
