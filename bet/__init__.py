@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 from bet import report
 from bet.backbones import action_budget
-from bet.baselines import METHODS, baseline_action
+from bet.baselines import baseline_action
 from bet.budget import budget_for
 from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, load_dataset
@@ -23,6 +23,16 @@ from bet.errors import BetError, BudgetError, ConfigError, StoreError
 from bet.estimate import LONG_RUN, check_memory, measure, memory_needs, plan, training_bytes
 from bet.executors import EXECUTORS, make_executor
 from bet.frontier import frontier_jobs
+from bet.methods import (
+    METHODS,
+    Method,
+    budgeted_methods,
+    frontier_methods,
+    method,
+    method_colours,
+    method_labels,
+    once_methods,
+)
 from bet.paths import bet_home
 from bet.predictor import PREDICTORS
 from bet.presets import FAST_ABOVE_ROWS, PRESETS, apply_preset, default_preset, preset_settings
@@ -61,6 +71,7 @@ __all__ = [
     "DataSpec",
     "Dataset",
     "Job",
+    "Method",
     "RunStore",
     "SearchConfig",
     "Status",
@@ -72,16 +83,22 @@ __all__ = [
     "baseline_config",
     "bet_home",
     "budget_for",
+    "budgeted_methods",
     "check_memory",
     "create_job",
     "default_path",
     "default_preset",
     "frontier_jobs",
+    "frontier_methods",
     "job_events",
     "load_dataset",
     "make_executor",
     "measure",
     "memory_needs",
+    "method",
+    "method_colours",
+    "method_labels",
+    "once_methods",
     "plan",
     "prepare_resume",
     "preset_settings",

@@ -27,13 +27,11 @@ from bet.embedding import pack_bytes
 from bet.errors import ConfigError
 from bet.evaluation import evaluate
 from bet.events import CandidateEvaluated, Event, PhaseChanged, RunFinished, TablePacked
+from bet.methods import METHODS, size_kinds
 from bet.runtime import resolve_device
 from bet.store import Status
 from bet.train import pretrain, train_sized
 
-#: CLI ``--sizes`` names → method names used in frontiers.
-SIZE_KINDS = {"full": "full", "uniform": "su", "random": "sr", "frequency": "mde"}
-METHODS = ("bet", "su", "sr", "mde", "full", "pop")
 MDE_ALPHA = 0.5
 
 
@@ -47,11 +45,18 @@ def by_frequency(data: Dataset) -> np.ndarray:
     return np.argsort(-frequencies(data), kind="stable")
 
 
+def sizes_rule(method: str) -> str | None:
+    """How ``method`` sizes the rows (its ``--sizes`` name: ``full``, ``uniform``, ``random``,
+    ``frequency``); None: it has no action of its own (BET searches one, ``pop`` keeps no table)."""
+    ref = METHODS.get(method)
+    return ref.sizes if ref is not None else None
+
+
 def baseline_action(
     method: str, data: Dataset, sparsity: float, seed: int = 0, d_max: int = D_MAX, *, backbone: str = "lightgcn"
 ) -> Action:
     """:func:`budget_action` at ``sparsity``'s budget (for read-outs that start from a sparsity)."""
-    budget = budget_for(sparsity, data.n_rows, d_max) if method != "full" else 0
+    budget = budget_for(sparsity, data.n_rows, d_max) if sizes_rule(method) != "full" else 0
     return budget_action(method, data, budget, seed=seed, d_max=d_max, backbone=backbone)
 
 
@@ -61,20 +66,22 @@ def budget_action(
     """The ``method`` action (``su``, ``sr``, ``mde`` or ``full``, which ignores the budget) under a
     run's ``budget`` on ``backbone`` (NCF's action gets half: its GMF table is paid from the rest)."""
     nu, ni = data.n_users, data.n_items
-    if method == "full":
+    sizes_by = sizes_rule(method)
+    if sizes_by == "full":
         return Action.of(np.full(nu, d_max), np.full(ni, d_max))
     budget = action_budget(backbone, budget, nu + ni)
-    if method == "su":
+    if sizes_by == "uniform":
         action = uniform(nu, ni, budget, d_max, by_frequency(data))
-    elif method == "sr":
+    elif sizes_by == "random":
         weights = np.random.default_rng(seed).random(nu + ni)
         sizes = allocate(weights, budget, d_max)
         action = Action.of(sizes[:nu], sizes[nu:])
-    elif method == "mde":
+    elif sizes_by == "frequency":
         sizes = allocate(frequencies(data).astype(np.float64) ** MDE_ALPHA, budget, d_max)
         action = Action.of(sizes[:nu], sizes[nu:])
     else:
-        raise ConfigError(f"unknown baseline {method!r}; choose su, sr, mde or full")
+        *known, last = sorted(size_kinds().values(), key=lambda m: not METHODS[m].budgeted)
+        raise ConfigError(f"unknown baseline {method!r}; choose {', '.join(known)} or {last}")
     return action.check(budget, d_max)
 
 
@@ -88,11 +95,12 @@ def baseline_events(
     device = resolve_device(cfg.device)
     yield PhaseChanged("baseline", f"{cfg.method} on {cfg.backbone}")
     action = None
-    if cfg.method == "full":
+    trains = METHODS[cfg.method].trains if cfg.method in METHODS else "scratch"
+    if trains == "pretrain":
         model, valid, _ = yield from pretrain(
             data, cfg.backbone, cfg.pretrain, seed=cfg.seed, device=device, stop=stop, d_max=cfg.d_max
         )
-    elif cfg.method == "pop":
+    elif trains == "nothing":
         model = make_backbone("pop", data, cfg.seed, cfg.d_max, device)
         valid = evaluate(model, data, "valid")
     else:

@@ -12,6 +12,7 @@ from bet.backbones import BACKBONES
 from bet.budget import D_MAX
 from bet.data import MAX_SEED, Dataset, load_dataset
 from bet.errors import ConfigError, shorten
+from bet.methods import METHODS
 from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.selection import SELECTIONS
 from bet.train import TrainConfig
@@ -156,10 +157,6 @@ class SearchConfig:
 #: rows truncated to the action's sizes (the `fast` preset; docs/results.md §7).
 RETRAIN_FROM = ("scratch", "pretrained")
 
-#: The references without a budget, and the sparsity their run rows record: ``full`` removes
-#: nothing (every row at d_max), ``pop`` keeps no table at all. Their budgets: :func:`bet.runs.run_budget`.
-NO_BUDGET = {"full": 0.0, "pop": 1.0}
-
 
 @dataclass(frozen=True)
 class BaselineConfig:
@@ -200,13 +197,21 @@ def paper_schedule(base: SearchConfig) -> TrainConfig:
     )  # fmt: skip
 
 
+def recorded_sparsity(method: str, sparsity: float) -> float:
+    """The sparsity a run row of ``method`` records: ``sparsity``, except for the references
+    without a budget (:attr:`bet.methods.Method.sparsity`: ``full`` removes nothing, ``pop``
+    keeps no table). Their budgets: :func:`bet.runs.run_budget`."""
+    m = METHODS.get(method)
+    return m.sparsity if m is not None and m.sparsity is not None else sparsity
+
+
 def baseline_config(base: SearchConfig, method: str, sparsity: float | None = None) -> BaselineConfig:
     """The ``method`` reference for a search: its data, backbone, seed, device, d_max and schedules
     (the retraining one to train on, validated on every user whatever the preset), at its sparsity
     or ``sparsity`` (``full`` and ``pop``: none)."""
     return BaselineConfig(
         data=base.data, backbone=base.backbone, method=method,
-        sparsity=NO_BUDGET.get(method, base.sparsity if sparsity is None else sparsity),
+        sparsity=recorded_sparsity(method, base.sparsity if sparsity is None else sparsity),
         seed=base.seed, device=base.device, d_max=base.d_max, pretrain=base.pretrain,
         train=paper_schedule(base),  # the references train on the paper's schedule under any preset
     )  # fmt: skip

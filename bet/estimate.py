@@ -39,6 +39,7 @@ from bet.data import Dataset
 from bet.duration import Seen, pretraining, reference, retraining, stop_steps
 from bet.errors import ConfigError, shorten
 from bet.events import TIME_PHASES
+from bet.methods import METHODS
 from bet.runtime import default_workers, resolve_device
 from bet.sampler import ActionSampler
 from bet.timings import Timings, cached_timings, measure
@@ -102,11 +103,12 @@ def plan(
     out = dict.fromkeys(TIME_PHASES, 0.0)
     if pretrained is None:
         pretrained = cache.exists(cache.model_key(data, cfg.backbone, cfg.d_max, cfg.pretrain, cfg.seed))
-    if not pretrained and (isinstance(cfg, SearchConfig) or cfg.method == "full"):
+    ref = METHODS.get(cfg.method) if isinstance(cfg, BaselineConfig) else None
+    if not pretrained and (isinstance(cfg, SearchConfig) or (ref is not None and ref.trains == "pretrain")):
         steps = stop_steps(cfg.pretrain, data, seen.epochs("pretrain", cfg, data, PRETRAIN_EPOCHS))
         out["pretrain"] = seen.scale("pretrain") * pretraining(cfg, data, t, steps)
     if isinstance(cfg, BaselineConfig):
-        if cfg.method not in ("full", "pop"):
+        if ref is None or ref.budgeted:  # a sized table, trained from scratch
             w = seen.width("baseline", cfg.sparsity, baseline_width(cfg, data))
             epochs = seen.epochs("baseline", cfg, data, TYPICAL_EPOCHS, keep=lambda r: r.get("method") == cfg.method)
             out["baseline"] = seen.scale("baseline") * reference(cfg, data, t, w, stop_steps(cfg.train, data, epochs))

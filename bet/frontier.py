@@ -13,16 +13,17 @@ from collections.abc import Sequence
 from secrets import token_hex
 from typing import Any
 
-from bet.baselines import METHODS
 from bet.budget import budget_for
 from bet.config import BaselineConfig, SearchConfig, baseline_config
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import Executor, LocalExecutor
+from bet.methods import METHODS, frontier_methods, once_methods
 from bet.runs import Job, Listener, create_job
 from bet.store import RunStore
 
-ONCE = ("full", "pop")
+#: The methods a frontier runs (every one but the ablations), in the registry's order.
+FRONTIER_METHODS = frontier_methods()
 
 
 def parse_list(text: str, cast: type = float) -> list[Any]:
@@ -37,30 +38,30 @@ def frontier_jobs(
     data: Dataset,
     base: SearchConfig,
     sparsities: Sequence[float],
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = FRONTIER_METHODS,
     comparison_id: str | None = None,
     executor: str = "local",
     workers: int = 1,
 ) -> list[Job]:
     """Create one stored run per (method, sparsity) — budgets checked before anything is stored."""
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in FRONTIER_METHODS]
     if unknown:
-        raise ConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    if not sparsities and any(m not in ONCE for m in methods):
+        raise ConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(FRONTIER_METHODS)}")
+    if not sparsities and any(METHODS[m].budgeted for m in methods):
         raise ConfigError("give at least one sparsity")
     for c in sparsities:
         dataclasses.replace(base, sparsity=c).validate()
         budget_for(c, data.n_rows, base.d_max)
     cid = comparison_id or "cmp-" + token_hex(3)
     jobs: list[Job] = []
-    once = [m for m in ONCE if m in methods]  # first: full pretrains (and caches) the shared model
+    once = [m for m in once_methods() if m in methods]  # first: full pretrains (and caches) the shared model
     for m in once:
         jobs.append(create_job(store, baseline_config(base, m), data, cid, executor, workers))
     # Then the references at every budget (minutes each), then BET (the long runs): a first
     # frontier with every budget arrives early, and BET's points fill it in.
-    for m in sorted((m for m in methods if m not in ONCE), key=lambda m: m == "bet"):
+    for m in sorted((m for m in methods if METHODS[m].budgeted), key=lambda m: METHODS[m].kind == "search"):
         for c in sparsities:
-            if m == "bet":
+            if METHODS[m].kind == "search":
                 job_cfg: SearchConfig | BaselineConfig = dataclasses.replace(base, sparsity=c)
             else:
                 job_cfg = baseline_config(base, m, c)
@@ -86,7 +87,7 @@ def run_frontier(
     data: Dataset,
     base: SearchConfig,
     sparsities: Sequence[float],
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = FRONTIER_METHODS,
     executor: Executor | None = None,
     on_event: Listener | None = None,
     stop: threading.Event | None = None,

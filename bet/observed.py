@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from bet.methods import METHODS
 from bet.paper import phase_seconds
 from bet.paths import cache_dir
 from bet.runtime import resolve_device
@@ -129,7 +130,8 @@ def observation(
         if ids:
             widths[phase] = float(np.mean([width_of(i) for i in ids])) if sized else float(d_max)
     spent = {k: round(v, 4) for k, v in seconds.items() if v > 0}
-    if run["method"] == "full":  # a reference that pretrains: its seconds are the pretraining's
+    ref = METHODS.get(run["method"])
+    if ref is not None and ref.trains == "pretrain":  # a reference that pretrains: its seconds are the pretraining's
         spent = {"pretrain": round(seconds.get("baseline", 0.0), 4)} if "pretrain" in steps else {}
     return {
         "run_id": run["run_id"], "at": round(float(run.get("finished_at") or time.time()), 1),

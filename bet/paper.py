@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bet.events import TIME_PHASES
+from bet.methods import METHODS  # Table 1's methods: BET, its random-selection ablation, the references
 from bet.store import RunStore, Status
 
 COLUMNS = ("recall@5", "ndcg@5", "recall@20", "ndcg@20")
@@ -95,8 +96,6 @@ TABLE_COLUMNS = (
     "paper_ndcg@20", "recall@5", "ndcg@5", "paper_recall@5", "paper_ndcg@5", "valid_recall@20", "budget",
     "cost", "hours", "early_stop", "device", "date", "run_id", "config",
 )  # fmt: skip
-#: Table 1 methods we run: BET, its random-selection ablation, and the references at the same budget.
-METHODS = ("bet", "bet-random", "su", "sr", "mde", "full", "pop")
 
 
 #: Settings added after rows were recorded, with their defaults: at the default they are left out
@@ -110,7 +109,8 @@ def config_hash(config: dict[str, Any]) -> str:
     for key in ("pretrain", "retrain", "train"):  # schedules: a field added later, at its default, is left out
         if isinstance(spec.get(key), dict):
             spec[key] = {k: v for k, v in spec[key].items() if not (k == "eval_users" and v is None)}
-    if config.get("method") in ("su", "sr", "mde", "pop"):  # trained from scratch: no pretrained model
+    method = METHODS.get(config["method"]) if isinstance(config.get("method"), str) else None
+    if method is not None and not method.pretrained:  # trained from scratch: no pretrained model
         spec.pop("pretrain", None)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 

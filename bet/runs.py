@@ -23,10 +23,11 @@ from bet import store as run_store
 from bet.backbones import BACKBONES, action_budget
 from bet.baselines import baseline_events
 from bet.budget import budget_for
-from bet.config import NO_BUDGET, BaselineConfig, DataSpec, SearchConfig
+from bet.config import BaselineConfig, DataSpec, SearchConfig, recorded_sparsity
 from bet.data import BUILTIN, Dataset
 from bet.errors import BetError, DataError, StoreError, shorten
 from bet.events import Event, RunStarted
+from bet.methods import METHODS
 from bet.search import Evaluated, bet_search
 from bet.store import Listener, RunStore
 
@@ -93,10 +94,10 @@ def run_budget(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
     """Where the configuration meets the data: the run's budget in embedding parameters, computed
     once (infeasible: :class:`~bet.errors.BudgetError`); from here on the budget travels. ``full``
     has no budget: it records its tables' whole size (NCF has two); ``pop`` has no table: 0."""
-    method = cfg.method if isinstance(cfg, BaselineConfig) else "bet"
-    if method == "pop":
+    m = METHODS.get(cfg.method) if isinstance(cfg, BaselineConfig) else None
+    if m is not None and not m.table:
         return 0
-    if method == "full":
+    if m is not None and not m.budgeted:
         return budget_for(0.0, data.n_rows, cfg.d_max) * BACKBONES[cfg.backbone].action_share
     budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
     action_budget(cfg.backbone, budget, data.n_rows)  # NCF keeps two embeddings per row: feasible?
@@ -118,7 +119,7 @@ def create_job(
         cfg.validate()
         sparsity, kind, method, iterations = cfg.sparsity, "search", search_method(cfg), cfg.iterations
     else:
-        sparsity, kind, method, iterations = NO_BUDGET.get(cfg.method, cfg.sparsity), "baseline", cfg.method, 0
+        sparsity, kind, method, iterations = recorded_sparsity(cfg.method, cfg.sparsity), "baseline", cfg.method, 0
     budget = budget if budget is not None else run_budget(cfg, data)
     run_id = store.create_run(
         kind=kind, method=method, dataset=data.name, backbone=cfg.backbone,

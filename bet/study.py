@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from bet.errors import StoreError
+from bet.methods import once_methods
 from bet.paper import table_row
 from bet.store import RunStore, Status
 
 #: The store's tables a study keeps (``tables``, the packed embedding tables, is left out).
 KEPT_TABLES = ("runs", "events", "actions")
 #: Completed runs kept beside the table's runs of the same dataset and backbone.
-REFERENCES = ("full", "pop")
+REFERENCES = once_methods()
 #: The columns of a table row that must equal what the study's run gives (:func:`bet.paper.table_row`).
 CHECKED = (
     "dataset", "backbone", "method", "preset", "seeds", "recall@20", "ndcg@20", "recall@5", "ndcg@5",

@@ -23,6 +23,7 @@ from bet.cli.output import check_output, protect_for
 from bet.errors import BetError, shorten
 from bet.estimate import check_memory_needs
 from bet.frontier import parse_list
+from bet.methods import METHODS
 from bet.runtime import limit_heap_growth
 
 COMMANDS = (basic, search, estimate, frontier, runs, reproduce, report)
@@ -74,7 +75,9 @@ def check_search_memory(args: argparse.Namespace) -> None:
     runs = getattr(args, "workers", None) or 1
     at_once = f" × {runs} runs at once" if runs > 1 else ""
     check_memory(runs * training_bytes(data, args.d_max), f"training on {data.name} ({data.n_rows:,} rows){at_once}")
-    if args.command != "frontier" or "bet" in parse_list(args.methods, str):
+    if args.command != "frontier" or any(
+        m in METHODS and METHODS[m].kind == "search" for m in parse_list(args.methods, str)
+    ):
         check_memory_needs(cfg, data, runs)
 
 

@@ -6,7 +6,7 @@ import argparse
 import time
 
 from bet.backbones import BACKBONES
-from bet.baselines import SIZE_KINDS, baseline_action
+from bet.baselines import baseline_action
 from bet.budget import D_MAX, budget_for
 from bet.cli.common import (
     Progress,
@@ -22,6 +22,7 @@ from bet.cli.common import (
 )
 from bet.errors import ConfigError
 from bet.evaluation import evaluate
+from bet.methods import size_kinds
 from bet.runtime import resolve_device
 from bet.train import TrainConfig, train_sized
 
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--sizes",
-        choices=list(SIZE_KINDS),
+        choices=list(size_kinds()),
         default=None,
         help="full (d_max for every row), uniform, random or frequency (default: full, or uniform with --sparsity)",
     )
@@ -90,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     action = None
     if args.backbone != "pop" and sizes != "full":
-        action = baseline_action(SIZE_KINDS[sizes], data, sparsity, args.seed, args.d_max, backbone=args.backbone)
+        action = baseline_action(size_kinds()[sizes], data, sparsity, args.seed, args.d_max, backbone=args.backbone)
     cfg = TrainConfig(epochs=args.epochs, patience=args.patience)
     gen = train_sized(data, args.backbone, action, cfg, seed=args.seed, device=device, d_max=args.d_max)
     model, result = drive(gen, Progress(quiet=False))

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from bet.baselines import METHODS
 from bet.cli.output import bytes_writer, write_output  # noqa: F401 (the commands use them)
 from bet.config import LIMITS, check_range
 from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, check_evaluable, load_dataset
@@ -28,7 +27,7 @@ from bet.events import (
     RunFinished,
     TrainProgress,
 )
-from bet.frontier import parse_list
+from bet.frontier import FRONTIER_METHODS, parse_list
 from bet.runtime import DEVICES
 from bet.store import Status
 
@@ -109,9 +108,9 @@ def check_list(name: str, values: list[Any], kind: type) -> None:
         if bad:
             raise ConfigError(f"--sparsities must each be in (0, 1), got {shorten(bad[0])}")
     else:
-        unknown = [m for m in values if m not in METHODS]
+        unknown = [m for m in values if m not in FRONTIER_METHODS]
         if unknown:
-            raise ConfigError(f"--methods: unknown {shorten(unknown[0])}; choose from {', '.join(METHODS)}")
+            raise ConfigError(f"--methods: unknown {shorten(unknown[0])}; choose from {', '.join(FRONTIER_METHODS)}")
     twice = [v for i, v in enumerate(values) if v in values[:i]]
     if twice:
         raise ConfigError(f"--{name} lists {shorten(twice[0])} twice")

@@ -6,11 +6,10 @@ import argparse
 import os
 import time
 
-from bet.baselines import METHODS
 from bet.cli.common import SearchProgress, add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, graceful_stop, search_config
 from bet.executors import EXECUTORS, make_executor
-from bet.frontier import parse_list, run_frontier
+from bet.frontier import FRONTIER_METHODS, parse_list, run_frontier
 from bet.store import RunStore, Status
 
 
@@ -23,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_args(p)
     add_search_args(p, sparsity=False)
     p.add_argument("--sparsities", required=True, help="comma-separated, e.g. 0.8,0.9,0.95")
-    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}")
+    methods = ",".join(FRONTIER_METHODS)
+    p.add_argument("--methods", default=methods, help=f"comma-separated subset of {methods}")
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="local (this process) or ray (a Ray cluster)")
     p.add_argument(
         "--address",

@@ -23,7 +23,8 @@ from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import LocalExecutor
-from bet.paper import CELLS, COLUMNS, METHODS, TABLE1, append_row, config_hash, read_table, table_row
+from bet.methods import METHODS
+from bet.paper import CELLS, COLUMNS, TABLE1, append_row, config_hash, read_table, table_row
 from bet.runs import Job, create_job, prepare_resume
 from bet.runtime import resolve_device
 from bet.store import RESUMABLE, RunStore, Status
@@ -79,10 +80,9 @@ def cell_config(args: argparse.Namespace, cell: tuple[str, str, float], method: 
     ``bet-random`` the same with random selection, the references on the retraining schedule."""
     d, b, c = cell
     search = search_config(args, c, data=DataSpec(d), backbone=b)
-    if method == "bet":
-        return search
-    if method == "bet-random":
-        return dataclasses.replace(search, selection="random")
+    m = METHODS.get(method)
+    if m is not None and m.kind == "search":  # BET, or an ablation of it (its own selection)
+        return search if m.selection is None else dataclasses.replace(search, selection=m.selection)
     return baseline_config(search, method)  # full and pop: one run each per dataset and backbone
 
 
@@ -123,7 +123,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                     r for r in read_table(args.table)
                     if (r["dataset"], r["backbone"], r["method"], r["config"], r["device"], r["seeds"])
                     == (cell[0], cell[1], m, config_hash(cfg.to_dict()), device, str(args.seed))
-                    and (m in ("full", "pop") or float(r["sparsity"]) == cell[2])
+                    and (METHODS[m].once or float(r["sparsity"]) == cell[2])
                 ]  # fmt: skip
                 run: dict[str, Any] | None = None
                 if done:

@@ -16,16 +16,11 @@ from bet.config import DataSpec
 from bet.data import BUILTIN, Dataset
 from bet.data.builtin import SHA256
 from bet.errors import BetError
+from bet.methods import METHODS, budgeted_methods, once_methods
 from bet.store import Status
 
 Run = dict[str, Any]
 Loader = Callable[[dict[str, Any]], Dataset | None]
-BUDGETED = ("su", "sr", "mde")  # references at the run's budget
-ONCE = ("full", "pop")  # references at any budget
-METHOD_NAMES = {"bet": "BET", "su": "SU (uniform)", "sr": "SR (random)", "mde": "MDE (frequency)",
-                "full": "full size", "pop": "popularity"}  # fmt: skip
-METHOD_COLORS = {"bet": "#d62728", "su": "#1f77b4", "sr": "#9467bd", "mde": "#2ca02c", "full": "#444444",
-                 "pop": "#8c564b"}  # fmt: skip
 
 
 def metric(run: Run, key: str = "recall@20", split: str = "test") -> float | None:
@@ -34,7 +29,8 @@ def metric(run: Run, key: str = "recall@20", split: str = "test") -> float | Non
 
 
 def method_name(method: str) -> str:
-    return METHOD_NAMES.get(method, method.upper())
+    """The registry's label; a search variant outside it in capitals (``BET-SIMPLE``)."""
+    return METHODS[method].label if method in METHODS else method.upper()
 
 
 def d_max_of(run: Run) -> int:
@@ -58,7 +54,7 @@ def packed_mb(params: int, n_rows: int, d_max: int = 128) -> float:
 
 def cost_of(run: Run) -> int | None:
     """Parameters the run's table keeps (pop: none)."""
-    if run["method"] == "pop":
+    if run["method"] in METHODS and not METHODS[run["method"]].table:
         return 0
     cost = (run.get("result") or {}).get("cost")
     return int(cost) if cost is not None else None
@@ -84,14 +80,15 @@ def references(run: Run, runs: Sequence[Run]) -> list[Run]:
     """Per method, the completed SU / SR / MDE run at the same budget and the full / pop run of the
     same dataset, split and backbone with the best *validation* recall@20 (then NDCG@20, then newest)."""
     key, picked = data_key(run), dict[str, Run]()
+    budgeted, once = budgeted_methods("baseline"), once_methods()  # references at the run's budget, at any
     for r in runs:
         if r["run_id"] == run["run_id"] or r["status"] != Status.COMPLETED or data_key(r) != key:
             continue
         m = r["method"]
-        fits = (m in BUDGETED and r.get("budget") == run.get("budget")) or m in ONCE
+        fits = (m in budgeted and r.get("budget") == run.get("budget")) or m in once
         if fits and (m not in picked or by_validation(r) > by_validation(picked[m])):
             picked[m] = r
-    return [picked[m] for m in (*BUDGETED, *ONCE) if m in picked]
+    return [picked[m] for m in (*budgeted, *once) if m in picked]
 
 
 def frontier_points(runs: Sequence[Run], key: str) -> list[dict[str, Any]]:

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from bet.report.collect import METHOD_COLORS, ONCE, method_name
+from bet.methods import METHODS, method_colours
+from bet.report.collect import method_name
 from bet.report.svg import HLine, Series, bar_chart, nice_ticks, xy_chart
 
+BET = METHODS["bet"]
 STRATEGY_COLORS = {"greedy": "#d62728", "random": "#ff7f0e", "nearest": "#17becf"}
 
 
@@ -19,22 +21,23 @@ def frontier(points: Sequence[dict[str, Any]], reported: set[str], title: str) -
     at each budget; full / pop as horizontal lines; the reported runs circled. Returns the SVG and
     how many other (not picked) runs are drawn as grey dots."""
     series, others, hlines = [], [], []
-    methods = sorted({p["method"] for p in points}, key=lambda m: (m != "bet", m))
+    methods = sorted({p["method"] for p in points}, key=lambda m: (m != BET.name, m))
+    colours = method_colours()
     for m in methods:
-        mine = [p for p in points if p["method"] == m]
+        mine, ref = [p for p in points if p["method"] == m], METHODS.get(m)
         picked: dict[Any, dict[str, Any]] = {}
         for p in mine:
-            k = p["params"] if m in ONCE else p["budget"]
+            k = p["params"] if ref is not None and ref.once else p["budget"]
             if k not in picked or (p["valid"] or -1, p["run_id"]) > (picked[k]["valid"] or -1, picked[k]["run_id"]):
                 picked[k] = p
         chosen = {id(p) for p in picked.values()}
         others += [p for p in mine if id(p) not in chosen]
         best = sorted(picked.values(), key=lambda p: p["params"])
-        color = METHOD_COLORS.get(m, "#7f7f7f")
-        if m in ONCE:
+        color = colours.get(m, "#7f7f7f")
+        if ref is not None and ref.once:  # full: a dashed line at its size; pop (no table): a dotted floor
             for p in best:
-                what = f"{p['params']:,} params" if m == "full" else "no embeddings"
-                hlines.append(HLine(p["test"], f"{method_name(m)} ({what})", color, "7 4" if m == "full" else "2 3"))
+                what = f"{p['params']:,} params" if ref.table else "no embeddings"
+                hlines.append(HLine(p["test"], f"{method_name(m)} ({what})", color, "7 4" if ref.table else "2 3"))
             continue
         series.append(Series(method_name(m), [p["params"] for p in best], [p["test"] for p in best], color,
                              "lines+markers", ring=[p["run_id"] in reported for p in best], size=5))  # fmt: skip
@@ -85,7 +88,7 @@ def allocation(alloc: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
     out = []
     for side, what in ((0, "users by activity decile"), (1, "items by popularity decile")):
         series = [Series(name, list(range(1, len(v[side]) + 1)), [float(x) for x in v[side]],
-                         METHOD_COLORS.get(name.split()[0].lower(), "#7f7f7f"), "lines+markers")
+                         method_colours().get(name.split()[0].lower(), "#7f7f7f"), "lines+markers")
                   for name, v in alloc.items()]  # fmt: skip
         out.append(xy_chart(series, f"Where the budget goes: {what}", "decile (1 = most frequent)",
                             "mean embedding size", y_min=0.0, xticks=range(0, 12), width=440, height=320))  # fmt: skip

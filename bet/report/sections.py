@@ -13,6 +13,7 @@ from bet.baselines import baseline_action
 from bet.budget import Action
 from bet.data import Dataset
 from bet.errors import BetError
+from bet.methods import METHODS
 from bet.report import figures, findings
 from bet.report.collect import (
     Loader,
@@ -37,6 +38,8 @@ from bet.store import RunStore, Status
 
 SETTINGS = ("backbone", "sparsity", "iterations", "candidates", "finetune_steps", "retrain_top", "selection",
             "predictor", "seed", "d_max")  # fmt: skip
+#: The references the report names: the full model (100 % recall), uniform sizes, and MDE beside SU in the allocation.
+FULL, SU, MDE = METHODS["full"], METHODS["su"], METHODS["mde"]
 
 
 @dataclass
@@ -69,19 +72,20 @@ def headline(run: Run, refs: list[Run]) -> Html:
         why = (run.get("error") or "").split("\n")[0]
         return bold(f"This run is **{run['status']}**" + (f": {why}" if why else "") + "; its numbers are partial.")
     me, by = metric(run), {r["method"]: r for r in refs}
-    kept, full, su = kept_fraction(run), by.get("full"), by.get("su")
-    at = f"At **{kept:.1%}** of the parameters, " if kept is not None and run["method"] not in ("full", "pop") else ""
+    kept, full, su = kept_fraction(run), by.get(FULL.name), by.get(SU.name)
+    budgeted = run["method"] not in METHODS or METHODS[run["method"]].budgeted
+    at = f"At **{kept:.1%}** of the parameters, " if kept is not None and budgeted else ""
     name = method_name(run["method"])
     if me is None:
         return bold(f"{at}{name} has no test result.")
     if full is not None and metric(full):
         fv = metric(full) or 1.0
         text = f"{at}{name} keeps **{me / fv:.0%}** of the full model's test recall@20 ({me:.4f} vs {fv:.4f})"
-        if su is not None and run["method"] != "su" and metric(su) is not None:
+        if su is not None and run["method"] != SU.name and metric(su) is not None:
             text += f"; uniform sizes (SU) keep **{(metric(su) or 0) / fv:.0%}** ({metric(su):.4f})"
     else:
         text = f"{at}{name} reaches test recall@20 **{me:.4f}**"
-        if su is not None and run["method"] != "su" and metric(su) is not None:
+        if su is not None and run["method"] != SU.name and metric(su) is not None:
             text += f"; uniform sizes (SU) reach **{metric(su):.4f}** at the same budget"
     return bold(text + ".")
 
@@ -123,7 +127,9 @@ def budget(ctx: Context, run: Run, action: Action | None) -> str:
 
 def results(run: Run, refs: list[Run]) -> str:
     rows, me = [run, *refs], []
-    full = next((metric(r) for r in refs if r["method"] == "full"), metric(run) if run["method"] == "full" else None)
+    full = next(
+        (metric(r) for r in refs if r["method"] == FULL.name), metric(run) if run["method"] == FULL.name else None
+    )
     body = []
     for r in rows:
         n, cost, t = n_rows_of(r), cost_of(r), metric(r)
@@ -145,7 +151,7 @@ def results(run: Run, refs: list[Run]) -> str:
 
 def sizes(run: Run, row: dict[str, Any] | None, action: Action | None) -> str:
     if action is None or row is None:
-        what = "every row has d_max dimensions" if run["method"] == "full" else "no embedding sizes stored"
+        what = "every row has d_max dimensions" if run["method"] == FULL.name else "no embedding sizes stored"
         return f'<h3>Embedding sizes</h3><p class="note">{esc(what)}.</p>'
     n = len(action.user_sizes) + len(action.item_sizes)
     uniform = (run.get("budget") or action.cost) / n
@@ -175,10 +181,10 @@ def search_story(ctx: Context, run: Run, actions: list[dict[str, Any]], row: dic
                             findings.allocation_by_bin(action.item_sizes, data.item_freq))}  # fmt: skip
     uniform = None
     try:
-        for m, name in (("su", "SU (uniform)"), ("mde", "MDE (frequency)")):
-            a = baseline_action(m, data, c, seed, d_max)
+        for m in (SU, MDE):
+            a = baseline_action(m.name, data, c, seed, d_max)
             uniform = uniform or findings.features(a, data.user_freq, data.item_freq)
-            alloc[name] = (findings.allocation_by_bin(a.user_sizes, data.user_freq),
+            alloc[m.label] = (findings.allocation_by_bin(a.user_sizes, data.user_freq),
                            findings.allocation_by_bin(a.item_sizes, data.item_freq))  # fmt: skip
     except BetError:
         pass
