@@ -11,7 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bet import METHODS
 from dashboard.queries import FINAL, Run
+
+FULL = METHODS["full"].name
 
 
 def _created(run: Run) -> float:
@@ -21,7 +24,7 @@ def _created(run: Run) -> float:
 def has_story(batch: Sequence[Run]) -> bool:
     """Whether the batch tells a story: a full-size reference beside its searches (the demo, a sweep
     with ``full``) — its headline run stays in view while the references fill the frontier."""
-    return any(r["method"] == "full" for r in batch)
+    return any(r["method"] == FULL for r in batch)
 
 
 def headline(batch: Sequence[Run]) -> Run | None:

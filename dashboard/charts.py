@@ -14,13 +14,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bet import method_colours, method_labels
 from dashboard.formats import integer_axis, power_of_ten, single_value_range, times_ten
 
-METHOD_COLORS = {
-    "bet": "#d62728", "su": "#1f77b4", "sr": "#9467bd", "mde": "#2ca02c", "full": "#444444", "pop": "#8c564b",
-}  # fmt: skip
-METHOD_NAMES = {"bet": "BET", "su": "SU (uniform)", "sr": "SR (random)", "mde": "MDE (∝ freq^0.5, simplified)",
-                "full": "full size", "pop": "popularity"}  # fmt: skip
+#: The registry's (:data:`bet.METHODS`): the colours of the methods that have their own, and the labels.
+METHOD_COLORS = method_colours()
+METHOD_NAMES = method_labels()
 #: Wherever MDE is shown: what our MDE baseline is, and what it leaves out of the original.
 MDE_NOTE = (
     "MDE here is a simplification of mixed-dimension embeddings (Ginart et al., 2019): every user and item "

@@ -13,7 +13,10 @@ import math
 
 import pandas as pd
 
+from bet import METHODS
 from dashboard.queries import Run, metric
+
+BET = METHODS["bet"].name
 
 
 def valid_rank(run: Run, metric_key: str = "recall@20") -> tuple[bool, float, float]:
@@ -62,7 +65,7 @@ def comparison_groups(runs: list[Run]) -> dict[tuple[str, float], dict[str, Run]
     unfinished one, then the best on validation recall@20, then the newest (:func:`valid_rank`)."""
     out: dict[tuple[str, float], dict[str, Run]] = {}
     for r in runs:
-        if r["method"] != "bet":
+        if r["method"] != BET:
             continue
         slot = out.setdefault((r["dataset"], round(r["sparsity"], 4)), {})
         cur = slot.get(r["backbone"])

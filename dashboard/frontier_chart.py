@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from bet import METHODS, once_methods
 from dashboard import choices, provisional
 from dashboard.charts import BACKBONE_COLORS, METHOD_COLORS, METHOD_NAMES, SYMBOLS, layout
 from dashboard.formats import compact, distinct_ticks, short_number, single_value_range
@@ -27,7 +28,7 @@ def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = 
     fig = go.Figure()
     pending = pending if pending is not None else pd.DataFrame(columns=provisional.COLUMNS)
     xlabel = "parameters kept" if x == "params" else "packed table (MB)"
-    is_ref = points["method"].isin(["full", "pop"]) if len(points) else pd.Series(dtype=bool)
+    is_ref = points["method"].isin(once_methods()) if len(points) else pd.Series(dtype=bool)
     refs, pts = (points[is_ref], points[~is_ref]) if len(points) else (points, points)
     several = len({*pts.get("backbone", ()), *pending["backbone"]}) > 1
     for (method, backbone), g in pts.groupby(["method", "backbone"], sort=True) if len(pts) else []:
@@ -57,12 +58,12 @@ def frontier_figure(points: pd.DataFrame, x: str = "params", metric_name: str = 
         method = str(r.method)
         fig.add_trace(go.Scatter(
             x=[lo, hi], y=[r.value, r.value], mode="lines", name=f"{METHOD_NAMES[method]} ({r.backbone})",
-            line={"dash": "dash" if method == "full" else "dot", "color": METHOD_COLORS[method]},
+            line={"dash": "dash" if METHODS[method].table else "dot", "color": METHOD_COLORS[method]},
             customdata=[r.run_id] * 2, hoverinfo="text",
             hovertext=f"{method} {r.backbone} on {escape(str(r.dataset))} (run {r.run_id}, chosen on validation): "
                       f"test {metric_name} {r.value:.4f}",
         ))  # fmt: skip
-        if method == "full":
+        if METHODS[method].table:  # full: a point at its size too (pop keeps no table)
             fig.add_trace(go.Scatter(x=[getattr(r, x)], y=[r.value], mode="markers", showlegend=False,
                                      marker={"size": 10, "color": METHOD_COLORS[method], "symbol": "diamond"},
                                      hovertext=_hover(refs[refs["run_id"] == r.run_id], metric_name),

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from bet import METHODS
 from bet.report import fmt_seconds, metric, n_rows_of  # noqa: F401 (the pages use them from here)
 from dashboard.settings import packed_mb, redact
 
@@ -142,12 +143,13 @@ def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.Da
         if r["status"] != "completed" or value is None:
             continue
         cost = (r.get("result") or {}).get("cost")
-        if r["method"] == "pop":
+        table = r["method"] not in METHODS or METHODS[r["method"]].table  # pop keeps none
+        if not table:
             cost = 0
         cost = cost if cost is not None else r.get("budget")
         n = n_rows_of(r)
         d_max = int((r.get("config") or {}).get("d_max", 128))
-        mb = packed_mb(cost, n, d_max) if cost is not None and n else 0.0 if r["method"] == "pop" else None
+        mb = packed_mb(cost, n, d_max) if cost is not None and n else 0.0 if not table else None
         rows.append({
             "run_id": r["run_id"], "method": r["method"], "backbone": r["backbone"], "dataset": r["dataset"],
             "sparsity": r["sparsity"], "params": cost, "MB": mb, "value": value,

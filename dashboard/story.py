@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bet import BaselineConfig, SearchConfig, baseline_config
+from bet import METHODS, BaselineConfig, SearchConfig, baseline_config, budgeted_methods, once_methods
 from dashboard.choices import valid_rank
 from dashboard.provisional import LABEL
 from dashboard.queries import FINAL, Run, metric
@@ -28,7 +28,9 @@ DEMO_SPARSITIES = (DEMO.sparsity, 0.8, 0.95)
 #: BET at the other budgets: shorter searches (the live one keeps DEMO's iterations).
 DEMO_SIDE_ITERATIONS = min(5, DEMO.iterations)
 #: The references at each budget (each trains from scratch in ~2 s on gowalla-mini).
-DEMO_METHODS = ("su", "sr", "mde")
+DEMO_METHODS = budgeted_methods("baseline")
+#: The sentence's methods: BET and uniform sizes (SU), as shares of the full model's recall.
+BET, SU, FULL = METHODS["bet"].name, METHODS["su"].name, METHODS["full"].name
 
 
 def demo_configs() -> list[SearchConfig | BaselineConfig]:
@@ -36,7 +38,7 @@ def demo_configs() -> list[SearchConfig | BaselineConfig]:
     the full model the others reuse), the full and popularity references, SU/SR/MDE at the live
     budget (the sentence's numbers), then the other budgets' references and shorter BET searches."""
     live, others = DEMO_SPARSITIES[0], DEMO_SPARSITIES[1:]
-    cfgs: list[SearchConfig | BaselineConfig] = [DEMO, baseline_config(DEMO, "full"), baseline_config(DEMO, "pop")]
+    cfgs: list[SearchConfig | BaselineConfig] = [DEMO, *(baseline_config(DEMO, m) for m in once_methods())]
     cfgs += [baseline_config(DEMO, m, live) for m in DEMO_METHODS]
     cfgs += [baseline_config(DEMO, m, c) for c in others for m in DEMO_METHODS]
     cfgs += [dataclasses.replace(DEMO, sparsity=c, iterations=DEMO_SIDE_ITERATIONS) for c in others]
@@ -66,14 +68,14 @@ def _best(runs: Sequence[Run], method: str, sparsity: float | None = None) -> Ru
 def kept(runs: Sequence[Run]) -> list[Kept]:
     """Per budget with a completed BET or SU run, the share of the full model's test recall@20
     that BET and SU keep (None: not run yet); [] until the full model has finished."""
-    full = _best(runs, "full")
+    full = _best(runs, FULL)
     base = metric(full) if full is not None else None
     if not base:
         return []
     out = []
-    for c in sorted({round(r["sparsity"], 4) for r in runs if r["method"] in ("bet", "su")}):
+    for c in sorted({round(r["sparsity"], 4) for r in runs if r["method"] in (BET, SU)}):
         shares = []
-        for method in ("bet", "su"):
+        for method in (BET, SU):
             run = _best(runs, method, c)
             value = metric(run) if run is not None else None
             shares.append(None if value is None else value / base)
@@ -90,14 +92,14 @@ def _pending_at(pending: pd.DataFrame | None, sparsity: float) -> pd.Series | No
     """The provisional BET point at ``sparsity`` best on validation (None: none)."""
     if pending is None or pending.empty:
         return None
-    at = pending[(pending["method"] == "bet") & ((pending["sparsity"] - sparsity).abs() < 1e-6)]
+    at = pending[(pending["method"] == BET) & ((pending["sparsity"] - sparsity).abs() < 1e-6)]
     return None if at.empty else at.sort_values("valid", ascending=False, kind="stable").iloc[0]
 
 
 def _no_su(runs: Sequence[Run], sparsity: float) -> str:
     """Why the sentence quotes no uniform sizes: one is at work at this budget, or none completed
     (a recorded study without them: never "still training" when nothing trains)."""
-    at_work = any(r["method"] == "su" and r["status"] not in FINAL and abs(r["sparsity"] - sparsity) < 1e-6
+    at_work = any(r["method"] == SU and r["status"] not in FINAL and abs(r["sparsity"] - sparsity) < 1e-6
                   for r in runs)  # fmt: skip
     return "uniform sizes are still training" if at_work else "no uniform-sizes (SU) run completed at this budget"
 

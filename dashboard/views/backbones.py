@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bet import BetError, SearchConfig
+from bet import METHODS, BetError, SearchConfig, once_methods
 from bet import report as explain  # the findings, shared with the offline report
 from dashboard import charts, choices, formats, frontier_chart, queries, settings, state
 
@@ -102,7 +102,8 @@ def view(key: tuple[str, float]) -> None:
     with left, st.container(key="chart-cmp-metrics"):
         st.plotly_chart(charts.backbone_metrics_figure(bars), key="fig-cmp-metrics")
     with right, st.container(key="chart-cmp-frontier"):
-        same = [r for r in rows if r["dataset"] == key[0] and r["method"] in ("bet", "full", "pop")]
+        shown = (METHODS["bet"].name, *once_methods())  # BET per backbone beside the full-size line and the floor
+        same = [r for r in rows if r["dataset"] == key[0] and r["method"] in shown]
         points = queries.frontier_points(same)
         if len(points):
             log_x = formats.spans_decade(points["params"].dropna())  # the full model beside small budgets

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bet import METHODS, BetError
+from bet import METHODS, BetError, frontier_methods
 from dashboard import charts, formats, frontier_chart, provisional, queries, settings, state
 from dashboard.paths import md, shown_name
 
@@ -70,7 +70,7 @@ def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_b
     with st.container(key="chart-frontier"):
         event = st.plotly_chart(frontier_chart.frontier_figure(points, x, metric, color_by, log_x, pending),
                                 key="fig-frontier", on_select="rerun", selection_mode="points")  # fmt: skip
-    if (points["method"] == "mde").any():
+    if (points["method"] == METHODS["mde"].name).any():
         st.caption(charts.MDE_NOTE)
     points_picked = event.selection.points if event is not None and event.selection else []
     picked: list[Any] = [p.get("customdata") for p in points_picked if p.get("customdata")]
@@ -108,7 +108,8 @@ def sweep() -> None:
         )
         c1, c2, c3 = st.columns([2, 3, 2])
         text = c1.text_input("Sparsities", "0.8, 0.9, 0.95", key="sweep_sparsities")
-        methods = c2.multiselect("Methods", METHODS, default=["bet", "su", "mde", "full", "pop"], key="sweep_methods",
+        default = [m for m in frontier_methods() if m != METHODS["sr"].name]  # preselected: all but SR
+        methods = c2.multiselect("Methods", frontier_methods(), default=default, key="sweep_methods",
                                  help=charts.MDE_NOTE)  # fmt: skip
         backbones = c3.multiselect(
             "Backbones",

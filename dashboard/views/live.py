@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from bet import RESUMABLE, BetError, report
+from bet import METHODS, RESUMABLE, BetError, report
 from dashboard import charts, queries, settings, state, story
 from dashboard.paths import md
 from dashboard.settings import DEMO, packed_mb
@@ -117,7 +117,7 @@ def header(run: dict[str, Any], runner: Any) -> None:
         stopping = " (stopping…)" if runner.stopping(rid) else ""
         st.markdown(f"Status: {status}{stopping}")
         st.caption(f"run {rid} · {md(run['dataset'])} · {run['backbone']} · c={run['sparsity']:g} · {run['method']}")
-        if run["method"] == "mde":
+        if run["method"] == METHODS["mde"].name:
             st.caption(charts.MDE_NOTE)
     if status in ("failed", "interrupted") or (status == "stopped" and run.get("error")):
         first, _, rest = settings.redact(run.get("error") or "").partition("\n")

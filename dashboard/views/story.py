@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import frontier_chart, memo, provisional, queries, state, story
+from dashboard.batch import has_story
 from dashboard.views import study as study_view
 
 
@@ -26,7 +27,7 @@ def batch(run: dict[str, Any]) -> list[dict[str, Any]]:
 def band(run: dict[str, Any]) -> None:
     """Draw the band when ``run``'s batch has a full-size reference; polls while the batch runs."""
     runs = batch(run)
-    if not any(r["method"] == "full" for r in runs):
+    if not has_story(runs):  # a full-size reference in the batch
         return
     active = any(r["status"] not in queries.FINAL for r in runs)
     st.fragment(run_every=state.POLL * 2 if active else None)(_band)(run["comparison_id"], run["sparsity"], active)

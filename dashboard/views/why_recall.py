@@ -8,9 +8,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bet import BetError, baseline_action
+from bet import METHODS, BetError, baseline_action
 from bet import report as explain  # the findings, shared with the offline report
 from dashboard import charts, queries, settings, state, stats
+
+#: The references the best action is set beside: uniform sizes and MDE's frequency-scaled ones.
+SU, MDE = METHODS["su"], METHODS["mde"]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -54,7 +57,7 @@ def view(run_id: str) -> None:
     best = store.action(run_id, top["action_id"])
     c, seed, d_max = run["sparsity"], run["seed"], int(run["config"].get("d_max", 128))
     try:
-        su, mde = (baseline_action(m, data, c, seed, d_max) for m in ("su", "mde"))
+        su, mde = (baseline_action(m.name, data, c, seed, d_max) for m in (SU, MDE))
     except BetError as exc:
         st.error(settings.shown(str(exc)))
         return
@@ -75,9 +78,9 @@ def view(run_id: str) -> None:
     alloc = {
         "BET (best)": (explain.allocation_by_bin(best.user_sizes, data.user_freq),
                        explain.allocation_by_bin(best.item_sizes, data.item_freq)),
-        "SU (uniform)": (explain.allocation_by_bin(su.user_sizes, data.user_freq),
+        SU.label: (explain.allocation_by_bin(su.user_sizes, data.user_freq),
                          explain.allocation_by_bin(su.item_sizes, data.item_freq)),
-        charts.METHOD_NAMES["mde"]: (explain.allocation_by_bin(mde.user_sizes, data.user_freq),
+        MDE.label: (explain.allocation_by_bin(mde.user_sizes, data.user_freq),
                             explain.allocation_by_bin(mde.item_sizes, data.item_freq)),
     }  # fmt: skip
     with right, st.container(key="chart-why-alloc"):
