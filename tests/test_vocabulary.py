@@ -127,3 +127,44 @@ def test_no_method_literals_outside_the_registry(path: Path) -> None:
         f"{rel(path)} spells method names on line(s) {found}: ask bet.methods (METHODS[name].once, "
         "budgeted_methods(), method_labels(), …) instead"
     )
+
+
+def test_registry_lists_the_methods_in_one_order() -> None:
+    from bet.methods import METHODS, budgeted_methods, frontier_methods, once_methods, size_kinds
+
+    assert list(METHODS) == ["bet", "bet-random", "su", "sr", "mde", "full", "pop"]
+    assert once_methods() == ("full", "pop") and budgeted_methods("baseline") == ("su", "sr", "mde")
+    assert budgeted_methods() == ("bet", "bet-random", "su", "sr", "mde")
+    assert frontier_methods() == ("bet", "su", "sr", "mde", "full", "pop")  # the ablation runs in Table 1 only
+    assert size_kinds() == {"full": "full", "uniform": "su", "random": "sr", "frequency": "mde"}
+    assert [m.name for m in METHODS.values() if m.kind == "search"] == ["bet", "bet-random"]
+    assert {m.name: m.sparsity for m in METHODS.values() if m.once} == {"full": 0.0, "pop": 1.0}
+
+
+def test_labels_and_colours_are_one_each() -> None:
+    from bet.methods import METHODS, method_colours, method_labels
+
+    labels, colours = method_labels(), method_colours()
+    assert len(set(labels.values())) == len(METHODS) and len(set(colours.values())) == len(colours)
+    assert "simplified" in labels["mde"] and "^0.5" in labels["mde"]  # docs/dashboard.md: MDE is simplified
+    assert set(colours) == set(METHODS) - {"bet-random"}  # drawn in the chart's default colour
+
+
+def test_unknown_method_names_the_known_ones() -> None:
+    from bet.errors import ConfigError
+    from bet.methods import method
+
+    assert method("su").budgeted and not method("pop").table and method("full").trains == "pretrain"
+    with pytest.raises(
+        ConfigError, match=r"unknown method 'pep'; choose one of bet, bet-random, su, sr, mde, full, pop"
+    ):
+        method("pep")
+
+
+def test_a_record_that_contradicts_itself_is_refused() -> None:
+    from bet.methods import Method
+
+    with pytest.raises(ValueError, match="does not fit"):
+        Method(name="x", label="X", colour=None, kind="search", budgeted=True, trains="scratch")
+    with pytest.raises(ValueError, match="sparsity"):
+        Method(name="x", label="X", colour=None, kind="baseline", budgeted=False, trains="nothing")
