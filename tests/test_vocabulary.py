@@ -105,9 +105,8 @@ y = by.get("bet-random")
 z = m != "bet"
 w = points["method"].isin(["full", "pop"])
 """
-    assert [name for _, name in method_literals(ast.parse(bad))] == [
-        "full", "pop", "su", "full", "pop", "mde", "sr", "bet-random", "bet", "full", "pop"
-    ]  # fmt: skip
+    expected = ["full", "pop", "su", "full", "pop", "mde", "sr", "bet-random", "bet", "full", "pop"]
+    assert [name for _, name in method_literals(ast.parse(bad))] == expected
     fine = """
 SELECTIONS = ("bet", "random")
 if backbone == "pop": pass
