@@ -114,9 +114,7 @@ def run_mini(only: list[str]) -> None:
             spe = (cfg.pretrain if isinstance(cfg, SearchConfig) else cfg.train).steps_per_epoch(data)
             epochs = {k: [round(s / spe, 1) for s in v] if isinstance(v, list) else round(v / spe, 1)
                       for k, v in got[1]["steps"].items()}  # fmt: skip
-            trained.append(
-                f"| {name} | {epochs} | {got[1]['width']} | {typical_width(data, cfg.backbone, cfg.sparsity, cfg.d_max)} |"
-            )
+            trained.append(f"| {name} | {epochs} | {got[1]['width']} | {typical_width(cfg, data)} |")
     print(
         "\nPer phase, seconds: timings only / with observed runs / measured (the run's events; the rest of "
         "the wall time is outside the phases: loading the cached model, the first pool, the test pass…)\n"

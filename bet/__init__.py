@@ -6,7 +6,8 @@ The package never prints and never imports the dashboard; progress comes out as 
 The names below are the public surface: what the command line and the dashboard build on (the
 dashboard imports nothing else; ``tests/test_architecture.py`` checks it). A run, top to bottom:
 a configuration (:class:`SearchConfig` / :class:`BaselineConfig`) meets its data in
-:func:`create_job` (a run row in the :class:`RunStore`), :func:`job_events` executes it
+:func:`create_job` (its budget: :func:`run_budget`, computed there once; a run row in the
+:class:`RunStore`), :func:`job_events` executes it
 (:func:`bet.search.bet_search` or :func:`bet.baselines.baseline_events`, both over
 :mod:`bet.train`), and :func:`record` writes its events into the store.
 """
@@ -17,7 +18,7 @@ from bet import report
 from bet.backbones import action_budget
 from bet.baselines import baseline_action
 from bet.budget import budget_for
-from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
+from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config, run_budget
 from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, load_dataset
 from bet.errors import BetError, BudgetError, ConfigError, StoreError
 from bet.estimate import LONG_RUN, check_memory, measure, memory_needs, plan, training_bytes
@@ -39,12 +40,12 @@ from bet.presets import FAST_ABOVE_ROWS, PRESETS, apply_preset, default_preset, 
 from bet.runs import (
     Job,
     create_job,
+    create_jobs,
     job_events,
     prepare_resume,
     record,
     resume_job,
     run_baseline,
-    run_budget,
     run_search,
 )
 from bet.runtime import DEVICES, resolve_device
@@ -86,6 +87,7 @@ __all__ = [
     "budgeted_methods",
     "check_memory",
     "create_job",
+    "create_jobs",
     "default_path",
     "default_preset",
     "frontier_jobs",

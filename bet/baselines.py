@@ -20,8 +20,8 @@ from collections.abc import Generator
 import numpy as np
 
 from bet.backbones import action_budget, make_backbone
-from bet.budget import D_MAX, Action, allocate, budget_for, uniform
-from bet.config import BaselineConfig
+from bet.budget import D_MAX, Action, allocate, uniform
+from bet.config import BaselineConfig, run_budget
 from bet.data import Dataset
 from bet.embedding import pack_bytes
 from bet.errors import ConfigError
@@ -55,9 +55,12 @@ def sizes_rule(method: str) -> str | None:
 def baseline_action(
     method: str, data: Dataset, sparsity: float, seed: int = 0, d_max: int = D_MAX, *, backbone: str = "lightgcn"
 ) -> Action:
-    """:func:`budget_action` at ``sparsity``'s budget (for read-outs that start from a sparsity)."""
-    budget = budget_for(sparsity, data.n_rows, d_max) if sizes_rule(method) != "full" else 0
-    return budget_action(method, data, budget, seed=seed, d_max=d_max, backbone=backbone)
+    """:func:`budget_action` at the budget of the ``method`` run at ``sparsity`` (for read-outs
+    that start from a sparsity: its config meets the data in :func:`~bet.config.run_budget`)."""
+    if sizes_rule(method) == "full":  # ignores the budget
+        return budget_action(method, data, 0, seed=seed, d_max=d_max, backbone=backbone)
+    cfg = BaselineConfig(backbone=backbone, method=method, sparsity=sparsity, seed=seed, d_max=d_max)
+    return budget_action(method, data, run_budget(cfg, data), seed=seed, d_max=d_max, backbone=backbone)
 
 
 def budget_action(
@@ -69,6 +72,9 @@ def budget_action(
     sizes_by = sizes_rule(method)
     if sizes_by == "full":
         return Action.of(np.full(nu, d_max), np.full(ni, d_max))
+    if sizes_by not in ("uniform", "random", "frequency"):  # before the budget: pop's is 0
+        *known, last = sorted(size_kinds().values(), key=lambda m: not METHODS[m].budgeted)
+        raise ConfigError(f"unknown baseline {method!r}; choose {', '.join(known)} or {last}")
     budget = action_budget(backbone, budget, nu + ni)
     if sizes_by == "uniform":
         action = uniform(nu, ni, budget, d_max, by_frequency(data))
@@ -76,21 +82,18 @@ def budget_action(
         weights = np.random.default_rng(seed).random(nu + ni)
         sizes = allocate(weights, budget, d_max)
         action = Action.of(sizes[:nu], sizes[nu:])
-    elif sizes_by == "frequency":
+    else:
         sizes = allocate(frequencies(data).astype(np.float64) ** MDE_ALPHA, budget, d_max)
         action = Action.of(sizes[:nu], sizes[nu:])
-    else:
-        *known, last = sorted(size_kinds().values(), key=lambda m: not METHODS[m].budgeted)
-        raise ConfigError(f"unknown baseline {method!r}; choose {', '.join(known)} or {last}")
     return action.check(budget, d_max)
 
 
 def baseline_events(
-    cfg: BaselineConfig, data: Dataset, stop: threading.Event | None, *, budget: int | None = None
+    cfg: BaselineConfig, data: Dataset, stop: threading.Event | None, *, budget: int
 ) -> Generator[Event, None, None]:
     """One reference run: ``full`` reuses the (cached) pretrained model, ``pop`` needs no
     training, ``su``/``sr``/``mde`` train from scratch on the selective-retraining schedule under
-    ``budget`` (the run's; default: ``cfg.sparsity``'s)."""
+    ``budget`` (the run's: :func:`bet.config.run_budget`)."""
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
     yield PhaseChanged("baseline", f"{cfg.method} on {cfg.backbone}")
@@ -104,7 +107,6 @@ def baseline_events(
         model = make_backbone("pop", data, cfg.seed, cfg.d_max, device)
         valid = evaluate(model, data, "valid")
     else:
-        budget = budget if budget is not None else budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
         action = budget_action(cfg.method, data, budget, seed=cfg.seed, d_max=cfg.d_max, backbone=cfg.backbone)
         yield CandidateEvaluated(0, 0, action.cost, float("nan"), float("nan"), {}, 0.0, cfg.method, action=action)
         model, res = yield from train_sized(

@@ -8,8 +8,8 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from bet.backbones import BACKBONES
-from bet.budget import D_MAX
+from bet.backbones import BACKBONES, action_budget
+from bet.budget import D_MAX, budget_for
 from bet.data import MAX_SEED, Dataset, load_dataset
 from bet.errors import ConfigError, shorten
 from bet.methods import METHODS
@@ -200,7 +200,7 @@ def paper_schedule(base: SearchConfig) -> TrainConfig:
 def recorded_sparsity(method: str, sparsity: float) -> float:
     """The sparsity a run row of ``method`` records: ``sparsity``, except for the references
     without a budget (:attr:`bet.methods.Method.sparsity`: ``full`` removes nothing, ``pop``
-    keeps no table). Their budgets: :func:`bet.runs.run_budget`."""
+    keeps no table). Their budgets: :func:`run_budget`."""
     m = METHODS.get(method)
     return m.sparsity if m is not None and m.sparsity is not None else sparsity
 
@@ -215,3 +215,20 @@ def baseline_config(base: SearchConfig, method: str, sparsity: float | None = No
         seed=base.seed, device=base.device, d_max=base.d_max, pretrain=base.pretrain,
         train=paper_schedule(base),  # the references train on the paper's schedule under any preset
     )  # fmt: skip
+
+
+def run_budget(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
+    """A run's budget in embedding parameters, where its configuration meets its data: the one
+    function that computes a budget (``tests/test_one_budget.py`` checks that nothing else does);
+    from here on it travels as a required value (the run row, :class:`bet.runs.Job`, the search,
+    the sampler). Infeasible: :class:`~bet.errors.BudgetError`, for the table or for the backbone
+    (NCF keeps two embeddings per row). ``full`` has no budget: it records its tables' whole size
+    (NCF has two); ``pop`` has no table: 0."""
+    m = METHODS.get(cfg.method) if isinstance(cfg, BaselineConfig) else None
+    if m is not None and not m.table:
+        return 0
+    if m is not None and not m.budgeted:
+        return budget_for(0.0, data.n_rows, cfg.d_max) * BACKBONES[cfg.backbone].action_share
+    budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+    action_budget(cfg.backbone, budget, data.n_rows)  # NCF keeps two embeddings per row: feasible?
+    return budget

@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bet import cache
-from bet.budget import budget_for
-from bet.config import BaselineConfig, SearchConfig
+from bet.config import BaselineConfig, SearchConfig, run_budget
 from bet.data import Dataset
 from bet.duration import Seen, pretraining, reference, retraining, stop_steps
 from bet.errors import ConfigError, shorten
@@ -68,18 +67,17 @@ WARM_EPOCHS = 20
 PREDICTOR_SECONDS = 0.03
 
 
-def typical_width(data: Dataset, backbone: str, sparsity: float, d_max: int) -> int:
-    """The widest row of a sampled action at this sparsity, averaged over 32 draws: the width a
+def typical_width(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
+    """The widest row of a sampled action at ``cfg``'s budget, averaged over 32 draws: the width a
     LightGCN step computes, in the mean (a step's time is linear in it; the median of 16 draws,
     used before, read 44-49 at c = 0.9 on gowalla-mini where the mean is 62 and the searches'
     evaluated actions averaged 75-87). Other backbones always compute ``d_max`` columns."""
-    if backbone != "lightgcn" or sparsity <= 0:
-        return d_max
-    key = (data.fingerprint, sparsity, d_max)
+    if cfg.backbone != "lightgcn" or cfg.sparsity <= 0:
+        return cfg.d_max
+    key = (data.fingerprint, cfg.sparsity, cfg.d_max)
     if key not in _WIDTHS:  # the dashboard asks on every rerun: draw once (~1 s on full Gowalla)
-        batch = ActionSampler.for_data(data, budget_for(sparsity, data.n_rows, d_max), d_max).sample(
-            32, np.random.default_rng(0)
-        )
+        sampler = ActionSampler.for_data(data, run_budget(cfg, data), cfg.d_max)
+        batch = sampler.sample(32, np.random.default_rng(0))
         _WIDTHS[key] = round(float(np.mean(np.maximum(batch.user_sizes.max(1), batch.item_sizes.max(1)))))
     return _WIDTHS[key]
 
@@ -113,7 +111,7 @@ def plan(
             epochs = seen.epochs("baseline", cfg, data, TYPICAL_EPOCHS, keep=lambda r: r.get("method") == cfg.method)
             out["baseline"] = seen.scale("baseline") * reference(cfg, data, t, w, stop_steps(cfg.train, data, epochs))
         return out
-    width = typical_width(data, cfg.backbone, cfg.sparsity, cfg.d_max)
+    width = typical_width(cfg, data)
     evaluated = cfg.iterations * cfg.parallel_candidates
     out["finetune"] = seen.scale("finetune") * evaluated * cfg.finetune(data).total_steps(data) * t.step(width)
     users = 1.0 if cfg.fitness_users is None else cfg.fitness_users  # evaluation time is linear in users
@@ -140,8 +138,8 @@ def baseline_width(cfg: BaselineConfig, data: Dataset) -> int:
         return cfg.d_max
     from bet.baselines import budget_action
 
-    action = budget_action(cfg.method, data, budget_for(cfg.sparsity, data.n_rows, cfg.d_max), seed=cfg.seed,
-                           d_max=cfg.d_max, backbone=cfg.backbone)  # fmt: skip
+    budget = run_budget(cfg, data)
+    action = budget_action(cfg.method, data, budget, seed=cfg.seed, d_max=cfg.d_max, backbone=cfg.backbone)
     return int(max(action.user_sizes.max(initial=0), action.item_sizes.max(initial=0)))
 
 

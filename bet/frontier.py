@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from secrets import token_hex
 from typing import Any
 
-from bet.budget import budget_for
 from bet.config import BaselineConfig, SearchConfig, baseline_config
 from bet.data import Dataset
 from bet.errors import ConfigError
 from bet.executors import Executor, LocalExecutor
 from bet.methods import METHODS, frontier_methods, once_methods
-from bet.runs import Job, Listener, create_job
+from bet.runs import Job, Listener, create_jobs
 from bet.store import RunStore
 
 #: The methods a frontier runs (every one but the ablations), in the registry's order.
@@ -43,7 +42,8 @@ def frontier_jobs(
     executor: str = "local",
     workers: int = 1,
 ) -> list[Job]:
-    """Create one stored run per (method, sparsity) — budgets checked before anything is stored."""
+    """Create one stored run per (method, sparsity) — every budget computed (and so checked)
+    before anything is stored."""
     unknown = [m for m in methods if m not in FRONTIER_METHODS]
     if unknown:
         raise ConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(FRONTIER_METHODS)}")
@@ -51,22 +51,20 @@ def frontier_jobs(
         raise ConfigError("give at least one sparsity")
     for c in sparsities:
         dataclasses.replace(base, sparsity=c).validate()
-        budget_for(c, data.n_rows, base.d_max)
     cid = comparison_id or "cmp-" + token_hex(3)
-    jobs: list[Job] = []
+    cfgs: list[SearchConfig | BaselineConfig] = []
     once = [m for m in once_methods() if m in methods]  # first: full pretrains (and caches) the shared model
     for m in once:
-        jobs.append(create_job(store, baseline_config(base, m), data, cid, executor, workers))
+        cfgs.append(baseline_config(base, m))
     # Then the references at every budget (minutes each), then BET (the long runs): a first
     # frontier with every budget arrives early, and BET's points fill it in.
     for m in sorted((m for m in methods if METHODS[m].budgeted), key=lambda m: METHODS[m].kind == "search"):
         for c in sparsities:
             if METHODS[m].kind == "search":
-                job_cfg: SearchConfig | BaselineConfig = dataclasses.replace(base, sparsity=c)
+                cfgs.append(dataclasses.replace(base, sparsity=c))
             else:
-                job_cfg = baseline_config(base, m, c)
-            jobs.append(create_job(store, job_cfg, data, cid, executor, workers))
-    return jobs
+                cfgs.append(baseline_config(base, m, c))
+    return create_jobs(store, cfgs, data, cid, executor, workers)
 
 
 def frontier_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,35 +13,33 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bet import observed
 from bet import store as run_store
-from bet.backbones import BACKBONES, action_budget
 from bet.baselines import baseline_events
-from bet.budget import budget_for
-from bet.config import BaselineConfig, DataSpec, SearchConfig, recorded_sparsity
+from bet.config import BaselineConfig, DataSpec, SearchConfig, recorded_sparsity, run_budget
 from bet.data import BUILTIN, Dataset
 from bet.errors import BetError, DataError, StoreError, shorten
 from bet.events import Event, RunStarted
-from bet.methods import METHODS
 from bet.search import Evaluated, bet_search
 from bet.store import Listener, RunStore
 
 
 @dataclass
 class Job:
-    """One run to execute: its stored id, frozen config, budget (None: a run stored without one,
-    derived again from its config), the data it must run on (split fingerprint; a run stored
-    before fingerprints: its row counts) and, for a resumed search, its population and the run
-    row's state before this process took it (``prior``, to give it back if it cannot start)."""
+    """One run to execute: its stored id, frozen config, budget (:func:`~bet.config.run_budget`'s,
+    computed once when the run was created; None only for a row stored without one, until
+    :func:`prepare_resume` meets it with its data), the data it must run on (split fingerprint; a
+    run stored before fingerprints: its row counts) and, for a resumed search, its population and
+    the run row's state before this process took it (``prior``, to give it back if it cannot start)."""
 
     run_id: str
     config: SearchConfig | BaselineConfig
-    budget: int | None = None
+    budget: int | None
     population: list[Evaluated] = field(default_factory=list)
     fingerprint: str | None = None
     shape: tuple[int, int] | None = None
@@ -90,18 +88,25 @@ def load_population(store: RunStore, run_id: str) -> list[Evaluated]:
     return [e for i, e in enumerate(pop, start=1) if e.action_id == i]
 
 
-def run_budget(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
-    """Where the configuration meets the data: the run's budget in embedding parameters, computed
-    once (infeasible: :class:`~bet.errors.BudgetError`); from here on the budget travels. ``full``
-    has no budget: it records its tables' whole size (NCF has two); ``pop`` has no table: 0."""
-    m = METHODS.get(cfg.method) if isinstance(cfg, BaselineConfig) else None
-    if m is not None and not m.table:
-        return 0
-    if m is not None and not m.budgeted:
-        return budget_for(0.0, data.n_rows, cfg.d_max) * BACKBONES[cfg.backbone].action_share
-    budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
-    action_budget(cfg.backbone, budget, data.n_rows)  # NCF keeps two embeddings per row: feasible?
-    return budget
+def create_jobs(
+    store: RunStore,
+    cfgs: Sequence[SearchConfig | BaselineConfig],
+    data: Dataset,
+    comparison_id: str | None = None,
+    executor: str = "local",
+    workers: int = 1,
+) -> list[Job]:
+    """Validate every config against ``data`` and compute each run's budget
+    (:func:`~bet.config.run_budget`, once) before any run is stored — a refused run, or a batch
+    with one, stores nothing — then create their run rows, in order."""
+    for cfg in cfgs:
+        if isinstance(cfg, SearchConfig):
+            cfg.validate()
+    budgets = [run_budget(cfg, data) for cfg in cfgs]
+    return [
+        _stored_job(store, cfg, data, budget, comparison_id, executor, workers)
+        for cfg, budget in zip(cfgs, budgets, strict=True)
+    ]
 
 
 def create_job(
@@ -111,16 +116,24 @@ def create_job(
     comparison_id: str | None = None,
     executor: str = "local",
     workers: int = 1,
-    budget: int | None = None,
 ) -> Job:
-    """Validate ``cfg`` against ``data`` (budget feasibility first: a refused run is never stored)
-    and create its run row; ``budget``: :func:`run_budget`'s, if the caller has it already."""
+    """:func:`create_jobs` for one run: validated, its budget computed, its run row created."""
+    return create_jobs(store, [cfg], data, comparison_id, executor, workers)[0]
+
+
+def _stored_job(
+    store: RunStore,
+    cfg: SearchConfig | BaselineConfig,
+    data: Dataset,
+    budget: int,
+    comparison_id: str | None,
+    executor: str,
+    workers: int,
+) -> Job:
     if isinstance(cfg, SearchConfig):
-        cfg.validate()
         sparsity, kind, method, iterations = cfg.sparsity, "search", search_method(cfg), cfg.iterations
     else:
         sparsity, kind, method, iterations = recorded_sparsity(cfg.method, cfg.sparsity), "baseline", cfg.method, 0
-    budget = budget if budget is not None else run_budget(cfg, data)
     run_id = store.create_run(
         kind=kind, method=method, dataset=data.name, backbone=cfg.backbone,
         sparsity=sparsity, seed=cfg.seed, config=cfg.to_dict(), budget=budget,
@@ -203,11 +216,14 @@ def prepare_resume(
 ) -> tuple[Job, Dataset]:
     """:func:`resume_job`, then its data (``data``, or loaded from the stored path by ``load``,
     e.g. a cache of loaded datasets) checked against the run's; a run that cannot start is given
-    back untouched."""
+    back untouched. A run row stored without a budget (written by another tool) gets its first
+    one here, where its config meets its data."""
     job = resume_job(store, run_id)
     try:
         data = data or (load or DataSpec.load)(job.config.data)
         check_data(job, data)
+        if job.budget is None:
+            job.budget = run_budget(job.config, data)
     except BaseException:
         release(store, job)
         raise
@@ -219,7 +235,9 @@ def job_events(job: Job, data: Dataset | None = None, stop: threading.Event | No
     cfg = job.config
     data = data or cfg.data.load()
     check_data(job, data)  # wherever it executes: never a run built on two datasets
-    budget = job.budget if job.budget is not None else run_budget(cfg, data)
+    budget = job.budget
+    if budget is None:
+        raise StoreError(f"run {job.run_id} has no budget: take it with prepare_resume, which computes one")
     if isinstance(cfg, SearchConfig):
         yield RunStarted(job.run_id, cfg.to_dict(), budget, data.n_users, data.n_items)
         yield from bet_search(cfg, data, stop, job.population, budget=budget)

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bet.backbones import action_budget, make_backbone
-from bet.budget import Action, budget_for
+from bet.budget import Action
 from bet.config import SearchConfig
 from bet.data import Dataset
 from bet.evaluation import evaluate, quality, user_sample
@@ -92,11 +92,11 @@ def bet_search(
     stop: threading.Event | None = None,
     resume: list[Evaluated] | None = None,
     *,
-    budget: int | None = None,
+    budget: int,
 ) -> Generator[Event, None, SearchResult]:
-    """Run (or continue) one BET search under ``budget`` (the run's; default: ``cfg.sparsity``'s);
-    yields events, returns the :class:`SearchResult`."""
-    budget = budget if budget is not None else budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
+    """Run (or continue) one BET search under ``budget`` (the run's:
+    :func:`bet.config.run_budget`, computed once where the config met the data); yields events,
+    returns the :class:`SearchResult`."""
     s = yield from pretrain_phase(cfg, data, stop, list(resume or []), budget)
     if s is None:
         return SearchResult(Status.STOPPED, list(resume or []))

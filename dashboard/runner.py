@@ -34,10 +34,9 @@ from bet import (
     RunStore,
     SearchConfig,
     StoreError,
-    create_job,
+    create_jobs,
     frontier_jobs,
     prepare_resume,
-    run_budget,
 )
 from dashboard import env, housekeeping
 from dashboard.datasets import DatasetCache
@@ -112,12 +111,9 @@ class Runner:
             return []
         for c in cfgs:
             if isinstance(c, SearchConfig):
-                c.validate()
+                c.validate()  # before the data loads: a bad form needs no dataset
         data = self.dataset(cfgs[0].data)
-        budgets = [run_budget(c, data) for c in cfgs]  # where each sparsity becomes a budget, once
-        jobs = [
-            create_job(self.store, c, data, comparison_id, EXECUTOR, 1, b) for c, b in zip(cfgs, budgets, strict=True)
-        ]
+        jobs = create_jobs(self.store, cfgs, data, comparison_id, EXECUTOR, 1)  # each budget, once
         return self._enqueue([Task(j, data) for j in jobs], owner)
 
     def submit_search(

@@ -49,7 +49,7 @@ def test_batched_resume_from_a_half_finished_iteration(batched: tuple[RunStore, 
     as before, keeps action 3 without finetuning it again, and ends where the whole run ended."""
     store, run = batched
     whole = load_population(store, run["run_id"])
-    gen = bet_search(BATCHED, mini, resume=whole[:3])
+    gen = bet_search(BATCHED, mini, resume=whole[:3], budget=run["budget"])  # the run's, as stored
     evaluated: list[int] = []
     try:
         while True:

@@ -6,8 +6,8 @@ import argparse
 import time
 
 from bet.backbones import BACKBONES
-from bet.baselines import baseline_action
-from bet.budget import D_MAX, budget_for
+from bet.baselines import budget_action
+from bet.budget import D_MAX
 from bet.cli.common import (
     Progress,
     add_data_args,
@@ -20,6 +20,7 @@ from bet.cli.common import (
     load_data,
     training_bytes,
 )
+from bet.config import BaselineConfig, run_budget
 from bet.errors import ConfigError
 from bet.evaluation import evaluate
 from bet.methods import size_kinds
@@ -87,11 +88,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_memory(training_bytes(data, args.d_max), f"training on {data.name} ({data.n_rows:,} rows)")
     device = resolve_device(args.device)
     sparsity = 0.0 if sizes == "full" else float(args.sparsity or 0.0)
-    budget = budget_for(sparsity, data.n_rows, args.d_max)
+    ref = BaselineConfig(
+        backbone=args.backbone, method=size_kinds()[sizes], sparsity=sparsity, seed=args.seed, d_max=args.d_max
+    )
+    budget = run_budget(ref, data)  # the budget a stored run of these sizes has (full on NCF: both tables)
     t0 = time.perf_counter()
     action = None
     if args.backbone != "pop" and sizes != "full":
-        action = baseline_action(size_kinds()[sizes], data, sparsity, args.seed, args.d_max, backbone=args.backbone)
+        action = budget_action(ref.method, data, budget, seed=args.seed, d_max=args.d_max, backbone=args.backbone)
     cfg = TrainConfig(epochs=args.epochs, patience=args.patience)
     gen = train_sized(data, args.backbone, action, cfg, seed=args.seed, device=device, d_max=args.d_max)
     model, result = drive(gen, Progress(quiet=False))

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from bet.backbones import BACKBONES
-from bet.budget import D_MAX, budget_for
+from bet.budget import D_MAX
 from bet.cli.common import SearchProgress, add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
-from bet.config import RETRAIN_FROM, DataSpec, SearchConfig
+from bet.config import RETRAIN_FROM, DataSpec, SearchConfig, run_budget
 from bet.errors import ConfigError
 from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.presets import PRESETS, preset_settings
@@ -234,9 +234,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     data = load_data(args, evaluable=False)
     # The sampler's float64 working arrays: about 80 bytes per row of each action drawn.
     check_memory(args.count * data.n_rows * 80, f"--count {args.count:,} ({data.n_rows:,} rows each)")
-    sampler = ActionSampler.for_data(
-        data, budget_for(args.sparsity, data.n_rows, args.d_max), args.d_max, redraws=args.redraws
-    )
+    cfg = SearchConfig(sparsity=args.sparsity, d_max=args.d_max, redraws=args.redraws)  # a LightGCN search's
+    sampler = ActionSampler.for_data(data, run_budget(cfg, data), cfg.d_max, redraws=cfg.redraws)
     t0 = time.perf_counter()
     batch = sampler.sample(args.count, np.random.default_rng(args.seed))
     seconds = time.perf_counter() - t0
