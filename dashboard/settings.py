@@ -17,14 +17,13 @@ from bet import (
     Dataset,
     DataSpec,
     SearchConfig,
-    action_budget,
     bet_home,
-    budget_for,
     check_memory,
     measure,
     plan,
     preset_settings,
     resolve_device,
+    run_budget,
 )
 from bet import memory_needs as engine_memory_needs
 from bet.report import packed_mb
@@ -92,13 +91,15 @@ class Readout:
         )
 
 
-def readout(sparsity: float, n_rows: int, d_max: int, backbones: Sequence[str] = ()) -> Readout:
-    """Raises :class:`~bet.errors.BudgetError` (its message says why) when infeasible, for the
-    table or for one of ``backbones`` (NCF keeps two embeddings per row)."""
-    budget = budget_for(sparsity, n_rows, d_max)
+def readout(cfg: SearchConfig, data: Dataset, backbones: Sequence[str] = ()) -> Readout:
+    """What the form's config buys on ``data``: its run's budget (:func:`bet.run_budget`, as the
+    run will have it). Raises :class:`~bet.errors.BudgetError` (its message says why) when
+    infeasible, for the table or for ``cfg``'s backbone or one of ``backbones`` (NCF keeps two
+    embeddings per row)."""
+    budget = run_budget(cfg, data)
     for backbone in backbones:
-        action_budget(backbone, budget, n_rows)
-    return Readout(sparsity, n_rows, d_max, budget)
+        run_budget(dataclasses.replace(cfg, backbone=backbone), data)  # feasible on each backbone?
+    return Readout(cfg.sparsity, data.n_rows, cfg.d_max, budget)
 
 
 def build_config(

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from dashboard_helpers import action_rows, ranked_event, run_row
 
+from bet import SearchConfig
 from bet import report as explain
 from bet.budget import Action
+from bet.data import Dataset
 from dashboard import charts, choices, frontier_chart, queries, settings
 from dashboard.charts import METHOD_COLORS, STRATEGY_COLORS
 
@@ -196,13 +198,15 @@ def test_best_action_comparison_groups_and_export_rows() -> None:
     assert {b: r["run_id"] for b, r in groups[("gowalla-mini", 0.9)].items()} == {"ncf": "x", "lightgcn": "y"}
 
 
-def test_budget_readout_and_form_parsing() -> None:
-    r = settings.readout(0.9, 6835, 128)
-    assert r.budget == 87488 and r.full_params == 874880
+def test_budget_readout_and_form_parsing(mini: Dataset) -> None:
+    r = settings.readout(SearchConfig(sparsity=0.9, d_max=128), mini)
+    assert r.budget == 87488 and r.full_params == 874880 and mini.n_rows == 6835
     assert r.packed_mb == pytest.approx((87488 * 4 + 6835) / 1e6) and r.avg_dim == pytest.approx(87488 / 6835)
     assert "87,488" in r.text() and "0.36 MB" in r.text()
     with pytest.raises(Exception, match="infeasible"):
-        settings.readout(0.99, 6835, 16)
+        settings.readout(SearchConfig(sparsity=0.99, d_max=16), mini)
+    with pytest.raises(Exception, match="infeasible for ncf"):  # every backbone the form starts on
+        settings.readout(SearchConfig(sparsity=0.995, d_max=256), mini, ["lightgcn", "ncf"])
     assert settings.parse_sparsities("0.9, 0.8 0.9;0.95") == [0.8, 0.9, 0.95]
     with pytest.raises(ValueError, match="not a number"):
         settings.parse_sparsities("0.9, abc")

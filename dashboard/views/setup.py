@@ -101,14 +101,25 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
     if not backbones:
         sb.warning("Pick at least one backbone.")
         return None
+    try:  # slider → config → budget: the readout shows the budget this config's run gets
+        cfg = settings.build_config(
+            spec, backbones[0], s["sparsity"], iterations=s["iterations"], candidates=s["candidates"],
+            finetune_epochs=s["finetune_epochs"], finetune_steps=s["finetune_steps"], retrain_top=s["retrain_top"],
+            seed=s["seed"], device=s["device"], d_max=s["d_max"], pretrain_epochs=s["pretrain_epochs"],
+            retrain_epochs=s["retrain_epochs"], selection=s["selection"], predictor=s["predictor"],
+            preset=presets.ENGINE[s["preset"]],
+        )  # fmt: skip
+    except BetError as exc:
+        sb.error(settings.shown(str(exc)))
+        return None
     try:
-        r = settings.readout(float(s["sparsity"]), data.n_rows, int(s["d_max"]), backbones)
+        r = settings.readout(cfg, data, backbones)
     except BudgetError as exc:
         with sb.container(key="budget-error"):
             st.error(f"Infeasible budget — {exc}")  # the engine's words, no user text in them
         return None
     try:  # refuse, with the estimate, what cannot fit in this machine's memory (BET_MEMORY_MB caps it)
-        check_memory(training_bytes(data, int(s["d_max"])), f"training on {data.name} ({data.n_rows:,} rows)")
+        check_memory(training_bytes(data, cfg.d_max), f"training on {data.name} ({data.n_rows:,} rows)")
     except BetError as exc:
         with sb.container(key="memory-error"):
             st.error(f"Too big for this server — {settings.shown(str(exc))}")
@@ -118,13 +129,6 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
         st.progress(min(1.0, r.kept_fraction), text=f"{r.kept_fraction:.1%} of the full table")
     try:
         resolve_device(s["device"])
-        cfg = settings.build_config(
-            spec, backbones[0], s["sparsity"], iterations=s["iterations"], candidates=s["candidates"],
-            finetune_epochs=s["finetune_epochs"], finetune_steps=s["finetune_steps"], retrain_top=s["retrain_top"],
-            seed=s["seed"], device=s["device"], d_max=s["d_max"], pretrain_epochs=s["pretrain_epochs"],
-            retrain_epochs=s["retrain_epochs"], selection=s["selection"], predictor=s["predictor"],
-            preset=presets.ENGINE[s["preset"]],
-        )  # fmt: skip
     except BetError as exc:
         sb.error(settings.shown(str(exc)))
         return None
