@@ -119,9 +119,13 @@ def plan(
     out["predictor"] = evaluated * seen.predictor(PREDICTOR_SECONDS)
     warm = cfg.retrain_from != "scratch"
     epochs = seen.epochs(
-        "retrain", cfg, data, WARM_EPOCHS if warm else TYPICAL_EPOCHS, cfg.sparsity,
+        "retrain",
+        cfg,
+        data,
+        WARM_EPOCHS if warm else TYPICAL_EPOCHS,
+        cfg.sparsity,
         keep=lambda r: r["config"].get("retrain_from", "scratch") == cfg.retrain_from,
-    )  # fmt: skip
+    )
     w = seen.width("retrain", cfg.sparsity, width)
     k = min(cfg.retrain_top, evaluated)
     at_once = min(k, cfg.retrain_workers or workers)
@@ -199,12 +203,16 @@ def memory_needs(cfg: SearchConfig, data: Dataset, runs: int = 1) -> dict[str, t
     rows, at_once = f"{data.n_rows:,} rows", (f" × {runs} runs at once" if runs > 1 else "")
     return {
         "pretrain": (runs * train, f"pretraining on {data.name} ({rows}){at_once}"),
-        "search": (runs * (table + cfg.parallel_candidates * train + pools),
-                   f"the search (-m {cfg.candidates:,} candidates of {rows}, two pools at a time, "
-                   f"-q {cfg.parallel_candidates} finetune(s)){at_once}"),
-        "retrain": (runs * min(cfg.retrain_top, cfg.retrain_workers or 2) * train, f"retraining the top {cfg.retrain_top} on {data.name} "
-                    f"({rows}, two at a time){at_once}"),
-    }  # fmt: skip
+        "search": (
+            runs * (table + cfg.parallel_candidates * train + pools),
+            f"the search (-m {cfg.candidates:,} candidates of {rows}, two pools at a time, "
+            f"-q {cfg.parallel_candidates} finetune(s)){at_once}",
+        ),
+        "retrain": (
+            runs * min(cfg.retrain_top, cfg.retrain_workers or 2) * train,
+            (f"retraining the top {cfg.retrain_top} on {data.name} ({rows}, two at a time){at_once}"),
+        ),
+    }
 
 
 def check_memory_needs(cfg: SearchConfig, data: Dataset, runs: int = 1) -> None:

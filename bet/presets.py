@@ -85,6 +85,12 @@ def apply_preset(cfg: SearchConfig, name: str) -> SearchConfig:
 
 #: The SearchConfig fields a preset may set.
 _PRESETTABLE = (
-    "iterations", "candidates", "finetune_epochs", "finetune_steps", "retrain_top", "fitness_users",
-    "retrain_from", "preset",
-)  # fmt: skip
+    "iterations",
+    "candidates",
+    "finetune_epochs",
+    "finetune_steps",
+    "retrain_top",
+    "fitness_users",
+    "retrain_from",
+    "preset",
+)

@@ -150,9 +150,11 @@ class Halt(threading.Event):
 
 
 def beside(
-    gen: Generator[Event, None, T], work: Generator[Event, None, U], keep: Callable[[U], bool] | None = None,
+    gen: Generator[Event, None, T],
+    work: Generator[Event, None, U],
+    keep: Callable[[U], bool] | None = None,
     halt: threading.Event | None = None,
-) -> Generator[Event, None, tuple[T | None, U, float]]:  # fmt: skip
+) -> Generator[Event, None, tuple[T | None, U, float]]:
     """Drive ``gen`` on a helper thread while ``work`` runs on this one: ``work``'s events first,
     then ``gen``'s (held back until ``work`` ends, so the stream reads as if they ran in turn).
     Returns both results and how long ``gen`` ran; an exception in either is raised here (one in

@@ -56,8 +56,12 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="how to read a file of your own (default: auto-detect)",
     )
-    g.add_argument("--min-rating", type=float, default=None,
-                   help="keep only rows whose rating (third column, or the column named 'rating') is at least this")  # fmt: skip
+    g.add_argument(
+        "--min-rating",
+        type=float,
+        default=None,
+        help="keep only rows whose rating (third column, or the column named 'rating') is at least this",
+    )
 
 
 def add_device_arg(p: argparse.ArgumentParser) -> None:

@@ -15,10 +15,13 @@ from bet.store import RunStore, Status
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "frontier", help="recall vs budget for several methods",
-        description="Run BET and the baselines (su: uniform, sr: random, mde: frequency-scaled, full: uncompressed, "
-        "pop: no embeddings) at each sparsity; every point is a stored run.",
-    )  # fmt: skip
+        "frontier",
+        help="recall vs budget for several methods",
+        description=(
+            "Run BET and the baselines (su: uniform, sr: random, mde: frequency-scaled, full: uncompressed, "
+            "pop: no embeddings) at each sparsity; every point is a stored run."
+        ),
+    )
     add_data_args(p)
     add_search_args(p, sparsity=False)
     p.add_argument("--sparsities", required=True, help="comma-separated, e.g. 0.8,0.9,0.95")
@@ -34,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=1, help="runs executed at once (local: threads; ray: concurrent tasks)"
     )
     add_json_arg(p)
-    p.set_defaults(func=cmd_frontier)  # fmt: skip
+    p.set_defaults(func=cmd_frontier)
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:

@@ -31,9 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser(
-        "export", help="export a run", description="Export a run: its evaluated actions and metrics (csv, json), "
-        "the best action's sizes (sizes: .npz) or its packed embedding table (table: .npz of the kept values).",
-    )  # fmt: skip
+        "export",
+        help="export a run",
+        description=(
+            "Export a run: its evaluated actions and metrics (csv, json), "
+            "the best action's sizes (sizes: .npz) or its packed embedding table (table: .npz of the kept values)."
+        ),
+    )
     p.add_argument("--run", required=True, metavar="RUN_ID")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
     p.add_argument("--out", type=Path, required=True)
@@ -112,6 +116,5 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:  # argparse prevents this
         raise ConfigError(f"unknown format {args.format}")
     size = write_output(args.out, write)
-    emit(args, {"run_id": args.run, "format": args.format, "out": str(args.out), "bytes": size},
-         f"{what} → {args.out}")  # fmt: skip
+    emit(args, {"run_id": args.run, "format": args.format, "out": str(args.out), "bytes": size}, f"{what} → {args.out}")
     return 0

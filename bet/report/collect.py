@@ -98,8 +98,17 @@ def frontier_points(runs: Sequence[Run], key: str) -> list[dict[str, Any]]:
         test, cost = metric(r), cost_of(r)
         if r["status"] != Status.COMPLETED or test is None or cost is None or data_key(r) != key:
             continue
-        out.append({"run_id": r["run_id"], "method": r["method"], "params": cost, "budget": r.get("budget"),
-                    "test": test, "valid": metric(r, split="valid"), "run": r})  # fmt: skip
+        out.append(
+            {
+                "run_id": r["run_id"],
+                "method": r["method"],
+                "params": cost,
+                "budget": r.get("budget"),
+                "test": test,
+                "valid": metric(r, split="valid"),
+                "run": r,
+            }
+        )
     return out
 
 
