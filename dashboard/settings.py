@@ -48,9 +48,14 @@ DEMO = dataclasses.replace(
 )
 if os.environ.get("BET_DEMO") == "smoke":  # the browser test: the same demo in seconds, not minutes
     DEMO = dataclasses.replace(
-        DEMO, iterations=2, candidates=10, finetune_steps=10, retrain_top=1,
-        pretrain=dataclasses.replace(PAPER.pretrain, epochs=4), retrain=dataclasses.replace(PAPER.retrain, epochs=4),
-    )  # fmt: skip
+        DEMO,
+        iterations=2,
+        candidates=10,
+        finetune_steps=10,
+        retrain_top=1,
+        pretrain=dataclasses.replace(PAPER.pretrain, epochs=4),
+        retrain=dataclasses.replace(PAPER.retrain, epochs=4),
+    )
 
 
 @dataclass(frozen=True)
@@ -127,13 +132,25 @@ def build_config(
     form's values (which the preset filled, and the user may have edited) win for everything else."""
     values = preset_settings(preset)
     return SearchConfig(
-        data=data, backbone=backbone, sparsity=round(float(sparsity), 4), iterations=int(iterations),
-        candidates=int(candidates), finetune_epochs=finetune_epochs or None, finetune_steps=finetune_steps or None,
-        retrain_top=int(retrain_top), selection=selection, predictor=predictor, seed=int(seed), device=device,
-        d_max=int(d_max), pretrain=dataclasses.replace(values["pretrain"], epochs=int(pretrain_epochs)),
-        retrain=dataclasses.replace(values["retrain"], epochs=int(retrain_epochs)), preset=preset,
-        fitness_users=values["fitness_users"], retrain_from=values["retrain_from"],
-    ).validate()  # fmt: skip
+        data=data,
+        backbone=backbone,
+        sparsity=round(float(sparsity), 4),
+        iterations=int(iterations),
+        candidates=int(candidates),
+        finetune_epochs=finetune_epochs or None,
+        finetune_steps=finetune_steps or None,
+        retrain_top=int(retrain_top),
+        selection=selection,
+        predictor=predictor,
+        seed=int(seed),
+        device=device,
+        d_max=int(d_max),
+        pretrain=dataclasses.replace(values["pretrain"], epochs=int(pretrain_epochs)),
+        retrain=dataclasses.replace(values["retrain"], epochs=int(retrain_epochs)),
+        preset=preset,
+        fitness_users=values["fitness_users"],
+        retrain_from=values["retrain_from"],
+    ).validate()
 
 
 def parse_sparsities(text: str) -> list[float]:
@@ -191,10 +208,12 @@ def memory_needs(cfg: SearchConfig, data: Dataset) -> dict[str, tuple[int, str]]
     rows = f"{data.n_rows:,} rows"
     said = {
         "pretrain": f"pretraining on {data.name} ({rows})",
-        "search": f"the search's candidate pools (m = {cfg.candidates:,} actions of {rows}, two at a time) "
-                  f"with {cfg.parallel_candidates} finetune(s)",
+        "search": (
+            f"the search's candidate pools (m = {cfg.candidates:,} actions of {rows}, two at a time) "
+            f"with {cfg.parallel_candidates} finetune(s)"
+        ),
         "retrain": f"retraining the top {cfg.retrain_top} on {data.name} ({rows})",
-    }  # fmt: skip
+    }
     return {phase: (need, said[phase]) for phase, (need, _) in needs.items()}
 
 
