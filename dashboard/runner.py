@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from bet import Dataset, DataSpec, RunStore
 from dashboard import env, housekeeping
 from dashboard.datasets import DatasetCache
-from dashboard.settings import uploads_dir
 from dashboard.submitting import EXECUTOR, NOT_YOURS, Submitting
+from dashboard.uploads import uploads_dir
 from dashboard.worker import Task, Worker, default_processes, execute
 
 log = logging.getLogger(__name__)
