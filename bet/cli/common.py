@@ -276,7 +276,10 @@ class SearchProgress(Progress):
             for key in [k for k in self.bars if k[0] == "retrain" and k[1].startswith(f"{ev.rank}/")]:
                 bar = self.bars[key]
                 if bar.total and bar.n < bar.total:  # its bar would stay at its last step: say why
-                    steps = f" after {bar.n:,} of at most {bar.total:,} steps (early stopping: validation stopped improving)"
+                    steps = (
+                        f" after {bar.n:,} of at most {bar.total:,} steps"
+                        " (early stopping: validation stopped improving)"
+                    )
                 self.finish(key)
             tqdm.write(
                 f"  retrained #{ev.rank} (action {ev.action_id}): valid R@20 {ev.valid['recall@20']:.4f}{steps}",

@@ -63,7 +63,8 @@ def cmd_frontier(args: argparse.Namespace) -> int:
             r20 = f"{t['recall@20']:.4f}" if t else "-"
             n20 = f"{t['ndcg@20']:.4f}" if t else "-"
             print(
-                f"{r['method']:8s} {r['sparsity']:6.3f} {r['budget']:>10,} {r['cost'] or 0:>10,} {r['status']:10s} {r20:>9s} {n20:>7s}  {r['run_id']}"
+                f"{r['method']:8s} {r['sparsity']:6.3f} {r['budget']:>10,} {r['cost'] or 0:>10,} {r['status']:10s} "
+                f"{r20:>9s} {n20:>7s}  {r['run_id']}"
             )
         print(f"{len(rows)} runs in {time.perf_counter() - t0:.0f}s (store: {store.path})")
     return 0 if all(r["status"] == Status.COMPLETED for r in rows) else 1

@@ -160,8 +160,8 @@ def write_output(path: Path, write: Callable[[BinaryIO], None], option: str = "-
 
     A symlink's target is written (as ``open(path, "w")`` would), not the link replaced. Refuses
     a file BET depends on (:func:`check_output`), a folder or anything but a regular file (a
-    device, a FIFO, anything under /dev, /proc or /sys), and turns any OS error (no permission, a full disk) into a one-line
-    :class:`ConfigError`.
+    device, a FIFO, anything under /dev, /proc or /sys), and turns any OS error (no permission, a
+    full disk) into a one-line :class:`ConfigError`.
     """
     shown = shorten(str(path), quote=False)
     real = Path(os.path.realpath(path))  # through a symlink: its target is replaced, never the link

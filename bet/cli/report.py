@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write an HTML report to send",
         description=(
             "Write one self-contained HTML file (opens offline: inline figures, no script) about one or "
-            "several runs: configuration, budget and packed size, results vs the reference runs in the store (picked by "
-            "validation metrics), the recall-vs-budget frontier, size histograms, why this recall, provenance."
+            "several runs: configuration, budget and packed size, results vs the reference runs in the store "
+            "(picked by validation metrics), the recall-vs-budget frontier, size histograms, why this recall, "
+            "provenance."
         ),
     )
     p.add_argument("--run", action="append", default=[], metavar="RUN_ID", help="a run to report on (repeatable)")

@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cells",
         default="gowalla/lightgcn/0.95,gowalla/lightgcn/0.9",
-        help="comma-separated dataset/backbone/sparsity; 'all' for the 18 cells (default: LightGCN on Gowalla at 0.95, 0.9)",
+        help=(
+            "comma-separated dataset/backbone/sparsity; 'all' for the 18 cells "
+            "(default: LightGCN on Gowalla at 0.95, 0.9)"
+        ),
     )
     p.add_argument(
         "--methods", default="su,sr,bet", help=f"comma-separated subset of {','.join(METHODS)} (default su,sr,bet)"
@@ -162,7 +165,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     for r in rows:
         vals = " ".join(f"{_fmt(r['ours'][k])}/{_fmt(r['paper'].get(k))}" for k in COLUMNS)
         print(
-            f"{r['dataset'] + '/' + r['backbone'] + '/' + str(r['sparsity']):24s} {r['method']:10s} {vals}   {r['status']}"
+            f"{r['dataset'] + '/' + r['backbone'] + '/' + str(r['sparsity']):24s} "
+            f"{r['method']:10s} {vals}   {r['status']}"
         )
     print(f"{time.perf_counter() - t0:.0f}s; store {store.path}; table {args.table}")
     return 0

@@ -62,7 +62,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         test = (r["result"] or {}).get("test") or {}
         r20 = f"{test['recall@20']:.4f}" if test.get("recall@20") is not None else "-"
         print(
-            f"{r['run_id']:24s} {r['method']:8s} {r['dataset'][:14]:14s} {r['backbone']:9s} {r['sparsity']:6.3f} {r['status']:11s} {r20:>9s}"
+            f"{r['run_id']:24s} {r['method']:8s} {r['dataset'][:14]:14s} {r['backbone']:9s} "
+            f"{r['sparsity']:6.3f} {r['status']:11s} {r20:>9s}"
         )
     return 0
 

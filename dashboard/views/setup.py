@@ -209,7 +209,8 @@ def _queue_status(was_busy: bool) -> None:
         my_running, my_queued = [], []
     with st.container(key="queue"):
         st.caption(
-            f"{'The live store’s queue' if studying else 'Queue'}: {len(running)} running · {len(queued)} waiting (one run at a time on CPU)"
+            f"{'The live store’s queue' if studying else 'Queue'}: {len(running)} running · "
+            f"{len(queued)} waiting (one run at a time on CPU)"
             + (f" · {others} of them started in other sessions" if others else "")
         )
         if my_running and st.button("Stop the running search", key="stop_running", width="stretch"):
