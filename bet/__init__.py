@@ -112,4 +112,4 @@ __all__ = [
     "run_budget",
     "run_search",
     "training_bytes",
-]  # fmt: skip
+]

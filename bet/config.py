@@ -28,13 +28,26 @@ MIN_FINETUNE_STEPS = 100
 #: wide around the paper's values (T = 50, m = 100, h = 10/15, top 5, 20 redraws, 300 epochs), tight
 #: enough that no argument makes a loop or an allocation unbounded. The dashboard validates with them.
 LIMITS: dict[str, tuple[int, int]] = {
-    "iterations": (1, 10_000), "candidates": (1, 10_000), "finetune_epochs": (1, 1_000),
-    "finetune_steps": (1, 1_000_000), "retrain_top": (1, 1_000), "parallel_candidates": (1, 1_000),
-    "redraws": (0, 1_000), "predictor_updates": (0, 10_000), "retrain_workers": (1, 64),
-    "pretrain_epochs": (1, 10_000), "retrain_epochs": (1, 10_000), "epochs": (1, 10_000), "patience": (0, 1_000),
-    "seed": (0, MAX_SEED), "split_seed": (0, MAX_SEED), "d_max": (1, 4096),  # sizes are 16-bit
-    "count": (1, 1_000_000), "workers": (1, 256), "sparsities": (1, 100),  # sample, frontier (list length)
-}  # fmt: skip
+    "iterations": (1, 10_000),
+    "candidates": (1, 10_000),
+    "finetune_epochs": (1, 1_000),
+    "finetune_steps": (1, 1_000_000),
+    "retrain_top": (1, 1_000),
+    "parallel_candidates": (1, 1_000),
+    "redraws": (0, 1_000),
+    "predictor_updates": (0, 10_000),
+    "retrain_workers": (1, 64),
+    "pretrain_epochs": (1, 10_000),
+    "retrain_epochs": (1, 10_000),
+    "epochs": (1, 10_000),
+    "patience": (0, 1_000),
+    "seed": (0, MAX_SEED),
+    "split_seed": (0, MAX_SEED),
+    "d_max": (1, 4096),  # sizes are 16-bit
+    "count": (1, 1_000_000),
+    "workers": (1, 256),
+    "sparsities": (1, 100),  # sample, frontier (list length)
+}
 
 
 def check_range(name: str, value: Any) -> None:
@@ -107,8 +120,19 @@ class SearchConfig:
             )
         if not (isinstance(self.sparsity, (int, float)) and 0 < self.sparsity < 1) or math.isnan(self.sparsity):
             raise ConfigError(f"--sparsity must be in (0, 1), got {self.sparsity}")
-        for name in ("iterations", "candidates", "finetune_epochs", "finetune_steps", "retrain_top",
-                     "parallel_candidates", "redraws", "predictor_updates", "retrain_workers", "seed", "d_max"):  # fmt: skip
+        for name in (
+            "iterations",
+            "candidates",
+            "finetune_epochs",
+            "finetune_steps",
+            "retrain_top",
+            "parallel_candidates",
+            "redraws",
+            "predictor_updates",
+            "retrain_workers",
+            "seed",
+            "d_max",
+        ):
             check_range(name, getattr(self, name))
         check_range("pretrain_epochs", self.pretrain.epochs)
         check_range("retrain_epochs", self.retrain.epochs)
@@ -192,9 +216,13 @@ def paper_schedule(base: SearchConfig) -> TrainConfig:
     if base.preset == "paper":
         return base.retrain
     return dataclasses.replace(
-        base.retrain, eval_users=None, lr=RETRAIN.lr, lr_decay=RETRAIN.lr_decay,
-        lr_decay_every=RETRAIN.lr_decay_every, epochs=RETRAIN.epochs,
-    )  # fmt: skip
+        base.retrain,
+        eval_users=None,
+        lr=RETRAIN.lr,
+        lr_decay=RETRAIN.lr_decay,
+        lr_decay_every=RETRAIN.lr_decay_every,
+        epochs=RETRAIN.epochs,
+    )
 
 
 def recorded_sparsity(method: str, sparsity: float) -> float:
@@ -210,11 +238,16 @@ def baseline_config(base: SearchConfig, method: str, sparsity: float | None = No
     (the retraining one to train on, validated on every user whatever the preset), at its sparsity
     or ``sparsity`` (``full`` and ``pop``: none)."""
     return BaselineConfig(
-        data=base.data, backbone=base.backbone, method=method,
+        data=base.data,
+        backbone=base.backbone,
+        method=method,
         sparsity=recorded_sparsity(method, base.sparsity if sparsity is None else sparsity),
-        seed=base.seed, device=base.device, d_max=base.d_max, pretrain=base.pretrain,
+        seed=base.seed,
+        device=base.device,
+        d_max=base.d_max,
+        pretrain=base.pretrain,
         train=paper_schedule(base),  # the references train on the paper's schedule under any preset
-    )  # fmt: skip
+    )
 
 
 def run_budget(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:

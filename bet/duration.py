@@ -122,8 +122,15 @@ class Seen:
     def _matching(self, phase: str, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         return [r for r in self.runs if phase in r.get("steps", {}) and keep(r)]
 
-    def epochs(self, phase: str, cfg: Any, data: Dataset, default: float, sparsity: float | None = None,
-               keep: Callable[[dict[str, Any]], bool] = lambda r: True) -> float:  # fmt: skip
+    def epochs(
+        self,
+        phase: str,
+        cfg: Any,
+        data: Dataset,
+        default: float,
+        sparsity: float | None = None,
+        keep: Callable[[dict[str, Any]], bool] = lambda r: True,
+    ) -> float:
         """Median epochs the observed trainings of ``phase`` on ``cfg``'s schedule ran (those at
         ``sparsity`` if any), else ``default``."""
         sched = dataclasses.asdict(getattr(cfg, SCHED[phase]))
@@ -138,6 +145,9 @@ class Seen:
         return statistics.median(got) if got else default
 
     def predictor(self, default: float) -> float:
-        per = [r["seconds"]["predictor"] / r["evaluated"] for r in self.runs
-               if r.get("evaluated") and "predictor" in r.get("seconds", {})]  # fmt: skip
+        per = [
+            r["seconds"]["predictor"] / r["evaluated"]
+            for r in self.runs
+            if r.get("evaluated") and "predictor" in r.get("seconds", {})
+        ]
         return statistics.median(per) if per else default

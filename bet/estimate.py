@@ -48,12 +48,12 @@ __all__ = ["LONG_RUN", "Timings", "cached_timings", "measure", "plan", "typical_
 #: Above this many seconds the dashboard warns before Start.
 LONG_RUN = 600.0
 #: Epochs pretraining runs before early stopping ends it, when no pretraining of this dataset was
-#: observed here. Measured (bench/estimate_accuracy.py, 2026-12-06): gowalla-mini's full LightGCN
+#: observed here. Measured with bench/estimate_accuracy.py: gowalla-mini's full LightGCN
 #: stops at 32 epochs (best at 22), its NCF at 22; full Gowalla's LightGCN runs into the fast
 #: preset's 40-epoch cap (out/fast.sqlite; uncapped it had not stopped at 39, docs/results.md §6.3).
 PRETRAIN_EPOCHS = 32
 #: Epochs a from-scratch training (a retraining, SU/SR/MDE) runs before early stopping ends it, when
-#: none on the same schedule was observed here. Measured the same day on gowalla-mini (LightGCN):
+#: none on the same schedule was observed here. Measured the same way on gowalla-mini (LightGCN):
 #: retrainings 70, 70, 72, 96, 96, 106 epochs (c = 0.9 and 0.95), SU 58 and 68, SR 82, MDE 70 —
 #: median 71 (the earlier guess, 40, made cold estimates 0.62-0.77 of the measured time on an idle
 #: machine, issue 23); NCF retrainings 36 and 62; full Gowalla's c = 0.9 retraining 173
@@ -119,9 +119,13 @@ def plan(
     out["predictor"] = evaluated * seen.predictor(PREDICTOR_SECONDS)
     warm = cfg.retrain_from != "scratch"
     epochs = seen.epochs(
-        "retrain", cfg, data, WARM_EPOCHS if warm else TYPICAL_EPOCHS, cfg.sparsity,
+        "retrain",
+        cfg,
+        data,
+        WARM_EPOCHS if warm else TYPICAL_EPOCHS,
+        cfg.sparsity,
         keep=lambda r: r["config"].get("retrain_from", "scratch") == cfg.retrain_from,
-    )  # fmt: skip
+    )
     w = seen.width("retrain", cfg.sparsity, width)
     k = min(cfg.retrain_top, evaluated)
     at_once = min(k, cfg.retrain_workers or workers)
@@ -199,12 +203,16 @@ def memory_needs(cfg: SearchConfig, data: Dataset, runs: int = 1) -> dict[str, t
     rows, at_once = f"{data.n_rows:,} rows", (f" × {runs} runs at once" if runs > 1 else "")
     return {
         "pretrain": (runs * train, f"pretraining on {data.name} ({rows}){at_once}"),
-        "search": (runs * (table + cfg.parallel_candidates * train + pools),
-                   f"the search (-m {cfg.candidates:,} candidates of {rows}, two pools at a time, "
-                   f"-q {cfg.parallel_candidates} finetune(s)){at_once}"),
-        "retrain": (runs * min(cfg.retrain_top, cfg.retrain_workers or 2) * train, f"retraining the top {cfg.retrain_top} on {data.name} "
-                    f"({rows}, two at a time){at_once}"),
-    }  # fmt: skip
+        "search": (
+            runs * (table + cfg.parallel_candidates * train + pools),
+            f"the search (-m {cfg.candidates:,} candidates of {rows}, two pools at a time, "
+            f"-q {cfg.parallel_candidates} finetune(s)){at_once}",
+        ),
+        "retrain": (
+            runs * min(cfg.retrain_top, cfg.retrain_workers or 2) * train,
+            (f"retraining the top {cfg.retrain_top} on {data.name} ({rows}, two at a time){at_once}"),
+        ),
+    }
 
 
 def check_memory_needs(cfg: SearchConfig, data: Dataset, runs: int = 1) -> None:

@@ -136,10 +136,18 @@ TIME_PHASES = ("pretrain", "finetune", "evaluation", "predictor", "retrain", "ba
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        TrainProgress, RunStarted, PhaseChanged, PretrainFinished, CandidatesRanked,
-        CandidateEvaluated, PredictorUpdated, RetrainFinished, TablePacked, RunFinished,
+        TrainProgress,
+        RunStarted,
+        PhaseChanged,
+        PretrainFinished,
+        CandidatesRanked,
+        CandidateEvaluated,
+        PredictorUpdated,
+        RetrainFinished,
+        TablePacked,
+        RunFinished,
     )
-}  # fmt: skip
+}
 
 
 def to_dict(event: Event) -> dict[str, Any]:

@@ -72,11 +72,19 @@ def frontier_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
         res = r.get("result") or {}
-        rows.append({
-            "method": r["method"], "backbone": r["backbone"], "sparsity": r["sparsity"], "budget": r["budget"],
-            "cost": res.get("cost"), "run_id": r["run_id"], "status": r["status"], "test": res.get("test"),
-            "valid": res.get("valid"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": r["method"],
+                "backbone": r["backbone"],
+                "sparsity": r["sparsity"],
+                "budget": r["budget"],
+                "cost": res.get("cost"),
+                "run_id": r["run_id"],
+                "status": r["status"],
+                "test": res.get("test"),
+                "valid": res.get("valid"),
+            }
+        )
     return rows
 
 

@@ -153,13 +153,23 @@ def ranked(
     predicted, embeddings = s.trainer.predict_prepared(prepared)
     if picks is None:
         picks = pick(
-            predicted, embeddings, np.random.default_rng([s.cfg.seed, t, 2]), first=(t - 1) * s.width,
-            width=s.width, selection=s.cfg.selection, anchor=partial(best_embedding, s) if s.population else None,
-        )  # fmt: skip
+            predicted,
+            embeddings,
+            np.random.default_rng([s.cfg.seed, t, 2]),
+            first=(t - 1) * s.width,
+            width=s.width,
+            selection=s.cfg.selection,
+            anchor=partial(best_embedding, s) if s.population else None,
+        )
     yield CandidatesRanked(
-        t, predicted.tolist(), picks[0][0], picks[0][1], [s.slots[0].cost_for(int(c)) for c in batch.costs],
-        batch.user_share.round(4).tolist(), also_chosen=[i for i, _ in picks[1:]],
-    )  # fmt: skip
+        t,
+        predicted.tolist(),
+        picks[0][0],
+        picks[0][1],
+        [s.slots[0].cost_for(int(c)) for c in batch.costs],
+        batch.user_share.round(4).tolist(),
+        also_chosen=[i for i, _ in picks[1:]],
+    )
     s.draw(t + 1)  # drawn during the ranking, the next candidates slowed it 2–4× (GIL, cores)
     return predicted, picks
 
@@ -212,10 +222,18 @@ def iteration(
             valid, secs, eval_secs = new[k]
             assert valid is not None
             ev = Evaluated(
-                t, ids[k], s.slots[0].cost_of(actions[k]), float(predicted[i]), quality(valid) / s.q_full, valid,
-                s.t_mark - t_iter if width == 1 else secs + overhead, strategy, overhead=overhead,
-                action=actions[k], eval_seconds=eval_secs,
-            )  # fmt: skip
+                t,
+                ids[k],
+                s.slots[0].cost_of(actions[k]),
+                float(predicted[i]),
+                quality(valid) / s.q_full,
+                valid,
+                s.t_mark - t_iter if width == 1 else secs + overhead,
+                strategy,
+                overhead=overhead,
+                action=actions[k],
+                eval_seconds=eval_secs,
+            )
             s.pending.append((ev, take_prepared(prepared, i)))
             yield ev
         s.population.append(ev)

@@ -134,10 +134,16 @@ def observation(
     if ref is not None and ref.trains == "pretrain":  # a reference that pretrains: its seconds are the pretraining's
         spent = {"pretrain": round(seconds.get("baseline", 0.0), 4)} if "pretrain" in steps else {}
     return {
-        "run_id": run["run_id"], "at": round(float(run.get("finished_at") or time.time()), 1),
-        "method": run["method"], "sparsity": run["sparsity"], "config": cfg, "seconds": spent,
-        "evaluated": len(evaluated), "steps": steps, "width": widths,
-    }  # fmt: skip
+        "run_id": run["run_id"],
+        "at": round(float(run.get("finished_at") or time.time()), 1),
+        "method": run["method"],
+        "sparsity": run["sparsity"],
+        "config": cfg,
+        "seconds": spent,
+        "evaluated": len(evaluated),
+        "steps": steps,
+        "width": widths,
+    }
 
 
 def record_of(store: RunStore, run_id: str) -> tuple[str, dict[str, Any]] | None:

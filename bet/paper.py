@@ -92,10 +92,30 @@ CELLS = sorted({(d, b, c) for d, b, c, _ in TABLE1})
 
 #: Columns of ``docs/table1.csv`` (one row per measured cell and method).
 TABLE_COLUMNS = (
-    "dataset", "backbone", "sparsity", "method", "preset", "seeds", "recall@20", "ndcg@20", "paper_recall@20",
-    "paper_ndcg@20", "recall@5", "ndcg@5", "paper_recall@5", "paper_ndcg@5", "valid_recall@20", "budget",
-    "cost", "hours", "early_stop", "device", "date", "run_id", "config",
-)  # fmt: skip
+    "dataset",
+    "backbone",
+    "sparsity",
+    "method",
+    "preset",
+    "seeds",
+    "recall@20",
+    "ndcg@20",
+    "paper_recall@20",
+    "paper_ndcg@20",
+    "recall@5",
+    "ndcg@5",
+    "paper_recall@5",
+    "paper_ndcg@5",
+    "valid_recall@20",
+    "budget",
+    "cost",
+    "hours",
+    "early_stop",
+    "device",
+    "date",
+    "run_id",
+    "config",
+)
 
 
 #: Settings added after rows were recorded, with their defaults: at the default they are left out
@@ -152,18 +172,32 @@ def table_row(store: RunStore, run: dict[str, Any], method: str, device: str) ->
         return "" if x is None else f"{x:.4f}"
 
     return {
-        "dataset": run["dataset"], "backbone": run["backbone"], "sparsity": run["sparsity"], "method": method,
+        "dataset": run["dataset"],
+        "backbone": run["backbone"],
+        "sparsity": run["sparsity"],
+        "method": method,
         "preset": run["config"].get("preset", "paper"),
-        "seeds": run["seed"], "recall@20": num(test.get("recall@20")), "ndcg@20": num(test.get("ndcg@20")),
-        "paper_recall@20": num(paper.get("recall@20")), "paper_ndcg@20": num(paper.get("ndcg@20")),
-        "recall@5": num(test.get("recall@5")), "ndcg@5": num(test.get("ndcg@5")),
-        "paper_recall@5": num(paper.get("recall@5")), "paper_ndcg@5": num(paper.get("ndcg@5")),
-        "valid_recall@20": num(valid.get("recall@20")), "budget": run["budget"], "cost": result.get("cost"),
-        "hours": f"{sum(phase_seconds(store, run).values()) / 3600:.3f}", "device": device,
-        "early_stop": "authors" if (run["config"].get("retrain") or run["config"].get("train") or {}).get(
-            "eval_every_steps") else "ours",
-        "date": time.strftime("%Y-%m-%d"), "run_id": run["run_id"], "config": config_hash(run["config"]),
-    }  # fmt: skip
+        "seeds": run["seed"],
+        "recall@20": num(test.get("recall@20")),
+        "ndcg@20": num(test.get("ndcg@20")),
+        "paper_recall@20": num(paper.get("recall@20")),
+        "paper_ndcg@20": num(paper.get("ndcg@20")),
+        "recall@5": num(test.get("recall@5")),
+        "ndcg@5": num(test.get("ndcg@5")),
+        "paper_recall@5": num(paper.get("recall@5")),
+        "paper_ndcg@5": num(paper.get("ndcg@5")),
+        "valid_recall@20": num(valid.get("recall@20")),
+        "budget": run["budget"],
+        "cost": result.get("cost"),
+        "hours": f"{sum(phase_seconds(store, run).values()) / 3600:.3f}",
+        "device": device,
+        "early_stop": "authors"
+        if (run["config"].get("retrain") or run["config"].get("train") or {}).get("eval_every_steps")
+        else "ours",
+        "date": time.strftime("%Y-%m-%d"),
+        "run_id": run["run_id"],
+        "config": config_hash(run["config"]),
+    }
 
 
 def read_table(path: Path) -> list[dict[str, str]]:

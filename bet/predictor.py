@@ -13,14 +13,28 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from bet.budget import D_MAX
+from bet.predictor_inputs import Prepared, SetBatch, cat_prepared, take_prepared
 from bet.runtime import torch_threads
+
+__all__ = [
+    "EMBED_DIM",
+    "PREDICTORS",
+    "TRAINING_MODES",
+    "DeepSetsPredictor",
+    "Predictor",
+    "PredictorTrainer",
+    "Prepared",
+    "SetBatch",
+    "SimplePredictor",
+    "cat_prepared",
+    "take_prepared",
+]
 
 EMBED_DIM = 64
 
@@ -39,46 +53,6 @@ def _mlp(sizes: tuple[int, ...], gen: torch.Generator, xavier: bool = False, las
     if not last_act:
         layers.pop()
     return nn.Sequential(*layers)
-
-
-@dataclass(frozen=True)
-class SetBatch:
-    """The non-empty sets S_d of ``m`` actions: row k is set ``size[k]`` (d − 1) of action ``action[k]``
-    with its frequency-group shares ``weights[k]`` (G,); ``empty`` (m, d_max) marks the empty sets."""
-
-    weights: torch.Tensor
-    action: torch.Tensor
-    size: torch.Tensor
-    empty: torch.Tensor
-
-    def take(self, i: int) -> SetBatch:
-        lo, hi = torch.searchsorted(self.action, torch.tensor([i, i + 1])).tolist()  # rows are by action
-        w, size, empty = (x.clone() for x in (self.weights[lo:hi], self.size[lo:hi], self.empty[i : i + 1]))
-        return SetBatch(w, self.action[lo:hi] * 0, size, empty)  # copies: a stored pair keeps no pool alive
-
-    @staticmethod
-    def cat(batches: list[SetBatch]) -> SetBatch:
-        offsets = itertools.accumulate((len(b.empty) for b in batches[:-1]), initial=0)
-        return SetBatch(
-            torch.cat([b.weights for b in batches]),
-            torch.cat([b.action + off for b, off in zip(batches, offsets, strict=True)]),
-            torch.cat([b.size for b in batches]),
-            torch.cat([b.empty for b in batches]),
-        )
-
-
-Prepared = torch.Tensor | SetBatch  # what a predictor's ``prepare`` returns
-
-
-def take_prepared(prepared: Prepared, i: int) -> Prepared:
-    """Action ``i`` of a prepared pool alone: the same values as preparing it by itself."""
-    return prepared.take(i) if isinstance(prepared, SetBatch) else prepared[i : i + 1].clone()
-
-
-def cat_prepared(parts: list[Prepared]) -> Prepared:
-    if all(isinstance(x, SetBatch) for x in parts):
-        return SetBatch.cat(parts)  # type: ignore[arg-type]
-    return torch.cat(parts)  # type: ignore[arg-type]
 
 
 class _Predictor(nn.Module):
@@ -250,9 +224,13 @@ class PredictorTrainer:
         return float(loss.detach())
 
     def add(
-        self, user_sizes: np.ndarray, item_sizes: np.ndarray, fitness: float, rng: np.random.Generator,
+        self,
+        user_sizes: np.ndarray,
+        item_sizes: np.ndarray,
+        fitness: float,
+        rng: np.random.Generator,
         prepared: Prepared | None = None,
-    ) -> float:  # fmt: skip
+    ) -> float:
         """Store a pair (``prepared``: its :meth:`prepare` output if the caller has it, e.g. the pool's
         via :func:`take_prepared`) and run the updates; returns their MSE on the fitness scale. One
         torch thread: the ops are small (faster so), and the bits do not depend on the machine."""

@@ -11,8 +11,9 @@ what a user sets explicitly (a command-line option, a dashboard field) wins over
 * **warm-started retraining**: the top 2 actions continue from the pretrained full model's rows
   truncated to their sizes (what finetuning starts from) instead of from scratch, with the paper's
   learning-rate decay (×0.95) applied every 50 steps instead of 200 (it reaches its floor in ~3,300
-  steps, not ~13,000), at most 80 epochs, early-stopped on half of the validation users; the winner's validation and test read-outs stay exact on every
-  user (SU, SR and MDE train from scratch on the paper's schedule under either preset);
+  steps, not ~13,000), at most 80 epochs, early-stopped on half of the validation users; the
+  winner's validation and test read-outs stay exact on every user (SU, SR and MDE train from
+  scratch on the paper's schedule under either preset);
 * the full model **pretrained for at most 40 epochs** (the schedule the CPU rows of Table 1 used).
 """
 
@@ -85,6 +86,12 @@ def apply_preset(cfg: SearchConfig, name: str) -> SearchConfig:
 
 #: The SearchConfig fields a preset may set.
 _PRESETTABLE = (
-    "iterations", "candidates", "finetune_epochs", "finetune_steps", "retrain_top", "fitness_users",
-    "retrain_from", "preset",
-)  # fmt: skip
+    "iterations",
+    "candidates",
+    "finetune_epochs",
+    "finetune_steps",
+    "retrain_top",
+    "fitness_users",
+    "retrain_from",
+    "preset",
+)

@@ -32,9 +32,13 @@ class Retrained:
 
 
 def retrain_top(
-    cfg: SearchConfig, data: Dataset, top: list[CandidateEvaluated], device: torch.device,
-    stop: threading.Event | None, init: dict[str, torch.Tensor] | None = None,
-) -> Generator[Event, None, Retrained | None]:  # fmt: skip
+    cfg: SearchConfig,
+    data: Dataset,
+    top: list[CandidateEvaluated],
+    device: torch.device,
+    stop: threading.Event | None,
+    init: dict[str, torch.Tensor] | None = None,
+) -> Generator[Event, None, Retrained | None]:
     """Retrain ``top`` (ranked, best first) from scratch (or warm-started from ``init``, the
     pretrained weights); the best on validation (None: stopped)."""
     best: list[tuple[float, int, Retrained]] = []
@@ -43,9 +47,18 @@ def retrain_top(
     def retrain(rank: int, cand: CandidateEvaluated) -> Generator[Event, None, TrainResult]:
         t0 = time.perf_counter()
         fresh, res = yield from train_sized(
-            data, cfg.backbone, cand.action, cfg.retrain, seed=cfg.seed, device=device, stop=stop,
-            phase="retrain", label=f"{rank}/{len(top)}", d_max=cfg.d_max, init=init,
-        )  # fmt: skip
+            data,
+            cfg.backbone,
+            cand.action,
+            cfg.retrain,
+            seed=cfg.seed,
+            device=device,
+            stop=stop,
+            phase="retrain",
+            label=f"{rank}/{len(top)}",
+            d_max=cfg.d_max,
+            init=init,
+        )
         if not res.stopped and res.valid is not None:
             q = quality(res.valid)
             with lock:
@@ -60,9 +73,14 @@ def retrain_top(
 
 
 def selective_retraining(
-    cfg: SearchConfig, data: Dataset, population: list[CandidateEvaluated], device: torch.device,
-    stop: threading.Event | None, t_start: float, init: dict[str, torch.Tensor] | None = None,
-) -> Generator[Event, None, tuple[Retrained, Metrics] | None]:  # fmt: skip
+    cfg: SearchConfig,
+    data: Dataset,
+    population: list[CandidateEvaluated],
+    device: torch.device,
+    stop: threading.Event | None,
+    t_start: float,
+    init: dict[str, torch.Tensor] | None = None,
+) -> Generator[Event, None, tuple[Retrained, Metrics] | None]:
     """The retrain phase of a search begun at ``t_start``: its top-k retrained, the winner's test
     metrics read out (never chosen by) and its table packed. None: stopped."""
     top = sorted(population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
@@ -75,7 +93,11 @@ def selective_retraining(
     if model.table is not None:
         yield TablePacked(won.action.action_id, model.cost, pack_bytes(model.tables()))
     yield RunFinished(
-        Status.COMPLETED, best_action_id=won.action.action_id, valid=won.valid, test=test, cost=model.cost,
+        Status.COMPLETED,
+        best_action_id=won.action.action_id,
+        valid=won.valid,
+        test=test,
+        cost=model.cost,
         seconds=time.perf_counter() - t_start,
-    )  # fmt: skip
+    )
     return won, test

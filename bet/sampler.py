@@ -185,16 +185,25 @@ def _first_of_each(batch: ActionBatch) -> np.ndarray:
 
 def _take(batch: ActionBatch, idx: np.ndarray) -> ActionBatch:
     return ActionBatch(
-        batch.user_sizes[idx], batch.item_sizes[idx], batch.user_share[idx],
-        tuple(batch.user_family[i] for i in idx), tuple(batch.item_family[i] for i in idx),
-        batch.user_beta[idx], batch.item_beta[idx], batch.requested,
-    )  # fmt: skip
+        batch.user_sizes[idx],
+        batch.item_sizes[idx],
+        batch.user_share[idx],
+        tuple(batch.user_family[i] for i in idx),
+        tuple(batch.item_family[i] for i in idx),
+        batch.user_beta[idx],
+        batch.item_beta[idx],
+        batch.requested,
+    )
 
 
 def _concat(a: ActionBatch, b: ActionBatch) -> ActionBatch:
     return ActionBatch(
-        np.concatenate([a.user_sizes, b.user_sizes]), np.concatenate([a.item_sizes, b.item_sizes]),
-        np.concatenate([a.user_share, b.user_share]), a.user_family + b.user_family,
-        a.item_family + b.item_family, np.concatenate([a.user_beta, b.user_beta]),
-        np.concatenate([a.item_beta, b.item_beta]), a.requested,
-    )  # fmt: skip
+        np.concatenate([a.user_sizes, b.user_sizes]),
+        np.concatenate([a.item_sizes, b.item_sizes]),
+        np.concatenate([a.user_share, b.user_share]),
+        a.user_family + b.user_family,
+        a.item_family + b.item_family,
+        np.concatenate([a.user_beta, b.user_beta]),
+        np.concatenate([a.item_beta, b.item_beta]),
+        a.requested,
+    )

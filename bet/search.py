@@ -76,11 +76,21 @@ def pretrain_phase(
     done = len(resume) // width  # complete iterations; a partial one is redone, reusing what it stored
     slots = [model] + [make_backbone(cfg.backbone, data, cfg.seed, cfg.d_max, device) for _ in range(width - 1)]
     s = SearchState(
-        cfg, data, stop, device, t_start, sampler, trainer, slots,
-        pretrained={k: v.detach().clone() for k, v in model.state_dict().items()}, q_full=q_full,
-        finetune=cfg.finetune(data), population=resume[: done * width],
-        stored={e.action_id: e for e in resume[done * width :]}, fitness_users=fitness_users,
-    )  # fmt: skip
+        cfg,
+        data,
+        stop,
+        device,
+        t_start,
+        sampler,
+        trainer,
+        slots,
+        pretrained={k: v.detach().clone() for k, v in model.state_dict().items()},
+        q_full=q_full,
+        finetune=cfg.finetune(data),
+        population=resume[: done * width],
+        stored={e.action_id: e for e in resume[done * width :]},
+        fitness_users=fitness_users,
+    )
     for ev in s.population:  # resume: replay the updates in order → the same predictor state
         trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, s.update_rng(ev.action_id))
     return s

@@ -36,9 +36,21 @@ KEPT_TABLES = ("runs", "events", "actions")
 REFERENCES = once_methods()
 #: The columns of a table row that must equal what the study's run gives (:func:`bet.paper.table_row`).
 CHECKED = (
-    "dataset", "backbone", "method", "preset", "seeds", "recall@20", "ndcg@20", "recall@5", "ndcg@5",
-    "valid_recall@20", "budget", "cost", "early_stop", "config",
-)  # fmt: skip
+    "dataset",
+    "backbone",
+    "method",
+    "preset",
+    "seeds",
+    "recall@20",
+    "ndcg@20",
+    "recall@5",
+    "ndcg@5",
+    "valid_recall@20",
+    "budget",
+    "cost",
+    "early_stop",
+    "config",
+)
 
 
 @dataclass
@@ -74,8 +86,14 @@ def select(
             sel.in_table[run["run_id"]] = dict(row)
             sel.runs.append(run)
     cells = {(r["dataset"], r["backbone"]) for r in sel.runs}
-    refs = [r for r in runs.values() if r["method"] in REFERENCES and r["status"] == Status.COMPLETED
-            and (r["dataset"], r["backbone"]) in cells and r["run_id"] not in sel.in_table]  # fmt: skip
+    refs = [
+        r
+        for r in runs.values()
+        if r["method"] in REFERENCES
+        and r["status"] == Status.COMPLETED
+        and (r["dataset"], r["backbone"]) in cells
+        and r["run_id"] not in sel.in_table
+    ]
     sel.runs += sorted(refs, key=lambda r: r["created_at"])
     return sel
 
@@ -186,6 +204,8 @@ def mismatches(store: RunStore, rows: Sequence[Mapping[str, str]]) -> tuple[list
         want = table_row(store, run, run["method"], row.get("device", ""))
         for key in (*CHECKED, "sparsity"):
             if not _same(want[key], row.get(key, "")):
-                problems.append(f"{run['run_id']} ({run['method']}): {key} {row.get(key)!r} in the table, "
-                                f"{want[key]!r} in the study")  # fmt: skip
+                problems.append(
+                    f"{run['run_id']} ({run['method']}): {key} {row.get(key)!r} in the table, "
+                    f"{want[key]!r} in the study"
+                )
     return checked, problems

@@ -43,8 +43,8 @@ from bet.train import TrainConfig, train_iter
 STEPS = 3
 #: Steps go on until those kept add up to this many seconds (at most :data:`MAX_STEPS`): on
 #: gowalla-mini the same LightGCN step took 40-230 ms within one minute on a busy 2-core machine
-#: (2026-12-06, load 5), so two kept steps were a draw of that noise which the plan multiplied by
-#: thousands of steps; full Gowalla's ~0.4 s steps still stop at 3.
+#: (load 5), so two kept steps were a draw of that noise which the plan multiplied by thousands of
+#: steps; full Gowalla's ~0.4 s steps still stop at 3.
 MIN_SECONDS = 0.5
 MAX_STEPS = 60
 #: Ranking blocks of users whose validation ranking is timed (block: 64 users on CPU, 4,096 on a GPU).

@@ -25,10 +25,21 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx  # noqa: E402
 
 #: What the entry point passes to Streamlit, wherever it is started from.
 SAFE_FLAGS = (
-    "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.headless", "true",
-    "--server.fileWatcherType", "none", "--client.showErrorDetails", "type", "--server.maxUploadSize", "200",
-    "--runner.postScriptGC", "false",
-)  # fmt: skip
+    "--server.address",
+    "127.0.0.1",
+    "--browser.gatherUsageStats",
+    "false",
+    "--server.headless",
+    "true",
+    "--server.fileWatcherType",
+    "none",
+    "--client.showErrorDetails",
+    "type",
+    "--server.maxUploadSize",
+    "200",
+    "--runner.postScriptGC",
+    "false",
+)
 
 
 def launch() -> int:

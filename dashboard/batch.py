@@ -119,8 +119,9 @@ def left_in_batch(
     return total, counted, unplanned
 
 
-def eta_words(run_left: float | None, batch_left: float | None, counted: int, unplanned: int,
-              fmt: Callable[[float], str]) -> str:  # fmt: skip
+def eta_words(
+    run_left: float | None, batch_left: float | None, counted: int, unplanned: int, fmt: Callable[[float], str]
+) -> str:
     """The progress bar's "left in all" phrase: the run's own, or the batch's with how many runs
     it covers ("" when nothing is known)."""
     if counted == 0 and unplanned == 0:

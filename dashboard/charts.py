@@ -14,30 +14,39 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bet import method_colours, method_labels
-from dashboard.formats import integer_axis, power_of_ten, single_value_range, times_ten
-
-#: The registry's (:data:`bet.METHODS`): the colours of the methods that have their own, and the labels.
-METHOD_COLORS = method_colours()
-METHOD_NAMES = method_labels()
-#: Wherever MDE is shown: what our MDE baseline is, and what it leaves out of the original.
-MDE_NOTE = (
-    "MDE here is a simplification of mixed-dimension embeddings (Ginart et al., 2019): every user and item "
-    "row gets its own size ∝ (training interactions)^0.5, scaled into the budget and clipped to [1, d_max] — "
-    "no frequency blocks and no projections to a shared dimension."
+from dashboard.chart_style import (
+    BACKBONE_COLORS,
+    MAX_POINTS,
+    MDE_NOTE,
+    METHOD_COLORS,
+    METHOD_NAMES,
+    STRATEGY_COLORS,
+    SYMBOLS,
+    layout,
 )
-STRATEGY_COLORS = {"greedy": "#d62728", "random": "#ff7f0e", "nearest": "#17becf", "": "#7f7f7f"}
-BACKBONE_COLORS = {"lightgcn": "#1f77b4", "ngcf": "#ff7f0e", "ncf": "#2ca02c"}
-SYMBOLS = ("circle", "square", "triangle-up", "diamond-open", "x", "cross")
-MAX_POINTS = 4000
+from dashboard.formats import integer_axis, power_of_ten, single_value_range, times_ten
+from dashboard.size_charts import allocation_figure, size_frequency_figure, size_histogram_figure
 
-
-def layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
-    fig.update_layout(
-        title=title, margin={"l": 50, "r": 20, "t": 50, "b": 45}, height=kw.pop("height", 360),
-        legend={"orientation": "h", "y": -0.2}, **kw,
-    )  # fmt: skip
-    return fig
+__all__ = [
+    "BACKBONE_COLORS",
+    "MAX_POINTS",
+    "MDE_NOTE",
+    "METHOD_COLORS",
+    "METHOD_NAMES",
+    "STRATEGY_COLORS",
+    "SYMBOLS",
+    "allocation_figure",
+    "backbone_metrics_figure",
+    "fitness_figure",
+    "layout",
+    "pool_figure",
+    "predicted_vs_actual_figure",
+    "ranking_figure",
+    "share_fitness_figure",
+    "size_frequency_figure",
+    "size_histogram_figure",
+    "spearman_figure",
+]
 
 
 def ranking_figure(ranked: Mapping[str, Any]) -> go.Figure:
@@ -51,20 +60,29 @@ def ranking_figure(ranked: Mapping[str, Any]) -> go.Figure:
     ranks = np.arange(1, len(pred) + 1)
     hover = [f"candidate {i}<br>predicted {pred[i]:.4f}<br>cost {costs[i]}<br>user share {shares[i]}" for i in order]
     colors = [STRATEGY_COLORS.get(strategy, "#7f7f7f") if i == chosen else "#c7c7c7" for i in order]
-    fig = go.Figure(go.Bar(x=ranks, y=pred[order], marker_color=colors, hovertext=hover, hoverinfo="text",
-                           name="candidates"))  # fmt: skip
+    fig = go.Figure(
+        go.Bar(x=ranks, y=pred[order], marker_color=colors, hovertext=hover, hoverinfo="text", name="candidates")
+    )
     pos = int(np.flatnonzero(order == chosen)[0]) + 1 if 0 <= chosen < len(pred) else None
     if pos is not None:
-        fig.add_trace(go.Scatter(
-            x=[pos], y=[pred[chosen]], mode="markers+text", text=[f"chosen ({strategy})"], textposition="top right",
-            marker={"symbol": "star", "size": 16, "color": STRATEGY_COLORS.get(strategy, "#7f7f7f")}, name="chosen",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[pos],
+                y=[pred[chosen]],
+                mode="markers+text",
+                text=[f"chosen ({strategy})"],
+                textposition="top right",
+                marker={"symbol": "star", "size": 16, "color": STRATEGY_COLORS.get(strategy, "#7f7f7f")},
+                name="chosen",
+            )
+        )
     lo, hi = (float(pred.min()), float(pred.max())) if pred.size else (0.0, 1.0)
     pad = (hi - lo) * 0.15 or 0.01
     fig.update_yaxes(range=[lo - pad, hi + pad * 2], title="predicted fitness")
     fig.update_xaxes(title="candidate rank by predicted fitness")
-    return layout(fig, f"Iteration {ranked['iteration']}: {len(pred)} candidates ranked, {strategy} pick",
-                  showlegend=False)  # fmt: skip
+    return layout(
+        fig, f"Iteration {ranked['iteration']}: {len(pred)} candidates ranked, {strategy} pick", showlegend=False
+    )
 
 
 def predicted_vs_actual_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -72,11 +90,16 @@ def predicted_vs_actual_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figur
     fig = go.Figure()
     df = pd.DataFrame([a for a in actions if a.get("iteration", 0) > 0])
     for strategy, g in df.groupby("strategy", sort=False) if len(df) else []:
-        fig.add_trace(go.Scatter(
-            x=g["predicted"], y=g["fitness"], mode="markers", name=str(strategy),
-            marker={"color": STRATEGY_COLORS.get(str(strategy), "#7f7f7f"), "size": 9},
-            hovertext=[f"action {a} (iteration {t})" for a, t in zip(g["action_id"], g["iteration"], strict=True)],
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=g["predicted"],
+                y=g["fitness"],
+                mode="markers",
+                name=str(strategy),
+                marker={"color": STRATEGY_COLORS.get(str(strategy), "#7f7f7f"), "size": 9},
+                hovertext=[f"action {a} (iteration {t})" for a, t in zip(g["action_id"], g["iteration"], strict=True)],
+            )
+        )
     fig.update_xaxes(title="predicted fitness (before finetuning)")
     fig.update_yaxes(title="actual fitness r_a", range=single_value_range(df["fitness"] if len(df) else []))
     return layout(fig, "Predicted vs actual fitness")
@@ -92,16 +115,34 @@ def spearman_figure(updates: Sequence[Mapping[str, Any]]) -> go.Figure:
     loss = [u.get("loss") for u in updates]
     power = power_of_ten(loss)
     scaled = [None if v is None else v / 10**power for v in loss]
-    fig.add_trace(go.Scatter(x=it, y=rho, mode="lines+markers", name="Spearman ρ", connectgaps=False,
-                             line={"color": "#d62728"}), secondary_y=False)  # fmt: skip
-    fig.add_trace(go.Scatter(x=it, y=scaled, mode="lines", name="predictor loss", customdata=loss,
-                             hovertemplate="iteration %{x}: loss %{customdata:.3g}<extra></extra>",
-                             line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=it, y=rho, mode="lines+markers", name="Spearman ρ", connectgaps=False, line={"color": "#d62728"}),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=it,
+            y=scaled,
+            mode="lines",
+            name="predictor loss",
+            customdata=loss,
+            hovertemplate="iteration %{x}: loss %{customdata:.3g}<extra></extra>",
+            line={"color": "#7f7f7f", "dash": "dot"},
+        ),
+        secondary_y=True,
+    )
     fig.update_yaxes(title_text="Spearman ρ", range=[-1.05, 1.05], secondary_y=False)
     top = max((v for v in scaled if v is not None), default=1.0) or 1.0
     # its own round ticks from 0 (the page's theme would align them to ρ's grid: "1.82843, 1.38242")
-    fig.update_yaxes(title_text=f"loss ({times_ten(power)})" if power else "loss", secondary_y=True, showgrid=False,
-                     tickmode="auto", nticks=6, range=[0, top * 1.1], tickformat="~g")  # fmt: skip
+    fig.update_yaxes(
+        title_text=f"loss ({times_ten(power)})" if power else "loss",
+        secondary_y=True,
+        showgrid=False,
+        tickmode="auto",
+        nticks=6,
+        range=[0, top * 1.1],
+        tickformat="~g",
+    )
     fig.update_xaxes(title_text="iteration", **integer_axis(it))
     return layout(fig, "Predictor ranking quality over time")
 
@@ -112,60 +153,21 @@ def fitness_figure(actions: Sequence[Mapping[str, Any]]) -> go.Figure:
     it = [a["iteration"] for a in acts]
     fit = [a["fitness"] for a in acts]
     best = list(np.maximum.accumulate(fit)) if fit else []
-    fig = go.Figure([
-        go.Scatter(x=it, y=fit, mode="markers", name="evaluated", marker={
-            "color": [STRATEGY_COLORS.get(a.get("strategy") or "", "#7f7f7f") for a in acts], "size": 8}),
-        go.Scatter(x=it, y=best, mode="lines", name="best so far", line={"color": "#d62728", "shape": "hv"}),
-    ])  # fmt: skip
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=it,
+                y=fit,
+                mode="markers",
+                name="evaluated",
+                marker={"color": [STRATEGY_COLORS.get(a.get("strategy") or "", "#7f7f7f") for a in acts], "size": 8},
+            ),
+            go.Scatter(x=it, y=best, mode="lines", name="best so far", line={"color": "#d62728", "shape": "hv"}),
+        ]
+    )
     fig.update_xaxes(title="iteration", **integer_axis(it))
     fig.update_yaxes(title="fitness (quality ÷ full model)", range=single_value_range(fit))
     return layout(fig, "Fitness per iteration")
-
-
-def size_histogram_figure(
-    user_sizes: np.ndarray,
-    item_sizes: np.ndarray,
-    uniform: float,
-    d_max: int = 128,
-    title: str = "Embedding sizes of the best action",
-    compact: bool = False,
-) -> go.Figure:
-    """Rows per embedding size (counted here, so a 70k-row table sends ≤ d_max bars, not 70k
-    values), users and items side by side, the budget's uniform size marked."""
-    fig = make_subplots(1, 2, subplot_titles=(f"users ({len(user_sizes):,})", f"items ({len(item_sizes):,})"),
-                        shared_yaxes=False)  # fmt: skip
-    top = int(max(np.max(user_sizes, initial=1), np.max(item_sizes, initial=1), uniform))
-    xmax = min(d_max, int(top * 1.15) + 2)  # zoom on the sizes in use (d_max is often far above them)
-    for col, (sizes, color, name) in enumerate(((user_sizes, "#1f77b4", "users"), (item_sizes, "#ff7f0e", "items")), 1):
-        counts = np.bincount(np.asarray(sizes, dtype=np.int64), minlength=d_max + 1)
-        used = np.flatnonzero(counts)
-        fig.add_trace(go.Bar(x=used, y=counts[used], marker_color=color, name=name, width=1.0,
-                             hovertemplate="size %{x}: %{y} rows<extra></extra>"), row=1, col=col)  # fmt: skip
-        fig.add_vline(x=uniform, line_dash="dash", line_color="#333", row=1, col=col,
-                      annotation_text=f"uniform {uniform:.1f}", annotation_position="top right")  # fmt: skip
-    fig.update_xaxes(title_text="size" if compact else f"embedding size (of d_max = {d_max})", range=[0, xmax + 1])
-    fig.update_yaxes(title_text="rows", col=1)
-    return layout(fig, title, showlegend=False)
-
-
-def _subsample(n: int, limit: int = MAX_POINTS) -> np.ndarray:
-    if n <= limit:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
-
-
-def size_frequency_figure(user_sizes: np.ndarray, user_freq: np.ndarray, item_sizes: np.ndarray,
-                          item_freq: np.ndarray) -> go.Figure:  # fmt: skip
-    """Size vs training interactions per row (log x), users and items as separate series."""
-    fig = go.Figure()
-    for sizes, freq, name, color in ((user_sizes, user_freq, "users", "#1f77b4"),
-                                     (item_sizes, item_freq, "items", "#ff7f0e")):  # fmt: skip
-        idx = _subsample(len(sizes))
-        fig.add_trace(go.Scatter(x=np.asarray(freq)[idx] + 1, y=np.asarray(sizes)[idx], mode="markers", name=name,
-                                 marker={"color": color, "size": 4, "opacity": 0.45}))  # fmt: skip
-    fig.update_xaxes(type="log", title="training interactions + 1 (log)")
-    fig.update_yaxes(title="embedding size")
-    return layout(fig, "Size vs interaction frequency")
 
 
 def backbone_metrics_figure(rows: pd.DataFrame, metrics: Sequence[str] = ("recall@20", "ndcg@20")) -> go.Figure:
@@ -175,24 +177,17 @@ def backbone_metrics_figure(rows: pd.DataFrame, metrics: Sequence[str] = ("recal
         d = r._asdict()
         ys = [d.get(m.replace("@", "_")) for m in metrics]
         ys = [None if y is None or y != y else y for y in ys]  # not finished: no bar, no "0.0000"
-        fig.add_trace(go.Bar(x=list(metrics), y=ys, name=d["backbone"], marker_color=BACKBONE_COLORS.get(d["backbone"]),
-                             text=["" if y is None else f"{y:.4f}" for y in ys]))  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=list(metrics),
+                y=ys,
+                name=d["backbone"],
+                marker_color=BACKBONE_COLORS.get(d["backbone"]),
+                text=["" if y is None else f"{y:.4f}" for y in ys],
+            )
+        )
     fig.update_yaxes(title="test")
     return layout(fig, "Backbones at the same budget", barmode="group")
-
-
-def allocation_figure(alloc: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
-    """Mean size per frequency decile (most frequent first), users and items, one line per method."""
-    fig = make_subplots(1, 2, subplot_titles=("users by activity decile", "items by popularity decile"))
-    for method, (users, items) in alloc.items():
-        color = METHOD_COLORS.get(method.split()[0].lower())
-        for col, vals in ((1, users), (2, items)):
-            fig.add_trace(go.Scatter(x=np.arange(1, len(vals) + 1), y=vals, mode="lines+markers", name=method,
-                                     line={"color": color}, legendgroup=method, showlegend=col == 1),
-                          row=1, col=col)  # fmt: skip
-    fig.update_xaxes(title_text="decile (1 = most frequent)", dtick=1)
-    fig.update_yaxes(title_text="mean embedding size", col=1)
-    return layout(fig, "Where the budget goes: size by frequency decile")
 
 
 def share_fitness_figure(df: pd.DataFrame) -> go.Figure:
@@ -201,11 +196,22 @@ def share_fitness_figure(df: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     if len(df):
         hover = [f"action {r.action_id} (iteration {r.iteration}, {r.strategy})" for r in df.itertuples()]
-        fig.add_trace(go.Scatter(
-            x=df["user share"], y=df["fitness"], mode="markers", hovertext=hover, name="actions",
-            marker={"size": 11, "color": df["item head share"], "colorscale": "Viridis", "showscale": True,
-                    "colorbar": {"title": "item head<br>share"}},
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=df["user share"],
+                y=df["fitness"],
+                mode="markers",
+                hovertext=hover,
+                name="actions",
+                marker={
+                    "size": 11,
+                    "color": df["item head share"],
+                    "colorscale": "Viridis",
+                    "showscale": True,
+                    "colorbar": {"title": "item head<br>share"},
+                },
+            )
+        )
     fig.update_xaxes(title="users' share of the parameters", tickformat=".0%")
     fig.update_yaxes(title="fitness")
     return layout(fig, "Fitness vs how the budget is split", showlegend=False)
@@ -217,11 +223,19 @@ def pool_figure(ranked: Mapping[str, Any]) -> go.Figure:
     pred = np.asarray(ranked["predicted"], dtype=float)
     shares = np.asarray(ranked.get("user_shares") or [np.nan] * len(pred), dtype=float)
     chosen = int(ranked["chosen"])
-    fig = go.Figure(go.Scatter(x=shares, y=pred, mode="markers", name="candidates",
-                               marker={"color": "#9e9e9e", "size": 7}))  # fmt: skip
+    fig = go.Figure(
+        go.Scatter(x=shares, y=pred, mode="markers", name="candidates", marker={"color": "#9e9e9e", "size": 7})
+    )
     if 0 <= chosen < len(pred):
-        fig.add_trace(go.Scatter(x=[shares[chosen]], y=[pred[chosen]], mode="markers", name="chosen",
-                                 marker={"symbol": "star", "size": 16, "color": "#d62728"}))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[shares[chosen]],
+                y=[pred[chosen]],
+                mode="markers",
+                name="chosen",
+                marker={"symbol": "star", "size": 16, "color": "#d62728"},
+            )
+        )
     fig.update_xaxes(title="users' share of the parameters", tickformat=".0%")
     fig.update_yaxes(title="predicted fitness")
     return layout(fig, f"What the predictor believes (iteration {ranked['iteration']})")

@@ -38,8 +38,12 @@ def adopt_orphans(store: RunStore, executor: str) -> list[str]:
     try:
         for r in store.list_runs(status="queued", executor=executor):
             if r["created_at"] < started:
-                store.update_run(r["run_id"], status="interrupted", phase="interrupted",
-                                 error="the dashboard stopped before this queued run started")  # fmt: skip
+                store.update_run(
+                    r["run_id"],
+                    status="interrupted",
+                    phase="interrupted",
+                    error="the dashboard stopped before this queued run started",
+                )
                 found.append(r["run_id"])
     except StoreError as exc:
         log.warning("could not check for orphaned queued runs: %s", exc)

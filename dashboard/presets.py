@@ -13,40 +13,65 @@ from bet import FAST_ABOVE_ROWS, PRESETS, default_preset, preset_settings
 from dashboard.settings import DEMO
 
 #: The form's fields a preset fills (0: "auto" for the finetune length).
-FIELDS = ("iterations", "candidates", "finetune_epochs", "finetune_steps", "retrain_top", "pretrain_epochs",
-          "retrain_epochs")  # fmt: skip
+FIELDS = (
+    "iterations",
+    "candidates",
+    "finetune_epochs",
+    "finetune_steps",
+    "retrain_top",
+    "pretrain_epochs",
+    "retrain_epochs",
+)
 DEMO_NAME, SMOKE_NAME = "demo (about a minute)", "smoke test (seconds)"
 
 
 def _fields(values: Mapping[str, Any]) -> dict[str, int]:
     """An engine preset's values (:func:`bet.preset_settings`) as the form's fields."""
     return {
-        "iterations": values["iterations"], "candidates": values["candidates"],
-        "finetune_epochs": values["finetune_epochs"] or 0, "finetune_steps": values["finetune_steps"] or 0,
-        "retrain_top": values["retrain_top"], "pretrain_epochs": values["pretrain"].epochs,
+        "iterations": values["iterations"],
+        "candidates": values["candidates"],
+        "finetune_epochs": values["finetune_epochs"] or 0,
+        "finetune_steps": values["finetune_steps"] or 0,
+        "retrain_top": values["retrain_top"],
+        "pretrain_epochs": values["pretrain"].epochs,
         "retrain_epochs": values["retrain"].epochs,
-    }  # fmt: skip
+    }
 
 
 #: Preset name → the form's fields it fills. The engine's presets come first.
 FORM: dict[str, dict[str, int]] = {
     "fast": _fields(preset_settings("fast")),
     "paper": _fields(preset_settings("paper")),
-    DEMO_NAME: {"iterations": DEMO.iterations, "candidates": DEMO.candidates, "finetune_epochs": 0,
-                "finetune_steps": DEMO.finetune_steps or 0, "retrain_top": DEMO.retrain_top,
-                "pretrain_epochs": DEMO.pretrain.epochs, "retrain_epochs": DEMO.retrain.epochs},
-    SMOKE_NAME: {"iterations": 2, "candidates": 10, "finetune_epochs": 0, "finetune_steps": 10, "retrain_top": 1,
-                 "pretrain_epochs": 4, "retrain_epochs": 4},
-}  # fmt: skip
+    DEMO_NAME: {
+        "iterations": DEMO.iterations,
+        "candidates": DEMO.candidates,
+        "finetune_epochs": 0,
+        "finetune_steps": DEMO.finetune_steps or 0,
+        "retrain_top": DEMO.retrain_top,
+        "pretrain_epochs": DEMO.pretrain.epochs,
+        "retrain_epochs": DEMO.retrain.epochs,
+    },
+    SMOKE_NAME: {
+        "iterations": 2,
+        "candidates": 10,
+        "finetune_epochs": 0,
+        "finetune_steps": 10,
+        "retrain_top": 1,
+        "pretrain_epochs": 4,
+        "retrain_epochs": 4,
+    },
+}
 #: Preset name → the engine preset whose other settings the built config carries.
 ENGINE = {"fast": "fast", "paper": "paper", DEMO_NAME: "paper", SMOKE_NAME: "paper"}
 SUMMARY = {
     "fast": PRESETS["fast"].summary,
     "paper": PRESETS["paper"].summary,
-    DEMO_NAME: f"the paper's method, shortened to {DEMO.iterations} iterations and the top {DEMO.retrain_top} "
-               "retrained: the live demo's search",
+    DEMO_NAME: (
+        f"the paper's method, shortened to {DEMO.iterations} iterations and the top {DEMO.retrain_top} "
+        "retrained: the live demo's search"
+    ),
     SMOKE_NAME: "2 iterations of 10 candidates, 10-step finetunes: for trying the app, not for results",
-}  # fmt: skip
+}
 
 
 def default_for(n_rows: int) -> str:

@@ -26,9 +26,22 @@ LABEL = "finetuned, not yet retrained"
 #: The event kinds the query reads.
 KINDS = ("candidate_evaluated",)
 COLUMNS = [
-    "run_id", "method", "backbone", "dataset", "sparsity", "params", "MB", "valid", "fitness", "action_id",
-    "iteration", "iterations", "phase", "users", "created_at",
-]  # fmt: skip
+    "run_id",
+    "method",
+    "backbone",
+    "dataset",
+    "sparsity",
+    "params",
+    "MB",
+    "valid",
+    "fitness",
+    "action_id",
+    "iteration",
+    "iterations",
+    "phase",
+    "users",
+    "created_at",
+]
 
 
 def searching(runs: Sequence[Run]) -> list[Run]:
@@ -50,8 +63,11 @@ def users_phrase(run: Run) -> str:
 def best_candidate(events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The evaluated candidate with the highest fitness (the earlier one on a tie); None when
     none has a fitness yet."""
-    scored = [e for e in events if e.get("kind", "candidate_evaluated") == "candidate_evaluated"
-              and _number(e.get("fitness")) is not None]  # fmt: skip
+    scored = [
+        e
+        for e in events
+        if e.get("kind", "candidate_evaluated") == "candidate_evaluated" and _number(e.get("fitness")) is not None
+    ]
     return max(scored, key=lambda e: (e["fitness"], -int(e.get("action_id") or 0)), default=None)
 
 
@@ -73,14 +89,25 @@ def provisional_points(
             continue
         cost = best.get("cost") if best.get("cost") is not None else r.get("budget")
         n, d_max = n_rows_of(r), int((r.get("config") or {}).get("d_max", 128))
-        rows.append({
-            "run_id": r["run_id"], "method": r["method"], "backbone": r["backbone"], "dataset": r["dataset"],
-            "sparsity": r["sparsity"], "params": cost, "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
-            "valid": value, "fitness": float(best["fitness"]), "action_id": best.get("action_id"),
-            "iteration": best.get("iteration"), "iterations": r.get("iterations") or (r.get("config") or {}).get("iterations"),
-            "phase": "retrain" if r.get("phase") == "retrain" else "search", "users": users_phrase(r),
-            "created_at": r.get("created_at"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "run_id": r["run_id"],
+                "method": r["method"],
+                "backbone": r["backbone"],
+                "dataset": r["dataset"],
+                "sparsity": r["sparsity"],
+                "params": cost,
+                "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
+                "valid": value,
+                "fitness": float(best["fitness"]),
+                "action_id": best.get("action_id"),
+                "iteration": best.get("iteration"),
+                "iterations": r.get("iterations") or (r.get("config") or {}).get("iterations"),
+                "phase": "retrain" if r.get("phase") == "retrain" else "search",
+                "users": users_phrase(r),
+                "created_at": r.get("created_at"),
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -98,23 +98,51 @@ def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
         cost = (r.get("result") or {}).get("cost")
         n = n_rows_of(r)
         d_max = int((r.get("config") or {}).get("d_max", 128))
-        rows.append({
-            "run_id": r["run_id"], "method": r["method"], "dataset": r["dataset"], "backbone": r["backbone"],
-            "sparsity": r["sparsity"], "budget": r.get("budget"), "status": r["status"], "phase": r.get("phase"),
-            "test recall@20": metric(r), "test ndcg@20": metric(r, "ndcg@20"),
-            "valid recall@20": metric(r, split="valid"), "cost": cost,
-            "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
-            "duration (s)": duration(r, now), "iteration": f"{r.get('iteration') or 0}/{r.get('iterations') or 0}",
-            "created": pd.to_datetime(r["created_at"], unit="s"), "comparison": r.get("comparison_id"),
-            "error": redact(r["error"]).splitlines()[0] if r.get("error") else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "run_id": r["run_id"],
+                "method": r["method"],
+                "dataset": r["dataset"],
+                "backbone": r["backbone"],
+                "sparsity": r["sparsity"],
+                "budget": r.get("budget"),
+                "status": r["status"],
+                "phase": r.get("phase"),
+                "test recall@20": metric(r),
+                "test ndcg@20": metric(r, "ndcg@20"),
+                "valid recall@20": metric(r, split="valid"),
+                "cost": cost,
+                "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
+                "duration (s)": duration(r, now),
+                "iteration": f"{r.get('iteration') or 0}/{r.get('iterations') or 0}",
+                "created": pd.to_datetime(r["created_at"], unit="s"),
+                "comparison": r.get("comparison_id"),
+                "error": redact(r["error"]).splitlines()[0] if r.get("error") else None,
+            }
+        )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
 RUN_COLUMNS = [
-    "run_id", "method", "dataset", "backbone", "sparsity", "budget", "status", "phase", "test recall@20",
-    "test ndcg@20", "valid recall@20", "cost", "MB", "duration (s)", "iteration", "created", "comparison", "error",
-]  # fmt: skip
+    "run_id",
+    "method",
+    "dataset",
+    "backbone",
+    "sparsity",
+    "budget",
+    "status",
+    "phase",
+    "test recall@20",
+    "test ndcg@20",
+    "valid recall@20",
+    "cost",
+    "MB",
+    "duration (s)",
+    "iteration",
+    "created",
+    "comparison",
+    "error",
+]
 
 
 def filter_frame(df: pd.DataFrame, **choices: Any) -> pd.DataFrame:
@@ -150,14 +178,36 @@ def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.Da
         n = n_rows_of(r)
         d_max = int((r.get("config") or {}).get("d_max", 128))
         mb = packed_mb(cost, n, d_max) if cost is not None and n else 0.0 if not table else None
-        rows.append({
-            "run_id": r["run_id"], "method": r["method"], "backbone": r["backbone"], "dataset": r["dataset"],
-            "sparsity": r["sparsity"], "params": cost, "MB": mb, "value": value,
-            "valid": metric(r, metric_key, "valid"), "seconds": duration(r), "seed": r.get("seed"),
-            "created_at": r.get("created_at"),
-        })  # fmt: skip
-    cols = ["run_id", "method", "backbone", "dataset", "sparsity", "params", "MB", "value", "valid", "seconds", "seed",
-            "created_at"]  # fmt: skip
+        rows.append(
+            {
+                "run_id": r["run_id"],
+                "method": r["method"],
+                "backbone": r["backbone"],
+                "dataset": r["dataset"],
+                "sparsity": r["sparsity"],
+                "params": cost,
+                "MB": mb,
+                "value": value,
+                "valid": metric(r, metric_key, "valid"),
+                "seconds": duration(r),
+                "seed": r.get("seed"),
+                "created_at": r.get("created_at"),
+            }
+        )
+    cols = [
+        "run_id",
+        "method",
+        "backbone",
+        "dataset",
+        "sparsity",
+        "params",
+        "MB",
+        "value",
+        "valid",
+        "seconds",
+        "seed",
+        "created_at",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -177,8 +227,11 @@ def best_action(actions: Sequence[dict[str, Any]], run: Run | None = None) -> di
 def fitness_band(actions: Sequence[dict[str, Any]], last: int = 5) -> tuple[int, float, float] | None:
     """How narrow the fitness of the search's latest evaluated actions is: ``(k, lowest, highest)``
     over the ``last`` ones (by iteration); None below 3 (no band to speak of)."""
-    fit = [a["fitness"] for a in sorted(actions, key=lambda a: (a["iteration"], a["action_id"]))
-           if a.get("iteration", 0) > 0 and a.get("fitness") is not None and a["fitness"] == a["fitness"]]  # fmt: skip
+    fit = [
+        a["fitness"]
+        for a in sorted(actions, key=lambda a: (a["iteration"], a["action_id"]))
+        if a.get("iteration", 0) > 0 and a.get("fitness") is not None and a["fitness"] == a["fitness"]
+    ]
     tail = fit[-last:]
     return (len(tail), min(tail), max(tail)) if len(tail) >= 3 else None
 

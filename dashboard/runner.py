@@ -19,34 +19,20 @@ nothing. When the server stops, :meth:`Runner.interrupt_all` records its runs ``
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from secrets import token_hex
 
-from bet import (
-    BaselineConfig,
-    Dataset,
-    DataSpec,
-    RunStore,
-    SearchConfig,
-    StoreError,
-    create_jobs,
-    frontier_jobs,
-    prepare_resume,
-)
+from bet import Dataset, DataSpec, RunStore
 from dashboard import env, housekeeping
 from dashboard.datasets import DatasetCache
-from dashboard.settings import uploads_dir
+from dashboard.submitting import EXECUTOR, NOT_YOURS, Submitting
+from dashboard.uploads import uploads_dir
 from dashboard.worker import Task, Worker, default_processes, execute
 
 log = logging.getLogger(__name__)
-
-EXECUTOR = "dashboard"  # stored in each run row: where it executes
-NOT_YOURS = "started in another session: you can watch it, not stop or resume it"
 
 
 def default_workers() -> int:
@@ -54,8 +40,9 @@ def default_workers() -> int:
     return env.integer("BET_DASHBOARD_WORKERS", 1, 1, 64)
 
 
-class Runner:
-    """A queue of runs and the worker threads that execute them (thread-safe)."""
+class Runner(Submitting):
+    """A queue of runs and the worker threads that execute them (thread-safe); its ``submit…`` and
+    ``resume`` methods are in :mod:`dashboard.submitting`."""
 
     def __init__(
         self, store: RunStore, workers: int | None = None, adopt_orphans: bool = True, processes: bool | None = None
@@ -87,7 +74,7 @@ class Runner:
         """Load (once) and split a dataset; raises :class:`~bet.errors.DataError` for bad input."""
         return self.datasets.get(spec)
 
-    # -- submitting ------------------------------------------------------------------------
+    # -- queueing (the submitting methods: dashboard.submitting) ------------------------------
     def _enqueue(self, tasks: Sequence[Task], owner: str | None = None) -> list[str]:
         with self._cond:
             if self._closed:
@@ -100,55 +87,6 @@ class Runner:
             self._queue.extend(tasks)
             self._cond.notify_all()
         return [t.job.run_id for t in tasks]
-
-    def submit(
-        self, cfgs: Sequence[SearchConfig | BaselineConfig], comparison_id: str | None = None, owner: str | None = None
-    ) -> list[str]:
-        """Queue runs on one dataset (searches and baselines), in order; returns their run ids.
-        Everything is validated (configs, data, every budget) before any run is stored. ``owner``:
-        the session they belong to (None: anyone may stop them)."""
-        if not cfgs:
-            return []
-        for c in cfgs:
-            if isinstance(c, SearchConfig):
-                c.validate()  # before the data loads: a bad form needs no dataset
-        data = self.dataset(cfgs[0].data)
-        jobs = create_jobs(self.store, cfgs, data, comparison_id, EXECUTOR, 1)  # each budget, once
-        return self._enqueue([Task(j, data) for j in jobs], owner)
-
-    def submit_search(
-        self, cfg: SearchConfig, backbones: Sequence[str] | None = None, owner: str | None = None
-    ) -> list[str]:
-        """Queue a search, or one per backbone as runs of one comparison (run one after another)."""
-        cfgs = [dataclasses.replace(cfg, backbone=b) for b in (backbones or [cfg.backbone])]
-        return self.submit(cfgs, "cmp-" + token_hex(3) if len(cfgs) > 1 else None, owner)
-
-    def submit_frontier(
-        self,
-        base: SearchConfig,
-        sparsities: Sequence[float],
-        methods: Sequence[str],
-        backbones: Sequence[str] = (),
-        owner: str | None = None,
-    ) -> list[str]:
-        """A recall-vs-budget sweep (:func:`bet.frontier.frontier_jobs`), one comparison per backbone."""
-        data = self.dataset(base.data)
-        ids: list[str] = []
-        for b in backbones or [base.backbone]:
-            jobs = frontier_jobs(self.store, data, dataclasses.replace(base, backbone=b), sparsities, methods,
-                                 executor=EXECUTOR, workers=1)  # fmt: skip
-            ids += self._enqueue([Task(j, data) for j in jobs], owner)
-        return ids
-
-    def resume(self, run_id: str, owner: str | None = None) -> str:
-        """Continue an interrupted, stopped or failed search from its stored actions (it then
-        belongs to ``owner``)."""
-        if not self.may_control(run_id, owner):
-            raise StoreError(NOT_YOURS)
-        # claimed atomically (of two sessions, one is refused); data gone or changed: given back as it was
-        job, data = prepare_resume(self.store, run_id, load=self.dataset)
-        self.store.update_run(run_id, status="queued", error=None)
-        return self._enqueue([Task(job, data)], owner)[0]
 
     # -- who may control a run -------------------------------------------------------------
     def owner(self, run_id: str) -> str | None:
@@ -175,8 +113,13 @@ class Runner:
             for task in list(self._queue):
                 if task.job.run_id == run_id:
                     self._queue.remove(task)
-                    self.store.update_run(run_id, status="stopped", phase="stopped", error="stopped before it started",
-                                          finished_at=time.time())  # fmt: skip
+                    self.store.update_run(
+                        run_id,
+                        status="stopped",
+                        phase="stopped",
+                        error="stopped before it started",
+                        finished_at=time.time(),
+                    )
                     return "removed from the queue"
             active = self._active.get(run_id)
         if active is not None:

@@ -60,8 +60,14 @@ class Kept:
 
 def _best(runs: Sequence[Run], method: str, sparsity: float | None = None) -> Run | None:
     """The completed run of ``method`` (at ``sparsity``) best on validation recall@20."""
-    pool = [r for r in runs if r["method"] == method and r["status"] == "completed" and metric(r) is not None
-            and (sparsity is None or abs(r["sparsity"] - sparsity) < 1e-6)]  # fmt: skip
+    pool = [
+        r
+        for r in runs
+        if r["method"] == method
+        and r["status"] == "completed"
+        and metric(r) is not None
+        and (sparsity is None or abs(r["sparsity"] - sparsity) < 1e-6)
+    ]
     return max(pool, key=valid_rank, default=None)
 
 
@@ -99,8 +105,7 @@ def _pending_at(pending: pd.DataFrame | None, sparsity: float) -> pd.Series | No
 def _no_su(runs: Sequence[Run], sparsity: float) -> str:
     """Why the sentence quotes no uniform sizes: one is at work at this budget, or none completed
     (a recorded study without them: never "still training" when nothing trains)."""
-    at_work = any(r["method"] == SU and r["status"] not in FINAL and abs(r["sparsity"] - sparsity) < 1e-6
-                  for r in runs)  # fmt: skip
+    at_work = any(r["method"] == SU and r["status"] not in FINAL and abs(r["sparsity"] - sparsity) < 1e-6 for r in runs)
     return "uniform sizes are still training" if at_work else "no uniform-sizes (SU) run completed at this budget"
 
 
@@ -117,8 +122,10 @@ def sentence(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | None 
     p = _pending_at(pending, sparsity)
     if p is None:
         return None
-    bet = (f"BET has no result yet: its best candidate so far is {LABEL} (validation recall@20 {p['valid']:.4f} "
-           f"on {p['users']})")  # fmt: skip
+    bet = (
+        f"BET has no result yet: its best candidate so far is {LABEL} (validation recall@20 {p['valid']:.4f} "
+        f"on {p['users']})"
+    )
     if at is not None and at.su is not None:
         return (
             f"At {kept_params} of the parameters uniform sizes keep {_pct(at.su)} of the full model's recall@20; {bet}."
@@ -133,6 +140,9 @@ def other_budgets(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | 
     def bet(k: Kept) -> str:
         return "still running" if k.bet is None and _pending_at(pending, k.sparsity) is not None else _pct(k.bet)
 
-    parts = [f"at {k.kept_params}: BET {bet(k)}, uniform {_pct(k.su)}"
-             for k in kept(runs) if abs(k.sparsity - sparsity) >= 1e-6]  # fmt: skip
+    parts = [
+        f"at {k.kept_params}: BET {bet(k)}, uniform {_pct(k.su)}"
+        for k in kept(runs)
+        if abs(k.sparsity - sparsity) >= 1e-6
+    ]
     return ("Other budgets — " + " · ".join(parts)) if parts else None

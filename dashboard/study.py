@@ -65,8 +65,10 @@ class Study:
             if table == len(runs)
             else (f"{table} of them rows of docs/table1.csv, the others their full-size or popularity references")
         )
-        return (f"{len(runs)} runs ({rows}), recorded on {self.manifest.get('where') or 'an unrecorded machine'} "
-                f"{self.when()}.")  # fmt: skip
+        return (
+            f"{len(runs)} runs ({rows}), recorded on {self.manifest.get('where') or 'an unrecorded machine'} "
+            f"{self.when()}."
+        )
 
     def key(self) -> tuple[str, int, int]:
         """What a cached open of the store depends on: a rebuilt study is opened again."""

@@ -17,7 +17,7 @@ import warnings
 from tqdm import tqdm
 
 from bet import __version__
-from bet.cli import basic, estimate, frontier, report, reproduce, runs, search
+from bet.cli import basic, estimate, frontier, report, reproduce, runs, sample, search
 from bet.cli.common import FreshLineHandler, LineStart, check_memory, load_data, training_bytes, validate_args
 from bet.cli.output import check_output, protect_for
 from bet.errors import BetError, shorten
@@ -26,7 +26,7 @@ from bet.frontier import parse_list
 from bet.methods import METHODS
 from bet.runtime import limit_heap_growth
 
-COMMANDS = (basic, search, estimate, frontier, runs, reproduce, report)
+COMMANDS = (basic, search, sample, estimate, frontier, runs, reproduce, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

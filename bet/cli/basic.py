@@ -37,8 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train one backbone with one size rule",
-        description="Train a backbone from scratch with full-size, uniform, random or frequency-scaled "
-        "embedding sizes, early-stopping on validation, and report test metrics.",
+        description=(
+            "Train a backbone from scratch with full-size, uniform, random or frequency-scaled "
+            "embedding sizes, early-stopping on validation, and report test metrics."
+        ),
     )
     add_data_args(p)
     p.add_argument("--backbone", required=True, choices=list(BACKBONES))
@@ -65,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--d-max", type=int, default=D_MAX)
     add_device_arg(p)
     add_json_arg(p)
-    p.set_defaults(func=cmd_train)  # fmt: skip
+    p.set_defaults(func=cmd_train)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

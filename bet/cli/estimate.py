@@ -18,12 +18,16 @@ from bet.runtime import resolve_device
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "estimate", help="estimated duration of a search on this machine",
-        description="Measure a few training steps and a validation pass (timed on a sample of users, "
-        "scaled by users) of the backbone on the dataset (cached per machine), then estimate each phase of the configured search. "
-        "Runs completed on this machine refine it: how long early stopping let their trainings run, and how their "
-        "phases compared with the measured steps (the median of the most recent).",
-    )  # fmt: skip
+        "estimate",
+        help="estimated duration of a search on this machine",
+        description=(
+            "Measure a few training steps and a validation pass (timed on a sample of users, "
+            "scaled by users) of the backbone on the dataset (cached per machine), then estimate each phase of the "
+            "configured search. "
+            "Runs completed on this machine refine it: how long early stopping let their trainings run, and how their "
+            "phases compared with the measured steps (the median of the most recent)."
+        ),
+    )
     add_data_args(p)
     add_search_args(p)
     add_json_arg(p)

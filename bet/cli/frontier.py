@@ -15,10 +15,13 @@ from bet.store import RunStore, Status
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "frontier", help="recall vs budget for several methods",
-        description="Run BET and the baselines (su: uniform, sr: random, mde: frequency-scaled, full: uncompressed, "
-        "pop: no embeddings) at each sparsity; every point is a stored run.",
-    )  # fmt: skip
+        "frontier",
+        help="recall vs budget for several methods",
+        description=(
+            "Run BET and the baselines (su: uniform, sr: random, mde: frequency-scaled, full: uncompressed, "
+            "pop: no embeddings) at each sparsity; every point is a stored run."
+        ),
+    )
     add_data_args(p)
     add_search_args(p, sparsity=False)
     p.add_argument("--sparsities", required=True, help="comma-separated, e.g. 0.8,0.9,0.95")
@@ -34,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=1, help="runs executed at once (local: threads; ray: concurrent tasks)"
     )
     add_json_arg(p)
-    p.set_defaults(func=cmd_frontier)  # fmt: skip
+    p.set_defaults(func=cmd_frontier)
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
@@ -60,7 +63,8 @@ def cmd_frontier(args: argparse.Namespace) -> int:
             r20 = f"{t['recall@20']:.4f}" if t else "-"
             n20 = f"{t['ndcg@20']:.4f}" if t else "-"
             print(
-                f"{r['method']:8s} {r['sparsity']:6.3f} {r['budget']:>10,} {r['cost'] or 0:>10,} {r['status']:10s} {r20:>9s} {n20:>7s}  {r['run_id']}"
+                f"{r['method']:8s} {r['sparsity']:6.3f} {r['budget']:>10,} {r['cost'] or 0:>10,} {r['status']:10s} "
+                f"{r20:>9s} {n20:>7s}  {r['run_id']}"
             )
         print(f"{len(rows)} runs in {time.perf_counter() - t0:.0f}s (store: {store.path})")
     return 0 if all(r["status"] == Status.COMPLETED for r in rows) else 1

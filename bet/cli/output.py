@@ -127,13 +127,16 @@ def check_output(path: Path, option: str = "--out") -> None:
     target = _resolved(path)
     for keep, why in protected():
         if _same_file(path, keep):
-            raise ConfigError(f"{option} {shown} is {why} ({shorten(str(keep), quote=False)}); "
-                              "writing it would destroy it: give another file name")  # fmt: skip
+            raise ConfigError(
+                f"{option} {shown} is {why} ({shorten(str(keep), quote=False)}); "
+                "writing it would destroy it: give another file name"
+            )
     home = _resolved(bet_home(create=False))
     kept = any(target.is_relative_to(home / kind) for kind in HOME_FOLDERS)
     if kept or (target.parent == home and ".sqlite" in target.name):
-        raise ConfigError(f"{option} {shown} is inside BET_HOME ({home}), where BET keeps its stores and caches; "
-                          "write it elsewhere")  # fmt: skip
+        raise ConfigError(
+            f"{option} {shown} is inside BET_HOME ({home}), where BET keeps its stores and caches; write it elsewhere"
+        )
     if target.is_relative_to(_resolved(ASSETS_DIR)):
         raise ConfigError(f"{option} {shown} is inside the bundled datasets folder; write it elsewhere")
 
@@ -157,8 +160,8 @@ def write_output(path: Path, write: Callable[[BinaryIO], None], option: str = "-
 
     A symlink's target is written (as ``open(path, "w")`` would), not the link replaced. Refuses
     a file BET depends on (:func:`check_output`), a folder or anything but a regular file (a
-    device, a FIFO, anything under /dev, /proc or /sys), and turns any OS error (no permission, a full disk) into a one-line
-    :class:`ConfigError`.
+    device, a FIFO, anything under /dev, /proc or /sys), and turns any OS error (no permission, a
+    full disk) into a one-line :class:`ConfigError`.
     """
     shown = shorten(str(path), quote=False)
     real = Path(os.path.realpath(path))  # through a symlink: its target is replaced, never the link

@@ -12,11 +12,15 @@ from bet.store import RunStore
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "report", help="write an HTML report to send",
-        description="Write one self-contained HTML file (opens offline: inline figures, no script) about one or "
-        "several runs: configuration, budget and packed size, results vs the reference runs in the store (picked by "
-        "validation metrics), the recall-vs-budget frontier, size histograms, why this recall, provenance.",
-    )  # fmt: skip
+        "report",
+        help="write an HTML report to send",
+        description=(
+            "Write one self-contained HTML file (opens offline: inline figures, no script) about one or "
+            "several runs: configuration, budget and packed size, results vs the reference runs in the store "
+            "(picked by validation metrics), the recall-vs-budget frontier, size histograms, why this recall, "
+            "provenance."
+        ),
+    )
     p.add_argument("--run", action="append", default=[], metavar="RUN_ID", help="a run to report on (repeatable)")
     p.add_argument("--comparison", metavar="ID", help="every run of this comparison or sweep")
     p.add_argument("--store", type=Path, default=None)
@@ -30,6 +34,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     ids = [r["run_id"] for r in select_runs(store, args.run, args.comparison)]
     html = render(store, args.run, args.comparison)
     size = write_output(args.out, bytes_writer(html.encode("utf-8")))  # exactly --out, or a one-line error
-    emit(args, {"out": str(args.out), "bytes": size, "runs": ids},
-         f"report on {len(ids)} run(s) → {args.out} ({size / 1e3:.0f} kB)")  # fmt: skip
+    emit(
+        args,
+        {"out": str(args.out), "bytes": size, "runs": ids},
+        f"report on {len(ids)} run(s) → {args.out} ({size / 1e3:.0f} kB)",
+    )
     return 0

@@ -35,16 +35,22 @@ TABLE1_REDRAWS = 20
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "reproduce", help="paper Table 1 cells, ours beside the paper's",
-        description="Run BET and the references (SU, SR, MDE, full, pop; bet-random for the ablation) on paper "
-        "Table 1 cells — full Gowalla / Yelp2018 with the paper's split and settings — append each completed "
-        "run to a CSV table and print our test metrics beside the published ones. Interrupted cells resume. "
-        "Hours per cell on a CPU.",
-    )  # fmt: skip
+        "reproduce",
+        help="paper Table 1 cells, ours beside the paper's",
+        description=(
+            "Run BET and the references (SU, SR, MDE, full, pop; bet-random for the ablation) on paper "
+            "Table 1 cells — full Gowalla / Yelp2018 with the paper's split and settings — append each completed "
+            "run to a CSV table and print our test metrics beside the published ones. Interrupted cells resume. "
+            "Hours per cell on a CPU."
+        ),
+    )
     p.add_argument(
         "--cells",
         default="gowalla/lightgcn/0.95,gowalla/lightgcn/0.9",
-        help="comma-separated dataset/backbone/sparsity; 'all' for the 18 cells (default: LightGCN on Gowalla at 0.95, 0.9)",
+        help=(
+            "comma-separated dataset/backbone/sparsity; 'all' for the 18 cells "
+            "(default: LightGCN on Gowalla at 0.95, 0.9)"
+        ),
     )
     p.add_argument(
         "--methods", default="su,sr,bet", help=f"comma-separated subset of {','.join(METHODS)} (default su,sr,bet)"
@@ -54,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(backbone=None, redraws=TABLE1_REDRAWS)
     p.add_argument("--dry-run", action="store_true", help="print the table from stored runs only; run nothing")
     add_json_arg(p)
-    p.set_defaults(func=cmd_reproduce)  # fmt: skip
+    p.set_defaults(func=cmd_reproduce)
 
 
 def parse_cells(text: str) -> list[tuple[str, str, float]]:
@@ -120,11 +126,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             for m in methods:
                 cfg = cell_config(args, cell, m)
                 done = [
-                    r for r in read_table(args.table)
+                    r
+                    for r in read_table(args.table)
                     if (r["dataset"], r["backbone"], r["method"], r["config"], r["device"], r["seeds"])
                     == (cell[0], cell[1], m, config_hash(cfg.to_dict()), device, str(args.seed))
                     and (METHODS[m].once or float(r["sparsity"]) == cell[2])
-                ]  # fmt: skip
+                ]
                 run: dict[str, Any] | None = None
                 if done:
                     status, ours = "in table", {k: _num(done[-1].get(k)) for k in COLUMNS}
@@ -138,11 +145,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                         append_row(args.table, table_row(store, run, m, device))
                     test = ((run or {}).get("result") or {}).get("test") or {}
                     ours = {k: test.get(k) for k in COLUMNS}
-                rows.append({
-                    "dataset": cell[0], "backbone": cell[1], "sparsity": cell[2], "method": m,
-                    "run_id": (run or {}).get("run_id"), "status": status, "ours": ours,
-                    "paper": TABLE1.get((*cell, m), {}),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "dataset": cell[0],
+                        "backbone": cell[1],
+                        "sparsity": cell[2],
+                        "method": m,
+                        "run_id": (run or {}).get("run_id"),
+                        "status": status,
+                        "ours": ours,
+                        "paper": TABLE1.get((*cell, m), {}),
+                    }
+                )
     if args.json:
         emit(args, rows, "")
         return 0
@@ -151,7 +165,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     for r in rows:
         vals = " ".join(f"{_fmt(r['ours'][k])}/{_fmt(r['paper'].get(k))}" for k in COLUMNS)
         print(
-            f"{r['dataset'] + '/' + r['backbone'] + '/' + str(r['sparsity']):24s} {r['method']:10s} {vals}   {r['status']}"
+            f"{r['dataset'] + '/' + r['backbone'] + '/' + str(r['sparsity']):24s} "
+            f"{r['method']:10s} {vals}   {r['status']}"
         )
     print(f"{time.perf_counter() - t0:.0f}s; store {store.path}; table {args.table}")
     return 0

@@ -31,9 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser(
-        "export", help="export a run", description="Export a run: its evaluated actions and metrics (csv, json), "
-        "the best action's sizes (sizes: .npz) or its packed embedding table (table: .npz of the kept values).",
-    )  # fmt: skip
+        "export",
+        help="export a run",
+        description=(
+            "Export a run: its evaluated actions and metrics (csv, json), "
+            "the best action's sizes (sizes: .npz) or its packed embedding table (table: .npz of the kept values)."
+        ),
+    )
     p.add_argument("--run", required=True, metavar="RUN_ID")
     p.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
     p.add_argument("--out", type=Path, required=True)
@@ -58,7 +62,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         test = (r["result"] or {}).get("test") or {}
         r20 = f"{test['recall@20']:.4f}" if test.get("recall@20") is not None else "-"
         print(
-            f"{r['run_id']:24s} {r['method']:8s} {r['dataset'][:14]:14s} {r['backbone']:9s} {r['sparsity']:6.3f} {r['status']:11s} {r20:>9s}"
+            f"{r['run_id']:24s} {r['method']:8s} {r['dataset'][:14]:14s} {r['backbone']:9s} "
+            f"{r['sparsity']:6.3f} {r['status']:11s} {r20:>9s}"
         )
     return 0
 
@@ -112,6 +117,5 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:  # argparse prevents this
         raise ConfigError(f"unknown format {args.format}")
     size = write_output(args.out, write)
-    emit(args, {"run_id": args.run, "format": args.format, "out": str(args.out), "bytes": size},
-         f"{what} → {args.out}")  # fmt: skip
+    emit(args, {"run_id": args.run, "format": args.format, "out": str(args.out), "bytes": size}, f"{what} → {args.out}")
     return 0

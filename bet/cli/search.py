@@ -1,4 +1,5 @@
-"""``bet search`` and ``bet sample``; the search settings every search-running command shares."""
+"""``bet search``, and the search settings every search-running command shares (``bet sample``:
+:mod:`bet.cli.sample`)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import numpy as np
-
 from bet.backbones import BACKBONES
 from bet.budget import D_MAX
-from bet.cli.common import SearchProgress, add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics, load_data
-from bet.config import RETRAIN_FROM, DataSpec, SearchConfig, run_budget
+from bet.cli.common import SearchProgress, add_data_args, add_device_arg, add_json_arg, emit, fmt_metrics
+from bet.config import RETRAIN_FROM, DataSpec, SearchConfig
 from bet.errors import ConfigError
 from bet.predictor import PREDICTORS, TRAINING_MODES
 from bet.presets import PRESETS, preset_settings
 from bet.runs import job_events, prepare_resume, record, run_search
-from bet.sampler import ActionSampler
 from bet.selection import SELECTIONS
 from bet.store import RunStore, Status
 from bet.train import AUTHORS_EARLY_STOP, EARLY_STOP
@@ -37,11 +35,15 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         p.add_argument("--sparsity", type=float, metavar="C", help="fraction of the full table removed, in (0, 1)")
     g = p.add_argument_group("search (defaults: the --preset's; paper unless told)")
     g.add_argument(
-        "--preset", choices=list(PRESETS), default="paper",
-        help="paper: the paper's settings, bit for bit (default); fast: multi-fidelity BET for real catalogues "
-        "(T 20, 4-epoch finetunes scored on half the users, top 2 warm-started; docs/results.md §7). "
-        "Options given explicitly win over the preset",
-    )  # fmt: skip
+        "--preset",
+        choices=list(PRESETS),
+        default="paper",
+        help=(
+            "paper: the paper's settings, bit for bit (default); fast: multi-fidelity BET for real catalogues "
+            "(T 20, 4-epoch finetunes scored on half the users, top 2 warm-started; docs/results.md §7). "
+            "Options given explicitly win over the preset"
+        ),
+    )
     g.add_argument("--iterations", "-T", type=int, default=None, help="search iterations T (paper 50, fast 20)")
     g.add_argument("--candidates", "-m", type=int, default=100, help="candidates sampled per iteration m (default 100)")
     g.add_argument("--finetune-epochs", type=int, default=None, help="finetune epochs h (paper: 10, NGCF 15; fast: 4)")
@@ -53,19 +55,32 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
     )
     g.add_argument("--retrain-top", type=int, default=None, help="top actions retrained (paper 5, fast 2)")
     g.add_argument(
-        "--retrain-from", choices=RETRAIN_FROM, default=None,
+        "--retrain-from",
+        choices=RETRAIN_FROM,
+        default=None,
         help="retrain from scratch (paper) or warm-start from the pretrained rows truncated to the sizes (fast)",
-    )  # fmt: skip
+    )
     g.add_argument(
-        "--fitness-users", type=float, default=None, metavar="FRAC",
-        help="score each candidate's fitness (and retraining's early stopping) on this fixed fraction of the "
-        "validation users (paper 1, fast 0.5); final read-outs always use every user",
-    )  # fmt: skip
+        "--fitness-users",
+        type=float,
+        default=None,
+        metavar="FRAC",
+        help=(
+            "score each candidate's fitness (and retraining's early stopping) on this fixed fraction of the "
+            "validation users (paper 1, fast 0.5); final read-outs always use every user"
+        ),
+    )
     g.add_argument(
-        "--parallel-candidates", "-q", type=int, default=1, metavar="Q",
-        help="batched BET: finetune Q selected candidates per iteration at once (T·Q evaluated actions; "
-        "default 1 = the paper's algorithm)",
-    )  # fmt: skip
+        "--parallel-candidates",
+        "-q",
+        type=int,
+        default=1,
+        metavar="Q",
+        help=(
+            "batched BET: finetune Q selected candidates per iteration at once (T·Q evaluated actions; "
+            "default 1 = the paper's algorithm)"
+        ),
+    )
     g.add_argument(
         "--selection", choices=SELECTIONS, default="bet", help="bet: greedy/random/nearest rotation; random: ablation"
     )
@@ -73,9 +88,11 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         "--predictor", choices=list(PREDICTORS), default="deepsets", help="fitness predictor (simple: ablation)"
     )
     g.add_argument(
-        "--predictor-training", choices=TRAINING_MODES, default="fit",
+        "--predictor-training",
+        choices=TRAINING_MODES,
+        default="fit",
         help="fit: 10 full-batch steps per iteration (default, measured better); paper: 2 single-pair steps",
-    )  # fmt: skip
+    )
     g.add_argument(
         "--pretrain-epochs",
         type=int,
@@ -89,19 +106,28 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         help="most epochs per retraining (early stopping; paper 300, fast 80: its references keep 300)",
     )
     g.add_argument(
-        "--early-stop", choices=EARLY_STOP, default="ours",
-        help="pretraining/retraining early stopping: ours (validate every 2 epochs, patience 5; default) or "
-        "authors (every 2,000 steps, patience 3, as the authors' code)",
-    )  # fmt: skip
+        "--early-stop",
+        choices=EARLY_STOP,
+        default="ours",
+        help=(
+            "pretraining/retraining early stopping: ours (validate every 2 epochs, patience 5; default) or "
+            "authors (every 2,000 steps, patience 3, as the authors' code)"
+        ),
+    )
     g.add_argument(
-        "--redraws", type=int, default=0, metavar="K",
-        help="a sampled side whose largest size exceeds d_max: 0 clips it (default); K > 0 redraws its "
-        "family and β up to K times first, as the authors' code does (bet reproduce uses 20)",
-    )  # fmt: skip
+        "--redraws",
+        type=int,
+        default=0,
+        metavar="K",
+        help=(
+            "a sampled side whose largest size exceeds d_max: 0 clips it (default); K > 0 redraws its "
+            "family and β up to K times first, as the authors' code does (bet reproduce uses 20)"
+        ),
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--d-max", type=int, default=D_MAX)
     add_device_arg(p)
-    p.add_argument("--store", type=Path, default=None, help="run store file (default: $BET_HOME/bet.sqlite)")  # fmt: skip
+    p.add_argument("--store", type=Path, default=None, help="run store file (default: $BET_HOME/bet.sqlite)")
 
 
 def search_config(
@@ -127,14 +153,28 @@ def search_config(
     if args.pretrain_epochs is not None:
         pretrain = dataclasses.replace(pretrain, epochs=args.pretrain_epochs)
     return SearchConfig(
-        data=data, backbone=backbone or args.backbone, sparsity=sparsity, iterations=given("iterations"),
-        candidates=args.candidates, finetune_epochs=given("finetune_epochs"), finetune_steps=args.finetune_steps,
-        retrain_top=given("retrain_top"), parallel_candidates=args.parallel_candidates, selection=args.selection,
-        predictor=args.predictor, predictor_training=args.predictor_training, seed=args.seed, device=args.device,
-        d_max=args.d_max, redraws=args.redraws, pretrain=pretrain, retrain=retrain, preset=preset["preset"],
+        data=data,
+        backbone=backbone or args.backbone,
+        sparsity=sparsity,
+        iterations=given("iterations"),
+        candidates=args.candidates,
+        finetune_epochs=given("finetune_epochs"),
+        finetune_steps=args.finetune_steps,
+        retrain_top=given("retrain_top"),
+        parallel_candidates=args.parallel_candidates,
+        selection=args.selection,
+        predictor=args.predictor,
+        predictor_training=args.predictor_training,
+        seed=args.seed,
+        device=args.device,
+        d_max=args.d_max,
+        redraws=args.redraws,
+        pretrain=pretrain,
+        retrain=retrain,
+        preset=preset["preset"],
         fitness_users=None if fraction is not None and fraction >= 1 else given("fitness_users"),
         retrain_from=given("retrain_from"),
-    ).validate()  # fmt: skip
+    ).validate()
 
 
 @contextmanager
@@ -160,10 +200,14 @@ def graceful_stop() -> Iterator[threading.Event]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "search", help="run a BET search", description="Search per-user/per-item embedding sizes within a budget "
-        "(BET), retrain the best actions from scratch, report the winner's test metrics. Every evaluated action "
-        "is stored as it happens; a killed run continues with --resume RUN_ID.",
-    )  # fmt: skip
+        "search",
+        help="run a BET search",
+        description=(
+            "Search per-user/per-item embedding sizes within a budget "
+            "(BET), retrain the best actions from scratch, report the winner's test metrics. Every evaluated action "
+            "is stored as it happens; a killed run continues with --resume RUN_ID."
+        ),
+    )
     add_data_args(p)
     add_search_args(p)
     p.add_argument(
@@ -171,21 +215,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_json_arg(p)
     p.set_defaults(func=cmd_search)
-
-    p = sub.add_parser(
-        "sample", help="sample budget-strict actions", description="Draw actions with BET's sampler into an .npz file."
-    )
-    add_data_args(p)
-    p.add_argument("--sparsity", type=float, required=True, metavar="C")
-    p.add_argument("--count", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--d-max", type=int, default=D_MAX)
-    p.add_argument(
-        "--redraws", type=int, default=0, metavar="K", help="redraw a side over d_max up to K times (default 0: clip)"
-    )
-    p.add_argument("--out", type=Path, required=True, help="output .npz (arrays user_sizes, item_sizes, user_share)")
-    add_json_arg(p)
-    p.set_defaults(func=cmd_sample)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -208,10 +237,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     progress.close()
     res = run["result"] or {}
     out = {
-        "run_id": run["run_id"], "status": run["status"], "budget": run["budget"], "cost": res.get("cost"),
-        "iterations": run["iteration"], "valid": res.get("valid"), "test": res.get("test"),
-        "best_action_id": res.get("best_action_id"), "seconds": round(time.perf_counter() - t0, 2),
-    }  # fmt: skip
+        "run_id": run["run_id"],
+        "status": run["status"],
+        "budget": run["budget"],
+        "cost": res.get("cost"),
+        "iterations": run["iteration"],
+        "valid": res.get("valid"),
+        "test": res.get("test"),
+        "best_action_id": res.get("best_action_id"),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
     human = (
         f"run {run['run_id']} {run['status']}: cost {_count(out['cost'])} of budget {run['budget']:,}; "
         f"test {fmt_metrics(out['test'])}; {out['seconds']:.0f}s (store: {store.path})"
@@ -222,37 +257,3 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _count(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
-
-
-def cmd_sample(args: argparse.Namespace) -> int:
-    from typing import BinaryIO  # imported here: this file's header belongs to the search command
-
-    from bet.cli.common import check_memory, write_output
-
-    if args.count < 1:
-        raise ConfigError("--count must be at least 1")
-    data = load_data(args, evaluable=False)
-    # The sampler's float64 working arrays: about 80 bytes per row of each action drawn.
-    check_memory(args.count * data.n_rows * 80, f"--count {args.count:,} ({data.n_rows:,} rows each)")
-    cfg = SearchConfig(sparsity=args.sparsity, d_max=args.d_max, redraws=args.redraws)  # a LightGCN search's
-    sampler = ActionSampler.for_data(data, run_budget(cfg, data), cfg.d_max, redraws=cfg.redraws)
-    t0 = time.perf_counter()
-    batch = sampler.sample(args.count, np.random.default_rng(args.seed))
-    seconds = time.perf_counter() - t0
-
-    def write(fh: BinaryIO) -> None:  # a handle, so numpy adds no ".npz" to the name
-        np.savez_compressed(
-            fh, user_sizes=batch.user_sizes, item_sizes=batch.item_sizes, user_share=batch.user_share,
-            user_family=np.array(batch.user_family), item_family=np.array(batch.item_family),
-        )  # fmt: skip
-
-    write_output(args.out, write)
-    costs = batch.costs
-    out = {"count": args.count, "budget": sampler.budget, "cost_min": int(costs.min()), "cost_max": int(costs.max()),
-           "n_users": data.n_users, "n_items": data.n_items, "out": str(args.out), "seconds": round(seconds, 3)}  # fmt: skip
-    emit(
-        args,
-        out,
-        f"{args.count} actions, cost {costs.min():,}..{costs.max():,} of budget {sampler.budget:,} → {args.out}",
-    )
-    return 0

@@ -84,9 +84,10 @@ def load_raw(path: str | Path, fmt: str = "auto", min_rating: float | None = Non
     if kind == "lightgcn":
         if min_rating is not None:
             raise DataError(
-                path, "--min-rating needs a rating column; this file reads as LightGCN format",
+                path,
+                "--min-rating needs a rating column; this file reads as LightGCN format",
                 expected="an interactions file (--format interactions if it is one)",
-            )  # fmt: skip
+            )
         u, i = parse_lightgcn(path, skip=head[0][0] - 1)
         return remap(u, i, None, source=str(path))
     return parse_delimited(path, sniff_delimiter(lines), head, min_rating)

@@ -53,9 +53,12 @@ def verify(path: Path, relname: str) -> None:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != SHA256[relname]:
         raise DataError(
-            path, f"is corrupt: sha256 {digest[:12]}… does not match the recorded "
-            f"{SHA256[relname][:12]}… (restore it from the repository)",
-        )  # fmt: skip
+            path,
+            (
+                f"is corrupt: sha256 {digest[:12]}… does not match the recorded "
+                f"{SHA256[relname][:12]}… (restore it from the repository)"
+            ),
+        )
     _verified.add(path)
 
 

@@ -110,9 +110,10 @@ def check_evaluable(data: Dataset) -> None:
             word = "validation" if part == "valid" else "test"
             need = MIN_PER_USER.get(data.split, 4)
             raise DataError(
-                data.source, f"the {data.split} split leaves the {word} set empty, so nothing can be ranked",
+                data.source,
+                f"the {data.split} split leaves the {word} set empty, so nothing can be ranked",
                 expected=f"some users with {need} or more interactions, or a larger file",
-            )  # fmt: skip
+            )
 
 
 def _round_half_up(x: np.ndarray) -> np.ndarray:
@@ -180,7 +181,16 @@ def build_dataset(raw: RawInteractions, name: str, split: str = "paper", seed: i
         raise DataError(raw.source, f"unknown split {split!r}", expected=" or ".join(SPLITS))
     mats = [_csr(raw.users[part == p], raw.items[part == p], raw.n_users, raw.n_items) for p in (0, 1, 2)]
     return Dataset(
-        name=name, n_users=raw.n_users, n_items=raw.n_items, train=mats[0], valid=mats[1],
-        test=mats[2], split=split, seed=seed, source=raw.source,
-        user_labels=raw.user_labels, item_labels=raw.item_labels, format=raw.format,
-    )  # fmt: skip
+        name=name,
+        n_users=raw.n_users,
+        n_items=raw.n_items,
+        train=mats[0],
+        valid=mats[1],
+        test=mats[2],
+        split=split,
+        seed=seed,
+        source=raw.source,
+        user_labels=raw.user_labels,
+        item_labels=raw.item_labels,
+        format=raw.format,
+    )

@@ -23,9 +23,26 @@ from bet.errors import DataError
 ROWS = 50_000
 ROW = "'user<sep>item[<sep>rating…]'"
 HEADER_WORDS = {
-    "user", "users", "user_id", "userid", "uid", "item", "items", "item_id", "itemid", "iid",
-    "movie", "movieid", "movie_id", "business_id", "rating", "ratings", "timestamp", "time", "score",
-}  # fmt: skip
+    "user",
+    "users",
+    "user_id",
+    "userid",
+    "uid",
+    "item",
+    "items",
+    "item_id",
+    "itemid",
+    "iid",
+    "movie",
+    "movieid",
+    "movie_id",
+    "business_id",
+    "rating",
+    "ratings",
+    "timestamp",
+    "time",
+    "score",
+}
 _PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _PANDAS_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 
@@ -119,9 +136,16 @@ def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], min_rati
     width = None
     try:
         reader = pd.read_csv(
-            _Text(path, skip), sep=sep, header=None, dtype=str, keep_default_na=False, skip_blank_lines=False,
-            engine="c", on_bad_lines="error", chunksize=ROWS,
-        )  # fmt: skip
+            _Text(path, skip),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            engine="c",
+            on_bad_lines="error",
+            chunksize=ROWS,
+        )
         for frame in reader:
             frame = frame[~(frame == "").all(axis=1)]
             if frame.empty:

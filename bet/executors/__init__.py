@@ -28,9 +28,13 @@ class Executor(Protocol):
     workers: int
 
     def run(
-        self, store: RunStore, jobs: Sequence[Job], data: Dataset | None = None,
-        on_event: Listener | None = None, stop: threading.Event | None = None,
-    ) -> list[dict[str, Any]]: ...  # fmt: skip
+        self,
+        store: RunStore,
+        jobs: Sequence[Job],
+        data: Dataset | None = None,
+        on_event: Listener | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[dict[str, Any]]: ...
 
 
 def _watching(events: Iterable[Event], shared: threading.Event | None, own: threading.Event) -> Iterator[Event]:
@@ -54,8 +58,9 @@ class LocalExecutor:
             raise ConfigError("--workers must be at least 1")
         self.workers = workers
 
-    def _one(self, store: RunStore, job: Job, data: Dataset | None, on_event: Listener | None,
-             stop: threading.Event | None) -> dict[str, Any]:  # fmt: skip
+    def _one(
+        self, store: RunStore, job: Job, data: Dataset | None, on_event: Listener | None, stop: threading.Event | None
+    ) -> dict[str, Any]:
         own = threading.Event()  # this job's stop: set by the shared one or by a stop request
         if stop is not None and stop.is_set():
             own.set()
@@ -65,9 +70,13 @@ class LocalExecutor:
             return store.get_run(job.run_id)
 
     def run(
-        self, store: RunStore, jobs: Sequence[Job], data: Dataset | None = None,
-        on_event: Listener | None = None, stop: threading.Event | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+        self,
+        store: RunStore,
+        jobs: Sequence[Job],
+        data: Dataset | None = None,
+        on_event: Listener | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[dict[str, Any]]:
         if self.workers == 1 or len(jobs) <= 1:
             return [self._one(store, j, data, on_event, stop) for j in jobs]
         concurrent(+1)

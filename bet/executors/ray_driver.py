@@ -33,24 +33,22 @@ from bet.config import DataSpec, SearchConfig
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
 from bet.events import Event, RunFinished
-from bet.executors.ray_local import loopback_only
+from bet.executors.ray_connection import RayConnection
 from bet.executors.ray_tasks import (
     CANCEL_GRACE,
     LOST,
-    PACKAGE_DIR,
     WorkerLost,
     _client_mode,
     _job_task,
     _job_task_batch,
-    _probe,
-)  # fmt: skip
+)
 from bet.runs import Job, load_population, record
 from bet.store import Listener, RunStore, Status
 
 log = logging.getLogger(__name__)
 
 
-class RayExecutor:
+class RayExecutor(RayConnection):
     """Executes jobs as Ray tasks, at most ``workers`` at a time (default: the cluster's GPUs if
     it has any, else its CPUs); the store stays here and only this process writes it.
 
@@ -74,62 +72,15 @@ class RayExecutor:
         self._gpus = 0
         self._abort = threading.Event()
 
-    # -- the connection --------------------------------------------------------------------
-    @property
-    def workers(self) -> int:
-        """Tasks run at once (resolving the default connects to the cluster)."""
-        if self._workers is None:
-            self.connect()
-            res = ray.cluster_resources()
-            gpus, cpus = int(res.get("GPU", 0)), int(res.get("CPU", 0))
-            self._workers = max(1, gpus or cpus)
-        return self._workers
-
-    @workers.setter
-    def workers(self, value: int) -> None:
-        self._workers = value
-
-    def connect(self) -> None:
-        """Join (or start) the cluster; an unreachable one is a :class:`ConfigError` naming it."""
-        if self._owns_connection and ray.is_initialized():
-            return
-        where = self.address or "a new local Ray"
-        if self.address:
-            _probe(self.address)
-        if not ray.is_initialized():
-            runtime_env = {"py_modules": [str(PACKAGE_DIR)], "excludes": ["__pycache__", "*.pyc"]}
-            kwargs: dict[str, Any] = {"runtime_env": runtime_env, "log_to_driver": True}
-            if not self.address:
-                kwargs["include_dashboard"] = False
-            try:  # a private local Ray listens on loopback only (see bet.executors.ray_local)
-                with contextlib.nullcontext() if self.address else loopback_only():
-                    ray.init(address=self.address or "local", **kwargs)
-            except Exception as exc:  # noqa: BLE001 — any failure to join is about the address or the cluster
-                hint = (
-                    "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and its token "
-                    "(RAY_AUTH_TOKEN, or the file ~/.ray/auth_token)"
-                    if self.address not in (None, "auto", "local") and isinstance(exc, ConnectionError)
-                    else ""
-                )
-                raise ConfigError(
-                    f"cannot connect to the Ray cluster at {where}: {type(exc).__name__}: {exc}{hint}"
-                ) from None
-            self._owns_connection = True
-        elif self.address:
-            log.info("this process is already connected to Ray; using that connection, not %s", self.address)
-        self._gpus = int(ray.cluster_resources().get("GPU", 0))
-
-    def close(self) -> None:
-        """Disconnect (and stop the local Ray) if :meth:`connect` started the connection."""
-        if self._owns_connection:
-            ray.shutdown()
-            self._owns_connection = False
-
     # -- running ---------------------------------------------------------------------------
     def run(
-        self, store: RunStore, jobs: Sequence[Job], data: Dataset | None = None,
-        on_event: Listener | None = None, stop: threading.Event | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+        self,
+        store: RunStore,
+        jobs: Sequence[Job],
+        data: Dataset | None = None,
+        on_event: Listener | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[dict[str, Any]]:
         """Execute ``jobs`` on the cluster; returns their stored runs, in job order. A job that
         fails is recorded as failed and the others go on."""
         if not jobs:
@@ -170,8 +121,9 @@ class RayExecutor:
                 refs[spec] = exc
         return refs
 
-    def _one(self, store: RunStore, job: Job, data_ref: Any, on_event: Listener | None,
-             stop: threading.Event | None) -> dict[str, Any]:  # fmt: skip
+    def _one(
+        self, store: RunStore, job: Job, data_ref: Any, on_event: Listener | None, stop: threading.Event | None
+    ) -> dict[str, Any]:
         try:
             return record(store, job, self._events(store, job, data_ref, stop), on_event)
         except (BetError, RuntimeError, ValueError, ArithmeticError, rex.RayError):  # recorded on the run
@@ -207,8 +159,13 @@ class RayExecutor:
                 store.update_run(job.run_id, retries=retries)
                 if isinstance(job.config, SearchConfig):
                     job = dataclasses.replace(job, population=load_population(store, job.run_id))
-                    log.warning("%s: Ray worker lost (%s); retry %d resumes after %d evaluated actions",
-                                job.run_id, why, attempt, len(job.population))  # fmt: skip
+                    log.warning(
+                        "%s: Ray worker lost (%s); retry %d resumes after %d evaluated actions",
+                        job.run_id,
+                        why,
+                        attempt,
+                        len(job.population),
+                    )
                 else:
                     job = dataclasses.replace(job, population=[])
                     log.warning("%s: Ray worker lost (%s); retry %d restarts it", job.run_id, why, attempt)

@@ -50,9 +50,22 @@ from bet.store import RunStore
 
 #: What the dashboard uses besides :func:`render`: the same numbers and sentences as the report.
 __all__ = [
-    "HEAD", "allocation_by_bin", "by_frequency", "features", "features_frame", "fmt_seconds", "head_share", "metric",
-    "n_rows_of", "narrative", "packed_mb", "quartile_contrast", "render", "select_runs", "spearman",
-]  # fmt: skip
+    "HEAD",
+    "allocation_by_bin",
+    "by_frequency",
+    "features",
+    "features_frame",
+    "fmt_seconds",
+    "head_share",
+    "metric",
+    "n_rows_of",
+    "narrative",
+    "packed_mb",
+    "quartile_contrast",
+    "render",
+    "select_runs",
+    "spearman",
+]
 
 
 def select_runs(store: RunStore, run_ids: Sequence[str] = (), comparison: str | None = None) -> list[Run]:
@@ -70,13 +83,39 @@ def select_runs(store: RunStore, run_ids: Sequence[str] = (), comparison: str | 
 
 
 def overview(runs: list[Run]) -> str:
-    rows = [[Html(f'<a href="#run-{esc(r["run_id"])}">{esc(r["run_id"])}</a>'), r["method"], r["backbone"],
-             public_name(r["dataset"]), f"{r['sparsity']:g}", num(r.get("budget"), ","),
-             num((r.get("result") or {}).get("cost"), ","), num(metric(r, split="valid")), num(metric(r)),
-             num(metric(r, "ndcg@20")), r["status"]] for r in runs]  # fmt: skip
+    rows = [
+        [
+            Html(f'<a href="#run-{esc(r["run_id"])}">{esc(r["run_id"])}</a>'),
+            r["method"],
+            r["backbone"],
+            public_name(r["dataset"]),
+            f"{r['sparsity']:g}",
+            num(r.get("budget"), ","),
+            num((r.get("result") or {}).get("cost"), ","),
+            num(metric(r, split="valid")),
+            num(metric(r)),
+            num(metric(r, "ndcg@20")),
+            r["status"],
+        ]
+        for r in runs
+    ]
     return "<h2>Runs in this report</h2>" + table(
-        ["run", "method", "backbone", "dataset", "c", "budget", "params kept", "valid recall@20", "test recall@20",
-         "test NDCG@20", "status"], rows, numeric=(4, 5, 6, 7, 8, 9))  # fmt: skip
+        [
+            "run",
+            "method",
+            "backbone",
+            "dataset",
+            "c",
+            "budget",
+            "params kept",
+            "valid recall@20",
+            "test recall@20",
+            "test NDCG@20",
+            "status",
+        ],
+        rows,
+        numeric=(4, 5, 6, 7, 8, 9),
+    )
 
 
 def frontiers(runs: list[Run], everything: list[Run], heading: str = "h2") -> str:
@@ -90,10 +129,12 @@ def frontiers(runs: list[Run], everything: list[Run], heading: str = "h2") -> st
             out.append(f'<p class="note">{esc(where)}: no completed runs to draw yet.</p>')
             continue
         svg, others = frontier(points, reported, f"Test recall@20 vs budget — {where}")
-        out.append(f'<div class="figs">{svg}</div><p class="note">Every completed run of {esc(where)} (same split) '
-                   f"in the store: at each budget and method the line goes through the run with the best validation "
-                   f"recall@20{f'; {others} other run(s) in grey' if others else ''}. Circled: this report's runs. "
-                   "Dashed: the full-size model; dotted: the popularity floor.</p>")  # fmt: skip
+        out.append(
+            f'<div class="figs">{svg}</div><p class="note">Every completed run of {esc(where)} (same split) '
+            f"in the store: at each budget and method the line goes through the run with the best validation "
+            f"recall@20{f'; {others} other run(s) in grey' if others else ''}. Circled: this report's runs. "
+            "Dashed: the full-size model; dotted: the popularity floor.</p>"
+        )
     return "".join(out)
 
 

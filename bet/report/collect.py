@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,26 @@ from bet.data import BUILTIN, Dataset
 from bet.data.builtin import SHA256
 from bet.errors import BetError
 from bet.methods import METHODS, budgeted_methods, once_methods
-from bet.store import Status
+from bet.store import RunStore, Status
 
 Run = dict[str, Any]
 Loader = Callable[[dict[str, Any]], Dataset | None]
+#: The references the report names: the full model (100 % recall), uniform sizes, and MDE beside SU in the allocation.
+FULL, SU, MDE = METHODS["full"], METHODS["su"], METHODS["mde"]
+
+
+@dataclass
+class Context:
+    """What a run's report sections read: the store, its runs and how to load a run's data."""
+
+    store: RunStore
+    runs: list[Run]  # every run in the store (the references are chosen among them)
+    load: Loader
+
+
+def kept_fraction(run: Run) -> float | None:
+    n = n_rows_of(run)
+    return run["budget"] / (n * d_max_of(run)) if run.get("budget") and n else None
 
 
 def metric(run: Run, key: str = "recall@20", split: str = "test") -> float | None:
@@ -98,8 +115,17 @@ def frontier_points(runs: Sequence[Run], key: str) -> list[dict[str, Any]]:
         test, cost = metric(r), cost_of(r)
         if r["status"] != Status.COMPLETED or test is None or cost is None or data_key(r) != key:
             continue
-        out.append({"run_id": r["run_id"], "method": r["method"], "params": cost, "budget": r.get("budget"),
-                    "test": test, "valid": metric(r, split="valid"), "run": r})  # fmt: skip
+        out.append(
+            {
+                "run_id": r["run_id"],
+                "method": r["method"],
+                "params": cost,
+                "budget": r.get("budget"),
+                "test": test,
+                "valid": metric(r, split="valid"),
+                "run": r,
+            }
+        )
     return out
 
 

@@ -39,13 +39,39 @@ def frontier(points: Sequence[dict[str, Any]], reported: set[str], title: str) -
                 what = f"{p['params']:,} params" if ref.table else "no embeddings"
                 hlines.append(HLine(p["test"], f"{method_name(m)} ({what})", color, "7 4" if ref.table else "2 3"))
             continue
-        series.append(Series(method_name(m), [p["params"] for p in best], [p["test"] for p in best], color,
-                             "lines+markers", ring=[p["run_id"] in reported for p in best], size=5))  # fmt: skip
+        series.append(
+            Series(
+                method_name(m),
+                [p["params"] for p in best],
+                [p["test"] for p in best],
+                color,
+                "lines+markers",
+                ring=[p["run_id"] in reported for p in best],
+                size=5,
+            )
+        )
     if others:
-        series.insert(0, Series("other runs (not picked)", [p["params"] for p in others],
-                                [p["test"] for p in others], "#b0b0b0", "markers", size=3.5))  # fmt: skip
-    svg = xy_chart(series, title, "parameters kept (embedding table)", "test recall@20", hlines=hlines, x_min=0.0,
-                   width=720, height=380)  # fmt: skip
+        series.insert(
+            0,
+            Series(
+                "other runs (not picked)",
+                [p["params"] for p in others],
+                [p["test"] for p in others],
+                "#b0b0b0",
+                "markers",
+                size=3.5,
+            ),
+        )
+    svg = xy_chart(
+        series,
+        title,
+        "parameters kept (embedding table)",
+        "test recall@20",
+        hlines=hlines,
+        x_min=0.0,
+        width=720,
+        height=380,
+    )
     return svg, len(others)
 
 
@@ -58,38 +84,78 @@ def histograms(user_sizes: np.ndarray, item_sizes: np.ndarray, uniform: float, d
     for sizes, color, name in ((user_sizes, "#1f77b4", "users"), (item_sizes, "#ff7f0e", "items")):
         counts = np.bincount(np.asarray(sizes, dtype=np.int64), minlength=d_max + 1)
         used = np.flatnonzero(counts)
-        out.append(bar_chart([int(x) for x in used], [int(c) for c in counts[used]],
-                             f"{name} ({len(sizes):,} rows)", f"embedding size (of d_max = {d_max})", "rows",
-                             color=color, marker=(uniform, f"uniform {uniform:.1f}"), x_max=x_max))  # fmt: skip
+        out.append(
+            bar_chart(
+                [int(x) for x in used],
+                [int(c) for c in counts[used]],
+                f"{name} ({len(sizes):,} rows)",
+                f"embedding size (of d_max = {d_max})",
+                "rows",
+                color=color,
+                marker=(uniform, f"uniform {uniform:.1f}"),
+                x_max=x_max,
+            )
+        )
     return out
 
 
 def fitness(actions: Sequence[Mapping[str, Any]]) -> str:
     """Fitness of each iteration's action (coloured by how it was picked) and the best so far."""
-    acts = sorted((a for a in actions if a.get("iteration", 0) > 0 and a.get("fitness") is not None),
-                  key=lambda a: a["iteration"])  # fmt: skip
+    acts = sorted(
+        (a for a in actions if a.get("iteration", 0) > 0 and a.get("fitness") is not None), key=lambda a: a["iteration"]
+    )
     series = []
     for strategy in sorted({a.get("strategy") or "" for a in acts}):
         g = [a for a in acts if (a.get("strategy") or "") == strategy]
-        series.append(Series(f"{strategy or 'evaluated'} pick", [a["iteration"] for a in g],
-                             [a["fitness"] for a in g], STRATEGY_COLORS.get(strategy, "#7f7f7f")))  # fmt: skip
+        series.append(
+            Series(
+                f"{strategy or 'evaluated'} pick",
+                [a["iteration"] for a in g],
+                [a["fitness"] for a in g],
+                STRATEGY_COLORS.get(strategy, "#7f7f7f"),
+            )
+        )
     its = [a["iteration"] for a in acts]
     best = list(np.maximum.accumulate([a["fitness"] for a in acts])) if acts else []
     series.append(Series("best so far", its, best, "#444", "steps"))
     ticks = nice_ticks(0, max(its, default=1) + 1)
     if ticks[1] - ticks[0] < 1:
         ticks = list(range(0, max(its, default=1) + 2))
-    return xy_chart(series, "Fitness per iteration", "iteration", "fitness (quality ÷ full model)", xticks=ticks,
-                    width=560, height=320)  # fmt: skip
+    return xy_chart(
+        series,
+        "Fitness per iteration",
+        "iteration",
+        "fitness (quality ÷ full model)",
+        xticks=ticks,
+        width=560,
+        height=320,
+    )
 
 
 def allocation(alloc: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
     """Mean size per frequency decile (1 = most frequent), users and items, one line per method."""
     out = []
     for side, what in ((0, "users by activity decile"), (1, "items by popularity decile")):
-        series = [Series(name, list(range(1, len(v[side]) + 1)), [float(x) for x in v[side]],
-                         method_colours().get(name.split()[0].lower(), "#7f7f7f"), "lines+markers")
-                  for name, v in alloc.items()]  # fmt: skip
-        out.append(xy_chart(series, f"Where the budget goes: {what}", "decile (1 = most frequent)",
-                            "mean embedding size", y_min=0.0, xticks=range(0, 12), width=440, height=320))  # fmt: skip
+        series = [
+            Series(
+                name,
+                list(range(1, len(v[side]) + 1)),
+                [float(x) for x in v[side]],
+                method_colours().get(name.split()[0].lower(), "#7f7f7f"),
+                "lines+markers",
+            )
+            for name, v in alloc.items()
+        ]
+        out.append(
+            xy_chart(
+                series,
+                f"Where the budget goes: {what}",
+                "decile (1 = most frequent)",
+                "mean embedding size",
+                y_min=0.0,
+                xticks=range(0, 12),
+                width=440,
+                height=320,
+            )
+        )
     return out

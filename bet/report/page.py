@@ -45,8 +45,9 @@ def num(value: float | int | None, spec: str = ".4f") -> str:
     return "–" if value is None else format(value, spec)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = (),
-          highlight: Sequence[bool] = ()) -> Html:  # fmt: skip
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = (), highlight: Sequence[bool] = ()
+) -> Html:
     """A table; cells are escaped unless :class:`Html`; ``numeric`` columns are right-aligned."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []

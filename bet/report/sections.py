@@ -1,27 +1,28 @@
 """The sections of a run in the report: headline, configuration, budget, results vs references,
-sizes, fitness, the "why this recall" findings and provenance."""
+sizes, fitness, the "why this recall" findings (:mod:`bet.report.story`) and provenance."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from bet import __version__
-from bet.baselines import baseline_action
 from bet.budget import Action
 from bet.data import Dataset
 from bet.errors import BetError
 from bet.methods import METHODS
-from bet.report import figures, findings
+from bet.report import figures
 from bet.report.collect import (
-    Loader,
+    FULL,
+    SU,
+    Context,
     Run,
     cost_of,
     d_max_of,
     duration,
     fmt_seconds,
+    kept_fraction,
     label,
     method_name,
     metric,
@@ -34,19 +35,21 @@ from bet.report.collect import (
     when,
 )
 from bet.report.page import Html, bold, esc, figs, flatten, kv, num, table
-from bet.store import RunStore, Status
+from bet.report.story import search_story
+from bet.store import Status
 
-SETTINGS = ("backbone", "sparsity", "iterations", "candidates", "finetune_steps", "retrain_top", "selection",
-            "predictor", "seed", "d_max")  # fmt: skip
-#: The references the report names: the full model (100 % recall), uniform sizes, and MDE beside SU in the allocation.
-FULL, SU, MDE = METHODS["full"], METHODS["su"], METHODS["mde"]
-
-
-@dataclass
-class Context:
-    store: RunStore
-    runs: list[Run]  # every run in the store (the references are chosen among them)
-    load: Loader
+SETTINGS = (
+    "backbone",
+    "sparsity",
+    "iterations",
+    "candidates",
+    "finetune_steps",
+    "retrain_top",
+    "selection",
+    "predictor",
+    "seed",
+    "d_max",
+)
 
 
 def best_row(run: Run, actions: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -59,11 +62,6 @@ def best_row(run: Run, actions: list[dict[str, Any]]) -> dict[str, Any] | None:
     if scored:
         return max(scored, key=lambda a: (a["fitness"], -a["action_id"]))
     return actions[0] if actions else None
-
-
-def kept_fraction(run: Run) -> float | None:
-    n = n_rows_of(run)
-    return run["budget"] / (n * d_max_of(run)) if run.get("budget") and n else None
 
 
 def headline(run: Run, refs: list[Run]) -> Html:
@@ -95,8 +93,11 @@ def configuration(run: Run) -> str:
     top = [(k, cfg[k]) for k in SETTINGS if k in cfg]
     top.insert(0, ("dataset", public_name(run["dataset"])))
     top.insert(1, ("method", method_name(run["method"]) + f" ({run['kind']})"))
-    return ("<h3>Configuration</h3>" + kv(top)
-            + f"<details><summary>Every setting (frozen config)</summary>{kv(flatten(cfg))}</details>")  # fmt: skip
+    return (
+        "<h3>Configuration</h3>"
+        + kv(top)
+        + f"<details><summary>Every setting (frozen config)</summary>{kv(flatten(cfg))}</details>"
+    )
 
 
 def budget(ctx: Context, run: Run, action: Action | None) -> str:
@@ -112,8 +113,15 @@ def budget(ctx: Context, run: Run, action: Action | None) -> str:
         )
         pairs.append(("full table", f"{full:,} parameters · {full * 4 / 1e6:.2f} MB (float32)"))
         if run.get("budget"):
-            pairs.append(("budget", f"{run['budget']:,} parameters ({run['budget'] / full:.1%} of the full table, "
-                          f"{run['budget'] / n:.1f} per row on average)"))  # fmt: skip
+            pairs.append(
+                (
+                    "budget",
+                    (
+                        f"{run['budget']:,} parameters ({run['budget'] / full:.1%} of the full table, "
+                        f"{run['budget'] / n:.1f} per row on average)"
+                    ),
+                )
+            )
         if cost is not None:
             pairs.append(("parameters kept", f"{cost:,}"))
             pairs.append(("packed size", f"{packed_mb(cost, n, d_max):.3f} MB (float32 values + the size of each row)"))
@@ -134,19 +142,49 @@ def results(run: Run, refs: list[Run]) -> str:
     for r in rows:
         n, cost, t = n_rows_of(r), cost_of(r), metric(r)
         mb = packed_mb(cost, n, d_max_of(r)) if cost is not None and n else None
-        body.append([method_name(r["method"]), r["run_id"], f"{r['sparsity']:g}", num(cost, ","), num(mb, ".3f"),
-                     num(metric(r, split="valid")), num(metric(r, "ndcg@20", "valid")), num(t),
-                     num(metric(r, "ndcg@20")), f"{t / full:.0%}" if t is not None and full else "–"])  # fmt: skip
+        body.append(
+            [
+                method_name(r["method"]),
+                r["run_id"],
+                f"{r['sparsity']:g}",
+                num(cost, ","),
+                num(mb, ".3f"),
+                num(metric(r, split="valid")),
+                num(metric(r, "ndcg@20", "valid")),
+                num(t),
+                num(metric(r, "ndcg@20")),
+                f"{t / full:.0%}" if t is not None and full else "–",
+            ]
+        )
         me.append(r is run)
-    note = ("References: the completed SU / SR / MDE runs of the same dataset, split, backbone and budget, and the "
-            "full-size and popularity runs, one per method — the one with the best <strong>validation</strong> "
-            "recall@20. Test metrics are read-outs only: nothing here was chosen by them.")  # fmt: skip
+    note = (
+        "References: the completed SU / SR / MDE runs of the same dataset, split, backbone and budget, and the "
+        "full-size and popularity runs, one per method — the one with the best <strong>validation</strong> "
+        "recall@20. Test metrics are read-outs only: nothing here was chosen by them."
+    )
     if not refs:
         note = "No reference runs of the same dataset, split, backbone and budget are in this store."
-    return ("<h3>Results vs the references</h3>"
-            + table(["method", "run", "c", "params kept", "MB", "valid recall@20", "valid NDCG@20", "test recall@20",
-                     "test NDCG@20", "test R@20 vs full"], body, numeric=(2, 3, 4, 5, 6, 7, 8, 9), highlight=me)
-            + f'<p class="note">{note}</p>')  # fmt: skip
+    return (
+        "<h3>Results vs the references</h3>"
+        + table(
+            [
+                "method",
+                "run",
+                "c",
+                "params kept",
+                "MB",
+                "valid recall@20",
+                "valid NDCG@20",
+                "test recall@20",
+                "test NDCG@20",
+                "test R@20 vs full",
+            ],
+            body,
+            numeric=(2, 3, 4, 5, 6, 7, 8, 9),
+            highlight=me,
+        )
+        + f'<p class="note">{note}</p>'
+    )
 
 
 def sizes(run: Run, row: dict[str, Any] | None, action: Action | None) -> str:
@@ -157,82 +195,53 @@ def sizes(run: Run, row: dict[str, Any] | None, action: Action | None) -> str:
     uniform = (run.get("budget") or action.cost) / n
     what = "the result" if run["kind"] == "search" and run["status"] == Status.COMPLETED else "the best action so far"
     what = what if run["kind"] == "search" else f"the {method_name(run['method'])} action"
-    return (f"<h3>Embedding sizes of {esc(what)} (action {row['action_id']}, cost {action.cost:,})</h3>"
-            + figs(figures.histograms(action.user_sizes, action.item_sizes, uniform, d_max_of(run))))  # fmt: skip
-
-
-def search_story(ctx: Context, run: Run, actions: list[dict[str, Any]], row: dict[str, Any] | None,
-                 action: Action | None, data: Dataset | None) -> str:  # fmt: skip
-    evald = [a for a in actions if a["iteration"] > 0]
-    if run["kind"] != "search" or not evald:
-        return ""
-    out = ["<h3>Fitness per iteration</h3>", figs([figures.fitness(actions)])]
-    out.append("<h3>Why this recall</h3>")
-    if data is None or action is None or row is None or data.n_users != len(action.user_sizes):
-        out.append('<p class="note">The dataset could not be loaded where this report was made, so the findings '
-                   "(they need its interaction counts) are left out.</p>")  # fmt: skip
-        return "".join(out)
-    rid, c, seed, d_max = run["run_id"], run["sparsity"], run["seed"], d_max_of(run)
-    df = findings.features_frame(evald, lambda i: ctx.store.action(rid, i), data.user_freq, data.item_freq)
-    pre = ctx.store.events(rid, kinds=("pretrain_finished",))
-    full = pre[-1]["valid"]["recall@20"] if pre else None
-    best = findings.features(action, data.user_freq, data.item_freq)
-    alloc = {"BET (best)": (findings.allocation_by_bin(action.user_sizes, data.user_freq),
-                            findings.allocation_by_bin(action.item_sizes, data.item_freq))}  # fmt: skip
-    uniform = None
-    try:
-        for m in (SU, MDE):
-            a = baseline_action(m.name, data, c, seed, d_max)
-            uniform = uniform or findings.features(a, data.user_freq, data.item_freq)
-            alloc[m.label] = (findings.allocation_by_bin(a.user_sizes, data.user_freq),
-                           findings.allocation_by_bin(a.item_sizes, data.item_freq))  # fmt: skip
-    except BetError:
-        pass
-    said = findings.narrative(best, uniform, df, full, (row.get("metrics") or {}).get("recall@20"), kept_fraction(run))
-    out.append("<ul>" + "".join(f"<li>{bold(s)}</li>" for s in said) + "</ul>")
-    out.append('<p class="note">Fitness and the validation recall@20 of an action are measured after the short '
-               "finetune that ranks actions during the search; the results table above shows the retrained model."
-               "</p>")  # fmt: skip
-    out.append(figs(figures.allocation(alloc)))
-    top = df.sort_values("fitness", ascending=False).head(10)
-    out.append("<p><strong>The fittest actions and where they put their parameters</strong></p>")
-    out.append(table(["action", "iteration", "strategy", "fitness", "predicted", "valid recall@20", "user share",
-                      "user head share", "item head share"],
-                     [[int(r["action_id"]), int(r["iteration"]), r["strategy"] or "–", num(_f(r["fitness"])),
-                       num(_f(r["predicted"])), num(_f(r["recall@20"])), f"{r['user share']:.0%}",
-                       f"{r['user head share']:.0%}", f"{r['item head share']:.0%}"] for r in top.to_dict("records")],
-                     numeric=(0, 1, 3, 4, 5, 6, 7, 8)))  # fmt: skip
-    return "".join(out)
-
-
-def _f(v: Any) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+    return f"<h3>Embedding sizes of {esc(what)} (action {row['action_id']}, cost {action.cost:,})</h3>" + figs(
+        figures.histograms(action.user_sizes, action.item_sizes, uniform, d_max_of(run))
+    )
 
 
 def provenance(ctx: Context, run: Run, data: Dataset | None, generated: float) -> str:
     spec = (run.get("config") or {}).get("data") or {}
     pre = ctx.store.events(run["run_id"], kinds=("pretrain_finished",))
-    pairs: list[tuple[str, Any]] = [("run", run["run_id"]), ("comparison", run.get("comparison_id") or "–"),
-                                    ("status", run["status"]), ("dataset", public_name(run["dataset"]))]  # fmt: skip
+    pairs: list[tuple[str, Any]] = [
+        ("run", run["run_id"]),
+        ("comparison", run.get("comparison_id") or "–"),
+        ("status", run["status"]),
+        ("dataset", public_name(run["dataset"])),
+    ]
     for name, digest in source_checksums(spec):
         pairs.append((f"sha256 of {name}", digest))
     if data is not None:
         pairs.append(("split fingerprint", data.fingerprint))
         counts = data.counts()
-        pairs.append(("interactions", f"{counts['interactions']:,} (train {counts['train']:,}, valid "
-                      f"{counts['valid']:,}, test {counts['test']:,}); {data.n_users:,} users, {data.n_items:,} items"))  # fmt: skip
+        pairs.append(
+            (
+                "interactions",
+                (
+                    f"{counts['interactions']:,} (train {counts['train']:,}, valid "
+                    f"{counts['valid']:,}, test {counts['test']:,}); {data.n_users:,} users, {data.n_items:,} items"
+                ),
+            )
+        )
     else:
         pairs.append(("split fingerprint", "not available (the dataset could not be loaded here)"))
-    pairs += [("split", f"{spec.get('split', '–')} (split seed {spec.get('split_seed', '–')})"),
-              ("run seed", run["seed"]), ("device", (run.get("config") or {}).get("device", "–")),
-              ("executor", f"{run.get('executor', 'local')} ({run.get('workers', 1)} worker(s))")]  # fmt: skip
+    pairs += [
+        ("split", f"{spec.get('split', '–')} (split seed {spec.get('split_seed', '–')})"),
+        ("run seed", run["seed"]),
+        ("device", (run.get("config") or {}).get("device", "–")),
+        ("executor", f"{run.get('executor', 'local')} ({run.get('workers', 1)} worker(s))"),
+    ]
     if pre:
         pairs.append(
             ("full model", "from the cache" if pre[-1].get("cached") else f"pretrained in {pre[-1]['seconds']:.0f}s")
         )
-    pairs += [("created", when(run.get("created_at"))), ("started", when(run.get("started_at"))),
-              ("finished", when(run.get("finished_at"))), ("duration", fmt_seconds(duration(run))),
-              ("report made by", f"BET Studio {__version__}, {when(generated)}")]  # fmt: skip
+    pairs += [
+        ("created", when(run.get("created_at"))),
+        ("started", when(run.get("started_at"))),
+        ("finished", when(run.get("finished_at"))),
+        ("duration", fmt_seconds(duration(run))),
+        ("report made by", f"BET Studio {__version__}, {when(generated)}"),
+    ]
     return "<h3>Provenance</h3>" + kv(pairs)
 
 
@@ -242,8 +251,17 @@ def run_section(ctx: Context, run: Run, generated: float, frontier: str = "") ->
     action = ctx.store.action(run["run_id"], row["action_id"]) if row is not None else None
     data = ctx.load((run.get("config") or {}).get("data") or {}) if run.get("config") else None
     refs = references(run, ctx.runs)
-    return (f'<section class="run" id="run-{esc(run["run_id"])}"><h2>{esc(label(run))}</h2>'
+    return (
+        (
+            f'<section class="run" id="run-{esc(run["run_id"])}"><h2>{esc(label(run))}</h2>'
             f'<p class="sub">run {esc(run["run_id"])}</p><p class="lead">{headline(run, refs)}</p>'
-            + configuration(run) + budget(ctx, run, action) + results(run, refs) + frontier + sizes(run, row, action)
-            + search_story(ctx, run, actions, row, action, data) + provenance(ctx, run, data, generated)
-            + "</section>")  # fmt: skip
+        )
+        + configuration(run)
+        + budget(ctx, run, action)
+        + results(run, refs)
+        + frontier
+        + sizes(run, row, action)
+        + search_story(ctx, run, actions, row, action, data)
+        + provenance(ctx, run, data, generated)
+        + "</section>"
+    )

@@ -79,8 +79,10 @@ def percent(v: float) -> str:
 
 
 def _t(x: float, y: float, text: str, anchor: str = "middle", size: int = 11, extra: str = "") -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{TEXT}"{extra}>'
-            f"{escape(text)}</text>")  # fmt: skip
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{TEXT}"{extra}>'
+        f"{escape(text)}</text>"
+    )
 
 
 def _frame(width: int, height: int, title: str, body: list[str]) -> str:
@@ -92,9 +94,17 @@ def _frame(width: int, height: int, title: str, body: list[str]) -> str:
 
 
 def _axes(
-    body: list[str], box: tuple[float, float, float, float], xt: list[float], yt: list[float],
-    sx: Callable[[float], float], sy: Callable[[float], float], fx: Fmt, fy: Fmt, xlabel: str, ylabel: str,
-) -> None:  # fmt: skip
+    body: list[str],
+    box: tuple[float, float, float, float],
+    xt: list[float],
+    yt: list[float],
+    sx: Callable[[float], float],
+    sy: Callable[[float], float],
+    fx: Fmt,
+    fy: Fmt,
+    xlabel: str,
+    ylabel: str,
+) -> None:
     left, top, right, bottom = box
     for v in yt:
         y = sy(v)
@@ -118,8 +128,10 @@ def _legend(body: list[str], entries: list[tuple[str, str, str, bool]], x0: floa
         if x + w > x0 + width and x > x0:
             x, y, rows = x0, y + 18, rows + 1
         if line:
-            body.append(f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 22:.1f}" y2="{y - 4:.1f}" stroke="{color}" '
-                        f'stroke-width="2" stroke-dasharray="{dash}"/>')  # fmt: skip
+            body.append(
+                f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 22:.1f}" y2="{y - 4:.1f}" stroke="{color}" '
+                f'stroke-width="2" stroke-dasharray="{dash}"/>'
+            )
         else:
             body.append(f'<circle cx="{x + 11:.1f}" cy="{y - 4:.1f}" r="4.5" fill="{color}"/>')
         body.append(_t(x + 27, y, name, "start"))
@@ -128,10 +140,20 @@ def _legend(body: list[str], entries: list[tuple[str, str, str, bool]], x0: floa
 
 
 def xy_chart(
-    series: Sequence[Series], title: str, xlabel: str, ylabel: str, *, hlines: Sequence[HLine] = (),
-    x_min: float | None = None, y_min: float | None = None, fx: Fmt | None = None, fy: Fmt | None = None,
-    xticks: Sequence[float] | None = None, width: int = 640, height: int = 340,
-) -> str:  # fmt: skip
+    series: Sequence[Series],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    *,
+    hlines: Sequence[HLine] = (),
+    x_min: float | None = None,
+    y_min: float | None = None,
+    fx: Fmt | None = None,
+    fy: Fmt | None = None,
+    xticks: Sequence[float] | None = None,
+    width: int = 640,
+    height: int = 340,
+) -> str:
     """Markers / lines per series, horizontal reference lines, axes with round ticks, a legend."""
     xs = [float(v) for s in series for v in s.xs if v is not None and math.isfinite(v)]
     ys = [float(v) for s in series for v in s.ys if v is not None and math.isfinite(v)]
@@ -161,32 +183,47 @@ def xy_chart(
     _axes(body, (left, top, right, bottom), xt, yt, sx, sy, fx, fy, xlabel, ylabel)
     for h in hlines:
         y = sy(h.y)
-        body.append(f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{right:.1f}" y2="{y:.1f}" stroke="{h.color}" '
-                    f'stroke-width="1.6" stroke-dasharray="{h.dash}"><title>{escape(h.name)}</title></line>')  # fmt: skip
+        body.append(
+            f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{right:.1f}" y2="{y:.1f}" stroke="{h.color}" '
+            f'stroke-width="1.6" stroke-dasharray="{h.dash}"><title>{escape(h.name)}</title></line>'
+        )
     for s in series:
-        pts = [(sx(float(x)), sy(float(y))) for x, y in zip(s.xs, s.ys, strict=True)
-               if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]  # fmt: skip
+        pts = [
+            (sx(float(x)), sy(float(y)))
+            for x, y in zip(s.xs, s.ys, strict=True)
+            if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
+        ]
         if s.mode in ("lines", "lines+markers", "steps") and len(pts) > 1:
             if s.mode == "steps":
                 d = f"M{pts[0][0]:.1f},{pts[0][1]:.1f}" + "".join(f"H{x:.1f}V{y:.1f}" for x, y in pts[1:])
             else:
                 d = "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-            body.append(f'<path d="{d}" fill="none" stroke="{s.color}" stroke-width="2" '
-                        f'stroke-dasharray="{s.dash}"/>')  # fmt: skip
+            body.append(f'<path d="{d}" fill="none" stroke="{s.color}" stroke-width="2" stroke-dasharray="{s.dash}"/>')
         if s.mode in ("markers", "lines+markers"):
             for k, (x, y) in enumerate(pts):
                 body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{s.size}" fill="{s.color}" fill-opacity="0.85"/>')
                 if k < len(s.ring) and s.ring[k]:
-                    body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{s.size + 4}" fill="none" stroke="#000" '
-                                'stroke-width="1.5"/>')  # fmt: skip
+                    body.append(
+                        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{s.size + 4}" fill="none" stroke="#000" '
+                        'stroke-width="1.5"/>'
+                    )
     body.append(f'<g transform="translate(0,{bottom + 58:.1f})">' + "".join(legend) + "</g>")
     return _frame(width, height, title, body)
 
 
 def bar_chart(
-    xs: Sequence[int], counts: Sequence[int], title: str, xlabel: str, ylabel: str, *, color: str = "#1f77b4",
-    marker: tuple[float, str] | None = None, x_max: float | None = None, width: int = 420, height: int = 260,
-) -> str:  # fmt: skip
+    xs: Sequence[int],
+    counts: Sequence[int],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    *,
+    color: str = "#1f77b4",
+    marker: tuple[float, str] | None = None,
+    x_max: float | None = None,
+    width: int = 420,
+    height: int = 260,
+) -> str:
     """One bar per x (an embedding size) with its count; ``marker``: a dashed vertical line + label."""
     hi = max([*xs, marker[0] if marker else 0, 1]) if x_max is None else x_max
     xt = nice_ticks(0, hi + 1, 6)
@@ -201,16 +238,29 @@ def bar_chart(
         return bottom - v / y1 * (bottom - top)
 
     body = [_t(left, 18, title, "start", 13, ' font-weight="600"')]
-    _axes(body, (left, top, right, bottom), xt, yt, sx, sy, fmt_number(xt[1] - xt[0]), fmt_number(yt[1] - yt[0]),
-          xlabel, ylabel)  # fmt: skip
+    _axes(
+        body,
+        (left, top, right, bottom),
+        xt,
+        yt,
+        sx,
+        sy,
+        fmt_number(xt[1] - xt[0]),
+        fmt_number(yt[1] - yt[0]),
+        xlabel,
+        ylabel,
+    )
     w = max(1.0, (right - left) / (x1 - x0) * 0.9)
     for x, c in zip(xs, counts, strict=True):
         if c > 0:
-            body.append(f'<rect x="{sx(x) - w / 2:.1f}" y="{sy(c):.1f}" width="{w:.1f}" height="{bottom - sy(c):.1f}" '
-                        f'fill="{color}"><title>size {int(x)}: {int(c):,} rows</title></rect>')  # fmt: skip
+            body.append(
+                f'<rect x="{sx(x) - w / 2:.1f}" y="{sy(c):.1f}" width="{w:.1f}" height="{bottom - sy(c):.1f}" '
+                f'fill="{color}"><title>size {int(x)}: {int(c):,} rows</title></rect>'
+            )
     if marker is not None:
         mx = sx(marker[0])
-        body.append(f'<line x1="{mx:.1f}" y1="{top:.1f}" x2="{mx:.1f}" y2="{bottom:.1f}" stroke="#333" '
-                    'stroke-dasharray="5 4"/>')  # fmt: skip
+        body.append(
+            f'<line x1="{mx:.1f}" y1="{top:.1f}" x2="{mx:.1f}" y2="{bottom:.1f}" stroke="#333" stroke-dasharray="5 4"/>'
+        )
         body.append(_t(mx + 4, top + 10, marker[1], "start", 10))
     return _frame(width, height, title, body)

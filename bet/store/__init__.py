@@ -24,9 +24,18 @@ from bet.store.recorder import Listener, Recorder, record
 from bet.store.schema import Status, pack_sizes, unpack_sizes
 
 __all__ = [
-    "ACTIVE", "RESUMABLE", "Listener", "Recorder", "RunStore", "Status", "StoreReader", "default_path", "pack_sizes",
-    "record", "unpack_sizes",
-]  # fmt: skip
+    "ACTIVE",
+    "RESUMABLE",
+    "Listener",
+    "Recorder",
+    "RunStore",
+    "Status",
+    "StoreReader",
+    "default_path",
+    "pack_sizes",
+    "record",
+    "unpack_sizes",
+]
 
 ACTIVE = tuple(s for s in Status if not s.is_final)
 RESUMABLE = tuple(s for s in Status if s.is_resumable)
@@ -50,21 +59,56 @@ class RunStore(StoreReader):
 
     # -- writing ---------------------------------------------------------------------------
     def create_run(
-        self, *, kind: str, method: str, dataset: str, backbone: str, sparsity: float, seed: int,
-        config: dict[str, Any], budget: int | None = None, iterations: int = 0,
-        comparison_id: str | None = None, executor: str = "local", workers: int = 1, status: Status = Status.QUEUED,
-        n_users: int | None = None, n_items: int | None = None, data_path: str | None = None,
+        self,
+        *,
+        kind: str,
+        method: str,
+        dataset: str,
+        backbone: str,
+        sparsity: float,
+        seed: int,
+        config: dict[str, Any],
+        budget: int | None = None,
+        iterations: int = 0,
+        comparison_id: str | None = None,
+        executor: str = "local",
+        workers: int = 1,
+        status: Status = Status.QUEUED,
+        n_users: int | None = None,
+        n_items: int | None = None,
+        data_path: str | None = None,
         data_fingerprint: str | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         run_id = datetime.now().strftime("%Y%m%d-%H%M%S-") + token_hex(3)
         self._write(
             "INSERT INTO runs (run_id, kind, method, comparison_id, dataset, backbone, sparsity, budget, seed,"
             " config, status, iterations, created_at, executor, workers, pid, host, heartbeat, n_users, n_items,"
             " data_path, data_fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, kind, method, comparison_id, dataset, backbone, float(sparsity), budget, seed,
-             json.dumps(config), status, iterations, time.time(), executor, workers, os.getpid(), HOST, time.time(),
-             n_users, n_items, data_path, data_fingerprint),
-        )  # fmt: skip
+            (
+                run_id,
+                kind,
+                method,
+                comparison_id,
+                dataset,
+                backbone,
+                float(sparsity),
+                budget,
+                seed,
+                json.dumps(config),
+                status,
+                iterations,
+                time.time(),
+                executor,
+                workers,
+                os.getpid(),
+                HOST,
+                time.time(),
+                n_users,
+                n_items,
+                data_path,
+                data_fingerprint,
+            ),
+        )
         return run_id
 
     def update_run(self, run_id: str, **fields: Any) -> None:
@@ -141,8 +185,15 @@ class RunStore(StoreReader):
         """Leave a run in a final ``status`` (the error is kept unless it completed)."""
         now = time.time()
         fields: dict[str, Any] = {"result": result} if result is not None else {}
-        self.update_run(run_id, status=status, error=None if status is Status.COMPLETED else error, finished_at=now,
-                        heartbeat=now, phase="done" if status is Status.COMPLETED else str(status), **fields)  # fmt: skip
+        self.update_run(
+            run_id,
+            status=status,
+            error=None if status is Status.COMPLETED else error,
+            finished_at=now,
+            heartbeat=now,
+            phase="done" if status is Status.COMPLETED else str(status),
+            **fields,
+        )
 
     def request_stop(self, run_id: str) -> None:
         """Ask the process running ``run_id`` (any process using this store) to stop it cleanly."""
@@ -161,17 +212,39 @@ class RunStore(StoreReader):
         return seq
 
     def add_action(
-        self, run_id: str, action_id: int, action: Action, *, iteration: int, role: str = "evaluated",
-        strategy: str | None = None, predicted: float | None = None, fitness: float | None = None,
-        metrics: dict[str, float] | None = None, seconds: float | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        run_id: str,
+        action_id: int,
+        action: Action,
+        *,
+        iteration: int,
+        role: str = "evaluated",
+        strategy: str | None = None,
+        predicted: float | None = None,
+        fitness: float | None = None,
+        metrics: dict[str, float] | None = None,
+        seconds: float | None = None,
+    ) -> None:
         dtype, users = pack_sizes(action.user_sizes)
         _, items = pack_sizes(action.item_sizes)
         self._write(
             "INSERT OR REPLACE INTO actions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, action_id, iteration, role, strategy, action.cost, predicted, fitness,
-             json.dumps(metrics) if metrics is not None else None, seconds, dtype, users, items),
-        )  # fmt: skip
+            (
+                run_id,
+                action_id,
+                iteration,
+                role,
+                strategy,
+                action.cost,
+                predicted,
+                fitness,
+                json.dumps(metrics) if metrics is not None else None,
+                seconds,
+                dtype,
+                users,
+                items,
+            ),
+        )
 
     def add_table(self, run_id: str, action_id: int | None, cost: int, data: bytes) -> None:
         self._write("INSERT OR REPLACE INTO tables VALUES (?,?,?,?)", (run_id, action_id, cost, data))

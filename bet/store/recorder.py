@@ -52,15 +52,27 @@ class Recorder:
             store.update_run(rid, phase=ev.phase, step=0, total_steps=0, heartbeat=now)
         elif isinstance(ev, CandidateEvaluated):
             store.add_action(
-                rid, ev.action_id, ev.action, iteration=ev.iteration, strategy=ev.strategy,
+                rid,
+                ev.action_id,
+                ev.action,
+                iteration=ev.iteration,
+                strategy=ev.strategy,
                 role="evaluated" if ev.iteration > 0 else "baseline",
-                predicted=ev.predicted, fitness=ev.fitness, metrics=ev.valid, seconds=ev.seconds,
-            )  # fmt: skip
+                predicted=ev.predicted,
+                fitness=ev.fitness,
+                metrics=ev.valid,
+                seconds=ev.seconds,
+            )
             store.update_run(rid, iteration=ev.iteration, heartbeat=now)
         elif isinstance(ev, RunFinished):
             self.final = ev
-            result = {"valid": ev.valid, "test": ev.test, "cost": ev.cost, "best_action_id": ev.best_action_id,
-                      "seconds": ev.seconds}  # fmt: skip
+            result = {
+                "valid": ev.valid,
+                "test": ev.test,
+                "cost": ev.cost,
+                "best_action_id": ev.best_action_id,
+                "seconds": ev.seconds,
+            }
             store.finish(rid, Status(ev.status), error=ev.reason, result=result)
 
 

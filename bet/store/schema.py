@@ -124,9 +124,15 @@ MIGRATIONS = [
 
 #: The columns the migrations add, with the values a run stored before them reads as.
 COLUMN_DEFAULTS = {
-    "executor": "local", "workers": 1, "retries": 0, "stop_requested": 0, "n_users": None, "n_items": None,
-    "data_path": None, "data_fingerprint": None,
-}  # fmt: skip
+    "executor": "local",
+    "workers": 1,
+    "retries": 0,
+    "stop_requested": 0,
+    "n_users": None,
+    "n_items": None,
+    "data_path": None,
+    "data_fingerprint": None,
+}
 
 
 def current_version(conn: sqlite3.Connection) -> int:

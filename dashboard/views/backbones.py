@@ -24,13 +24,20 @@ def page() -> None:
     cfg = st.session_state.get("setup_config")
     if not groups:
         st.info("No BET runs yet. Run all three backbones at the sidebar's budget to compare them.")
-        if cfg is not None and st.button("Compare LightGCN, NGCF and NCF at the sidebar's budget", key="cmp_all",
-                                         disabled=state.read_only_reason() is not None):  # fmt: skip
+        if cfg is not None and st.button(
+            "Compare LightGCN, NGCF and NCF at the sidebar's budget",
+            key="cmp_all",
+            disabled=state.read_only_reason() is not None,
+        ):
             launch(cfg, list(settings.BACKBONE_CHOICES))
         return
     keys = sorted(groups, key=lambda k: (-len(groups[k]), k))
-    key = st.selectbox("Dataset and sparsity", keys, format_func=lambda k: f"{k[0]} · c={k[1]:g} "
-                       f"({', '.join(sorted(groups[k]))})", key="cmp_group")  # fmt: skip
+    key = st.selectbox(
+        "Dataset and sparsity",
+        keys,
+        format_func=lambda k: f"{k[0]} · c={k[1]:g} ({', '.join(sorted(groups[k]))})",
+        key="cmp_group",
+    )
     active = any(r["status"] not in queries.FINAL for r in groups[key].values())
     st.fragment(run_every=state.POLL if active else None)(view)(key)
 
@@ -51,13 +58,20 @@ def summary(group: dict[str, dict[str, Any]]) -> pd.DataFrame:
     for b, r in sorted(group.items()):
         cost = (r.get("result") or {}).get("cost")
         n = queries.n_rows_of(r)
-        rows.append({
-            "backbone": b, "status": r["status"], VALID: queries.metric(r, split="valid"),
-            "test recall@20": queries.metric(r), "test ndcg@20": queries.metric(r, "ndcg@20"),
-            "cost": cost, "MB": settings.packed_mb(cost, n) if cost and n else None,
-            "time": queries.fmt_seconds(queries.duration(r)) if r.get("started_at") else "–",
-            "settings": " ".join(f"{k}={v}" for k, v in queries.settings_of(r).items()), "run": r["run_id"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "backbone": b,
+                "status": r["status"],
+                VALID: queries.metric(r, split="valid"),
+                "test recall@20": queries.metric(r),
+                "test ndcg@20": queries.metric(r, "ndcg@20"),
+                "cost": cost,
+                "MB": settings.packed_mb(cost, n) if cost and n else None,
+                "time": queries.fmt_seconds(queries.duration(r)) if r.get("started_at") else "–",
+                "settings": " ".join(f"{k}={v}" for k, v in queries.settings_of(r).items()),
+                "run": r["run_id"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -82,11 +96,15 @@ def view(key: tuple[str, float]) -> None:
         styled = styled.highlight_max(subset=[VALID], color="#c6efce").highlight_min(subset=[VALID], color="#ffc7ce")
     with st.container(key="cmp-table"):
         st.dataframe(styled, hide_index=True, width="stretch", placeholder="–")  # not "None" where unfinished
-    how = (f"Green: best backbone on {VALID}, red: worst; deltas below are against the best on validation."
-           if ranked else f"Nothing to rank yet: backbones are shaded best and worst on {VALID} once two of them "
-           "have a result.")  # fmt: skip
-    st.caption(f"Each backbone's BET run here is the one best on {VALID} (several runs at this budget: the others "
-               f"are on the Runs page). {how} Test metrics are read-outs, never used to choose or rank.")  # fmt: skip
+    how = (
+        f"Green: best backbone on {VALID}, red: worst; deltas below are against the best on validation."
+        if ranked
+        else (f"Nothing to rank yet: backbones are shaded best and worst on {VALID} once two of them have a result.")
+    )
+    st.caption(
+        f"Each backbone's BET run here is the one best on {VALID} (several runs at this budget: the others "
+        f"are on the Runs page). {how} Test metrics are read-outs, never used to choose or rank."
+    )
     if differ := queries.differing_settings(list(group.values())):
         st.warning(
             f"These runs differ in {', '.join(differ)} (see the settings column): part of the gap may come "
@@ -116,8 +134,12 @@ def view(key: tuple[str, float]) -> None:
         except (KeyError, TypeError, ValueError):
             return  # a run from an older BET Studio without a full config
         reason = state.read_only_reason()  # a recorded study: nothing is started from it
-        if st.button(f"Run the missing backbone(s) here: {', '.join(missing)}", key="cmp_missing",
-                     disabled=reason is not None, help=reason):  # fmt: skip
+        if st.button(
+            f"Run the missing backbone(s) here: {', '.join(missing)}",
+            key="cmp_missing",
+            disabled=reason is not None,
+            help=reason,
+        ):
             launch(dataclasses.replace(base, backbone=missing[0]), missing)
 
 
@@ -154,5 +176,7 @@ def column(backbone: str, run: dict[str, Any], best: float | None) -> None:
     data = state.dataset_or_none(run["config"].get("data"))
     if data is not None and data.n_users == len(action.user_sizes):
         f = explain.features(action, data.user_freq, data.item_freq)
-        st.caption(f"users get {f['user share']:.0%} of the parameters · top-20 % items hold "
-                   f"{f['item head share']:.0%} of the item parameters")  # fmt: skip
+        st.caption(
+            f"users get {f['user share']:.0%} of the parameters · top-20 % items hold "
+            f"{f['item head share']:.0%} of the item parameters"
+        )

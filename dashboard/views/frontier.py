@@ -34,9 +34,15 @@ def page() -> None:
         if not st.session_state.get("_fr_log_picked"):  # until toggled by hand: log where budgets span a decade
             xs = queries.frontier_points([r for r in rows if r["dataset"] == dataset and r["backbone"] in chosen])[x]
             st.session_state["fr_log"] = formats.spans_decade(pd.to_numeric(xs, errors="coerce").dropna())
-        log_x = t1.toggle("Log x axis", key="fr_log", on_change=_picked_log,
-                          help="On by default where the budgets span a factor of 10 or more (the full model beside "
-                          "10 % tables): a linear axis squeezes the budgeted points to the left.")  # fmt: skip
+        log_x = t1.toggle(
+            "Log x axis",
+            key="fr_log",
+            on_change=_picked_log,
+            help=(
+                "On by default where the budgets span a factor of 10 or more (the full model beside "
+                "10 % tables): a linear axis squeezes the budgeted points to the left."
+            ),
+        )
         by_backbone = len(chosen) > 1 and t2.toggle("Colour by backbone", key="fr_by_backbone")
         active = state.any_active(rows)
         st.fragment(run_every=state.POLL if active else None)(chart)(
@@ -54,22 +60,33 @@ def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_b
     points = queries.frontier_points(rows, metric)
     pending = provisional.of_runs(state.store(), rows, metric)
     active = sum(r["status"] in ("queued", "running") for r in rows)
-    st.caption(f"{len(points)} completed runs on the frontier" + (f" · {active} still running or queued" if active
-               else "") + " · hover a point for its run; click it to open the run.")  # fmt: skip
-    st.caption(f"At each budget a line joins the run with the best **validation** {metric} (where several seeds "
-               "ran: their mean, ± one standard deviation as an error bar); test is only read out, never used "
-               "to choose. Faint points: the other runs.")  # fmt: skip
+    st.caption(
+        f"{len(points)} completed runs on the frontier"
+        + (f" · {active} still running or queued" if active else "")
+        + " · hover a point for its run; click it to open the run."
+    )
+    st.caption(
+        f"At each budget a line joins the run with the best **validation** {metric} (where several seeds "
+        "ran: their mean, ± one standard deviation as an error bar); test is only read out, never used "
+        "to choose. Faint points: the other runs."
+    )
     if len(pending):
         with st.container(key="frontier-provisional"):
-            st.caption(f"Hollow points: a running search's best candidate so far — **{provisional.LABEL}** — at its "
-                       f"**validation** {metric} (on {' / '.join(sorted(set(pending['users'])))}), not a result; "
-                       "the retrained run replaces it when it completes.")  # fmt: skip
+            st.caption(
+                f"Hollow points: a running search's best candidate so far — **{provisional.LABEL}** — at its "
+                f"**validation** {metric} (on {' / '.join(sorted(set(pending['users'])))}), not a result; "
+                "the retrained run replaces it when it completes."
+            )
     if points.empty and pending.empty:
         st.info("No completed runs on this dataset yet; points appear as runs finish.")
         return
     with st.container(key="chart-frontier"):
-        event = st.plotly_chart(frontier_chart.frontier_figure(points, x, metric, color_by, log_x, pending),
-                                key="fig-frontier", on_select="rerun", selection_mode="points")  # fmt: skip
+        event = st.plotly_chart(
+            frontier_chart.frontier_figure(points, x, metric, color_by, log_x, pending),
+            key="fig-frontier",
+            on_select="rerun",
+            selection_mode="points",
+        )
     if (points["method"] == METHODS["mde"].name).any():
         st.caption(charts.MDE_NOTE)
     points_picked = event.selection.points if event is not None and event.selection else []
@@ -78,8 +95,10 @@ def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_b
         rid = str(picked[0] if isinstance(picked[0], str) else picked[0][0])
         r = next((r for r in rows if r["run_id"] == rid), None)
         if r is not None:
-            st.markdown(f"**Selected:** {md(queries.label(r))} — valid {metric} {_fmt(queries.metric(r, metric, 'valid'))}"
-                        f" · test {metric} {_fmt(queries.metric(r, metric))}")  # fmt: skip
+            st.markdown(
+                f"**Selected:** {md(queries.label(r))} — valid {metric} {_fmt(queries.metric(r, metric, 'valid'))}"
+                f" · test {metric} {_fmt(queries.metric(r, metric))}"
+            )
             if st.button("Open in Live run", key="fr_open"):
                 state.open_run(rid)
     with st.expander("Points"):
@@ -109,8 +128,9 @@ def sweep() -> None:
         c1, c2, c3 = st.columns([2, 3, 2])
         text = c1.text_input("Sparsities", "0.8, 0.9, 0.95", key="sweep_sparsities")
         default = [m for m in frontier_methods() if m != METHODS["sr"].name]  # preselected: all but SR
-        methods = c2.multiselect("Methods", frontier_methods(), default=default, key="sweep_methods",
-                                 help=charts.MDE_NOTE)  # fmt: skip
+        methods = c2.multiselect(
+            "Methods", frontier_methods(), default=default, key="sweep_methods", help=charts.MDE_NOTE
+        )
         backbones = c3.multiselect(
             "Backbones",
             settings.BACKBONE_CHOICES,

@@ -72,8 +72,12 @@ def page() -> None:
     current = state.selected_run_id(rows)
     if current in by_id:  # the batch this session follows moved on: so does the page
         current = follow.resolve(by_id[current], rows)
-    rid = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
-                       format_func=lambda i: f"{i} — {queries.label(by_id[i])}")  # fmt: skip
+    rid = st.selectbox(
+        "Run",
+        ids,
+        index=ids.index(current) if current in ids else 0,
+        format_func=lambda i: f"{i} — {queries.label(by_id[i])}",
+    )
     if rid != st.query_params.get("run"):
         if st.query_params.get("run") is not None:
             state.unfollow()  # picked by hand: the page stays on it (and offers to follow)
@@ -90,8 +94,10 @@ def resumable(rows: list[dict[str, Any]]) -> None:
     if found:
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
         with st.container(key="resumable"):
-            st.info(f"Interrupted (the server stopped, or the process running them died), resumable from their "
-                    f"evaluated actions: {', '.join(found[:5])}{more}. Pick one below and press **Resume**.")  # fmt: skip
+            st.info(
+                f"Interrupted (the server stopped, or the process running them died), resumable from their "
+                f"evaluated actions: {', '.join(found[:5])}{more}. Pick one below and press **Resume**."
+            )
 
 
 def run_view(run_id: str, polling: bool) -> None:
@@ -150,10 +156,17 @@ def header(run: dict[str, Any], runner: Any) -> None:
         st.rerun()
     if status in queries.FINAL:
         bar.download_button(
-            "Download report", report_html(rid), f"{rid}-report.html", "text/html", key="dl_report",
-            on_click="ignore", help="One self-contained HTML file (opens offline): configuration, budget, results "
-            "vs the references, frontier, sizes, findings and provenance",
-        )  # fmt: skip
+            "Download report",
+            report_html(rid),
+            f"{rid}-report.html",
+            "text/html",
+            key="dl_report",
+            on_click="ignore",
+            help=(
+                "One self-contained HTML file (opens offline): configuration, budget, results "
+                "vs the references, frontier, sizes, findings and provenance"
+            ),
+        )
 
 
 def report_html(run_id: str) -> Any:
@@ -174,8 +187,13 @@ def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str,
     n = queries.n_rows_of(run)
     d_max = int(run["config"].get("d_max", 128))
     if run.get("budget") and n:
-        cols[0].metric("Budget (parameters)", f"{run['budget']:,}", f"{packed_mb(run['budget'], n, d_max):.2f} MB",
-                       delta_color="off", delta_arrow="off")  # fmt: skip
+        cols[0].metric(
+            "Budget (parameters)",
+            f"{run['budget']:,}",
+            f"{packed_mb(run['budget'], n, d_max):.2f} MB",
+            delta_color="off",
+            delta_arrow="off",
+        )
     evald = [a for a in actions if a["iteration"] > 0 and a.get("fitness") is not None]
     if evald:
         best = max(evald, key=lambda a: a["fitness"])
@@ -185,16 +203,26 @@ def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str,
             name = "Result: fitness when finetuned"
         else:
             name = "Best fitness so far"
-        cols[1].metric(name, f"{best['fitness']:.4f}", f"action {best['action_id']}", delta_color="off",
-                       delta_arrow="off")  # fmt: skip
+        cols[1].metric(
+            name, f"{best['fitness']:.4f}", f"action {best['action_id']}", delta_color="off", delta_arrow="off"
+        )
         cols[2].metric(
             "Its valid recall@20 (finetuned)", f"{(best['metrics'] or {}).get('recall@20', float('nan')):.4f}"
         )
     if pre:
-        cols[3].metric("Full model valid recall@20", f"{pre[-1]['valid']['recall@20']:.4f}",
-                       "from cache" if pre[-1].get("cached") else f"pretrained in {pre[-1]['seconds']:.0f}s",
-                       delta_color="off", delta_arrow="off")  # fmt: skip
+        cols[3].metric(
+            "Full model valid recall@20",
+            f"{pre[-1]['valid']['recall@20']:.4f}",
+            "from cache" if pre[-1].get("cached") else f"pretrained in {pre[-1]['seconds']:.0f}s",
+            delta_color="off",
+            delta_arrow="off",
+        )
     test_r, test_n = queries.metric(run), queries.metric(run, "ndcg@20")
     if test_r is not None:
-        cols[4].metric("Test recall@20", f"{test_r:.4f}", f"NDCG@20 {test_n:.4f}" if test_n else None,
-                       delta_color="off", delta_arrow="off")  # fmt: skip
+        cols[4].metric(
+            "Test recall@20",
+            f"{test_r:.4f}",
+            f"NDCG@20 {test_n:.4f}" if test_n else None,
+            delta_color="off",
+            delta_arrow="off",
+        )

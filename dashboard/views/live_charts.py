@@ -38,8 +38,9 @@ def search_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
     left, right = st.columns(2)
     with left:
         if ranked:
-            pick = st.number_input("Rankings of iteration (0 = latest)", 0, max(1, run["iterations"]), 0,
-                                   key="rank_iter")  # fmt: skip
+            pick = st.number_input(
+                "Rankings of iteration (0 = latest)", 0, max(1, run["iterations"]), 0, key="rank_iter"
+            )
             chosen = next((e for e in ranked if e["iteration"] == pick), ranked[-1])
             with st.container(key="chart-rankings"):
                 fig = figure(rid, "rankings", chosen["seq"], lambda: charts.ranking_figure(chosen))
@@ -82,21 +83,38 @@ def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
         return
     rid, done = run["run_id"], run["status"] == "completed"
     key = (best["action_id"], done)  # the sizes of one stored action never change
-    action = memo.get((str(state.store().path), rid, "action", best["action_id"]),
-                      lambda: state.store().action(rid, best["action_id"]))  # fmt: skip
+    action = memo.get(
+        (str(state.store().path), rid, "action", best["action_id"]),
+        lambda: state.store().action(rid, best["action_id"]),
+    )
     n = len(action.user_sizes) + len(action.item_sizes)
     d_max = int(run["config"].get("d_max", 128))
     uniform = (run.get("budget") or action.cost) / n
-    what = "the result" if done and run["kind"] == "search" else "the best action so far" if run["kind"] == "search" \
-        else f"the {run['method'].upper()} action"  # fmt: skip
+    what = (
+        "the result"
+        if done and run["kind"] == "search"
+        else "the best action so far"
+        if run["kind"] == "search"
+        else f"the {run['method'].upper()} action"
+    )
     title = f"Embedding sizes of {what} (action {best['action_id']}, cost {action.cost:,})"
     with st.container(key="chart-sizes"):
-        fig = figure(rid, "sizes", key, lambda: charts.size_histogram_figure(action.user_sizes, action.item_sizes,
-                                                                             uniform, d_max, title))  # fmt: skip
+        fig = figure(
+            rid,
+            "sizes",
+            key,
+            lambda: charts.size_histogram_figure(action.user_sizes, action.item_sizes, uniform, d_max, title),
+        )
         st.plotly_chart(fig, key="fig-sizes")
     data = state.dataset_or_none(run["config"].get("data"))
     if data is not None and data.n_users == len(action.user_sizes):
         with st.container(key="chart-size-freq"):
-            fig = figure(rid, "size-freq", key, lambda: charts.size_frequency_figure(
-                action.user_sizes, data.user_freq, action.item_sizes, data.item_freq))  # fmt: skip
+            fig = figure(
+                rid,
+                "size-freq",
+                key,
+                lambda: charts.size_frequency_figure(
+                    action.user_sizes, data.user_freq, action.item_sizes, data.item_freq
+                ),
+            )
             st.plotly_chart(fig, key="fig-size-freq")

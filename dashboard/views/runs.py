@@ -27,15 +27,31 @@ def page() -> None:
         return
     df = queries.runs_frame(rows)
     c = st.columns([2, 2, 2, 2, 3, 2, 2], vertical_alignment="bottom")  # one-line labels: the boxes line up
-    pick: dict[str, Any] = {col: c[i].multiselect(col.capitalize(), sorted(df[col].dropna().unique()), key=f"runs_{col}",
-                                                  placeholder="all")
-            for i, col in enumerate(("dataset", "backbone", "method", "status"))}  # fmt: skip
+    pick: dict[str, Any] = {
+        col: c[i].multiselect(col.capitalize(), sorted(df[col].dropna().unique()), key=f"runs_{col}", placeholder="all")
+        for i, col in enumerate(("dataset", "backbone", "method", "status"))
+    }
     lo, hi = float(df["sparsity"].min()), float(df["sparsity"].max())
     pick["sparsity"] = c[4].slider("Sparsity", 0.0, 1.0, (min(lo, 0.5), max(hi, 0.99)), 0.01, key="runs_sparsity")
-    pick["min_recall"] = c[5].number_input("Min test R@20", 0.0, 1.0, 0.0, 0.01, key="runs_min_recall",
-                                           help="Only runs whose test recall@20 is at least this (0: any)")  # fmt: skip
-    pick["max_minutes"] = c[6].number_input("Max minutes", 0.0, 1e6, 0.0, 1.0, key="runs_max_minutes", format="%.0f",
-                                            help="Only runs that took at most this many minutes (0: any)")  # fmt: skip
+    pick["min_recall"] = c[5].number_input(
+        "Min test R@20",
+        0.0,
+        1.0,
+        0.0,
+        0.01,
+        key="runs_min_recall",
+        help="Only runs whose test recall@20 is at least this (0: any)",
+    )
+    pick["max_minutes"] = c[6].number_input(
+        "Max minutes",
+        0.0,
+        1e6,
+        0.0,
+        1.0,
+        key="runs_max_minutes",
+        format="%.0f",
+        help="Only runs that took at most this many minutes (0: any)",
+    )
     active = state.any_active(rows)
     st.fragment(run_every=state.POLL * 2 if active else None)(table)(pick)
 
@@ -45,8 +61,14 @@ def table(pick: dict[str, Any]) -> None:
     df = queries.filter_frame(queries.runs_frame(rows), **pick)
     st.caption(f"{len(df)} of {len(rows)} runs · click a column header to sort · select a row for details")
     event = st.dataframe(
-        df, key="runs_table", hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-        height=formats.table_height(len(df)), placeholder="–",  # whole rows (none cut at the bottom); "–", not "None"
+        df,
+        key="runs_table",
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        height=formats.table_height(len(df)),
+        placeholder="–",  # whole rows (none cut at the bottom); "–", not "None"
         column_config={
             "sparsity": st.column_config.NumberColumn(format="%.2f"),
             "test recall@20": st.column_config.NumberColumn(format="%.4f"),
@@ -56,7 +78,7 @@ def table(pick: dict[str, Any]) -> None:
             "duration (s)": st.column_config.NumberColumn(format="%.0f"),
             "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
         },
-    )  # fmt: skip
+    )
     selected = event.selection.rows if event is not None else []
     if selected and selected[0] < len(df):
         details(df.iloc[selected[0]]["run_id"])
@@ -107,8 +129,15 @@ def downloads(run: dict[str, Any]) -> None:
     actions = store.actions(rid)
     rows = queries.action_rows(actions)
     d = st.columns(4)
-    d[0].download_button("Actions + metrics (CSV)", pd.DataFrame(rows).to_csv(index=False), f"{rid}-actions.csv",
-                         "text/csv", key="dl_csv", disabled=not rows, on_click="ignore")  # fmt: skip
+    d[0].download_button(
+        "Actions + metrics (CSV)",
+        pd.DataFrame(rows).to_csv(index=False),
+        f"{rid}-actions.csv",
+        "text/csv",
+        key="dl_csv",
+        disabled=not rows,
+        on_click="ignore",
+    )
 
     def as_json() -> str:
         doc = {"run": run, "actions": rows, "events": store.events(rid)}
@@ -133,9 +162,17 @@ def downloads(run: dict[str, Any]) -> None:
     try:
         table = store.table(rid)
     except BetError:
-        d[3].caption("No packed table: a recorded study keeps none (its run's command reproduces one)."
-                     if state.study() is not None
-                     else "No packed table (only completed runs with an embedding table have one).")  # fmt: skip
+        d[3].caption(
+            "No packed table: a recorded study keeps none (its run's command reproduces one)."
+            if state.study() is not None
+            else "No packed table (only completed runs with an embedding table have one)."
+        )
     else:
-        d[3].download_button(f"Packed table (.npz, {len(table) / 1e6:.2f} MB)", table, f"{rid}-table.npz",
-                             "application/octet-stream", key="dl_table", on_click="ignore")  # fmt: skip
+        d[3].download_button(
+            f"Packed table (.npz, {len(table) / 1e6:.2f} MB)",
+            table,
+            f"{rid}-table.npz",
+            "application/octet-stream",
+            key="dl_table",
+            on_click="ignore",
+        )

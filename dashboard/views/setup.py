@@ -32,11 +32,24 @@ from dashboard.views import source
 from dashboard.views import study as study_view
 
 DEFAULTS: dict[str, Any] = {
-    "data_source": source.SOURCES[0], "dataset": BUILTIN[0], "data_path": "", "data_fmt": "auto", "min_rating": "",
-    "split": "paper", "split_seed": 42, "backbones": ["lightgcn"], "sparsity": 0.9, "d_max": PAPER.d_max,
-    "seed": 0, "device": "auto", "selection": PAPER.selection, "predictor": PAPER.predictor,
-    "preset": "paper", **presets.FORM["paper"], "_preset_picked": False,
-}  # fmt: skip
+    "data_source": source.SOURCES[0],
+    "dataset": BUILTIN[0],
+    "data_path": "",
+    "data_fmt": "auto",
+    "min_rating": "",
+    "split": "paper",
+    "split_seed": 42,
+    "backbones": ["lightgcn"],
+    "sparsity": 0.9,
+    "d_max": PAPER.d_max,
+    "seed": 0,
+    "device": "auto",
+    "selection": PAPER.selection,
+    "predictor": PAPER.predictor,
+    "preset": "paper",
+    **presets.FORM["paper"],
+    "_preset_picked": False,
+}
 
 
 def _pick_preset() -> None:
@@ -70,8 +83,10 @@ def _advanced(sb: Any) -> None:
             list(presets.FORM),
             key="preset",
             on_change=_pick_preset,
-            help="Fills the settings below. 'fast': multi-fidelity BET for real catalogues (the default above "
-            "10,000 rows); 'paper': the paper's settings; 'smoke test' finishes in seconds (for trying the app).",
+            help=(
+                "Fills the settings below. 'fast': multi-fidelity BET for real catalogues (the default above "
+                "10,000 rows); 'paper': the paper's settings; 'smoke test' finishes in seconds (for trying the app)."
+            ),
         )
         # Short labels (their details in the help): two lines at most in the narrow sidebar. Choices
         # with long names ("deepsets", "interactions") get the sidebar's full width, not half of it.
@@ -79,8 +94,9 @@ def _advanced(sb: Any) -> None:
         c1.number_input("Iterations T", 1, 1000, key="iterations")
         c2.number_input("Candidates m", 1, 10000, key="candidates")
         c1.number_input("Finetune epochs", 0, 1000, key="finetune_epochs", help="Per candidate; 0: automatic")
-        c2.number_input("Finetune steps", 0, 100000, key="finetune_steps", help="Per candidate, instead of epochs; "
-                        "0: automatic")  # fmt: skip
+        c2.number_input(
+            "Finetune steps", 0, 100000, key="finetune_steps", help=("Per candidate, instead of epochs; 0: automatic")
+        )
         c1.number_input("Retrain top k", 1, 100, key="retrain_top")
         c2.number_input("Seed", 0, 2**31 - 1, key="seed")
         c1.number_input("Pretrain epochs", 1, 10000, key="pretrain_epochs", help="At most: early stopping ends sooner")
@@ -103,12 +119,23 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
         return None
     try:  # slider → config → budget: the readout shows the budget this config's run gets
         cfg = settings.build_config(
-            spec, backbones[0], s["sparsity"], iterations=s["iterations"], candidates=s["candidates"],
-            finetune_epochs=s["finetune_epochs"], finetune_steps=s["finetune_steps"], retrain_top=s["retrain_top"],
-            seed=s["seed"], device=s["device"], d_max=s["d_max"], pretrain_epochs=s["pretrain_epochs"],
-            retrain_epochs=s["retrain_epochs"], selection=s["selection"], predictor=s["predictor"],
+            spec,
+            backbones[0],
+            s["sparsity"],
+            iterations=s["iterations"],
+            candidates=s["candidates"],
+            finetune_epochs=s["finetune_epochs"],
+            finetune_steps=s["finetune_steps"],
+            retrain_top=s["retrain_top"],
+            seed=s["seed"],
+            device=s["device"],
+            d_max=s["d_max"],
+            pretrain_epochs=s["pretrain_epochs"],
+            retrain_epochs=s["retrain_epochs"],
+            selection=s["selection"],
+            predictor=s["predictor"],
             preset=presets.ENGINE[s["preset"]],
-        )  # fmt: skip
+        )
     except BetError as exc:
         sb.error(settings.shown(str(exc)))
         return None
@@ -181,8 +208,11 @@ def _queue_status(was_busy: bool) -> None:
     if studying:  # a recorded study is open: the live queue is shown, not controlled
         my_running, my_queued = [], []
     with st.container(key="queue"):
-        st.caption(f"{'The live store’s queue' if studying else 'Queue'}: {len(running)} running · {len(queued)} waiting (one run at a time on CPU)"
-                   + (f" · {others} of them started in other sessions" if others else ""))  # fmt: skip
+        st.caption(
+            f"{'The live store’s queue' if studying else 'Queue'}: {len(running)} running · "
+            f"{len(queued)} waiting (one run at a time on CPU)"
+            + (f" · {others} of them started in other sessions" if others else "")
+        )
         if my_running and st.button("Stop the running search", key="stop_running", width="stretch"):
             for rid in my_running:
                 state.flash(f"Run {rid}: {run.stop(rid, me)}", "info")
@@ -198,8 +228,14 @@ def _queue_status(was_busy: bool) -> None:
 def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: Any) -> None:
     """The Start button and what it would start (drawn at the top of the sidebar)."""
     reason = state.read_only_reason()
-    if top.button("Start search", key="start", type="primary", disabled=cfg is None or reason is not None,
-                  width="stretch", help=reason):  # fmt: skip
+    if top.button(
+        "Start search",
+        key="start",
+        type="primary",
+        disabled=cfg is None or reason is not None,
+        width="stretch",
+        help=reason,
+    ):
         assert cfg is not None
         try:
             ids = state.runner().submit_search(cfg, st.session_state["backbones"], owner=state.me())
@@ -218,8 +254,10 @@ def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: 
     if reason is not None:
         top.caption(reason)
     elif cfg is not None and data is not None:
-        top.caption(f"Starts {' + '.join(st.session_state['backbones'])} on {md(data.name)} at c = {cfg.sparsity:g} "
-                    "(set below).")  # fmt: skip
+        top.caption(
+            f"Starts {' + '.join(st.session_state['backbones'])} on {md(data.name)} at c = {cfg.sparsity:g} "
+            "(set below)."
+        )
     else:
         top.caption("Fix the settings below to start.")
 

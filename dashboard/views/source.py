@@ -28,8 +28,11 @@ def data_spec(sb: Any) -> DataSpec | None:
         sb.error(f"Minimum rating {md(repr(min_rating[:40]))} is not a number")
         return None
     if source == "built-in":
-        return DataSpec(sb.selectbox("Built-in dataset", BUILTIN, key="dataset"), st.session_state["split"],
-                        int(st.session_state["split_seed"]))  # fmt: skip
+        return DataSpec(
+            sb.selectbox("Built-in dataset", BUILTIN, key="dataset"),
+            st.session_state["split"],
+            int(st.session_state["split_seed"]),
+        )
     if source == "upload a file":
         up = sb.file_uploader(
             "Interaction file (user item [rating] per line, or LightGCN format; .gz ok)",
@@ -63,8 +66,11 @@ def server_path(sb: Any) -> Path | None:
     if not dirs:
         sb.info(paths.OFF_UNSET)
         return None
-    text = sb.text_input("File or LightGCN folder on the server", key="data_path",
-                         help="Inside " + ", ".join(map(str, dirs)) + " (BET_DATA_DIRS)").strip()  # fmt: skip
+    text = sb.text_input(
+        "File or LightGCN folder on the server",
+        key="data_path",
+        help="Inside " + ", ".join(map(str, dirs)) + " (BET_DATA_DIRS)",
+    ).strip()
     if not text:
         sb.info("Type a path to a file or a folder with train.txt and test.txt.")
         return None
@@ -89,6 +95,7 @@ def load(sb: Any, spec: DataSpec) -> Dataset | None:
         with sb.container(key="data-error"):  # the user's file name, not where the upload is kept
             st.error(f"Cannot use this dataset: {settings.shown(msg)}")
         return None
-    sb.caption(f"{md(data.name)}: {data.n_users:,} users · {data.n_items:,} items · "
-               f"{data.n_interactions:,} interactions")  # fmt: skip
+    sb.caption(
+        f"{md(data.name)}: {data.n_users:,} users · {data.n_items:,} items · {data.n_interactions:,} interactions"
+    )
     return data

@@ -53,8 +53,10 @@ def _band(comparison_id: str, sparsity: float, was_active: bool) -> None:
         st.caption(
             f"{done} of {len(runs)} runs of this batch completed"
             + (" · still running" if active else "")
-            + ". Each number is the test recall@20 (read out) of the run chosen on **validation** at that "
-            "budget, as a share of the full-size model's; the search below is BET at the headline budget."
+            + (
+                ". Each number is the test recall@20 (read out) of the run chosen on **validation** at that "
+                "budget, as a share of the full-size model's; the search below is BET at the headline budget."
+            )
         )
         if not active:
             study_view.beside_story()  # the mini demo's story told: the real-size one, one click away
@@ -71,6 +73,10 @@ def _figure(points: Any, pending: Any) -> Any:
     fig = frontier_chart.frontier_figure(points, log_x=True, pending=pending)  # log: 5 %, 10 %, 20 %, full apart
     if len(pending):  # the small chart's axis title, short enough to fit its height
         fig.update_yaxes(title={"text": "recall@20 (hollow: validation)", "font": {"size": 11}})
-    fig.update_layout(height=400, title="Test recall@20 vs parameters kept (this batch)", font={"size": 13},
-                      legend={"font": {"size": 13}, "y": -0.3})  # fmt: skip
+    fig.update_layout(
+        height=400,
+        title="Test recall@20 vs parameters kept (this batch)",
+        font={"size": 13},
+        legend={"font": {"size": 13}, "y": -0.3},
+    )
     return fig

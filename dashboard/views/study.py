@@ -28,10 +28,17 @@ def entry() -> None:
         return
     with st.container(key="study-entry", border=True):
         for study in studies:
-            st.markdown(f"**{md(study.title)}** — the real-size story, recorded: no waiting. {md(study.summary())} "
-                        "Frontier, story sentence, size histograms and the predictor's rankings, read-only.")  # fmt: skip
-            st.button(f"Open the {study.title[:1].lower()}{study.title[1:]}", key=f"study-open-{study.name}",
-                      on_click=_open, args=(study,), type="primary")  # fmt: skip
+            st.markdown(
+                f"**{md(study.title)}** — the real-size story, recorded: no waiting. {md(study.summary())} "
+                "Frontier, story sentence, size histograms and the predictor's rankings, read-only."
+            )
+            st.button(
+                f"Open the {study.title[:1].lower()}{study.title[1:]}",
+                key=f"study-open-{study.name}",
+                on_click=_open,
+                args=(study,),
+                type="primary",
+            )
 
 
 def beside_story() -> None:
@@ -40,8 +47,11 @@ def beside_story() -> None:
         return
     for study in state.available_studies():
         with st.container(key=f"study-beside-{study.name}"):
-            if st.button(f"See the real-size story: {study.title[:1].lower()}{study.title[1:]}",
-                         key=f"study-story-{study.name}", help=study.summary()):  # fmt: skip
+            if st.button(
+                f"See the real-size story: {study.title[:1].lower()}{study.title[1:]}",
+                key=f"study-story-{study.name}",
+                help=study.summary(),
+            ):
                 _open(study)
                 st.rerun(scope="app")  # drawn in a fragment: the whole page moves to the study
 
@@ -58,9 +68,14 @@ def switch(sb: st.delta_generator.DeltaGenerator) -> None:
             st.button("Back to the live store", key="study-leave-side", on_click=_leave, width="stretch")
             return
         for study in studies:
-            st.button(f"Open {study.title[:1].lower()}{study.title[1:]}", key=f"study-side-{study.name}",
-                      on_click=_open, args=(study,), width="stretch",
-                      help="Recorded runs on the full dataset, read-only: see the real-size result now")  # fmt: skip
+            st.button(
+                f"Open {study.title[:1].lower()}{study.title[1:]}",
+                key=f"study-side-{study.name}",
+                on_click=_open,
+                args=(study,),
+                width="stretch",
+                help="Recorded runs on the full dataset, read-only: see the real-size result now",
+            )
 
 
 def banner() -> None:
@@ -73,19 +88,30 @@ def banner() -> None:
         left.markdown(f"**{md(study.title)}** · read-only · {md(study.summary())}")
         right.button("Back to the live store", key="study-leave", on_click=_leave, type="primary")
         with st.expander("Reproduce these runs"):
-            st.caption("Each run's command is checked when the study is built: it rebuilds the stored run's "
-                       "configuration (same fingerprint). Add `--store FILE` to keep the runs apart.")  # fmt: skip
+            st.caption(
+                "Each run's command is checked when the study is built: it rebuilds the stored run's "
+                "configuration (same fingerprint). Add `--store FILE` to keep the runs apart."
+            )
             if study.commands:
                 st.code("\n".join(study.commands), language="bash")
             for run in study.manifest.get("runs") or []:
                 command = run.get("reproduce")
-                checked = "" if run.get("reproduces_config") else " (not checked: the command differs)" if command \
-                    else " (on no Table 1 cell: no reproduce command)"  # fmt: skip
-                st.caption(f"{md(run.get('run_id'))} · {md(run.get('backbone'))} {md(run.get('method'))} "
-                           f"c={run.get('sparsity')}{checked}")  # fmt: skip
+                checked = (
+                    ""
+                    if run.get("reproduces_config")
+                    else " (not checked: the command differs)"
+                    if command
+                    else " (on no Table 1 cell: no reproduce command)"
+                )
+                st.caption(
+                    f"{md(run.get('run_id'))} · {md(run.get('backbone'))} {md(run.get('method'))} "
+                    f"c={run.get('sparsity')}{checked}"
+                )
                 if command:
                     st.code(str(command), language="bash")
             left_out = study.manifest.get("left_out") or []
             if left_out:
-                st.caption(f"{len(left_out)} rows of docs/table1.csv are not in this study (their runs were "
-                           "recorded in another store).")  # fmt: skip
+                st.caption(
+                    f"{len(left_out)} rows of docs/table1.csv are not in this study (their runs were "
+                    "recorded in another store)."
+                )

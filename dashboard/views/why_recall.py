@@ -37,8 +37,13 @@ def page() -> None:
     current = st.query_params.get("run")
     if current not in ids:  # as the Live page: the run at work, or the story's headline search
         current = state.opening_run(every)
-    rid = st.selectbox("Search", ids, index=ids.index(current) if current in ids else 0,
-                       format_func=lambda i: f"{i} — {queries.label(by_id[i])}", key="why_run")  # fmt: skip
+    rid = st.selectbox(
+        "Search",
+        ids,
+        index=ids.index(current) if current in ids else 0,
+        format_func=lambda i: f"{i} — {queries.label(by_id[i])}",
+        key="why_run",
+    )
     active = by_id[rid]["status"] not in queries.FINAL
     st.fragment(run_every=state.POLL * 2 if active else None)(view)(rid)
 
@@ -67,8 +72,14 @@ def view(run_id: str) -> None:
     best_f = explain.features(best, data.user_freq, data.item_freq)
     # the engine's sentences without its statistics (df.iloc[:0]): they follow with their intervals,
     # and only from enough evaluated actions (dashboard.stats)
-    sentences = explain.narrative(best_f, explain.features(su, data.user_freq, data.item_freq), df.iloc[:0], full,
-                                  (top.get("metrics") or {}).get("recall@20"), kept)  # fmt: skip
+    sentences = explain.narrative(
+        best_f,
+        explain.features(su, data.user_freq, data.item_freq),
+        df.iloc[:0],
+        full,
+        (top.get("metrics") or {}).get("recall@20"),
+        kept,
+    )
     sentences += stats.sentences(df)
     with st.container(key="why-story", border=True):
         st.markdown("\n".join(f"- {s}" for s in sentences))
@@ -76,13 +87,19 @@ def view(run_id: str) -> None:
     with left, st.container(key="chart-why-split"):
         st.plotly_chart(charts.share_fitness_figure(df), key="fig-why-split")
     alloc = {
-        "BET (best)": (explain.allocation_by_bin(best.user_sizes, data.user_freq),
-                       explain.allocation_by_bin(best.item_sizes, data.item_freq)),
-        SU.label: (explain.allocation_by_bin(su.user_sizes, data.user_freq),
-                         explain.allocation_by_bin(su.item_sizes, data.item_freq)),
-        MDE.label: (explain.allocation_by_bin(mde.user_sizes, data.user_freq),
-                            explain.allocation_by_bin(mde.item_sizes, data.item_freq)),
-    }  # fmt: skip
+        "BET (best)": (
+            explain.allocation_by_bin(best.user_sizes, data.user_freq),
+            explain.allocation_by_bin(best.item_sizes, data.item_freq),
+        ),
+        SU.label: (
+            explain.allocation_by_bin(su.user_sizes, data.user_freq),
+            explain.allocation_by_bin(su.item_sizes, data.item_freq),
+        ),
+        MDE.label: (
+            explain.allocation_by_bin(mde.user_sizes, data.user_freq),
+            explain.allocation_by_bin(mde.item_sizes, data.item_freq),
+        ),
+    }
     with right, st.container(key="chart-why-alloc"):
         st.plotly_chart(charts.allocation_figure(alloc), key="fig-why-alloc")
         st.caption(charts.MDE_NOTE)
@@ -92,6 +109,12 @@ def view(run_id: str) -> None:
             st.plotly_chart(charts.pool_figure(ranked[-1]), key="fig-why-pool")
     st.markdown("**The fittest actions and where they put their parameters**")
     show = df.sort_values("fitness", ascending=False).head(10)
-    st.dataframe(show, hide_index=True, width="stretch", column_config={
-        c: st.column_config.NumberColumn(format="percent") for c in ("user share", "user head share", "item head share")
-    })  # fmt: skip
+    st.dataframe(
+        show,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="percent")
+            for c in ("user share", "user head share", "item head share")
+        },
+    )
