@@ -273,8 +273,8 @@ def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None
     sb = st.sidebar
     sb.header("BET Studio")
     sb.caption("Fit per-user/per-item embedding sizes into a parameter budget (BET, WSDM 2024).")
-    study_view.switch(sb)
     top = sb.container(key="start-bar")  # Start sits here, above the settings: reachable in any window
+    study_view.switch(sb)  # below Start: a shipped study must not push Start down
     spec = source.data_spec(sb)
     data = source.load(sb, spec) if spec is not None else None
     sb.multiselect("Backbones (several: one run each, compared)", BACKBONE_CHOICES, key="backbones")
