@@ -17,9 +17,7 @@ from typing import Any
 import pandas as pd
 
 from bet import RunStore, StoreError
-from bet.report import n_rows_of
-from dashboard.queries import Run
-from dashboard.settings import packed_mb
+from dashboard.queries import Run, point_fields
 
 #: How the charts and the story name a provisional point.
 LABEL = "finetuned, not yet retrained"
@@ -88,16 +86,9 @@ def provisional_points(
         if value is None:
             continue
         cost = best.get("cost") if best.get("cost") is not None else r.get("budget")
-        n, d_max = n_rows_of(r), int((r.get("config") or {}).get("d_max", 128))
         rows.append(
             {
-                "run_id": r["run_id"],
-                "method": r["method"],
-                "backbone": r["backbone"],
-                "dataset": r["dataset"],
-                "sparsity": r["sparsity"],
-                "params": cost,
-                "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
+                **point_fields(r, cost),
                 "valid": value,
                 "fitness": float(best["fitness"]),
                 "action_id": best.get("action_id"),

@@ -162,6 +162,21 @@ def filter_frame(df: pd.DataFrame, **choices: Any) -> pd.DataFrame:
     return out
 
 
+def point_fields(r: Run, cost: int | None) -> dict[str, Any]:
+    """What every point of a frontier says of its run: who it is and what its table costs (parameters,
+    packed MB; None where the cost or the row count is unknown)."""
+    n, d_max = n_rows_of(r), int((r.get("config") or {}).get("d_max", 128))
+    return {
+        "run_id": r["run_id"],
+        "method": r["method"],
+        "backbone": r["backbone"],
+        "dataset": r["dataset"],
+        "sparsity": r["sparsity"],
+        "params": cost,
+        "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
+    }
+
+
 def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.DataFrame:
     """Completed runs as frontier points: method, backbone, params kept, MB, the test metric
     (``value``, a read-out) and the validation one (``valid``, what :mod:`dashboard.choices` picks by)."""
@@ -175,18 +190,12 @@ def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.Da
         if not table:
             cost = 0
         cost = cost if cost is not None else r.get("budget")
-        n = n_rows_of(r)
-        d_max = int((r.get("config") or {}).get("d_max", 128))
-        mb = packed_mb(cost, n, d_max) if cost is not None and n else 0.0 if not table else None
+        point = point_fields(r, cost)
+        if point["MB"] is None and not table:
+            point["MB"] = 0.0
         rows.append(
             {
-                "run_id": r["run_id"],
-                "method": r["method"],
-                "backbone": r["backbone"],
-                "dataset": r["dataset"],
-                "sparsity": r["sparsity"],
-                "params": cost,
-                "MB": mb,
+                **point,
                 "value": value,
                 "valid": metric(r, metric_key, "valid"),
                 "seconds": duration(r),

@@ -11,6 +11,11 @@ from dashboard.paths import md
 from dashboard.study import Study
 
 
+def _in_sentence(title: str) -> str:
+    """A study's title inside a sentence: "Open the recorded study: …"."""
+    return title[:1].lower() + title[1:]
+
+
 def _open(study: Study) -> None:
     state.enter_study(study.name)
     if study.headline:
@@ -33,7 +38,7 @@ def entry() -> None:
                 "Frontier, story sentence, size histograms and the predictor's rankings, read-only."
             )
             st.button(
-                f"Open the {study.title[:1].lower()}{study.title[1:]}",
+                f"Open the {_in_sentence(study.title)}",
                 key=f"study-open-{study.name}",
                 on_click=_open,
                 args=(study,),
@@ -48,7 +53,7 @@ def beside_story() -> None:
     for study in state.available_studies():
         with st.container(key=f"study-beside-{study.name}"):
             if st.button(
-                f"See the real-size story: {study.title[:1].lower()}{study.title[1:]}",
+                f"See the real-size story: {_in_sentence(study.title)}",
                 key=f"study-story-{study.name}",
                 help=study.summary(),
             ):
@@ -69,7 +74,7 @@ def switch(sb: st.delta_generator.DeltaGenerator) -> None:
             return
         for study in studies:
             st.button(
-                f"Open {study.title[:1].lower()}{study.title[1:]}",
+                f"Open {_in_sentence(study.title)}",
                 key=f"study-side-{study.name}",
                 on_click=_open,
                 args=(study,),
