@@ -19,7 +19,7 @@ from bet.backbones import action_budget
 from bet.baselines import baseline_action
 from bet.budget import budget_for
 from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config, run_budget
-from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, load_dataset
+from bet.data import BUILTIN, FORMATS, SPLIT_RULES, Dataset, load_dataset
 from bet.errors import BetError, BudgetError, ConfigError, StoreError
 from bet.estimate import LONG_RUN, check_memory, measure, memory_needs, plan, training_bytes
 from bet.executors import EXECUTORS, make_executor
@@ -64,7 +64,7 @@ __all__ = [
     "PRESETS",
     "RESUMABLE",
     "SELECTIONS",
-    "SPLITS",
+    "SPLIT_RULES",
     "BaselineConfig",
     "BetError",
     "BudgetError",

@@ -12,7 +12,8 @@ from bet.data import Dataset
 from bet.metrics import KS, metrics_from_topk, ranked_items
 from bet.runtime import torch_threads
 
-SPLITS = ("valid", "test")
+#: The held-out parts a model is evaluated on.
+EVAL_SPLITS = ("valid", "test")
 
 
 def rank_block(device: torch.device) -> int:
@@ -45,7 +46,7 @@ def _rank(
     elif split == "test":
         truth, exclude = data.test, data.train_valid
     else:
-        raise ValueError(f"split must be one of {SPLITS}")
+        raise ValueError(f"split must be one of {EVAL_SPLITS}")
     users = np.flatnonzero(np.diff(truth.indptr) > 0) if only is None else only
     with torch_threads("eval"), torch.no_grad():
         scorer = model.scorer()

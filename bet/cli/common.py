@@ -11,7 +11,7 @@ from typing import Any
 from bet.cli.output import bytes_writer, write_output  # noqa: F401 (the commands use them)
 from bet.cli.progress import FreshLineHandler, LineStart, Progress, SearchProgress, drive  # noqa: F401 (re-exported)
 from bet.config import LIMITS, check_range
-from bet.data import BUILTIN, FORMATS, SPLITS, Dataset, check_evaluable, load_dataset
+from bet.data import BUILTIN, FORMATS, SPLIT_RULES, Dataset, check_evaluable, load_dataset
 from bet.errors import ConfigError, shorten
 from bet.estimate import available_memory, check_memory, training_bytes  # noqa: F401 (the CLI uses them)
 from bet.frontier import FRONTIER_METHODS, parse_list
@@ -28,7 +28,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--split",
-        choices=SPLITS,
+        choices=SPLIT_RULES,
         default="paper",
         help="paper: pool and split each user 50/25/25 at random; original: the files' own train/test (default: paper)",
     )

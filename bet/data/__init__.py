@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bet.data.builtin import BUILTIN, MINI_RULE, load_builtin
-from bet.data.dataset import SPLITS, Dataset, build_dataset, check_evaluable
+from bet.data.dataset import SPLIT_RULES, Dataset, build_dataset, check_evaluable
 from bet.data.delimited import parse_delimited
 from bet.data.detect import detect_format, sample_lines, sniff_delimiter
 from bet.data.readers import RawInteractions, parse_lightgcn, remap
@@ -20,7 +20,7 @@ from bet.data.stream import data_lines
 from bet.errors import ConfigError, DataError, shorten
 
 FORMATS = ("auto", "lightgcn", "interactions")
-__all__ = ["BUILTIN", "FORMATS", "MINI_RULE", "SPLITS", "Dataset", "check_evaluable", "load_dataset", "load_raw"]
+__all__ = ["BUILTIN", "FORMATS", "MINI_RULE", "SPLIT_RULES", "Dataset", "check_evaluable", "load_dataset", "load_raw"]
 MAX_SEED = 2**32 - 1
 _last: tuple[tuple[object, ...], Dataset] | None = None  # the last dataset loaded, see load_dataset
 

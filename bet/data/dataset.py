@@ -12,7 +12,8 @@ import scipy.sparse as sp
 from bet.data.readers import RawInteractions
 from bet.errors import DataError
 
-SPLITS = ("paper", "original")
+#: How a dataset is divided into train/valid/test: the paper's rule or the file's own split.
+SPLIT_RULES = ("paper", "original")
 
 
 def _csr(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
@@ -178,7 +179,7 @@ def build_dataset(raw: RawInteractions, name: str, split: str = "paper", seed: i
     elif split == "original":
         (part,) = split_original(raw, seed)
     else:
-        raise DataError(raw.source, f"unknown split {split!r}", expected=" or ".join(SPLITS))
+        raise DataError(raw.source, f"unknown split {split!r}", expected=" or ".join(SPLIT_RULES))
     mats = [_csr(raw.users[part == p], raw.items[part == p], raw.n_users, raw.n_items) for p in (0, 1, 2)]
     return Dataset(
         name=name,

@@ -15,7 +15,7 @@ from bet import (
     LONG_RUN,
     PREDICTORS,
     SELECTIONS,
-    SPLITS,
+    SPLIT_RULES,
     BetError,
     BudgetError,
     Dataset,
@@ -106,7 +106,7 @@ def _advanced(sb: Any) -> None:
         st.selectbox("Predictor", list(PREDICTORS), key="predictor")
         st.selectbox("Selection", SELECTIONS, key="selection")
         st.selectbox("Device", DEVICES, key="device")
-        st.selectbox("Split", SPLITS, key="split")
+        st.selectbox("Split", SPLIT_RULES, key="split")
         st.selectbox("File format", FORMATS, key="data_fmt")
         st.text_input("Min rating", key="min_rating", help="Blank: every interaction counts")
 
