@@ -44,8 +44,8 @@ DEVICES = ("auto", "cpu", "cuda")
 PAPER = SearchConfig()  # the paper's defaults, shown in the form
 
 #: The live search of the one-click demo: gowalla-mini, LightGCN, sparsity 0.9, 12 iterations of 100
-#: candidates with the default 100-step finetunes (24 s from the CLI on the idle 2-core VM, after the
-#: ~6 s first-time pretraining). The rest of the demo (the references, BET at other budgets):
+#: candidates with the default 100-step finetunes (how long it takes: docs/results.md §5, "The
+#: dashboard's one-click demo"). The rest of the demo (the references, BET at other budgets):
 #: :func:`dashboard.story.demo_configs`.
 DEMO = dataclasses.replace(
     PAPER,
