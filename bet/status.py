@@ -15,7 +15,7 @@ class Status(StrEnum):
     COMPLETED = "completed"
     STOPPED = "stopped"
     FAILED = "failed"
-    INTERRUPTED = "interrupted"  # never stored: reported when a run's writer died
+    INTERRUPTED = "interrupted"  # reported when a run's writer died; stored when its executor stopped
 
     @property
     def is_final(self) -> bool:

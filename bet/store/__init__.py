@@ -193,6 +193,11 @@ class RunStore(StoreReader):
             **fields,
         )
 
+    def interrupt(self, run_id: str, error: str) -> None:
+        """Record a run ``interrupted``, saying why: the process executing it stopped before it
+        ended (:mod:`bet.executors.interrupted`); a search can be resumed."""
+        self.update_run(run_id, status=Status.INTERRUPTED, phase="interrupted", error=error)
+
     def request_stop(self, run_id: str) -> None:
         """Ask the process running ``run_id`` (any process using this store) to stop it cleanly."""
         self.get_run(run_id)
