@@ -85,15 +85,15 @@ def test_stopping_a_queued_run_and_the_exit_record_them_through_the_store(
     cfgs = [tiny_config(iterations=50), tiny_config(seed=1), tiny_config(seed=2)]
     jobs = create_jobs(store, cfgs, mini, None, "process")
     first, second, third = in_thread.submit(jobs, mini)
+    deadline = time.monotonic() + 120
+    while store.get_run(first)["status"] != "running":
+        assert time.monotonic() < deadline, store.get_run(first)
+        time.sleep(0.1)
     assert in_thread.queued() == [second, third] and in_thread.position(third) == 2
     assert in_thread.stop(third) == "removed from the queue"
     run = store.get_run(third)
     assert (run["status"], run["phase"], run["error"]) == ("stopped", "stopped", "stopped before it started")
     assert run["finished_at"] is not None and not store.events(third)
-    deadline = time.monotonic() + 120
-    while store.get_run(first)["status"] != "running":
-        assert time.monotonic() < deadline, store.get_run(first)
-        time.sleep(0.1)
     assert sorted(in_thread.interrupt_all()) == sorted([first, second])
     got = {r["run_id"]: r for r in store.list_runs()}
     assert got[first]["status"] == "interrupted" and got[first]["phase"] == "interrupted"
