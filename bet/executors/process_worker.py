@@ -5,8 +5,7 @@ A server that watches runs (the dashboard's: every poll re-reads the store and r
 Python) would share its process — its GIL — with the search's training loop, which made a watched
 search 2.4× slower than the same search from the CLI. So each executor thread
 (:class:`~bet.executors.process.ProcessExecutor`) supervises one long-lived child process
-(``python -m bet.executors.process_worker FD``, started when the executor starts, so torch is
-imported before the first job) that executes one job at a time: it writes the run's events into
+(:data:`CHILD`, started when the executor starts, so torch is imported before the first job) that executes one job at a time: it writes the run's events into
 the store itself (readers find them there) and answers the thread with one message per job.
 
 Stop: the thread sends the child ``SIGUSR1``, which sets the job's stop event — the engine checks it
@@ -35,6 +34,9 @@ from bet.status import Status
 from bet.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]  # where ``bet`` imports from
+#: The child's program (``python -c CHILD FD``): :func:`serve` on the pipe's end. Not ``python -m``:
+#: the package ``bet`` imports this module before runpy would run it as ``__main__``.
+CHILD = "import sys; from bet.executors.process_worker import serve, Connection; serve(Connection(int(sys.argv[1])))"
 
 
 class WorkerError(RuntimeError):
@@ -62,7 +64,7 @@ class Worker:
         self.close()
         parent, child = multiprocessing.Pipe()
         fd = child.fileno()
-        cmd = [sys.executable, "-m", "bet.executors.process_worker", str(fd)]
+        cmd = [sys.executable, "-c", CHILD, str(fd)]
         self._proc = subprocess.Popen(cmd, cwd=ROOT, pass_fds=(fd,), stdin=subprocess.DEVNULL)
         child.close()
         self._conn = parent
@@ -184,7 +186,3 @@ def serve(conn: Connection) -> None:
             conn.send(f"{type(exc).__name__}: {exc}")
         else:
             conn.send(None)
-
-
-if __name__ == "__main__":
-    serve(Connection(int(sys.argv[1])))
