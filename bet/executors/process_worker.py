@@ -5,8 +5,9 @@ A server that watches runs (the dashboard's: every poll re-reads the store and r
 Python) would share its process — its GIL — with the search's training loop, which made a watched
 search 2.4× slower than the same search from the CLI. So each executor thread
 (:class:`~bet.executors.process.ProcessExecutor`) supervises one long-lived child process
-(:data:`CHILD`, started when the executor starts, so torch is imported before the first job) that executes one job at a time: it writes the run's events into
-the store itself (readers find them there) and answers the thread with one message per job.
+(:data:`CHILD`, started when the executor starts, so torch is imported before the first job) that
+executes one job at a time: it writes the run's events into the store itself (readers find them
+there) and answers the thread with one message per job.
 
 Stop: the thread sends the child ``SIGUSR1``, which sets the job's stop event — the engine checks it
 at every training step, as in the CLI. A child that dies (killed, out of memory) fails its run with
