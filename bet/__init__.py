@@ -23,6 +23,7 @@ from bet.data import BUILTIN, FORMATS, SPLIT_RULES, Dataset, load_dataset
 from bet.errors import BetError, BudgetError, ConfigError, StoreError
 from bet.estimate import LONG_RUN, check_memory, measure, memory_needs, plan, training_bytes
 from bet.executors import EXECUTORS, make_executor
+from bet.executors.process import ProcessExecutor
 from bet.frontier import frontier_jobs
 from bet.methods import (
     METHODS,
@@ -73,6 +74,7 @@ __all__ = [
     "Dataset",
     "Job",
     "Method",
+    "ProcessExecutor",
     "RunStore",
     "SearchConfig",
     "Status",

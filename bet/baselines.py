@@ -29,7 +29,7 @@ from bet.evaluation import evaluate
 from bet.events import CandidateEvaluated, Event, PhaseChanged, RunFinished, TablePacked
 from bet.methods import METHODS, size_kinds
 from bet.runtime import resolve_device
-from bet.store import Status
+from bet.status import Status
 from bet.train import pretrain, train_sized
 
 MDE_ALPHA = 0.5

@@ -33,7 +33,7 @@ from bet.predictor import PredictorTrainer, Prepared, take_prepared
 from bet.runtime import Halt, beside, default_workers, merge
 from bet.sampler import ActionBatch, ActionSampler
 from bet.selection import Picks, blind_picks, pick, strategy_for
-from bet.store import Status
+from bet.status import Status
 from bet.train import TrainConfig, train_iter
 
 #: One evaluated action of the population A: the event the search yields for it (frozen).

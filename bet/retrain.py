@@ -18,7 +18,7 @@ from bet.embedding import pack_bytes
 from bet.evaluation import evaluate, quality
 from bet.events import CandidateEvaluated, Event, Metrics, PhaseChanged, RetrainFinished, RunFinished, TablePacked
 from bet.runtime import default_workers, merge
-from bet.store import Status
+from bet.status import Status
 from bet.train import TrainResult, train_sized
 
 

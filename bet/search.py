@@ -32,7 +32,7 @@ from bet.predictor import PREDICTORS, PredictorTrainer
 from bet.retrain import selective_retraining
 from bet.runtime import resolve_device
 from bet.sampler import ActionSampler
-from bet.store import Status
+from bet.status import Status
 from bet.train import pretrain
 
 __all__ = ["Evaluated", "SearchResult", "bet_search"]

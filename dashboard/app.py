@@ -7,7 +7,7 @@ which serves it on 127.0.0.1 without usage statistics (:data:`SAFE_FLAGS`; a lat
 reads ``.streamlit/config.toml`` only when started from the repository root; elsewhere it binds
 every interface, and the page says so.
 
-Pages live in :mod:`dashboard.views`; the background runner in :mod:`dashboard.runner`.
+Pages live in :mod:`dashboard.views`; the client of the engine's executor in :mod:`dashboard.runner`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""What the dashboard tidies when its runner starts (no streamlit): queued runs an earlier server
-never started are marked ``interrupted``; uploads nobody used for a while are deleted."""
+"""What the dashboard tidies when its runner starts (no streamlit): uploads nobody used for a while
+are deleted. (Queued runs an earlier server never started are its executor's:
+:mod:`bet.executors.interrupted`.)"""
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Iterable
@@ -14,57 +14,6 @@ from bet import RunStore, StoreError
 from dashboard import env
 
 log = logging.getLogger(__name__)
-_IMPORTED_AT = time.time()
-
-
-def process_started_at() -> float:
-    """When this process started (wall clock); module import time where /proc is missing."""
-    try:
-        with open("/proc/self/stat") as fh:
-            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as fh:
-            uptime = float(fh.read().split()[0])
-        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return _IMPORTED_AT
-
-
-def adopt_orphans(store: RunStore, executor: str) -> list[str]:
-    """Runs this dashboard queued in an earlier process that never started: marked
-    ``interrupted`` in the store (the store already *reports* a queued run of a dead process
-    as interrupted; this persists it), so a search can be resumed from the Live page."""
-    started = process_started_at()
-    found = []
-    try:
-        for r in store.list_runs(status="queued", executor=executor):
-            if r["created_at"] < started:
-                store.update_run(
-                    r["run_id"],
-                    status="interrupted",
-                    phase="interrupted",
-                    error="the dashboard stopped before this queued run started",
-                )
-                found.append(r["run_id"])
-    except StoreError as exc:
-        log.warning("could not check for orphaned queued runs: %s", exc)
-    return found
-
-
-SERVER_STOPPED = "the dashboard server stopped during this run: resume it to continue from its evaluated actions"
-SERVER_STOPPED_QUEUED = "the dashboard server stopped before this queued run started"
-
-
-def record_interrupted(store: RunStore, running: list[str], queued: list[str]) -> list[str]:
-    """The server is stopping: record its running and queued runs ``interrupted`` (resumable),
-    saying why. Returns the ids recorded."""
-    done = []
-    for rid, why in [(r, SERVER_STOPPED) for r in running] + [(r, SERVER_STOPPED_QUEUED) for r in queued]:
-        try:
-            store.update_run(rid, status="interrupted", phase="interrupted", error=why)
-            done.append(rid)
-        except StoreError as exc:
-            log.warning("could not record run %s interrupted: %s", rid, exc)
-    return done
 
 
 def upload_days() -> float:

@@ -13,6 +13,7 @@ from bet import (
     BaselineConfig,
     Dataset,
     DataSpec,
+    Job,
     RunStore,
     SearchConfig,
     StoreError,
@@ -20,7 +21,6 @@ from bet import (
     frontier_jobs,
     prepare_resume,
 )
-from dashboard.worker import Task
 
 EXECUTOR = "dashboard"  # stored in each run row: where it executes
 NOT_YOURS = "started in another session: you can watch it, not stop or resume it"
@@ -28,7 +28,7 @@ NOT_YOURS = "started in another session: you can watch it, not stop or resume it
 
 class Submitting:
     """The runner's submitting methods (:class:`~dashboard.runner.Runner` inherits them): each
-    creates its runs' rows and queues their tasks with the runner's ``_enqueue``."""
+    creates its runs' rows and queues their jobs with the runner's ``_enqueue`` (on its executor)."""
 
     store: RunStore
 
@@ -36,7 +36,7 @@ class Submitting:
 
         def dataset(self, spec: DataSpec) -> Dataset: ...
 
-        def _enqueue(self, tasks: Sequence[Task], owner: str | None = None) -> list[str]: ...
+        def _enqueue(self, jobs: Sequence[Job], data: Dataset, owner: str | None = None) -> list[str]: ...
 
         def may_control(self, run_id: str, who: str | None) -> bool: ...
 
@@ -54,7 +54,7 @@ class Submitting:
                 c.validate()  # before the data loads: a bad form needs no dataset
         data = self.dataset(cfgs[0].data)
         jobs = create_jobs(self.store, cfgs, data, comparison_id, EXECUTOR, 1)  # each budget, once
-        return self._enqueue([Task(j, data) for j in jobs], owner)
+        return self._enqueue(jobs, data, owner)
 
     def submit_search(
         self, cfg: SearchConfig, backbones: Sequence[str] | None = None, owner: str | None = None
@@ -84,7 +84,7 @@ class Submitting:
                 executor=EXECUTOR,
                 workers=1,
             )
-            ids += self._enqueue([Task(j, data) for j in jobs], owner)
+            ids += self._enqueue(jobs, data, owner)
         return ids
 
     def resume(self, run_id: str, owner: str | None = None) -> str:
@@ -94,5 +94,5 @@ class Submitting:
             raise StoreError(NOT_YOURS)
         # claimed atomically (of two sessions, one is refused); data gone or changed: given back as it was
         job, data = prepare_resume(self.store, run_id, load=self.dataset)
-        self.store.update_run(run_id, status="queued", error=None)
-        return self._enqueue([Task(job, data)], owner)[0]
+        self.store.requeue(run_id)
+        return self._enqueue([job], data, owner)[0]

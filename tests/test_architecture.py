@@ -6,6 +6,7 @@ names of ``bet`` (``bet.__all__``, and ``bet.report.__all__`` for the report it 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,102 @@ def test_public_names_exist() -> None:
     import bet.report
 
     assert all(hasattr(bet, n) for n in bet.__all__) and all(hasattr(bet.report, n) for n in bet.report.__all__)
+
+
+#: The search loop: the modules that produce a run's events. They speak a run's words
+#: (:mod:`bet.events`, :mod:`bet.status`) and never import the store — nor does anything they import.
+SEARCH_LOOP = (
+    "bet.search",
+    "bet.iteration",
+    "bet.retrain",
+    "bet.baselines",
+    "bet.train",
+    "bet.predictor",
+    "bet.sampler",
+    "bet.selection",
+    "bet.budget",
+    "bet.events",
+    "bet.status",
+)
+
+
+def every_import(tree: ast.AST) -> set[str]:
+    """The modules a module imports anywhere (in functions and under ``TYPE_CHECKING`` too);
+    ``from bet import store`` counts ``bet.store``."""
+    found = {m for _, m in imported_modules(tree)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def reachable(start: str, graph: dict[str, set[str]]) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_the_search_loop_never_imports_the_store() -> None:
+    modules = {module_name(p): p for p in SOURCES}
+    assert set(SEARCH_LOOP) <= set(modules)
+    # "bet" itself (the package's face) names everything: an import of it is not followed
+    graph = {
+        n: {m for m in every_import(ast.parse(p.read_text())) if m in modules and m != "bet"}
+        for n, p in modules.items()
+    }
+    for name in SEARCH_LOOP:
+        bad = sorted(m for m in reachable(name, graph) if m == "bet.store" or m.startswith("bet.store."))
+        assert not bad, f"{name} imports {bad} (directly or through what it imports); use bet.status / bet.events"
+    assert "bet.store" in reachable("bet.runs", graph)  # the checker sees an import of the store
+
+
+#: SQL that changes the ``runs`` table.
+RUN_WRITES = re.compile(r"\b(UPDATE|INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|DELETE\s+FROM)\s+runs\b", re.I)
+#: SQL that changes any table, passed to a connection's ``execute``.
+SQL_WRITES = re.compile(r"\b(UPDATE|INSERT|REPLACE|DELETE)\b", re.I)
+#: Outside ``bet/store``, the one module that executes writing SQL: it writes a *new* study file
+#: whole from a snapshot of the store (``bet study``), never a run of a live store.
+WRITES_A_NEW_FILE = {"bet/study.py"}
+
+
+def run_state_writes(source: str, path: str) -> list[str]:
+    """Where ``source`` changes a run's state other than through the store's methods: SQL that
+    writes ``runs``, a connection's ``execute`` with writing SQL, ``update_run(status=…)``."""
+    found = [f"SQL {m.group(0)!r}" for m in RUN_WRITES.finditer(source)]
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        name = node.func.attr
+        if name in ("execute", "executemany", "executescript") and node.args and path not in WRITES_A_NEW_FILE:
+            sql = ast.unparse(node.args[0])
+            if SQL_WRITES.search(sql):
+                found.append(f"line {node.lineno}: {name}({sql})")
+        if name == "update_run" and any(k.arg in ("status", "phase") for k in node.keywords):
+            found.append(f"line {node.lineno}: update_run(status=…): use the store's finish / requeue / interrupt")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SOURCES + DASHBOARD_SOURCES if not rel(p).startswith("bet/store/")],
+    ids=lambda p: p.relative_to(BET.parent).as_posix(),
+)
+def test_only_the_store_changes_a_runs_state(path: Path) -> None:
+    found = run_state_writes(path.read_text(), rel(path))
+    assert not found, f"{rel(path)} changes runs itself: {found}; add a RunStore method and call it"
+
+
+def test_the_run_state_checker_sees_writes() -> None:
+    src = (
+        'conn.execute("UPDATE runs SET status=? WHERE run_id=?", ("stopped", rid))\n'
+        'store.conn.execute(f"DELETE FROM {table} WHERE run_id=?", (rid,))\n'
+        'store.update_run(rid, status="queued", error=None)\n'
+        "store.update_run(rid, retries=2)\n"
+        'conn.execute("SELECT * FROM runs")\n'
+    )
+    found = run_state_writes(src, "bet/x.py")
+    assert len(found) == 4 and "UPDATE runs" in found[0] and "DELETE" in found[2] and "update_run" in found[3]
+    assert run_state_writes('conn.executemany(f"INSERT INTO {table} VALUES (?)", rows)\n', "bet/study.py") == []

@@ -124,7 +124,7 @@ def test_failed_run_is_recorded_and_the_queue_goes_on(runner: Runner) -> None:
     assert runner.wait([bad, good], timeout=120)
     failed = runner.store.get_run(bad)
     assert failed["status"] == "failed" and "no CUDA device" in failed["error"]
-    assert bad in runner.failures
+    assert bad in runner.executor.failures
     assert runner.store.get_run(good)["status"] == "completed"
 
 

@@ -54,7 +54,7 @@ def test_a_session_cannot_stop_or_resume_another_sessions_run(runner: Runner) ->
 
 def test_a_killed_worker_process_fails_its_run_and_the_next_run_gets_a_new_one(runner: Runner) -> None:
     store = runner.store
-    worker = runner.processes[0]
+    worker = runner.executor.processes[0]
     assert worker is not None
     (a,) = runner.submit_search(tiny_config(iterations=50, finetune_steps=400))
     wait_for(lambda: store.get_run(a)["status"] == "running")

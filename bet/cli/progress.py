@@ -20,7 +20,7 @@ from bet.events import (
     RunFinished,
     TrainProgress,
 )
-from bet.store import Status
+from bet.status import Status
 
 T = TypeVar("T")
 

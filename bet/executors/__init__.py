@@ -1,5 +1,7 @@
-"""Where independent runs execute: in this process (default), or on a Ray cluster
-(:mod:`bet.executors.ray_driver`, imported only when asked for).
+"""Where independent runs execute: in this process (default), on a Ray cluster
+(:mod:`bet.executors.ray_driver`, imported only when asked for), or in the background in worker
+processes of this machine (:mod:`bet.executors.process`: a queue one submits to and watches through
+the store — the dashboard's).
 
 An executor takes jobs created by the driver (which owns the store), executes their event
 streams, and has the driver record them. Jobs are independent: whole searches of a sweep or a

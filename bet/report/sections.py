@@ -36,7 +36,7 @@ from bet.report.collect import (
 )
 from bet.report.page import Html, bold, esc, figs, flatten, kv, num, table
 from bet.report.story import search_story
-from bet.store import Status
+from bet.status import Status
 
 SETTINGS = (
     "backbone",

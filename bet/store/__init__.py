@@ -19,9 +19,10 @@ from typing import Any
 
 from bet.budget import Action
 from bet.errors import StoreError
+from bet.status import ACTIVE, RESUMABLE, Status
 from bet.store.reading import HOST, StoreReader, default_path
 from bet.store.recorder import Listener, Recorder, record
-from bet.store.schema import Status, pack_sizes, unpack_sizes
+from bet.store.schema import pack_sizes, unpack_sizes
 
 __all__ = [
     "ACTIVE",
@@ -36,9 +37,6 @@ __all__ = [
     "record",
     "unpack_sizes",
 ]
-
-ACTIVE = tuple(s for s in Status if not s.is_final)
-RESUMABLE = tuple(s for s in Status if s.is_resumable)
 
 
 class RunStore(StoreReader):
@@ -194,6 +192,11 @@ class RunStore(StoreReader):
             phase="done" if status is Status.COMPLETED else str(status),
             **fields,
         )
+
+    def interrupt(self, run_id: str, error: str) -> None:
+        """Record a run ``interrupted``, saying why: the process executing it stopped before it
+        ended (:mod:`bet.executors.interrupted`); a search can be resumed."""
+        self.update_run(run_id, status=Status.INTERRUPTED, phase="interrupted", error=error)
 
     def request_stop(self, run_id: str) -> None:
         """Ask the process running ``run_id`` (any process using this store) to stop it cleanly."""

@@ -17,8 +17,9 @@ from typing import Any
 from bet.budget import Action
 from bet.errors import StoreError
 from bet.paths import bet_home
+from bet.status import Status
 from bet.store.opening import check_path, connect, make_parent, probe
-from bet.store.schema import COLUMN_DEFAULTS, SCHEMA_VERSION, Status, migrate, unpack_sizes
+from bet.store.schema import COLUMN_DEFAULTS, SCHEMA_VERSION, migrate, unpack_sizes
 
 STALE_AFTER = 900.0  # seconds without a heartbeat before a run on another host counts as dead
 HOST = socket.gethostname()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bet.errors import BetError, StoreError
 from bet.events import CandidateEvaluated, Event, PhaseChanged, RunFinished, TablePacked, TrainProgress, to_dict
-from bet.store.schema import Status
+from bet.status import Status
 
 if TYPE_CHECKING:
     from bet.store import RunStore

@@ -9,32 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
-from enum import StrEnum
 
 import numpy as np
 
 SCHEMA_VERSION = 4
-
-
-class Status(StrEnum):
-    """A run's status, as stored (a ``str``: it compares equal to the stored text)."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"  # never stored: reported when a run's writer died
-
-    @property
-    def is_final(self) -> bool:
-        """Nothing runs it any more (it is neither queued nor running)."""
-        return self not in (Status.QUEUED, Status.RUNNING)
-
-    @property
-    def is_resumable(self) -> bool:
-        """A search in this status can be resumed from its stored evaluated actions."""
-        return self in (Status.INTERRUPTED, Status.STOPPED, Status.FAILED)
 
 
 #: Version 1: the original layout.

@@ -1,15 +1,17 @@
-"""Runs execute in a worker process, so that watching them does not slow them down (no streamlit).
+"""The process executor's worker processes: runs execute in a child process, so that watching
+them does not slow them down.
 
-The dashboard's server process serves pages: every poll re-reads the store and rebuilds figures in
-Python. Sharing that process (its GIL) with the search's training loop made a watched search 2.4×
-slower than the same search from the CLI. So each runner thread supervises one long-lived child
-process (``python -m dashboard.worker FD``, started when the runner starts, so torch is imported
-before the first click) that executes one job at a time: it writes the run's events into the store
-itself (the pages read them from there) and answers the thread with one message per job.
+A server that watches runs (the dashboard's: every poll re-reads the store and rebuilds figures in
+Python) would share its process — its GIL — with the search's training loop, which made a watched
+search 2.4× slower than the same search from the CLI. So each executor thread
+(:class:`~bet.executors.process.ProcessExecutor`) supervises one long-lived child process
+(:data:`CHILD`, started when the executor starts, so torch is imported before the first job) that
+executes one job at a time: it writes the run's events into the store itself (readers find them
+there) and answers the thread with one message per job.
 
 Stop: the thread sends the child ``SIGUSR1``, which sets the job's stop event — the engine checks it
 at every training step, as in the CLI. A child that dies (killed, out of memory) fails its run with
-the exit code; the next job starts a new child. A child whose server died exits on its own.
+the exit code; the next job starts a new child. A child whose parent died exits on its own.
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bet import Dataset, Job, RunStore, Status, job_events, record
+from bet.data import Dataset
+from bet.runs import Job, job_events, record
+from bet.status import Status
+from bet.store import RunStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # where ``bet`` imports from
+#: The child's program (``python -c CHILD FD``): :func:`serve` on the pipe's end. Not ``python -m``:
+#: the package ``bet`` imports this module before runpy would run it as ``__main__``.
+CHILD = "import sys; from bet.executors.process_worker import serve, Connection; serve(Connection(int(sys.argv[1])))"
 
 
 class WorkerError(RuntimeError):
@@ -37,7 +45,7 @@ class WorkerError(RuntimeError):
 
 
 class Worker:
-    """The parent's handle on one worker process (used by one runner thread at a time)."""
+    """The parent's handle on one worker process (used by one executor thread at a time)."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
@@ -57,12 +65,12 @@ class Worker:
         self.close()
         parent, child = multiprocessing.Pipe()
         fd = child.fileno()
-        cmd = [sys.executable, "-m", "dashboard.worker", str(fd)]
+        cmd = [sys.executable, "-c", CHILD, str(fd)]
         self._proc = subprocess.Popen(cmd, cwd=ROOT, pass_fds=(fd,), stdin=subprocess.DEVNULL)
         child.close()
         self._conn = parent
 
-    def run(self, store_path: str | Path, job: Job, data: Dataset, stop: threading.Event) -> None:
+    def run(self, store_path: str | Path, job: Job, data: Dataset | None, stop: threading.Event) -> None:
         """Execute ``job`` in the child and wait for it; ``stop`` set meanwhile stops it within a
         training step. Raises :class:`WorkerError` when the job failed or the child died."""
         self.start()
@@ -99,7 +107,7 @@ class Worker:
                 os.kill(self._proc.pid, sig)
 
     def kill(self) -> None:
-        """End the child at once (the server is stopping: its run is recorded interrupted)."""
+        """End the child at once (its parent is stopping: its run is recorded interrupted)."""
         if self._proc is not None:
             self._signal(signal.SIGKILL)
 
@@ -120,31 +128,26 @@ class Worker:
 
 
 def _exit_when_orphaned(parent: int) -> None:
-    """The server died (its child is re-parented): stop at once, leaving the run ``interrupted``."""
+    """The parent died (its child is re-parented): stop at once, leaving the run ``interrupted``."""
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(1)
 
 
-def default_processes() -> bool:
-    """``BET_DASHBOARD_PROCESSES`` (default 1: runs execute in worker processes)."""
-    return os.environ.get("BET_DASHBOARD_PROCESSES", "1").strip() not in ("0", "false", "no")
-
-
 @dataclass
 class Task:
-    """A queued run: its job, its loaded data, and its own Stop."""
+    """A queued run: its job, its loaded data (None: the job loads its own), and its own Stop."""
 
     job: Job
-    data: Dataset
+    data: Dataset | None
     stop: threading.Event = field(default_factory=threading.Event)
     submitted_at: float = field(default_factory=time.time)
 
 
 def execute(store: RunStore, task: Task, worker: Worker | None, exiting: threading.Event | None = None) -> None:
     """Run ``task`` in ``worker`` (None: in this thread); raises what the run failed with. A worker
-    that dies once ``exiting`` is set was ended by the server's stop: the run is not failed (the
-    server records it interrupted)."""
+    that dies once ``exiting`` is set was ended by the executor's exit: the run is not failed (the
+    executor records it interrupted)."""
     if worker is None:
         record(store, task.job, job_events(task.job, task.data, task.stop), stop=task.stop)
         return
@@ -162,8 +165,8 @@ def serve(conn: Connection) -> None:
     """The child's loop: one job per message until ``None`` or the parent closes the pipe."""
     stop = threading.Event()
     signal.signal(signal.SIGUSR1, lambda *_: stop.set())
-    # Ctrl-C in the server's terminal, or SIGTERM to its process group: the server decides (it
-    # records the run interrupted, resumable, and ends this process: Runner.interrupt_all)
+    # Ctrl-C in the parent's terminal, or SIGTERM to its process group: the parent decides (it
+    # records the run interrupted, resumable, and ends this process: ProcessExecutor.interrupt_all)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
@@ -184,7 +187,3 @@ def serve(conn: Connection) -> None:
             conn.send(f"{type(exc).__name__}: {exc}")
         else:
             conn.send(None)
-
-
-if __name__ == "__main__":
-    serve(Connection(int(sys.argv[1])))
