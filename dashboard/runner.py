@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def default_workers() -> int:
     """``BET_DASHBOARD_WORKERS`` (default 1: CPU runs go one after another)."""
-    return env.integer("BET_DASHBOARD_WORKERS", 1, 1, 64)
+    return env.integer("BET_DASHBOARD_WORKERS", 1, low=1, high=64)
 
 
 class Runner(Submitting):

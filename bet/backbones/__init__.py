@@ -23,7 +23,7 @@ BACKBONES: dict[str, type[Backbone]] = {
 __all__ = ["BACKBONES", "Backbone", "Scorer", "action_budget", "make_backbone"]
 
 
-def action_budget(backbone: str, budget: int, n_rows: int, d_min: int = 1) -> int:
+def action_budget(backbone: str, budget: int, *, n_rows: int, d_min: int = 1) -> int:
     """The parameters an action may spend on ``backbone`` under ``budget``: all of it, except
     for NCF, whose GMF table is paid from the other half (:attr:`Backbone.action_share`).
     Raises :class:`BudgetError` when that leaves less than ``d_min`` per row."""
@@ -39,7 +39,7 @@ def action_budget(backbone: str, budget: int, n_rows: int, d_min: int = 1) -> in
 
 
 def make_backbone(
-    name: str, data: Dataset, seed: int = 0, d_max: int = D_MAX, device: str | torch.device = "cpu"
+    name: str, data: Dataset, *, seed: int = 0, d_max: int = D_MAX, device: str | torch.device = "cpu"
 ) -> Backbone:
     """A freshly initialised backbone; the same ``seed`` gives the same weights."""
     if name not in BACKBONES:
