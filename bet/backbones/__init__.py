@@ -1,4 +1,4 @@
-"""Backbones behind one registry. Every one is built as ``cls(data, d_max, device, generator)``."""
+"""Backbones behind one registry. Every one is built as ``cls(data, d_max, device, generator=generator)``."""
 
 from __future__ import annotations
 
@@ -49,5 +49,5 @@ def make_backbone(
     # nn.Linear draws its default init from torch's global generator before we re-draw every
     # weight from ``gen``: fork it, so building a model never moves the caller's random state.
     with torch.random.fork_rng(devices=[]):
-        model = BACKBONES[name](data, d_max, dev, gen)  # type: ignore[call-arg]
+        model = BACKBONES[name](data, d_max, dev, generator=gen)  # type: ignore[call-arg]
     return model.to(dev)
