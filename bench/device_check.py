@@ -35,7 +35,7 @@ def main() -> None:
     dev = resolve_device(args.device)
     torch.set_num_threads(1)  # as bet.train does: see bet/runtime.py
     data = load_dataset(args.dataset)
-    model = make_backbone(args.backbone, data, 0, device=dev)
+    model = make_backbone(args.backbone, data, seed=0, device=dev)
     opt = torch.optim.Adam(model.parameters(), lr=0.03, fused=True)
     sampler = BPRSampler(data.train, 10_000, np.random.default_rng(0))
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)

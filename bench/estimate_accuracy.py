@@ -98,7 +98,7 @@ def run_mini(only: list[str]) -> None:
     for name, (label, cfg) in configs().items():
         if only and name not in only:
             continue
-        t = measure(data, cfg.backbone, resolve_device(cfg.device), cfg.d_max)
+        t = measure(data, cfg.backbone, resolve_device(cfg.device), d_max=cfg.d_max)
         cold = plan(cfg, data, dataclasses.replace(t, observed=()))
         learned = plan(cfg, data, t)
         t0 = time.perf_counter()
@@ -161,7 +161,7 @@ def run_store(path: Path, dataset: str | None, preset: str | None) -> None:
             continue
         device = resolve_device(cfg.device)
         if (
-            cached_for(r["data_fingerprint"] or "", cfg.backbone, device, cfg.d_max) is None
+            cached_for(r["data_fingerprint"] or "", cfg.backbone, device, d_max=cfg.d_max) is None
         ):  # data not loaded for nothing
             print(f"| {label} | – | – | – | – | – | no timings cached here for its data (`bet estimate` once) |")
             continue
@@ -170,7 +170,7 @@ def run_store(path: Path, dataset: str | None, preset: str | None) -> None:
         except BetError as exc:
             print(f"| {label} | – | – | – | – | – | data not here: {exc} |")
             continue
-        t = cached_timings(data, cfg.backbone, device, cfg.d_max)
+        t = cached_timings(data, cfg.backbone, device, d_max=cfg.d_max)
         if t is None:
             print(f"| {label} | – | – | – | – | – | no timings cached here (`bet estimate` once) |")
             continue

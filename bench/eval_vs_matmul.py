@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load0 = os.getloadavg()
     if not args.no_verify:
         torch.set_num_threads(max(args.threads))
-        top = ranked_items(scorer, users, data.train, data.n_items, K, block=args.block[0])
+        top = ranked_items(scorer, users, data.train, n_items=data.n_items, k=K, block=args.block[0])
         summary["verify"] = verify(u, v, data.train, top, args.block[0])
         print(f"check against torch.topk: {summary['verify']}", file=sys.stderr, flush=True)
         if summary["verify"]["wrong_rows"]:
@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             fns[f"matmul b{blk}"] = lambda blk=blk: bare_matmul(u, v, blk)
             if threads > 1:
                 fns[f"matmul b{blk} {threads} workers"] = lambda blk=blk, t=threads: bare_matmul(u, v, blk, workers=t)
-            fns[f"eval b{blk}"] = lambda blk=blk: ranked_items(scorer, users, data.train, data.n_items, K, block=blk)
+            fns[f"eval b{blk}"] = lambda blk=blk: ranked_items(
+                scorer, users, data.train, n_items=data.n_items, k=K, block=blk
+            )
             fns[f"eval b{blk}"]()  # warm up (allocations, page faults)
         res = timed(fns, args.repeats)
         med = {name: statistics.median(r["wall"]) for name, r in res.items()}

@@ -76,12 +76,12 @@ def main() -> None:
     sample = user_sample(data, args.users, args.seed)
     q_full_sample = quality(evaluate(model, data, "valid", users=sample)) if sample is not None else q_full
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    sampler = ActionSampler.for_data(data, budget_for(args.sparsity, data.n_rows))
+    sampler = ActionSampler.for_data(data, budget_for(args.sparsity, n_rows=data.n_rows))
     batch = sampler.sample(args.actions, np.random.default_rng([args.seed, 999]))
     actions = [batch.action(i) for i in range(len(batch))]
     names = [f"sampled{i}" for i in range(len(batch))]
     for m in ("su", "mde"):
-        actions.append(baseline_action(m, data, args.sparsity, args.seed))
+        actions.append(baseline_action(m, data, args.sparsity, seed=args.seed))
         names.append(m)
     checkpoints = [int(c) for c in args.checkpoints.split(",")]
     fit = np.zeros((len(actions), len(checkpoints)))
@@ -116,7 +116,7 @@ def main() -> None:
             t1 = time.time()
             m, res = drain(
                 train_sized(
-                    data, args.backbone, actions[a], RETRAIN if how == "scratch" else warm_cfg, seed=args.seed,
+                    data, args.backbone, actions[a], cfg=RETRAIN if how == "scratch" else warm_cfg, seed=args.seed,
                     device=dev, phase="retrain", init=state if how == "warm" else None,
                 )
             )  # fmt: skip

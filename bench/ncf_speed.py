@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load0 = os.getloadavg()
     data = load_dataset("gowalla")
     ncf, lgc = make_backbone("ncf", data, seed=0), make_backbone("lightgcn", data, seed=0)
-    old_ncf = OldNCF(data, ncf.d_max, ncf.device, torch.Generator().manual_seed(0))
+    old_ncf = OldNCF(data, ncf.d_max, ncf.device, generator=torch.Generator().manual_seed(0))
     old_ncf.load_state_dict(ncf.state_dict())
     assert isinstance(ncf, NCF)
     res: dict[str, Any] = {"benchmark": "ncf_speed", "users": data.n_users, "items": data.n_items, "threads": 2}
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         compiled_tile(ncf.d_max)
     res["compile_s"] = round(time.perf_counter() - t, 2)  # cold, or from inductor's disk cache
     users = torch.arange(64)
-    tiled, comp = (NCFScores((hu, hi, gu, gi), w, b0, k) for k in ("tiled", "compiled"))
+    tiled, comp = (NCFScores((hu, hi, gu, gi), w, b0, kernel=k) for k in ("tiled", "compiled"))
     old, gi_t = old_scorer(ncf), gi.T.contiguous()
     kernels = {
         "old": lambda: old(users),
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tops = {}
         for name, sc in (("new", new_s), ("old", old_s)):
             t = time.perf_counter()
-            tops[name] = ranked_items(sc, sample, data.train, data.n_items, 20, block=64)
+            tops[name] = ranked_items(sc, sample, data.train, n_items=data.n_items, k=20, block=64)
             res[f"sample_pass_s_{name}"] = round(time.perf_counter() - t, 2)
     scale = len(valid_users) / args.sample
     res["old_pass_s_scaled"] = round(res["sample_pass_s_old"] * scale, 1)

@@ -68,7 +68,9 @@ def main() -> None:
     )  # fmt: skip
     t0 = time.perf_counter()
     (fitted, res), events = drain(
-        train_sized(data, cfg.backbone, action, train, seed=cfg.seed, device=dev, init=None if args.scratch else state)
+        train_sized(
+            data, cfg.backbone, action, cfg=train, seed=cfg.seed, device=dev, init=None if args.scratch else state
+        )
     )
     curve = [(e.step, round(e.valid["recall@20"], 4)) for e in events if getattr(e, "valid", None)]
     out = {

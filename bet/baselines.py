@@ -53,7 +53,7 @@ def sizes_rule(method: str) -> str | None:
 
 
 def baseline_action(
-    method: str, data: Dataset, sparsity: float, seed: int = 0, d_max: int = D_MAX, *, backbone: str = "lightgcn"
+    method: str, data: Dataset, sparsity: float, *, seed: int = 0, d_max: int = D_MAX, backbone: str = "lightgcn"
 ) -> Action:
     """:func:`budget_action` at the budget of the ``method`` run at ``sparsity`` (for read-outs
     that start from a sparsity: its config meets the data in :func:`~bet.config.run_budget`)."""
@@ -75,15 +75,15 @@ def budget_action(
     if sizes_by not in ("uniform", "random", "frequency"):  # before the budget: pop's is 0
         *known, last = sorted(size_kinds().values(), key=lambda m: not METHODS[m].budgeted)
         raise ConfigError(f"unknown baseline {method!r}; choose {', '.join(known)} or {last}")
-    budget = action_budget(backbone, budget, nu + ni)
+    budget = action_budget(backbone, budget, n_rows=nu + ni)
     if sizes_by == "uniform":
-        action = uniform(nu, ni, budget, d_max, by_frequency(data))
+        action = uniform(nu, ni, budget=budget, d_max=d_max, order=by_frequency(data))
     elif sizes_by == "random":
         weights = np.random.default_rng(seed).random(nu + ni)
-        sizes = allocate(weights, budget, d_max)
+        sizes = allocate(weights, budget, d_max=d_max)
         action = Action.of(sizes[:nu], sizes[nu:])
     else:
-        sizes = allocate(frequencies(data).astype(np.float64) ** MDE_ALPHA, budget, d_max)
+        sizes = allocate(frequencies(data).astype(np.float64) ** MDE_ALPHA, budget, d_max=d_max)
         action = Action.of(sizes[:nu], sizes[nu:])
     return action.check(budget, d_max)
 
@@ -104,7 +104,7 @@ def baseline_events(
             data, cfg.backbone, cfg.pretrain, seed=cfg.seed, device=device, stop=stop, d_max=cfg.d_max
         )
     elif trains == "nothing":
-        model = make_backbone("pop", data, cfg.seed, cfg.d_max, device)
+        model = make_backbone("pop", data, seed=cfg.seed, d_max=cfg.d_max, device=device)
         valid = evaluate(model, data, "valid")
     else:
         action = budget_action(cfg.method, data, budget, seed=cfg.seed, d_max=cfg.d_max, backbone=cfg.backbone)
@@ -113,7 +113,7 @@ def baseline_events(
             data,
             cfg.backbone,
             action,
-            cfg.train,
+            cfg=cfg.train,
             seed=cfg.seed,
             device=device,
             stop=stop,

@@ -29,7 +29,7 @@ def max_sparsity(d_max: int = D_MAX, d_min: int = D_MIN) -> float:
     return 1.0 - d_min / d_max
 
 
-def budget_for(sparsity: float, n_rows: int, d_max: int = D_MAX, d_min: int = D_MIN) -> int:
+def budget_for(sparsity: float, *, n_rows: int, d_max: int = D_MAX, d_min: int = D_MIN) -> int:
     """``floor((1 − c) · d_max · n_rows)`` parameters, checked for feasibility.
 
     Raises :class:`BudgetError` when ``c`` is outside ``[0, 1)`` or leaves less than ``d_min``
@@ -85,7 +85,7 @@ class Action:
         return self
 
 
-def uniform(n_users: int, n_items: int, budget: int, d_max: int = D_MAX, order: np.ndarray | None = None) -> Action:
+def uniform(n_users: int, n_items: int, *, budget: int, d_max: int = D_MAX, order: np.ndarray | None = None) -> Action:
     """The same size for every row; the remainder (< one per row) goes to the rows first in
     ``order`` (e.g. by descending frequency), so the whole budget is used."""
     n = n_users + n_items
@@ -97,7 +97,7 @@ def uniform(n_users: int, n_items: int, budget: int, d_max: int = D_MAX, order: 
     return Action.of(sizes[:n_users], sizes[n_users:])
 
 
-def allocate(weights: np.ndarray, budget: int, d_max: int = D_MAX, d_min: int = D_MIN) -> np.ndarray:
+def allocate(weights: np.ndarray, budget: int, *, d_max: int = D_MAX, d_min: int = D_MIN) -> np.ndarray:
     """Integer sizes in ``[d_min, d_max]`` roughly proportional to ``weights``, with
     ``Σ sizes <= budget`` (equal whenever ``budget <= d_max · n``).
 
@@ -140,7 +140,7 @@ def allocate(weights: np.ndarray, budget: int, d_max: int = D_MAX, d_min: int = 
     return sizes
 
 
-def sorted_allocate(weights_desc: np.ndarray, budget: int, d_max: int = D_MAX, d_min: int = D_MIN) -> np.ndarray:
+def sorted_allocate(weights_desc: np.ndarray, budget: int, *, d_max: int = D_MAX, d_min: int = D_MIN) -> np.ndarray:
     """Sizes for weights sorted in *descending* order: non-increasing, in ``[d_min, d_max]``,
     summing to exactly ``min(budget, d_max·n)`` (the caller guarantees ``budget >= d_min·n``).
 
@@ -194,7 +194,9 @@ def sorted_allocate(weights_desc: np.ndarray, budget: int, d_max: int = D_MAX, d
     return sizes
 
 
-def batch_allocate(log_w_desc: np.ndarray, budgets: np.ndarray, d_max: int = D_MAX, d_min: int = D_MIN) -> np.ndarray:
+def batch_allocate(
+    log_w_desc: np.ndarray, budgets: np.ndarray, *, d_max: int = D_MAX, d_min: int = D_MIN
+) -> np.ndarray:
     """:func:`sorted_allocate` for many rows at once: ``log_w_desc`` ``(m, n)`` log-weights, each
     row sorted descending, ``budgets`` ``(m,)`` with ``d_min·n <= budget``. Returns ``(m, n)``
     int64 sizes, each row non-increasing, in ``[d_min, d_max]``, summing to ``min(budget, d_max·n)``.

@@ -25,7 +25,7 @@ _PLAIN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._+-]{{0,{NAME_LIMIT - 1}}}")
 CACHE_VERSION = 3  # bump when a backbone's maths or the training batches change (3: distinct users per batch)
 
 
-def model_key(data: Dataset, backbone: str, d_max: int, cfg: Any, seed: int) -> str:
+def model_key(data: Dataset, backbone: str, *, d_max: int, cfg: Any, seed: int) -> str:
     # Fields added to the config after this version, at their defaults, leave the key unchanged.
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if not (k in _ADDED_LATER and v is None)}
     spec = {

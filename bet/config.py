@@ -81,7 +81,7 @@ class DataSpec:
     min_rating: float | None = None
 
     def load(self) -> Dataset:
-        return load_dataset(self.dataset, self.split, self.split_seed, self.fmt, self.min_rating)
+        return load_dataset(self.dataset, self.split, seed=self.split_seed, fmt=self.fmt, min_rating=self.min_rating)
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ def run_budget(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
     if m is not None and not m.table:
         return 0
     if m is not None and not m.budgeted:
-        return budget_for(0.0, data.n_rows, cfg.d_max) * BACKBONES[cfg.backbone].action_share
-    budget = budget_for(cfg.sparsity, data.n_rows, cfg.d_max)
-    action_budget(cfg.backbone, budget, data.n_rows)  # NCF keeps two embeddings per row: feasible?
+        return budget_for(0.0, n_rows=data.n_rows, d_max=cfg.d_max) * BACKBONES[cfg.backbone].action_share
+    budget = budget_for(cfg.sparsity, n_rows=data.n_rows, d_max=cfg.d_max)
+    action_budget(cfg.backbone, budget, n_rows=data.n_rows)  # NCF keeps two embeddings per row: feasible?
     return budget

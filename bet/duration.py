@@ -33,7 +33,7 @@ def stop_steps(cfg: TrainConfig, data: Dataset, epochs: float) -> float:
     return total if cfg.patience <= 0 else min(total, epochs * cfg.steps_per_epoch(data))
 
 
-def training(cfg: TrainConfig, data: Dataset, t: Timings, width: float, steps: float) -> float:
+def training(cfg: TrainConfig, data: Dataset, t: Timings, *, width: float, steps: float) -> float:
     """Seconds of ``steps`` training steps at ``width`` with the early-stopping validations among
     them (on ``eval_users`` of the users, then the best once on all of them)."""
     if cfg.patience <= 0:
@@ -50,40 +50,42 @@ def parallel(seconds: Sequence[float], workers: int) -> float:
     return PAIRED.get(n, 1.0 + 0.2 * (n - 1)) * sum(seconds) / n
 
 
-def pretraining(cfg: SearchConfig | BaselineConfig, data: Dataset, t: Timings, steps: float) -> float:
+def pretraining(cfg: SearchConfig | BaselineConfig, data: Dataset, t: Timings, *, steps: float) -> float:
     """Pretraining ``steps`` at full width, and a search's full model scored on its fitness users."""
     extra = cfg.fitness_users * t.eval(cfg.d_max) if isinstance(cfg, SearchConfig) and cfg.fitness_users else 0.0
-    return training(cfg.pretrain, data, t, cfg.d_max, steps) + extra
+    return training(cfg.pretrain, data, t, width=cfg.d_max, steps=steps) + extra
 
 
 def retraining(
-    cfg: SearchConfig, data: Dataset, t: Timings, width: float, steps: Sequence[float], workers: int
+    cfg: SearchConfig, data: Dataset, t: Timings, *, width: float, steps: Sequence[float], workers: int
 ) -> float:
     """The top-k retrained (``steps`` each), ``workers`` at a time, then the winner's test pass."""
-    each = [training(cfg.retrain, data, t, width, s) for s in steps]
+    each = [training(cfg.retrain, data, t, width=width, steps=s) for s in steps]
     return parallel(each, cfg.retrain_workers or workers) + t.eval(width)
 
 
-def reference(cfg: BaselineConfig, data: Dataset, t: Timings, width: float, steps: float) -> float:
+def reference(cfg: BaselineConfig, data: Dataset, t: Timings, *, width: float, steps: float) -> float:
     """A reference (SU, SR, MDE) trained ``steps`` from scratch, then its test pass."""
-    return training(cfg.train, data, t, width, steps) + t.eval(width)
+    return training(cfg.train, data, t, width=width, steps=steps) + t.eval(width)
 
 
-def record_model(rec: dict[str, Any], data: Dataset, t: Timings, workers: int) -> dict[str, float]:
+def record_model(rec: dict[str, Any], data: Dataset, t: Timings, *, workers: int) -> dict[str, float]:
     """What the per-step model says a recorded run's phases take for its own work."""
     raw, steps, width = rec["config"], rec.get("steps", {}), rec.get("width", {})
     cfg = (SearchConfig if "iterations" in raw else BaselineConfig).from_dict(raw)
     out: dict[str, float] = {}
     if "pretrain" in steps:
-        out["pretrain"] = pretraining(cfg, data, t, steps["pretrain"])
+        out["pretrain"] = pretraining(cfg, data, t, steps=steps["pretrain"])
     if isinstance(cfg, SearchConfig) and rec.get("evaluated"):
         n, w = rec["evaluated"], width.get("finetune", cfg.d_max)
         out["finetune"] = n * cfg.finetune(data).total_steps(data) * t.step(w)
         out["evaluation"] = n * (cfg.fitness_users or 1.0) * t.eval(w)
     if isinstance(cfg, SearchConfig) and steps.get("retrain"):
-        out["retrain"] = retraining(cfg, data, t, width.get("retrain", cfg.d_max), steps["retrain"], workers)
+        out["retrain"] = retraining(
+            cfg, data, t, width=width.get("retrain", cfg.d_max), steps=steps["retrain"], workers=workers
+        )
     if isinstance(cfg, BaselineConfig) and "baseline" in steps:
-        out["baseline"] = reference(cfg, data, t, width.get("baseline", cfg.d_max), steps["baseline"])
+        out["baseline"] = reference(cfg, data, t, width=width.get("baseline", cfg.d_max), steps=steps["baseline"])
     return out
 
 
@@ -100,7 +102,7 @@ class Seen:
         ratios: dict[str, list[float]] = {}
         for rec in self.runs:
             try:
-                model = record_model(rec, data, t, workers)
+                model = record_model(rec, data, t, workers=workers)
             except (KeyError, TypeError, ValueError):  # a record of another version: not learnt from
                 continue
             for phase, secs in rec.get("seconds", {}).items():
@@ -127,6 +129,7 @@ class Seen:
         phase: str,
         cfg: Any,
         data: Dataset,
+        *,
         default: float,
         sparsity: float | None = None,
         keep: Callable[[dict[str, Any]], bool] = lambda r: True,

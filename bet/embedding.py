@@ -35,6 +35,7 @@ class BudgetedEmbedding(nn.Module):
         self,
         n_users: int,
         n_items: int,
+        *,
         d_max: int = D_MAX,
         init: str = "normal",
         std: float = 0.01,

@@ -34,7 +34,7 @@ class BetError(Exception):
 class DataError(BetError):
     """A dataset file that cannot be read: names the file, the line and what was expected."""
 
-    def __init__(self, path: str | Path, problem: str, line: int | None = None, expected: str = ""):
+    def __init__(self, path: str | Path, problem: str, *, line: int | None = None, expected: str = ""):
         self.path = str(path)
         self.line = line
         self.problem = problem

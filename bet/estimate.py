@@ -89,6 +89,7 @@ def plan(
     cfg: SearchConfig | BaselineConfig,
     data: Dataset,
     t: Timings,
+    *,
     workers: int | None = None,
     pretrained: bool | None = None,
 ) -> dict[str, float]:
@@ -100,16 +101,20 @@ def plan(
     seen = Seen(t, data, workers)
     out = dict.fromkeys(TIME_PHASES, 0.0)
     if pretrained is None:
-        pretrained = cache.exists(cache.model_key(data, cfg.backbone, cfg.d_max, cfg.pretrain, cfg.seed))
+        pretrained = cache.exists(cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.pretrain, seed=cfg.seed))
     ref = METHODS.get(cfg.method) if isinstance(cfg, BaselineConfig) else None
     if not pretrained and (isinstance(cfg, SearchConfig) or (ref is not None and ref.trains == "pretrain")):
-        steps = stop_steps(cfg.pretrain, data, seen.epochs("pretrain", cfg, data, PRETRAIN_EPOCHS))
-        out["pretrain"] = seen.scale("pretrain") * pretraining(cfg, data, t, steps)
+        steps = stop_steps(cfg.pretrain, data, seen.epochs("pretrain", cfg, data, default=PRETRAIN_EPOCHS))
+        out["pretrain"] = seen.scale("pretrain") * pretraining(cfg, data, t, steps=steps)
     if isinstance(cfg, BaselineConfig):
         if ref is None or ref.budgeted:  # a sized table, trained from scratch
             w = seen.width("baseline", cfg.sparsity, baseline_width(cfg, data))
-            epochs = seen.epochs("baseline", cfg, data, TYPICAL_EPOCHS, keep=lambda r: r.get("method") == cfg.method)
-            out["baseline"] = seen.scale("baseline") * reference(cfg, data, t, w, stop_steps(cfg.train, data, epochs))
+            epochs = seen.epochs(
+                "baseline", cfg, data, default=TYPICAL_EPOCHS, keep=lambda r: r.get("method") == cfg.method
+            )
+            out["baseline"] = seen.scale("baseline") * reference(
+                cfg, data, t, width=w, steps=stop_steps(cfg.train, data, epochs)
+            )
         return out
     width = typical_width(cfg, data)
     evaluated = cfg.iterations * cfg.parallel_candidates
@@ -122,15 +127,15 @@ def plan(
         "retrain",
         cfg,
         data,
-        WARM_EPOCHS if warm else TYPICAL_EPOCHS,
-        cfg.sparsity,
+        default=WARM_EPOCHS if warm else TYPICAL_EPOCHS,
+        sparsity=cfg.sparsity,
         keep=lambda r: r["config"].get("retrain_from", "scratch") == cfg.retrain_from,
     )
     w = seen.width("retrain", cfg.sparsity, width)
     k = min(cfg.retrain_top, evaluated)
     at_once = min(k, cfg.retrain_workers or workers)
     out["retrain"] = seen.scale("retrain", at_once) * retraining(
-        cfg, data, t, w, [stop_steps(cfg.retrain, data, epochs)] * k, workers
+        cfg, data, t, width=w, steps=[stop_steps(cfg.retrain, data, epochs)] * k, workers=workers
     )
     return out
 

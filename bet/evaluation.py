@@ -39,7 +39,7 @@ def user_sample(data: Dataset, fraction: float | None, seed: int) -> np.ndarray 
 
 
 def _rank(
-    model: Backbone, data: Dataset, split: str, ks: Sequence[int], only: np.ndarray | None = None
+    model: Backbone, data: Dataset, split: str, *, ks: Sequence[int], only: np.ndarray | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if split == "valid":
         truth, exclude = data.valid, data.train
@@ -51,12 +51,12 @@ def _rank(
     with torch_threads("eval"), torch.no_grad():
         scorer = model.scorer()
         block = rank_block(model.device)
-        top = ranked_items(scorer, users, exclude, data.n_items, max(ks), block=block, device=model.device)
-    return users, metrics_from_topk(top, truth, users, ks)
+        top = ranked_items(scorer, users, exclude, n_items=data.n_items, k=max(ks), block=block, device=model.device)
+    return users, metrics_from_topk(top, truth, users, ks=ks)
 
 
 def evaluate(
-    model: Backbone, data: Dataset, split: str = "valid", ks: Sequence[int] = KS, users: np.ndarray | None = None
+    model: Backbone, data: Dataset, split: str = "valid", *, ks: Sequence[int] = KS, users: np.ndarray | None = None
 ) -> dict[str, float]:
     """Mean Recall@k / NDCG@k over users with at least one ``split`` item (or over ``users``,
     a sample of them: :func:`user_sample`).
@@ -66,15 +66,15 @@ def evaluate(
     """
     if users is not None and split != "valid":
         raise ValueError("only validation is scored on a user sample; test read-outs use every user")
-    _, per = _rank(model, data, split, ks, users)
+    _, per = _rank(model, data, split, ks=ks, only=users)
     return {key: float(np.mean(vals)) if len(vals) else float("nan") for key, vals in per.items()}
 
 
 def evaluate_per_user(
-    model: Backbone, data: Dataset, split: str = "valid", ks: Sequence[int] = KS
+    model: Backbone, data: Dataset, split: str = "valid", *, ks: Sequence[int] = KS
 ) -> dict[str, np.ndarray]:
     """Per-user metrics ``(n_users,)``, NaN for users without ``split`` items."""
-    users, per = _rank(model, data, split, ks)
+    users, per = _rank(model, data, split, ks=ks)
     full = {}
     for key, vals in per.items():
         arr = np.full(data.n_users, np.nan)

@@ -110,7 +110,7 @@ def best_embedding(s: SearchState) -> np.ndarray:
 
 
 def finetuned(
-    s: SearchState, slot: int, action: Action, label: str, stop: threading.Event | None
+    s: SearchState, slot: int, action: Action, *, label: str, stop: threading.Event | None
 ) -> Generator[Event, None, Finetuned]:
     """Finetune ``action`` from the pretrained weights on model ``slot``: its validation metrics
     (None: stopped), the seconds finetuning + evaluation took, and those of the evaluation."""
@@ -135,7 +135,9 @@ def learned(s: SearchState) -> Generator[Event, None, None]:
     t0 = time.perf_counter() if s.pending else None
     while s.pending:
         ev, inputs = s.pending.pop(0)
-        loss = s.trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, s.update_rng(ev.action_id), inputs)
+        loss = s.trainer.add(
+            ev.action.user_sizes, ev.action.item_sizes, ev.fitness, rng=s.update_rng(ev.action_id), prepared=inputs
+        )
         seen = s.population[: len(s.trainer.targets)]  # the population is in action order
         a, b = [e.predicted for e in seen], [e.fitness for e in seen]
         rho = float(st.spearmanr(a, b).statistic) if len(a) >= 3 and np.ptp(a) > 0 and np.ptp(b) > 0 else None
@@ -145,7 +147,7 @@ def learned(s: SearchState) -> Generator[Event, None, None]:
 
 
 def ranked(
-    s: SearchState, t: int, batch: ActionBatch, prepared: Prepared, picks: Picks | None
+    s: SearchState, t: int, batch: ActionBatch, *, prepared: Prepared, picks: Picks | None
 ) -> Generator[Event, None, tuple[np.ndarray, Picks]]:
     """Learn what is pending, rank iteration ``t``'s candidates, select (unless ``picks`` are made
     already), then draw the next candidates: the predictions and the picks."""
@@ -175,16 +177,16 @@ def ranked(
 
 
 def finetunes(
-    s: SearchState, t: int, batch: ActionBatch, picks: Picks, todo: list[int], stop: threading.Event | None
+    s: SearchState, t: int, batch: ActionBatch, *, picks: Picks, todo: list[int], stop: threading.Event | None
 ) -> Generator[Event, None, tuple[list[Action], list[Finetuned]]]:
     """The picked actions, and the picks ``todo`` (not evaluated yet) finetuned, two at a time."""
     actions = [batch.action(i).check(s.sampler.budget, s.cfg.d_max) for i, _ in picks]
     label, workers = f"{t}/{s.cfg.iterations}", min(s.width, default_workers(s.device.type))
-    return actions, (yield from merge([finetuned(s, k, actions[k], label, stop) for k in todo], workers))
+    return actions, (yield from merge([finetuned(s, k, actions[k], label=label, stop=stop) for k in todo], workers))
 
 
 def iteration(
-    s: SearchState, t: int, batch: ActionBatch, prepared: Prepared, guess: int | None
+    s: SearchState, t: int, batch: ActionBatch, *, prepared: Prepared, guess: int | None
 ) -> Generator[Event, None, bool]:
     """Iteration ``t`` on its proposed candidates: learn (from t − 1) → rank → select → finetune,
     the finetuning begun early beside the rest when the pick is known or ``guess``-ed (a greedy
@@ -197,15 +199,15 @@ def iteration(
     early = blind or ([(guess, "greedy")] if guess is not None else None)
     done = None
     if early is None:
-        predicted, picks = yield from ranked(s, t, batch, prepared, None)
+        predicted, picks = yield from ranked(s, t, batch, prepared=prepared, picks=None)
     else:
-        halt, ranking = Halt(s.stop), ranked(s, t, batch, prepared, blind)
+        halt, ranking = Halt(s.stop), ranked(s, t, batch, prepared=prepared, picks=blind)
         done, (predicted, picks), ft_seconds = yield from beside(
-            finetunes(s, t, batch, early, todo, halt), ranking, keep=lambda r: r[1] == early, halt=halt
+            finetunes(s, t, batch, picks=early, todo=todo, stop=halt), ranking, keep=lambda r: r[1] == early, halt=halt
         )
     if done is None:  # nothing begun early, or a wrong guess (its finetuning was dropped)
         t_ft = time.perf_counter()
-        done = yield from finetunes(s, t, batch, picks, todo, s.stop)
+        done = yield from finetunes(s, t, batch, picks=picks, todo=todo, stop=s.stop)
         ft_seconds = time.perf_counter() - t_ft
     actions, runs = done
     if any(valid is None for valid, _, _ in runs):

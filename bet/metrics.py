@@ -42,7 +42,7 @@ def _truth_keys(truth: sp.csr_matrix) -> np.ndarray:
 
 
 def metrics_from_topk(
-    top: np.ndarray, truth: sp.csr_matrix, users: np.ndarray, ks: Sequence[int] = KS
+    top: np.ndarray, truth: sp.csr_matrix, users: np.ndarray, *, ks: Sequence[int] = KS
 ) -> dict[str, np.ndarray]:
     """Per-user metrics from ranked item lists ``top`` ``(len(users), ≥max(ks))`` (−1 = none).
 
@@ -91,7 +91,7 @@ class TopK:
     ``width`` is ``n_items`` rounded up to whole chunks; the padding columns hold −inf.
     """
 
-    def __init__(self, n_items: int, k: int, block: int, device: torch.device):
+    def __init__(self, n_items: int, *, k: int, block: int, device: torch.device):
         self.n_items, self.k, self.block, self.device = n_items, min(k, n_items), block, device
         self.chunk = chunk_size(n_items, self.k)
         self.groups = -(-n_items // self.chunk)
@@ -153,6 +153,7 @@ def ranked_items(
     scorer: Scorer,
     users: np.ndarray,
     exclude: sp.csr_matrix,
+    *,
     n_items: int,
     k: int = max(KS),
     block: int = 128,
@@ -177,7 +178,7 @@ def ranked_items(
         items_t[:, :n_items] = scorer.items.T
     n_workers = min(torch.get_num_threads(), -(-len(users) // block)) if dev.type == "cpu" else 1
     if n_workers <= 1:
-        _rank_part(scorer, items_t, users, ex, n_items, k, block, dev, out)
+        _rank_part(scorer, items_t, users, ex=ex, n_items=n_items, k=k, block=block, dev=dev, out=out)
         return out
     per = -(-len(users) // (n_workers * block)) * block  # whole blocks per worker
     parts = [(s, min(s + per, len(users))) for s in range(0, len(users), per)]
@@ -186,7 +187,18 @@ def ranked_items(
     try:
         with ThreadPoolExecutor(len(parts)) as pool:
             jobs = [
-                pool.submit(_rank_part, scorer, items_t, users[a:b], ex, n_items, k, block, dev, out[a:b])
+                pool.submit(
+                    _rank_part,
+                    scorer,
+                    items_t,
+                    users[a:b],
+                    ex=ex,
+                    n_items=n_items,
+                    k=k,
+                    block=block,
+                    dev=dev,
+                    out=out[a:b],
+                )
                 for a, b in parts
             ]
             for job in jobs:
@@ -201,6 +213,7 @@ def _rank_part(
     scorer: Scorer,
     items_t: torch.Tensor | None,
     users: np.ndarray,
+    *,
     ex: sp.csr_matrix,
     n_items: int,
     k: int,
@@ -212,7 +225,7 @@ def _rank_part(
 
     ``items_t``: ``(d, width)`` zero-padded item embeddings for the matmul path (None: call
     ``scorer``)."""
-    tk = TopK(n_items, k, block, dev)
+    tk = TopK(n_items, k=k, block=block, device=dev)
     # Excluded entries as flat offsets into the block buffer, computed once for all blocks.
     rows, cols = _rows_of(ex, users)
     flat = torch.from_numpy((rows % block) * tk.width + cols).to(dev)
@@ -236,6 +249,7 @@ def topk_metrics(
     scores: np.ndarray | torch.Tensor,
     exclude: sp.csr_matrix,
     truth: sp.csr_matrix,
+    *,
     ks: Sequence[int] = KS,
 ) -> dict[str, np.ndarray]:
     """Recall@k and NDCG@k per user from dense scores.
@@ -250,5 +264,5 @@ def topk_metrics(
     s = s.to(torch.float32)
     users = np.arange(s.shape[0])
     scorer = Scorer(fn=lambda u: s[u.to(s.device)])
-    top = ranked_items(scorer, users, exclude, s.shape[1], max(ks), device=s.device)
-    return metrics_from_topk(top, truth, users, ks)
+    top = ranked_items(scorer, users, exclude, n_items=s.shape[1], k=max(ks), device=s.device)
+    return metrics_from_topk(top, truth, users, ks=ks)

@@ -39,7 +39,7 @@ __all__ = [
 EMBED_DIM = 64
 
 
-def _mlp(sizes: tuple[int, ...], gen: torch.Generator, xavier: bool = False, last_act: bool = True) -> nn.Sequential:
+def _mlp(sizes: tuple[int, ...], gen: torch.Generator, *, xavier: bool = False, last_act: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in itertools.pairwise(sizes):
         lin = nn.Linear(a, b)
@@ -85,6 +85,7 @@ class DeepSetsPredictor(_Predictor):
         self,
         user_freq: np.ndarray,
         item_freq: np.ndarray,
+        *,
         d_max: int = D_MAX,
         seed: int = 0,
         linear_output: bool = False,
@@ -158,6 +159,7 @@ class SimplePredictor(_Predictor):
         self,
         user_freq: np.ndarray,
         item_freq: np.ndarray,
+        *,
         d_max: int = D_MAX,
         seed: int = 0,
         linear_output: bool = False,
@@ -228,6 +230,7 @@ class PredictorTrainer:
         user_sizes: np.ndarray,
         item_sizes: np.ndarray,
         fitness: float,
+        *,
         rng: np.random.Generator,
         prepared: Prepared | None = None,
     ) -> float:

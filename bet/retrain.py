@@ -35,6 +35,7 @@ def retrain_top(
     cfg: SearchConfig,
     data: Dataset,
     top: list[CandidateEvaluated],
+    *,
     device: torch.device,
     stop: threading.Event | None,
     init: dict[str, torch.Tensor] | None = None,
@@ -50,7 +51,7 @@ def retrain_top(
             data,
             cfg.backbone,
             cand.action,
-            cfg.retrain,
+            cfg=cfg.retrain,
             seed=cfg.seed,
             device=device,
             stop=stop,
@@ -76,6 +77,7 @@ def selective_retraining(
     cfg: SearchConfig,
     data: Dataset,
     population: list[CandidateEvaluated],
+    *,
     device: torch.device,
     stop: threading.Event | None,
     t_start: float,
@@ -85,7 +87,7 @@ def selective_retraining(
     metrics read out (never chosen by) and its table packed. None: stopped."""
     top = sorted(population, key=lambda e: (-e.fitness, e.action_id))[: cfg.retrain_top]
     yield PhaseChanged("retrain", f"top {len(top)} " + ("from scratch" if init is None else "from the pretrained rows"))
-    won = yield from retrain_top(cfg, data, top, device, stop, init)
+    won = yield from retrain_top(cfg, data, top, device=device, stop=stop, init=init)
     if won is None:
         yield RunFinished(Status.STOPPED, "stopped while retraining", seconds=time.perf_counter() - t_start)
         return None

@@ -163,7 +163,7 @@ def job_events(job: Job, data: Dataset | None = None, stop: threading.Event | No
         raise StoreError(f"run {job.run_id} has no budget: take it with prepare_resume, which computes one")
     if isinstance(cfg, SearchConfig):
         yield RunStarted(job.run_id, cfg.to_dict(), budget, data.n_users, data.n_items)
-        yield from bet_search(cfg, data, stop, job.population, budget=budget)
+        yield from bet_search(cfg, data, stop=stop, resume=job.population, budget=budget)
     else:
         yield from baseline_events(cfg, data, stop, budget=budget)
 

@@ -92,7 +92,7 @@ class ActionSampler:
     DEDUP_ROUNDS = 8
 
     def __init__(
-        self, user_freq: np.ndarray, item_freq: np.ndarray, budget: int, d_max: int = D_MAX, *, redraws: int = 0
+        self, user_freq: np.ndarray, item_freq: np.ndarray, budget: int, *, d_max: int = D_MAX, redraws: int = 0
     ):
         self.n_users, self.n_items, self.d_max = len(user_freq), len(item_freq), d_max
         if not (D_MIN * (self.n_users + self.n_items) <= budget):
@@ -108,7 +108,7 @@ class ActionSampler:
 
     @classmethod
     def for_data(cls, data: Dataset, budget: int, d_max: int = D_MAX, *, redraws: int = 0) -> ActionSampler:
-        return cls(data.user_freq, data.item_freq, budget, d_max, redraws=redraws)
+        return cls(data.user_freq, data.item_freq, budget, d_max=d_max, redraws=redraws)
 
     def _draw(self, rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``m`` draws of ``n`` sorted log-weights (descending): (log_w, family index, β)."""
@@ -136,7 +136,7 @@ class ActionSampler:
         return np.asarray(share * budgets > self.d_max)
 
     def _sides(
-        self, rng: np.random.Generator, n: int, budgets: np.ndarray, order: np.ndarray
+        self, rng: np.random.Generator, n: int, budgets: np.ndarray, *, order: np.ndarray
     ) -> tuple[np.ndarray, list[str], np.ndarray]:
         m = len(budgets)
         log_w, fam, beta = self._draw(rng, n, m)
@@ -147,7 +147,7 @@ class ActionSampler:
             lw, f, b = self._draw(rng, n, len(todo))
             log_w[todo], fam[todo], beta[todo] = lw, f, b
             todo = todo[self._over(log_w[todo], budgets[todo])]
-        sizes_desc = batch_allocate(log_w, budgets, self.d_max)  # clips whatever is still over
+        sizes_desc = batch_allocate(log_w, budgets, d_max=self.d_max)  # clips whatever is still over
         sizes = np.empty((m, n), dtype=np.int16)
         sizes[:, order] = sizes_desc
         return sizes, [FAMILY_NAMES[k] for k in fam], beta
@@ -156,8 +156,8 @@ class ActionSampler:
         nu, ni, b, dm = self.n_users, self.n_items, self.budget, self.d_max
         lo_u, hi_u = max(nu, b - ni * dm), min(nu * dm, b - ni)
         bu = np.clip(np.floor(rng.random(m) * b), lo_u, hi_u).astype(np.int64)
-        users, ufam, ubeta = self._sides(rng, nu, bu, self.user_order)
-        items, ifam, ibeta = self._sides(rng, ni, b - bu, self.item_order)
+        users, ufam, ubeta = self._sides(rng, nu, bu, order=self.user_order)
+        items, ifam, ibeta = self._sides(rng, ni, b - bu, order=self.item_order)
         return ActionBatch(users, items, bu / b, tuple(ufam), tuple(ifam), ubeta, ibeta, m)
 
     def sample(self, m: int, rng: np.random.Generator) -> ActionBatch:

@@ -49,13 +49,13 @@ class SearchResult:
 
 
 def pretrain_phase(
-    cfg: SearchConfig, data: Dataset, stop: threading.Event | None, resume: list[Evaluated], budget: int
+    cfg: SearchConfig, data: Dataset, *, stop: threading.Event | None, resume: list[Evaluated], budget: int
 ) -> Generator[Event, None, SearchState | None]:
     """The full-size model (cached), and the state the search goes on from (None: stopped). A
     resumed search replays its evaluated actions into the predictor: the same predictor state."""
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
-    action_total = action_budget(cfg.backbone, budget, data.n_rows)
+    action_total = action_budget(cfg.backbone, budget, n_rows=data.n_rows)
     sampler = ActionSampler.for_data(data, action_total, cfg.d_max, redraws=cfg.redraws)
     yield PhaseChanged("pretrain", f"{cfg.backbone} at full size")
     t0 = time.perf_counter()
@@ -70,11 +70,15 @@ def pretrain_phase(
     q_full = quality(full_valid if fitness_users is None else evaluate(model, data, "valid", users=fitness_users))
     yield PretrainFinished(full_valid, quality(full_valid), cached, time.perf_counter() - t0)
     linear = cfg.predictor_training == "fit"  # standardised targets need a linear output
-    predictor = PREDICTORS[cfg.predictor](data.user_freq, data.item_freq, cfg.d_max, cfg.seed, linear).to(device)
+    predictor = PREDICTORS[cfg.predictor](
+        data.user_freq, data.item_freq, d_max=cfg.d_max, seed=cfg.seed, linear_output=linear
+    ).to(device)
     trainer = PredictorTrainer(predictor, cfg.predictor_updates, cfg.predictor_training)
     width = cfg.parallel_candidates
     done = len(resume) // width  # complete iterations; a partial one is redone, reusing what it stored
-    slots = [model] + [make_backbone(cfg.backbone, data, cfg.seed, cfg.d_max, device) for _ in range(width - 1)]
+    slots = [model] + [
+        make_backbone(cfg.backbone, data, seed=cfg.seed, d_max=cfg.d_max, device=device) for _ in range(width - 1)
+    ]
     s = SearchState(
         cfg,
         data,
@@ -92,22 +96,22 @@ def pretrain_phase(
         fitness_users=fitness_users,
     )
     for ev in s.population:  # resume: replay the updates in order → the same predictor state
-        trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, s.update_rng(ev.action_id))
+        trainer.add(ev.action.user_sizes, ev.action.item_sizes, ev.fitness, rng=s.update_rng(ev.action_id))
     return s
 
 
 def bet_search(
     cfg: SearchConfig,
     data: Dataset,
+    *,
     stop: threading.Event | None = None,
     resume: list[Evaluated] | None = None,
-    *,
     budget: int,
 ) -> Generator[Event, None, SearchResult]:
     """Run (or continue) one BET search under ``budget`` (the run's:
     :func:`bet.config.run_budget`, computed once where the config met the data); yields events,
     returns the :class:`SearchResult`."""
-    s = yield from pretrain_phase(cfg, data, stop, list(resume or []), budget)
+    s = yield from pretrain_phase(cfg, data, stop=stop, resume=list(resume or []), budget=budget)
     if s is None:
         return SearchResult(Status.STOPPED, list(resume or []))
     yield PhaseChanged("search", f"{cfg.iterations} iterations × {cfg.candidates} candidates")
@@ -120,7 +124,8 @@ def bet_search(
                 yield s.stopped_event(f"stopped before iteration {t}")
                 return SearchResult(Status.STOPPED, s.population)
             assert s.upcoming is not None
-            if not (yield from iteration(s, t, *s.upcoming.result())):
+            batch, prepared, guess = s.upcoming.result()
+            if not (yield from iteration(s, t, batch, prepared=prepared, guess=guess)):
                 return SearchResult(Status.STOPPED, s.population)
         yield from learned(s)  # the last iteration's
     return (yield from retrain_phase(s))
@@ -132,7 +137,9 @@ def retrain_phase(s: SearchState) -> Generator[Event, None, SearchResult]:
     s.slots.clear()
     init = dict(s.pretrained) if s.cfg.retrain_from == "pretrained" else None
     s.pretrained.clear()
-    done = yield from selective_retraining(s.cfg, s.data, s.population, s.device, s.stop, s.t_start, init=init)
+    done = yield from selective_retraining(
+        s.cfg, s.data, s.population, device=s.device, stop=s.stop, t_start=s.t_start, init=init
+    )
     if done is None:
         return SearchResult(Status.STOPPED, s.population)
     won, test = done

@@ -37,6 +37,7 @@ def choose(
     strategy: str,
     predicted: np.ndarray,
     rng: np.random.Generator,
+    *,
     embeddings: np.ndarray | None = None,
     anchor: np.ndarray | None = None,
     exclude: list[int] | None = None,
@@ -81,7 +82,12 @@ def pick(
     for j in range(1, width + 1):
         strategy = strategy_for(first + j, selection, have_best=anchor is not None)
         near = anchor() if strategy == "nearest" and anchor is not None else None
-        picks.append((choose(strategy, predicted, rng, embeddings, near, [i for i, _ in picks]), strategy))
+        picks.append(
+            (
+                choose(strategy, predicted, rng, embeddings=embeddings, anchor=near, exclude=[i for i, _ in picks]),
+                strategy,
+            )
+        )
     return picks
 
 

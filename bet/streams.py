@@ -93,6 +93,7 @@ class Halt(threading.Event):
 def beside(
     gen: Generator[Event, None, T],
     work: Generator[Event, None, U],
+    *,
     keep: Callable[[U], bool] | None = None,
     halt: threading.Event | None = None,
 ) -> Generator[Event, None, tuple[T | None, U, float]]:

@@ -77,13 +77,13 @@ class Timings:
     observed: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     def step(self, w: float) -> float:
-        return _interp(w, self.narrow, self.wide, self.step_narrow, self.step_wide)
+        return _interp(w, w0=self.narrow, w1=self.wide, y0=self.step_narrow, y1=self.step_wide)
 
     def eval(self, w: float) -> float:
-        return _interp(w, self.narrow, self.wide, self.eval_narrow, self.eval_wide)
+        return _interp(w, w0=self.narrow, w1=self.wide, y0=self.eval_narrow, y1=self.eval_wide)
 
 
-def _interp(w: float, w0: int, w1: int, y0: float, y1: float) -> float:
+def _interp(w: float, *, w0: int, w1: int, y0: float, y1: float) -> float:
     if w1 == w0:
         return y1
     return max(0.0, y0 + (y1 - y0) * (w - w0) / (w1 - w0))
@@ -108,7 +108,7 @@ def _time_steps(model: Backbone, data: Dataset, report: Callable[[int, str], Non
     return float(np.median(t_steps[1:])), len(t_steps)
 
 
-def _shifted(report: Progress, base: int, total: int, at: str) -> Callable[[int, str], None]:
+def _shifted(report: Progress, *, base: int, total: int, at: str) -> Callable[[int, str], None]:
     """A training's ``(k, what)`` as stage ``base + k`` of ``total``, ``at`` its width."""
     return lambda k, what: report(base + k, total, what + at)
 
@@ -127,18 +127,20 @@ def _time_evaluation(model: Backbone, data: Dataset) -> tuple[float, float, int,
         t1 = time.perf_counter()
         scorer = model.scorer()
         t2 = time.perf_counter()
-        top = ranked_items(scorer, sample, data.train, data.n_items, max(KS), block=block, device=model.device)
-        metrics_from_topk(top, data.valid, sample, KS)
+        top = ranked_items(
+            scorer, sample, data.train, n_items=data.n_items, k=max(KS), block=block, device=model.device
+        )
+        metrics_from_topk(top, data.valid, sample, ks=KS)
         t3 = time.perf_counter()
     build = t2 - t1
     return build + (t3 - t2) * len(users) / max(n, 1), max(0.0, t1 - t0 - build), n, len(users)
 
 
-def _key(data: Dataset, backbone: str, device: torch.device, d_max: int, narrow: int) -> str:
-    return _key_of(data.fingerprint, backbone, device, d_max, narrow)
+def _key(data: Dataset, backbone: str, device: torch.device, *, d_max: int, narrow: int) -> str:
+    return _key_of(data.fingerprint, backbone, device, d_max=d_max, narrow=narrow)
 
 
-def _key_of(fingerprint: str, backbone: str, device: torch.device, d_max: int, narrow: int) -> str:
+def _key_of(fingerprint: str, backbone: str, device: torch.device, *, d_max: int, narrow: int) -> str:
     return f"{fingerprint}-{backbone}-{device.type}-{os.cpu_count()}-{d_max}-{narrow}-m{METHOD}"
 
 
@@ -152,26 +154,26 @@ def _known() -> dict[str, Any]:
 
 
 def cached_timings(
-    data: Dataset, backbone: str, device: torch.device, d_max: int = 128, narrow: int = 8
+    data: Dataset, backbone: str, device: torch.device, *, d_max: int = 128, narrow: int = 8
 ) -> Timings | None:
     """The timings :func:`measure` would read back for this machine, or ``None`` (it would measure)."""
-    t = cached_for(data.fingerprint, backbone, device, d_max, narrow)
-    return None if t is None else _observed(t, data, backbone, device, d_max)
+    t = cached_for(data.fingerprint, backbone, device, d_max=d_max, narrow=narrow)
+    return None if t is None else _observed(t, data, backbone, device=device, d_max=d_max)
 
 
 def cached_for(
-    fingerprint: str, backbone: str, device: torch.device, d_max: int = 128, narrow: int = 8
+    fingerprint: str, backbone: str, device: torch.device, *, d_max: int = 128, narrow: int = 8
 ) -> Timings | None:
     """The cached measurement for data of this split ``fingerprint`` (a stored run's), without
     loading the data or the observed runs; ``None`` when this machine has none."""
-    entry = _known().get(_key_of(fingerprint, backbone, device, d_max, narrow))
+    entry = _known().get(_key_of(fingerprint, backbone, device, d_max=d_max, narrow=narrow))
     try:
         return Timings(**entry) if isinstance(entry, dict) else None
     except TypeError:  # an entry written by another version: measured again
         return None
 
 
-def _observed(t: Timings, data: Dataset, backbone: str, device: torch.device, d_max: int) -> Timings:
+def _observed(t: Timings, data: Dataset, backbone: str, *, device: torch.device, d_max: int) -> Timings:
     """``t`` with what recent runs of this dataset and backbone took on this machine."""
     return replace(t, observed=seen.recent(seen.key(data.fingerprint, backbone, device.type, d_max)))
 
@@ -180,13 +182,14 @@ def measure(
     data: Dataset,
     backbone: str,
     device: torch.device,
+    *,
     d_max: int = 128,
     narrow: int = 8,
     progress: Progress | None = None,
 ) -> Timings:
     """Measure (or read from the cache) step and evaluation times for this machine; ``progress``
     hears each measuring stage as it starts (the library never prints)."""
-    if (hit := cached_timings(data, backbone, device, d_max, narrow)) is not None:
+    if (hit := cached_timings(data, backbone, device, d_max=d_max, narrow=narrow)) is not None:
         return hit
     if backbone == "pop":
         t = Timings(narrow, d_max, 0.0, 0.0, 0.0, 0.0)
@@ -197,13 +200,13 @@ def measure(
         got: dict[int, tuple[float, float]] = {}
         compile_s, sampled, users, timed = 0.0, 0, 0, 0
         for i, width in enumerate(widths):
-            model = make_backbone(backbone, data, 0, d_max, device)
+            model = make_backbone(backbone, data, seed=0, d_max=d_max, device=device)
             if width < d_max and model.table is not None:
                 sizes = np.full(data.n_rows, width)
                 model.set_action(Action.of(sizes[: data.n_users], sizes[data.n_users :]))
             base, at = i * (STEPS + 1), f", width {width}"
             report(base, total, f"training step 1/{STEPS}{at}")
-            step, n_steps = _time_steps(model, data, _shifted(report, base, total, at))
+            step, n_steps = _time_steps(model, data, _shifted(report, base=base, total=total, at=at))
             timed = min(timed, n_steps) if timed else n_steps
             report(base + STEPS, total, f"ranking a sample of validation users{at}")
             pass_s, first, sampled, users = _time_evaluation(model, data)
@@ -212,8 +215,8 @@ def measure(
         report(total, total, "done")
         (sn, en), (sw, ew) = got.get(narrow, got[d_max]), got[d_max]
         t = Timings(narrow, d_max, sn, sw, en, ew, timed, sampled, users, compile_s)
-    _store(_key(data, backbone, device, d_max, narrow), t)
-    return _observed(t, data, backbone, device, d_max)
+    _store(_key(data, backbone, device, d_max=d_max, narrow=narrow), t)
+    return _observed(t, data, backbone, device=device, d_max=d_max)
 
 
 def _store(key: str, t: Timings) -> None:

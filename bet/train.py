@@ -147,7 +147,7 @@ def train_iter(
     if not model.trainable:
         return TrainResult(0, 0, None, False, 0.0)
     with model.training_parameters():
-        result = yield from _train(model, data, cfg, seed, phase, stop, label, t0)
+        result = yield from _train(model, data, cfg, seed=seed, phase=phase, stop=stop, label=label, t0=t0)
     model.eval()
     return result
 
@@ -156,6 +156,7 @@ def _train(
     model: Backbone,
     data: Dataset,
     cfg: TrainConfig,
+    *,
     seed: int,
     phase: str,
     stop: threading.Event | None,
@@ -247,8 +248,8 @@ def pretrain(
 
     Returns ``(model, validation metrics, came_from_cache)``. A stopped pretraining is not cached.
     """
-    model = make_backbone(backbone, data, seed, d_max, device)
-    key = cache.model_key(data, backbone, d_max, cfg, seed)
+    model = make_backbone(backbone, data, seed=seed, d_max=d_max, device=device)
+    key = cache.model_key(data, backbone, d_max=d_max, cfg=cfg, seed=seed)
     if use_cache and (meta := cache.load(model, key)) is not None and "valid" in meta:
         model.eval()
         return model, meta["valid"], True
@@ -264,8 +265,8 @@ def train_sized(
     data: Dataset,
     backbone: str,
     action: Action | None,
-    cfg: TrainConfig,
     *,
+    cfg: TrainConfig,
     seed: int,
     device: torch.device,
     stop: threading.Event | None = None,
@@ -276,7 +277,7 @@ def train_sized(
 ) -> Generator[Event, None, tuple[Backbone, TrainResult]]:
     """A fresh model with ``action``'s sizes (full size if None), trained from scratch — or, with
     ``init`` (the pretrained full model's weights), warm-started from them truncated to the sizes."""
-    model = make_backbone(backbone, data, seed, d_max, device)
+    model = make_backbone(backbone, data, seed=seed, d_max=d_max, device=device)
     if init is not None:
         model.load_state_dict(init)
         model.reset_randomness()

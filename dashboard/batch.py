@@ -96,6 +96,7 @@ def left_in_batch(
     current: Run,
     current_left: float | None,
     batch: Sequence[Run],
+    *,
     plan_of: Callable[[Run], Mapping[str, float] | None],
 ) -> tuple[float | None, int, int]:
     """Seconds left until the whole batch has finished: ``current_left`` (the run at work) plus the
@@ -120,7 +121,7 @@ def left_in_batch(
 
 
 def eta_words(
-    run_left: float | None, batch_left: float | None, counted: int, unplanned: int, fmt: Callable[[float], str]
+    run_left: float | None, batch_left: float | None, *, counted: int, unplanned: int, fmt: Callable[[float], str]
 ) -> str:
     """The progress bar's "left in all" phrase: the run's own, or the batch's with how many runs
     it covers ("" when nothing is known)."""

@@ -14,7 +14,7 @@ from dashboard import env
 
 def default_limit() -> int:
     """``BET_DASHBOARD_DATASETS`` (default 4): how many loaded datasets the server keeps."""
-    return env.integer("BET_DASHBOARD_DATASETS", 4, 1, 1000)
+    return env.integer("BET_DASHBOARD_DATASETS", 4, low=1, high=1000)
 
 
 class DatasetCache:

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 _warned: set[str] = set()
 
 
-def number(name: str, default: float, low: float, high: float = math.inf) -> float:
+def number(name: str, default: float, *, low: float, high: float = math.inf) -> float:
     """``os.environ[name]`` as a number in ``[low, high]``; ``default`` when unset or invalid."""
     text = os.environ.get(name, "").strip()
     if not text:
@@ -29,5 +29,5 @@ def number(name: str, default: float, low: float, high: float = math.inf) -> flo
     return value
 
 
-def integer(name: str, default: int, low: int, high: int) -> int:
-    return int(number(name, default, low, high))
+def integer(name: str, default: int, *, low: int, high: int) -> int:
+    return int(number(name, default, low=low, high=high))

@@ -42,7 +42,7 @@ def estimate(cfg: SearchConfig | BaselineConfig, backbones: list[str], data: Dat
     device = resolve_device(cfg.device)
     for backbone in backbones:
         one = dataclasses.replace(cfg, backbone=backbone)
-        for phase, secs in plan(one, data, measure(data, backbone, device, cfg.d_max)).items():
+        for phase, secs in plan(one, data, measure(data, backbone, device, d_max=cfg.d_max)).items():
             total[phase] = total.get(phase, 0.0) + secs
     return total
 

@@ -17,6 +17,7 @@ from dashboard.formats import compact, distinct_ticks, short_number, single_valu
 
 def frontier_figure(
     points: pd.DataFrame,
+    *,
     x: str = "params",
     metric_name: str = "recall@20",
     color_by: str = "method",
@@ -76,7 +77,7 @@ def frontier_figure(
                     marker={"size": 8, "color": color, "opacity": 0.45},
                 )
             )
-    _pending(fig, pending, x, metric_name, color_by, several)
+    _pending(fig, pending, x=x, metric_name=metric_name, color_by=color_by, several=several)
     xs = pd.concat([points[x], pending[x]]) if len(pending) else points[x] if len(points) else pd.Series(dtype=float)
     lo, hi = x_range(xs, log_x)
     for r in choices.best_on_valid(refs, ["method", "backbone"]).itertuples():
@@ -123,7 +124,7 @@ def frontier_figure(
     return layout(fig, f"Test {metric_name} vs budget (each run chosen on validation)", height=420)
 
 
-def _pending(fig: go.Figure, pending: pd.DataFrame, x: str, metric_name: str, color_by: str, several: bool) -> None:
+def _pending(fig: go.Figure, pending: pd.DataFrame, *, x: str, metric_name: str, color_by: str, several: bool) -> None:
     """The provisional points, one legend entry per method (× backbone): hollow, at validation."""
     for (method, backbone), g in pending.groupby(["method", "backbone"], sort=True) if len(pending) else []:
         label = METHOD_NAMES.get(str(method), str(method))

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def upload_days() -> float:
     """``BET_UPLOAD_DAYS`` (default 7): uploads unused for longer are deleted when the server starts."""
-    return env.number("BET_UPLOAD_DAYS", 7, 0, 36500)
+    return env.number("BET_UPLOAD_DAYS", 7, low=0, high=36500)
 
 
 def clean_unused_uploads(store: RunStore, folder: Path) -> list[Path]:

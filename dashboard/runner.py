@@ -31,7 +31,7 @@ from dashboard.uploads import uploads_dir
 
 def default_workers() -> int:
     """``BET_DASHBOARD_WORKERS`` (default 1: CPU runs go one after another)."""
-    return env.integer("BET_DASHBOARD_WORKERS", 1, 1, 64)
+    return env.integer("BET_DASHBOARD_WORKERS", 1, low=1, high=64)
 
 
 def default_processes() -> bool:

@@ -15,6 +15,7 @@ from dashboard.chart_style import MAX_POINTS, METHOD_COLORS, layout
 def size_histogram_figure(
     user_sizes: np.ndarray,
     item_sizes: np.ndarray,
+    *,
     uniform: float,
     d_max: int = 128,
     title: str = "Embedding sizes of the best action",
@@ -63,7 +64,7 @@ def _subsample(n: int, limit: int = MAX_POINTS) -> np.ndarray:
 
 
 def size_frequency_figure(
-    user_sizes: np.ndarray, user_freq: np.ndarray, item_sizes: np.ndarray, item_freq: np.ndarray
+    *, user_sizes: np.ndarray, user_freq: np.ndarray, item_sizes: np.ndarray, item_freq: np.ndarray
 ) -> go.Figure:
     """Size vs training interactions per row (log x), users and items as separate series."""
     fig = go.Figure()

@@ -21,7 +21,7 @@ from dashboard.runner import Runner
 from dashboard.settings import shown
 
 #: Seconds between polls of the store while something runs (``BET_DASHBOARD_POLL``).
-POLL = env.number("BET_DASHBOARD_POLL", 1.5, 0.1, 3600)
+POLL = env.number("BET_DASHBOARD_POLL", 1.5, low=0.1, high=3600)
 
 
 @st.cache_resource(show_spinner=False)

@@ -77,7 +77,7 @@ def fill_store(store: RunStore, data: Dataset, sparsity: float = 0.9) -> dict[st
     """Write a completed BET search (3 evaluated actions, events, a packed-table stand-in), the full,
     pop and SU baselines at its budget, and a failed run — all through the store's public writers."""
     cfg = tiny_config(iterations=3, sparsity=sparsity)
-    budget = budget_for(sparsity, data.n_rows)
+    budget = budget_for(sparsity, n_rows=data.n_rows)
     ids: dict[str, str] = {}
     now = time.time()
     rid = store.create_run(kind="search", method="bet", dataset=data.name, backbone="lightgcn", sparsity=sparsity,
@@ -130,7 +130,9 @@ def add_run(store: RunStore, data: Dataset, method: str = "bet", *, valid: float
     """A completed run with the given recall@20s (and ``created_at``); a BET search gets one
     evaluated action (the SU sizes) as its result, ``full`` and ``pop`` their references' budgets."""
     c = {"full": 0.0, "pop": 1.0}.get(method, sparsity)
-    budget = data.n_rows * 128 if method == "full" else 0 if method == "pop" else budget_for(sparsity, data.n_rows)
+    budget = (
+        data.n_rows * 128 if method == "full" else 0 if method == "pop" else budget_for(sparsity, n_rows=data.n_rows)
+    )
     cfg = tiny_config(sparsity=sparsity).to_dict()
     kind = "search" if method == "bet" else "baseline"
     rid = store.create_run(kind=kind, method=method, dataset=data.name, backbone="lightgcn", sparsity=c, seed=0,
@@ -153,7 +155,7 @@ def running_search(store: RunStore, data: Dataset, sparsity: float = 0.95, *,
     not interrupted), with one ``candidate_evaluated`` event per ``(fitness, validation recall@20)``
     of ``candidates`` (costs within the budget) and, with ``phase="retrain"``, its retraining begun."""
     cfg = tiny_config(iterations=20, sparsity=sparsity, fitness_users=fitness_users)
-    budget = budget_for(sparsity, data.n_rows)
+    budget = budget_for(sparsity, n_rows=data.n_rows)
     rid = store.create_run(kind="search", method="bet", dataset=data.name, backbone="lightgcn", sparsity=sparsity,
                            seed=0, config=cfg.to_dict(), budget=budget, iterations=20, executor="cli",
                            comparison_id=comparison_id, n_users=data.n_users, n_items=data.n_items)  # fmt: skip

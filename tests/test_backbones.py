@@ -115,7 +115,7 @@ def test_set_action_cost(mini: Dataset, name: str) -> None:
         action = baseline_action(method, mini, c, seed=2, backbone=name)
         model.set_action(action)
         assert model.cost == (0 if name == "pop" else model.cost_of(action))
-        assert model.cost <= budget_for(c, mini.n_rows)
+        assert model.cost <= budget_for(c, n_rows=mini.n_rows)
         if model.table is not None:
             np.testing.assert_array_equal(model.table.sizes.numpy(), action.sizes)
     model.set_full()
@@ -195,7 +195,8 @@ def test_lightgcn_on_the_narrow_table_is_the_same_model(mini: Dataset) -> None:
     ego = model.table()  # full width, the definition
     final = propagate_mean(model.adj, ego, model.layers)
     rows = torch.cat([u, p + mini.n_users, n + mini.n_users])
-    ref = dot_bpr(final, u, p + mini.n_users, n + mini.n_users) + model.reg * batch_sq_norm(ego, rows) / len(u)
+    bpr = dot_bpr(final, users=u, pos_rows=p + mini.n_users, neg_rows=n + mini.n_users)
+    ref = bpr + model.reg * batch_sq_norm(ego, rows) / len(u)
     (ref_grad,) = torch.autograd.grad(ref, model.table.weight)
     torch.testing.assert_close(loss, ref, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-9)
@@ -222,7 +223,7 @@ def test_ngcf_candidates_see_the_same_dropout(mini: Dataset) -> None:
     def finetune(method: str) -> list[float]:
         model.load_state_dict(start)
         model.reset_randomness()
-        model.set_action(baseline_action(method, mini, 0.9, 0))
+        model.set_action(baseline_action(method, mini, 0.9, seed=0))
         losses: list[float] = []
         fit(model, mini, cfg, seed=0, on_event=lambda e: losses.append(e.loss))
         return losses
@@ -239,9 +240,9 @@ def test_ncf_budget_counts_both_tables(mini: Dataset, tmp_path: Path) -> None:
     from bet.embedding import pack, unpack_tables
     from bet.sampler import ActionSampler
 
-    budget = budget_for(0.9, mini.n_rows)
+    budget = budget_for(0.9, n_rows=mini.n_rows)
     model = make_backbone("ncf", mini, seed=0)
-    sampler = ActionSampler.for_data(mini, action_budget("ncf", budget, mini.n_rows))
+    sampler = ActionSampler.for_data(mini, action_budget("ncf", budget, n_rows=mini.n_rows))
     batch = sampler.sample(20, np.random.default_rng(0))
     for i in range(len(batch)):
         action = batch.action(i)
@@ -260,9 +261,9 @@ def test_ncf_budget_counts_both_tables(mini: Dataset, tmp_path: Path) -> None:
         np.testing.assert_array_equal(tables[name][0], t().detach().numpy())
     # LightGCN's action gets the whole budget; NCF's half, refused where that is below 1 per row
     assert (
-        action_budget("lightgcn", budget, mini.n_rows)
+        action_budget("lightgcn", budget, n_rows=mini.n_rows)
         == budget
-        == 2 * action_budget("ncf", budget, mini.n_rows) + budget % 2
+        == 2 * action_budget("ncf", budget, n_rows=mini.n_rows) + budget % 2
     )
     with pytest.raises(BudgetError, match="infeasible for ncf"):
-        action_budget("ncf", budget_for(0.99, mini.n_rows), mini.n_rows)
+        action_budget("ncf", budget_for(0.99, n_rows=mini.n_rows), n_rows=mini.n_rows)

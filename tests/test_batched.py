@@ -69,7 +69,7 @@ def test_choose_never_picks_an_excluded_candidate() -> None:
     emb = np.array([[0.0, 0.0], [5.0, 5.0], [1.0, 1.1], [1.2, 1.0]])
     assert choose("greedy", pred, rng, exclude=[1]) == 3
     assert choose("greedy", pred, rng, exclude=[1, 3]) == 2
-    assert choose("nearest", pred, rng, emb, np.array([1.0, 1.0]), exclude=[2]) == 3
+    assert choose("nearest", pred, rng, embeddings=emb, anchor=np.array([1.0, 1.0]), exclude=[2]) == 3
     assert {choose("random", pred, rng, exclude=[0, 2]) for _ in range(60)} == {1, 3}
     with pytest.raises(ValueError, match="all are taken"):
         choose("greedy", pred, rng, exclude=[0, 1, 2, 3])

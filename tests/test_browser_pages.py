@@ -43,7 +43,7 @@ def searching(store: RunStore, data: Dataset, backbone: str, created_at: float, 
     sparsity = 0.95
     cfg = tiny_config(backbone=backbone, sparsity=sparsity, iterations=20)
     rid = store.create_run(kind="search", method="bet", dataset=data.name, backbone=backbone, sparsity=sparsity,
-                           seed=0, config=cfg.to_dict(), budget=budget_for(sparsity, data.n_rows), iterations=20,
+                           seed=0, config=cfg.to_dict(), budget=budget_for(sparsity, n_rows=data.n_rows), iterations=20,
                            executor="cli", comparison_id="cmp-3", n_users=data.n_users, n_items=data.n_items)  # fmt: skip
     store.claim(rid)
     store.add_event(rid, "phase", {"phase": "search", "detail": ""})
@@ -82,7 +82,7 @@ def runs(home: Path) -> dict[str, str]:
     ids["ngcf"] = searching(store, data, "ngcf", now + 2)
     cfg = tiny_config(backbone="ncf", sparsity=0.95)
     ids["ncf"] = store.create_run(kind="search", method="bet", dataset=data.name, backbone="ncf", sparsity=0.95,
-                                  seed=0, config=cfg.to_dict(), budget=budget_for(0.95, data.n_rows),
+                                  seed=0, config=cfg.to_dict(), budget=budget_for(0.95, n_rows=data.n_rows),
                                   iterations=cfg.iterations, executor="cli", comparison_id="cmp-3")  # fmt: skip
     store.update_run(ids["ncf"], created_at=now + 3)
     return ids

@@ -88,7 +88,7 @@ def test_frontier_shows_the_provisional_point_until_the_run_completes(page: Page
 
     # the run completes: its retrained point joins the BET line (0.9 and 0.95), the provisional one goes
     store = RunStore(home / "bet.sqlite")
-    budget = budget_for(0.95, load_dataset("gowalla-mini").n_rows)
+    budget = budget_for(0.95, n_rows=load_dataset("gowalla-mini").n_rows)
     store.update_run(runs["running"], status="completed", phase="done", finished_at=time.time(),
                      result={"valid": metrics(0.2), "test": metrics(0.21), "cost": budget, "best_action_id": 2,
                              "seconds": 60.0})  # fmt: skip

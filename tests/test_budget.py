@@ -37,7 +37,7 @@ C_MAX = "0.9921875"  # 1 − 1/128: every row keeps one of 128 dimensions
     ],
 )
 def test_budget_for_exact(c: float, n_rows: int, d_max: int, expected: int) -> None:
-    assert budget_for(c, n_rows, d_max) == expected
+    assert budget_for(c, n_rows=n_rows, d_max=d_max) == expected
 
 
 def test_max_sparsity() -> None:
@@ -47,7 +47,7 @@ def test_max_sparsity() -> None:
 
 def test_infeasible_sparsity_names_largest_feasible() -> None:
     with pytest.raises(BudgetError) as err:
-        budget_for(0.995, 6_835)
+        budget_for(0.995, n_rows=6_835)
     msg = str(err.value)
     assert C_MAX in msg
     assert "0.995" in msg and "6,835" in msg  # the asked sparsity and the rows it was asked for
@@ -64,13 +64,13 @@ def test_infeasible_sparsity_names_largest_feasible() -> None:
 )
 def test_every_infeasible_sparsity_names_largest_feasible(c: float) -> None:
     with pytest.raises(BudgetError, match=C_MAX):
-        budget_for(c, 6_835)
+        budget_for(c, n_rows=6_835)
 
 
 @pytest.mark.parametrize("c", [1.0, -0.1, math.nan, math.inf, 0.999, 0.995, 0.9921876])
 def test_infeasible_sparsity_raises(c: float) -> None:
     with pytest.raises(BudgetError):
-        budget_for(c, 6_835)
+        budget_for(c, n_rows=6_835)
 
 
 # --- Action ---------------------------------------------------------------------------------
@@ -91,10 +91,10 @@ def test_action_cost_and_check() -> None:
 
 
 def test_uniform_uses_whole_budget_and_gives_remainder_in_order() -> None:
-    a = uniform(2, 3, 17, order=np.array([4, 3, 2, 1, 0]))
+    a = uniform(2, 3, budget=17, order=np.array([4, 3, 2, 1, 0]))
     np.testing.assert_array_equal(a.sizes, [3, 3, 3, 4, 4])
     assert a.cost == 17
-    full = uniform(2, 3, 10_000)
+    full = uniform(2, 3, budget=10_000)
     assert (full.sizes == D_MAX).all()
 
 
@@ -120,7 +120,7 @@ def allocation_problem(draw: st.DrawFn) -> tuple[np.ndarray, int, int]:
 @given(allocation_problem())
 def test_allocate_properties(problem: tuple[np.ndarray, int, int]) -> None:
     w, budget, d_max = problem
-    sizes = allocate(w, budget, d_max)
+    sizes = allocate(w, budget, d_max=d_max)
     assert sizes.shape == w.shape
     assert sizes.min() >= 1 and sizes.max() <= d_max
     total = int(sizes.sum())
@@ -153,7 +153,7 @@ def test_allocate_all_zero_weights_is_uniform() -> None:
 def test_allocate_fills_budget_with_zero_weights() -> None:
     w = np.zeros(412)
     w[-1] = 1.0  # e.g. items whose every interaction fell into valid/test (training frequency 0)
-    sizes = allocate(w, 903, 7)
+    sizes = allocate(w, 903, d_max=7)
     assert sizes.sum() == 903
 
 
@@ -177,7 +177,7 @@ def test_baseline_within_budget(mini: Dataset, method: str, c: float) -> None:
     if method == "full":
         assert a.cost == D_MAX * mini.n_rows
         return
-    budget = budget_for(c, mini.n_rows)
+    budget = budget_for(c, n_rows=mini.n_rows)
     assert a.cost <= budget
     if method == "su":
         assert a.cost >= budget - mini.n_rows  # floor(B/n) per row + the remainder

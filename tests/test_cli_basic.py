@@ -67,7 +67,7 @@ def test_train_lightgcn_frequency_json(bet_home: Path) -> None:
         home=bet_home,
     )  # fmt: skip
     out = last_json(proc)
-    assert out["budget"] == budget_for(0.9, 6_835) == 87_488
+    assert out["budget"] == budget_for(0.9, n_rows=6_835) == 87_488
     assert 0.99 * out["budget"] <= out["cost"] <= out["budget"]
     assert out["sizes"] == "frequency" and out["sparsity"] == 0.9 and out["dataset"] == "gowalla-mini"
     assert out["steps"] == 10  # 2 epochs × ceil(train / 10,000) = 5 steps

@@ -86,11 +86,11 @@ def test_left_in_all_covers_the_batch_queued_runs() -> None:
     runs = three_backbones("running", "queued", "queued")
     current = runs[-1]
     plan_of = plans(ngcf={"pretrain": 30.0, "finetune": 50.0}, ncf={"pretrain": 20.0, "retrain": 10.0})
-    assert batch.left_in_batch(current, 40.0, runs, plan_of) == (150.0, 2, 0)  # 40 + 80 + 30
-    assert batch.left_in_batch(current, None, runs, plan_of) == (None, 0, 0)
+    assert batch.left_in_batch(current, 40.0, runs, plan_of=plan_of) == (150.0, 2, 0)  # 40 + 80 + 30
+    assert batch.left_in_batch(current, None, runs, plan_of=plan_of) == (None, 0, 0)
     only_ngcf = plans(ngcf={"finetune": 50.0})
-    assert batch.left_in_batch(current, 40.0, runs, only_ngcf) == (90.0, 1, 1)  # NCF could not be planned
-    assert batch.left_in_batch(current, 40.0, [current], plan_of) == (40.0, 0, 0)  # alone
+    assert batch.left_in_batch(current, 40.0, runs, plan_of=only_ngcf) == (90.0, 1, 1)  # NCF could not be planned
+    assert batch.left_in_batch(current, 40.0, [current], plan_of=plan_of) == (40.0, 0, 0)  # alone
 
 
 def test_a_queued_run_does_not_pretrain_what_an_earlier_run_caches() -> None:
@@ -98,18 +98,18 @@ def test_a_queued_run_does_not_pretrain_what_an_earlier_run_caches() -> None:
     live = {**next(r for r in runs if r["run_id"] == "live"), "status": "running"}
     runs = [live if r["run_id"] == "live" else r for r in runs]
     each = {"pretrain": 100.0, "baseline": 2.0}
-    total, counted, _ = batch.left_in_batch(live, 10.0, runs, lambda r: each)
+    total, counted, _ = batch.left_in_batch(live, 10.0, runs, plan_of=lambda r: each)
     assert counted == 4 and total == pytest.approx(10.0 + 4 * 2.0)  # same dataset, backbone, d_max, seed
 
 
 def test_eta_words_say_what_the_time_covers() -> None:
     fmt = queries.fmt_seconds
-    assert batch.eta_words(26.0, 26.0, 0, 0, fmt) == " · about 26s left in all"
-    assert batch.eta_words(26.0, 150.0, 2, 0, fmt) == (
+    assert batch.eta_words(26.0, 26.0, counted=0, unplanned=0, fmt=fmt) == " · about 26s left in all"
+    assert batch.eta_words(26.0, 150.0, counted=2, unplanned=0, fmt=fmt) == (
         " · about 2m 30s left in all (this run and the 2 queued after it in its batch)"
     )
-    assert batch.eta_words(26.0, 90.0, 1, 1, fmt).endswith("in its batch; 1 more not estimated)")
-    assert batch.eta_words(None, None, 0, 0, fmt) == ""
+    assert batch.eta_words(26.0, 90.0, counted=1, unplanned=1, fmt=fmt).endswith("in its batch; 1 more not estimated)")
+    assert batch.eta_words(None, None, counted=0, unplanned=0, fmt=fmt) == ""
 
 
 def test_status_names_the_iteration_at_work_as_the_rankings_chart_does() -> None:

@@ -67,7 +67,9 @@ def test_size_histograms_users_and_items_with_uniform_marked() -> None:
 def test_size_vs_frequency_subsamples_big_tables() -> None:
     n = charts.MAX_POINTS + 500
     sizes, freq = np.arange(n) % 128 + 1, np.arange(n)
-    fig = charts.size_frequency_figure(sizes, freq, np.array([3, 4]), np.array([10, 20]))
+    fig = charts.size_frequency_figure(
+        user_sizes=sizes, user_freq=freq, item_sizes=np.array([3, 4]), item_freq=np.array([10, 20])
+    )
     users, items = fig.data
     assert len(users.x) == charts.MAX_POINTS
     assert list(items.x) == [11, 21] and list(items.y) == [3, 4]
@@ -93,7 +95,7 @@ def _points() -> pd.DataFrame:
 def test_frontier_series_per_method_with_full_line_and_pop_floor() -> None:
     points = _points()
     assert set(points["run_id"]) == {"b9", "b8", "s9", "f", "p"}  # the running one is not a point
-    fig = frontier_chart.frontier_figure(points, "params", "recall@20")
+    fig = frontier_chart.frontier_figure(points, x="params", metric_name="recall@20")
     names = [t.name for t in fig.data]
     bet = fig.data[names.index("BET")]
     assert list(bet.x) == [87488, 174976] and list(bet.y) == [0.22, 0.23]  # sorted by x
@@ -125,13 +127,13 @@ def test_frontier_in_megabytes_and_by_backbone() -> None:
     mb = points.set_index("run_id")["MB"]
     assert mb["b9"] == pytest.approx((87488 * 4 + 6835) / 1e6)
     assert mb["p"] == 0.0
-    fig = frontier_chart.frontier_figure(points, "MB", "recall@20", color_by="backbone", log_x=True)
+    fig = frontier_chart.frontier_figure(points, x="MB", metric_name="recall@20", color_by="backbone", log_x=True)
     assert fig.data[0].name == "lightgcn · BET" and fig.layout.xaxis.type == "log"
     assert list(fig.data[0].x) == sorted(fig.data[0].x)
     # a log axis is labelled at the budgets shown, not with bare minor digits ("5, 100k, 2, 5, 1M")
     assert list(fig.layout.xaxis.tickvals) == sorted(set(points["MB"]) - {0.0})  # pop's 0 MB has no place on a log axis
     assert list(fig.layout.xaxis.ticktext) == ["0.36", "0.71", "3.5"]
-    fig = frontier_chart.frontier_figure(points, "params", "recall@20", log_x=True)
+    fig = frontier_chart.frontier_figure(points, x="params", metric_name="recall@20", log_x=True)
     assert list(fig.layout.xaxis.tickvals) == [87488, 174976, 874880]
     assert list(fig.layout.xaxis.ticktext) == ["87k", "175k", "875k"]  # not "87.488k"
 

@@ -77,7 +77,7 @@ def test_a_single_point_is_not_floating_in_minus_half_to_one() -> None:
     fig = charts.fitness_figure(action_rows(1))
     assert list(fig.layout.yaxis.range) == pytest.approx([0.6, 1.0])
     res = {"valid": {"recall@20": 0.2}, "test": {"recall@20": 0.22}, "cost": 87488}
-    fig = frontier_chart.frontier_figure(queries.frontier_points([run_row(result=res)]), "params")
+    fig = frontier_chart.frontier_figure(queries.frontier_points([run_row(result=res)]), x="params")
     assert list(fig.layout.yaxis.range) == pytest.approx([0.165, 0.275])
 
 

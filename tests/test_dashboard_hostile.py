@@ -292,7 +292,7 @@ def test_bad_numbers_in_the_dashboards_environment_fall_back_to_defaults(monkeyp
                         ("BET_UPLOAD_DAYS", "nan"), ("BET_DASHBOARD_POLL", "1e999")):  # fmt: skip
         monkeypatch.setenv(name, value)
     assert datasets.default_limit() == 4 and runner.default_workers() == 1 and housekeeping.upload_days() == 7
-    assert env.number("BET_DASHBOARD_POLL", 1.5, 0.1, 3600) == 1.5
+    assert env.number("BET_DASHBOARD_POLL", 1.5, low=0.1, high=3600) == 1.5
     monkeypatch.setenv("BET_DASHBOARD_WORKERS", "2")
     assert runner.default_workers() == 2
 

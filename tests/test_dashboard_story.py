@@ -23,7 +23,7 @@ def test_demo_queues_the_live_search_first_then_references_at_every_budget() -> 
     assert {c.iterations for c in side} == {story.DEMO_SIDE_ITERATIONS} and len(side) == 2
     data = DataSpec(DEMO.data.dataset).load()
     for c in story.DEMO_SPARSITIES:  # every budget is feasible (strict: sizes in [1, d_max], cost ≤ budget)
-        assert 0 < budget_for(c, data.n_rows, DEMO.d_max) < data.n_rows * DEMO.d_max
+        assert 0 < budget_for(c, n_rows=data.n_rows, d_max=DEMO.d_max) < data.n_rows * DEMO.d_max
 
 
 def run(method: str, sparsity: float, valid: float, test: float, rid: str, **kw: object) -> dict[str, object]:

@@ -19,7 +19,7 @@ from bet.metrics import ranked_items
 
 
 def small_table(n_users: int = 5, n_items: int = 7, d_max: int = 8, seed: int = 0) -> BudgetedEmbedding:
-    return BudgetedEmbedding(n_users, n_items, d_max, generator=torch.Generator().manual_seed(seed))
+    return BudgetedEmbedding(n_users, n_items, d_max=d_max, generator=torch.Generator().manual_seed(seed))
 
 
 def test_mask_is_a_prefix() -> None:
@@ -95,11 +95,11 @@ def test_masked_weights_never_reach_rankings(mini: Dataset) -> None:
     model = make_backbone("lightgcn", mini, seed=0)
     model.set_action(baseline_action("su", mini, 0.9))
     users = np.arange(mini.n_users)
-    before = ranked_items(model.scorer(), users, mini.train, mini.n_items)
+    before = ranked_items(model.scorer(), users, mini.train, n_items=mini.n_items)
     assert model.table is not None
     with torch.no_grad():
         model.table.weight.add_(torch.randn_like(model.table.weight) * (1 - model.table.mask))
-    np.testing.assert_array_equal(ranked_items(model.scorer(), users, mini.train, mini.n_items), before)
+    np.testing.assert_array_equal(ranked_items(model.scorer(), users, mini.train, n_items=mini.n_items), before)
 
 
 # --- pack / unpack --------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_an_entry_of_another_version_is_measured_again(
 ) -> None:
     monkeypatch.setenv("BET_HOME", str(tmp_path))
     monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
-    key = timings._key(mini, "ncf", torch.device("cpu"), 128, 8)
+    key = timings._key(mini, "ncf", torch.device("cpu"), d_max=128, narrow=8)
     (tmp_path / "timings").mkdir()
     (tmp_path / "timings" / "timings.json").write_text(json.dumps({key: {"narrow": 8, "bogus": 1}, "x": 3}))
     assert timings.cached_timings(mini, "ncf", torch.device("cpu")) is None

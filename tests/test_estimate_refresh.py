@@ -42,7 +42,7 @@ def test_a_run_that_took_longer_than_the_model_scales_the_next_plan(mini: Datase
     model_finetune = 4 * 10 * 0.01
     assert before["finetune"] == pytest.approx(model_finetune)
     full = CFG.retrain.total_steps(mini)  # TINY's cap: what the plan assumes too
-    model_retrain = retraining(CFG, mini, FLAT, 20.0, [full], workers=2)
+    model_retrain = retraining(CFG, mini, FLAT, width=20.0, steps=[full], workers=2)
     rec = _record(
         CFG, seconds={"finetune": 2 * model_finetune, "retrain": 3 * model_retrain},
         evaluated=4, steps={"retrain": [full]}, width={"finetune": 20.0, "retrain": 20.0},
@@ -151,11 +151,11 @@ def test_a_completed_run_refreshes_what_the_next_estimate_reads(
     monkeypatch.setenv("BET_HOME", str(tmp_path))
     monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
     cfg = dataclasses.replace(TINY, seed=7)
-    t = timings.measure(mini, cfg.backbone, torch.device("cpu"), cfg.d_max)
+    t = timings.measure(mini, cfg.backbone, torch.device("cpu"), d_max=cfg.d_max)
     assert t.observed == ()
     store = RunStore(tmp_path / "runs.sqlite")
     run = run_search(cfg, store, data=mini)
-    again = timings.measure(mini, cfg.backbone, torch.device("cpu"), cfg.d_max)
+    again = timings.measure(mini, cfg.backbone, torch.device("cpu"), d_max=cfg.d_max)
     assert again == t  # the measurement is not taken again…
     (rec,) = again.observed  # …but the run it was wrong about is read beside it
     assert rec["run_id"] == run["run_id"] and rec["evaluated"] == cfg.iterations
@@ -198,9 +198,9 @@ def test_retrainings_learn_apart_how_many_ran_at_once(mini: Dataset) -> None:
     full = CFG.retrain.total_steps(mini)  # TINY's cap, what the plan assumes too
     pair = dataclasses.replace(CFG, retrain_top=2)
     alone = _record(CFG, "alone", steps={"retrain": [full]}, width={"retrain": 20.0},
-                    seconds={"retrain": 1.5 * retraining(CFG, mini, FLAT, 20.0, [full], workers=2)})  # fmt: skip
+                    seconds={"retrain": 1.5 * retraining(CFG, mini, FLAT, width=20.0, steps=[full], workers=2)})  # fmt: skip
     two = _record(pair, "two", steps={"retrain": [full, full]}, width={"retrain": 20.0},
-                  seconds={"retrain": 4 * retraining(pair, mini, FLAT, 20.0, [full, full], workers=2)})  # fmt: skip
+                  seconds={"retrain": 4 * retraining(pair, mini, FLAT, width=20.0, steps=[full, full], workers=2)})  # fmt: skip
     seen = _seen(alone, two)
     assert plan(CFG, mini, seen, pretrained=True)["retrain"] == pytest.approx(
         1.5 * plan(CFG, mini, FLAT, pretrained=True)["retrain"]

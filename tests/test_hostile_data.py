@@ -244,7 +244,7 @@ def test_a_file_name_with_a_newline_or_bad_bytes_stays_one_line(tmp_path: Path, 
 def test_model_cache_key_of_a_long_or_odd_name_is_bounded(mini: Dataset) -> None:
     assert safe_name("gowalla-mini") == "gowalla-mini" and safe_name("u.data") == "u.data"  # keys kept
     for name in ["x" * 236, "é" * 120, ".env", "a b", "..", "-rf"]:
-        key = model_key(dataclasses.replace(mini, name=name), "lightgcn", 128, PRETRAIN, 0)
+        key = model_key(dataclasses.replace(mini, name=name), "lightgcn", d_max=128, cfg=PRETRAIN, seed=0)
         assert len(f"{key}.pt".encode()) <= 100 and "/" not in key and not key.startswith((".", "-")), key
     assert safe_name("x" * 236) != safe_name("x" * 235)
 
@@ -254,7 +254,7 @@ def test_model_cache_of_a_file_with_a_236_character_name(tmp_path: Path) -> None
     path.write_text("".join(f"{u} " + " ".join(str((u + k) % 40) for k in range(8)) + "\n" for u in range(30)))
     data = load_dataset(path)
     model = make_backbone("lightgcn", data, seed=0, d_max=8)
-    key = model_key(data, "lightgcn", 8, PRETRAIN, 0)
+    key = model_key(data, "lightgcn", d_max=8, cfg=PRETRAIN, seed=0)
     assert not cache.exists(key)  # was: OSError ENAMETOOLONG
     cache.save(model, key, {"valid": {}})
     assert cache.exists(key) and cache.load(model, key) == {"valid": {}}

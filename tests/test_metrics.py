@@ -77,7 +77,9 @@ def test_hand_computed(make) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_hand_computed_ranking() -> None:
-    top = ranked_items(Scorer(fn=lambda u: torch.from_numpy(SCORES.astype(np.float32))[u]), np.arange(4), EXCLUDE, 6, 5)
+    top = ranked_items(
+        Scorer(fn=lambda u: torch.from_numpy(SCORES.astype(np.float32))[u]), np.arange(4), EXCLUDE, n_items=6, k=5
+    )
     np.testing.assert_array_equal(
         top,
         [[1, 2, 3, 4, 5], [3, 2, 1, 0, -1], [3, 4, 5, 0, 2], [3, 4, 5, -1, -1]],  # −1: nothing left to rank
@@ -142,7 +144,7 @@ def random_case(n_users: int, n_items: int, seed: int) -> tuple[np.ndarray, sp.c
 def test_matches_reference(n_users: int, n_items: int, seed: int) -> None:
     scores, exclude, truth = random_case(n_users, n_items, seed)
     ks = (5, 10, 20)
-    got = topk_metrics(scores, exclude, truth, ks)
+    got = topk_metrics(scores, exclude, truth, ks=ks)
     want = reference_metrics(scores, exclude, truth, ks)
     assert np.isnan(got["recall@20"]).any()  # the case covers users without truth
     for key in want:
@@ -165,8 +167,8 @@ def test_ranked_items_equals_plain_topk(n_users: int, n_items: int, k: int) -> N
     masked = dense.clone()
     masked[torch.from_numpy(exclude.toarray() > 0)] = float("-inf")
     want = torch.topk(masked, k, dim=1).indices.numpy()
-    by_matmul = ranked_items(Scorer(users=u_emb, items=i_emb), users, exclude, n_items, k, block=64)
-    by_fn = ranked_items(Scorer(fn=lambda u: dense[u]), users, exclude, n_items, k, block=100)
+    by_matmul = ranked_items(Scorer(users=u_emb, items=i_emb), users, exclude, n_items=n_items, k=k, block=64)
+    by_fn = ranked_items(Scorer(fn=lambda u: dense[u]), users, exclude, n_items=n_items, k=k, block=100)
     np.testing.assert_array_equal(by_fn, want)
     # The blocked matmul may round differently from one big matmul; compare its own scores.
     got_scores = np.take_along_axis(masked.numpy(), by_matmul, 1)
@@ -181,10 +183,10 @@ def test_subset_of_users_and_block_edges() -> None:
     scores, exclude, _ = random_case(50, 2_000, 5)
     t = torch.from_numpy(scores)
     users = np.array([49, 3, 7, 0, 21])
-    a = ranked_items(Scorer(fn=lambda u: t[u]), users, exclude, 2_000, 20, block=2)
-    b = ranked_items(Scorer(fn=lambda u: t[u]), users, exclude, 2_000, 20, block=128)
+    a = ranked_items(Scorer(fn=lambda u: t[u]), users, exclude, n_items=2_000, k=20, block=2)
+    b = ranked_items(Scorer(fn=lambda u: t[u]), users, exclude, n_items=2_000, k=20, block=128)
     np.testing.assert_array_equal(a, b)
-    full = ranked_items(Scorer(fn=lambda u: t[u]), np.arange(50), exclude, 2_000, 20)
+    full = ranked_items(Scorer(fn=lambda u: t[u]), np.arange(50), exclude, n_items=2_000, k=20)
     np.testing.assert_array_equal(a, full[users])
 
 
@@ -203,9 +205,9 @@ def test_torch_selection_equals_numpy_selection(n_users: int, n_items: int, monk
     """The torch path (used on GPUs) and the numpy path (CPU) rank identically."""
     scores, exclude, _ = random_case(n_users, n_items, 7)
     t = torch.from_numpy(scores)
-    numpy_top = ranked_items(Scorer(fn=lambda u: t[u]), np.arange(n_users), exclude, n_items, 20, block=32)
+    numpy_top = ranked_items(Scorer(fn=lambda u: t[u]), np.arange(n_users), exclude, n_items=n_items, k=20, block=32)
     monkeypatch.setattr(TopK, "_select_numpy", TopK._select_torch)
-    torch_top = ranked_items(Scorer(fn=lambda u: t[u]), np.arange(n_users), exclude, n_items, 20, block=32)
+    torch_top = ranked_items(Scorer(fn=lambda u: t[u]), np.arange(n_users), exclude, n_items=n_items, k=20, block=32)
     np.testing.assert_array_equal(torch_top, numpy_top)
 
 
@@ -218,9 +220,9 @@ def test_worker_threads_give_the_same_ranking(threads: int) -> None:
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        want = ranked_items(Scorer(users=u, items=v), np.arange(300), exclude, 11_000, block=64)
+        want = ranked_items(Scorer(users=u, items=v), np.arange(300), exclude, n_items=11_000, block=64)
         torch.set_num_threads(threads)
-        got = ranked_items(Scorer(users=u, items=v), np.arange(300), exclude, 11_000, block=64)
+        got = ranked_items(Scorer(users=u, items=v), np.arange(300), exclude, n_items=11_000, block=64)
         assert torch.get_num_threads() == threads  # restored after the workers
     finally:
         torch.set_num_threads(old)
@@ -233,7 +235,7 @@ def test_scores_requiring_grad_are_fine() -> None:
     g = torch.Generator().manual_seed(0)
     w = torch.randn(200, 4_000, generator=g, requires_grad=True)
     exclude = csr([[] for _ in range(200)], 4_000)
-    top = ranked_items(Scorer(fn=lambda u: w[u] * 1.0), np.arange(200), exclude, 4_000, block=64)
+    top = ranked_items(Scorer(fn=lambda u: w[u] * 1.0), np.arange(200), exclude, n_items=4_000, block=64)
     np.testing.assert_array_equal(top, torch.topk(w.detach(), 20, dim=1).indices.numpy())
 
 
@@ -244,7 +246,9 @@ def test_cuda_ranking_equals_plain_topk(n_users: int, n_items: int) -> None:
     dense = (torch.randn(n_users, 64, generator=g) @ torch.randn(64, n_items, generator=g)).cuda()
     rng = np.random.default_rng(2)
     exclude = csr([rng.choice(n_items, 40, replace=False).tolist() for _ in range(n_users)], n_items)
-    top = ranked_items(Scorer(fn=lambda u: dense[u]), np.arange(n_users), exclude, n_items, 20, 4096, "cuda")
+    top = ranked_items(
+        Scorer(fn=lambda u: dense[u]), np.arange(n_users), exclude, n_items=n_items, k=20, block=4096, device="cuda"
+    )
     masked = dense.clone()
     masked[torch.from_numpy(exclude.toarray() > 0).cuda()] = float("-inf")
     want_vals = torch.topk(masked, 20, dim=1).values
@@ -257,6 +261,8 @@ def test_cuda_matmul_scorer_close_to_cpu() -> None:
     g = torch.Generator().manual_seed(6)
     u, v = torch.randn(400, 128, generator=g), torch.randn(20_000, 128, generator=g)
     exclude = csr([[i, i + 1] for i in range(400)], 20_000)
-    cpu = ranked_items(Scorer(users=u, items=v), np.arange(400), exclude, 20_000, 20)
-    gpu = ranked_items(Scorer(users=u.cuda(), items=v.cuda()), np.arange(400), exclude, 20_000, 20, 4096, "cuda")
+    cpu = ranked_items(Scorer(users=u, items=v), np.arange(400), exclude, n_items=20_000, k=20)
+    gpu = ranked_items(
+        Scorer(users=u.cuda(), items=v.cuda()), np.arange(400), exclude, n_items=20_000, k=20, block=4096, device="cuda"
+    )
     assert (cpu == gpu).mean() > 0.99  # the GPU matmul rounds differently: near-ties may swap

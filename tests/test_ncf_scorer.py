@@ -143,7 +143,7 @@ def test_a_failing_compiled_call_falls_back_and_unknown_kernels_are_refused(budg
     with torch.no_grad():
         _, _, hu, hi, gu, gi = budgeted._parts()
         w, b0 = budgeted.out.weight[0, budgeted.d_max :], budgeted.out.bias[0]
-    scores = nk.NCFScores((hu, hi, gu, gi), w, b0, "compiled")
+    scores = nk.NCFScores((hu, hi, gu, gi), w, b0, kernel="compiled")
     assert scores.kernel == "compiled"
 
     def broken(*args: object) -> torch.Tensor:
@@ -155,4 +155,4 @@ def test_a_failing_compiled_call_falls_back_and_unknown_kernels_are_refused(budg
     assert scores.kernel == "tiled" and scores.fn is None
     assert float((got - dense_scores(budgeted, users)).abs().max()) <= 1e-4
     with pytest.raises(ValueError, match="kernel must be one of"):
-        nk.NCFScores((hu, hi, gu, gi), w, b0, "fast")
+        nk.NCFScores((hu, hi, gu, gi), w, b0, kernel="fast")

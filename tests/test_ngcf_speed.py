@@ -39,7 +39,7 @@ def reference_embeddings(model: NGCF) -> torch.Tensor:
 def reference_loss(model: NGCF, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     final = reference_embeddings(model)
     pos_rows, neg_rows = pos + model.n_users, neg + model.n_users
-    main = dot_bpr(final, users, pos_rows, neg_rows)
+    main = dot_bpr(final, users=users, pos_rows=pos_rows, neg_rows=neg_rows)
     l2 = batch_sq_norm(final, torch.cat([users, pos_rows, neg_rows]))
     return main + model.reg * l2 / len(users)
 
@@ -56,7 +56,7 @@ def twin(data: Dataset, sparsity: float | None) -> NGCF:
     if sparsity is not None:
         from bet.baselines import baseline_action
 
-        model.set_action(baseline_action("mde", data, sparsity, 0))
+        model.set_action(baseline_action("mde", data, sparsity, seed=0))
     model.train()
     return model
 

@@ -219,9 +219,9 @@ def test_a_greedy_pick_guessed_early_changes_nothing(
 
     real = bet.iteration.finetuned
 
-    def spy(*args: object) -> Generator[Event, None, object]:
+    def spy(*args: object, **kwargs: object) -> Generator[Event, None, object]:
         threads.append(threading.current_thread().name)
-        return (yield from real(*args))  # type: ignore[arg-type]
+        return (yield from real(*args, **kwargs))  # type: ignore[arg-type]
 
     monkeypatch.setattr(bet.iteration.SearchState, "propose", guessing)
     monkeypatch.setattr(bet.iteration, "finetuned", spy)

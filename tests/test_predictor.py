@@ -38,7 +38,7 @@ def test_vectorised_pooling_matches_the_definition() -> None:
 
 def test_on_real_actions_and_batches_concatenate(mini: Dataset) -> None:
     model = DeepSetsPredictor(mini.user_freq, mini.item_freq, seed=0)
-    batch = ActionSampler.for_data(mini, budget_for(0.95, mini.n_rows)).sample(3, np.random.default_rng(0))
+    batch = ActionSampler.for_data(mini, budget_for(0.95, n_rows=mini.n_rows)).sample(3, np.random.default_rng(0))
     with torch.no_grad():
         whole = model.embed(batch.user_sizes, batch.item_sizes)
         parts = [model.prepare(batch.user_sizes[i : i + 1], batch.item_sizes[i : i + 1]) for i in range(3)]
@@ -53,10 +53,10 @@ def test_on_real_actions_and_batches_concatenate(mini: Dataset) -> None:
 def test_gradients_reach_every_encoder(mini: Dataset) -> None:
     model = DeepSetsPredictor(mini.user_freq, mini.item_freq, seed=0, linear_output=True)
     trainer = PredictorTrainer(model)
-    batch = ActionSampler.for_data(mini, budget_for(0.9, mini.n_rows)).sample(4, np.random.default_rng(1))
+    batch = ActionSampler.for_data(mini, budget_for(0.9, n_rows=mini.n_rows)).sample(4, np.random.default_rng(1))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     for i in range(4):
-        trainer.add(batch.user_sizes[i], batch.item_sizes[i], 0.8 + 0.05 * i, np.random.default_rng(i))
+        trainer.add(batch.user_sizes[i], batch.item_sizes[i], 0.8 + 0.05 * i, rng=np.random.default_rng(i))
     after = model.state_dict()
     for name in ("rho_u.0.weight", "rho_v.0.weight", "mu.0.weight", "pi.0.weight"):
         assert not torch.equal(before[name], after[name]), f"{name} never moved"
@@ -66,7 +66,7 @@ def test_pool_inputs_reused_learn_exactly_the_same(mini: Dataset) -> None:
     """The search hands the trainer each chosen action's slice of the pool's prepared inputs
     instead of preparing it again: the same values bit for bit, so the same updates and
     predictions; the nearest anchor's embedding from the stored inputs equals a fresh one."""
-    batch = ActionSampler.for_data(mini, budget_for(0.95, mini.n_rows)).sample(12, np.random.default_rng(3))
+    batch = ActionSampler.for_data(mini, budget_for(0.95, n_rows=mini.n_rows)).sample(12, np.random.default_rng(3))
     model = DeepSetsPredictor(mini.user_freq, mini.item_freq, seed=0, linear_output=True)
     pool = model.prepare(batch.user_sizes, batch.item_sizes)
     for i in (0, 5, 11):
@@ -80,8 +80,8 @@ def test_pool_inputs_reused_learn_exactly_the_same(mini: Dataset) -> None:
     )
     for i in range(8):
         args = (batch.user_sizes[i], batch.item_sizes[i], 0.7 + 0.03 * (i % 3))
-        assert fresh.add(*args, np.random.default_rng(i)) == reused.add(
-            *args, np.random.default_rng(i), take_prepared(pool, i)
+        assert fresh.add(*args, rng=np.random.default_rng(i)) == reused.add(
+            *args, rng=np.random.default_rng(i), prepared=take_prepared(pool, i)
         )
     assert np.array_equal(fresh.predict_prepared(pool)[0], reused.predict_prepared(pool)[0])
     assert np.array_equal(reused.embedding_of(5), fresh.predict(batch.user_sizes[5:6], batch.item_sizes[5:6])[1][0])

@@ -103,7 +103,7 @@ def test_user_sample_is_fixed_and_scores_its_users_exactly(mini: Dataset) -> Non
     valid_users = np.flatnonzero(np.diff(mini.valid.indptr) > 0)
     assert set(users) <= set(valid_users) and abs(len(users) - len(valid_users) / 2) <= 1
     assert user_sample(mini, None, 0) is None and user_sample(mini, 1.0, 0) is None
-    model = make_backbone("lightgcn", mini, 0, 16, "cpu")
+    model = make_backbone("lightgcn", mini, seed=0, d_max=16, device="cpu")
     sampled, per_user = evaluate(model, mini, "valid", users=users), evaluate_per_user(model, mini, "valid")
     assert sampled["recall@20"] == pytest.approx(float(np.mean(per_user["recall@20"][users])), abs=1e-12)
     with pytest.raises(ValueError, match="test read-outs use every user"):
@@ -111,7 +111,7 @@ def test_user_sample_is_fixed_and_scores_its_users_exactly(mini: Dataset) -> Non
 
 
 def test_sampled_early_stopping_reports_exact_validation(mini: Dataset) -> None:
-    model = make_backbone("lightgcn", mini, 0, 16, "cpu")
+    model = make_backbone("lightgcn", mini, seed=0, d_max=16, device="cpu")
     res = fit(model, mini, TrainConfig(epochs=6, eval_every=2, patience=5, eval_users=0.5), seed=0)
     assert res.valid == evaluate(model, mini, "valid")  # every user, the restored best weights
 
@@ -128,7 +128,7 @@ def test_fast_search_warm_starts_its_retraining(mini: Dataset, tmp_path: Path, m
     )  # the fast ingredients, tiny lengths
     store = RunStore(tmp_path / "s.sqlite")
     run = run_search(cfg, store, data=mini)
-    assert run["status"] == "completed" and 0 < run["result"]["cost"] <= budget_for(cfg.sparsity, mini.n_rows)
+    assert run["status"] == "completed" and 0 < run["result"]["cost"] <= budget_for(cfg.sparsity, n_rows=mini.n_rows)
     phases = [e for e in store.events(run["run_id"]) if e["kind"] == "phase" and e["phase"] == "retrain"]
     assert "from the pretrained rows" in phases[0]["detail"]
     # the winner's validation is on every user, as the paper preset's
@@ -160,8 +160,10 @@ def test_an_old_table_gains_the_preset_column(tmp_path: Path) -> None:
 def test_new_schedule_field_leaves_the_model_cache_key(mini: Dataset) -> None:
     """Pretrained models cached before ``eval_users`` existed are still found (the key pinned
     from the code before it)."""
-    assert cache.model_key(mini, "lightgcn", 128, PRETRAIN, 0) == "gowalla-mini-lightgcn-0fedba9bfe1a4c3a"
-    assert cache.model_key(mini, "lightgcn", 128, dataclasses.replace(PRETRAIN, eval_users=0.5), 0) != (
+    assert (
+        cache.model_key(mini, "lightgcn", d_max=128, cfg=PRETRAIN, seed=0) == "gowalla-mini-lightgcn-0fedba9bfe1a4c3a"
+    )
+    assert cache.model_key(mini, "lightgcn", d_max=128, cfg=dataclasses.replace(PRETRAIN, eval_users=0.5), seed=0) != (
         "gowalla-mini-lightgcn-0fedba9bfe1a4c3a"
     )
 

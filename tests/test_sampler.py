@@ -53,8 +53,8 @@ def test_sampled_actions_are_strict_and_frequency_ranked(
     datasets: dict[str, Dataset], name: str, sparsity: float, seed: int
 ) -> None:
     data = datasets[name]
-    sampler = ActionSampler.for_data(data, budget_for(sparsity, data.n_rows))
-    assert sampler.budget == budget_for(sparsity, data.n_rows)
+    sampler = ActionSampler.for_data(data, budget_for(sparsity, n_rows=data.n_rows))
+    assert sampler.budget == budget_for(sparsity, n_rows=data.n_rows)
     count = 200 if name in ("mini", "user") else 40
     batch = sampler.sample(count, np.random.default_rng(seed))
     check_batch(sampler, data, batch.user_sizes, batch.item_sizes)
@@ -63,13 +63,13 @@ def test_sampled_actions_are_strict_and_frequency_ranked(
 
 
 def test_ten_thousand_on_mini_in_one_call(mini: Dataset) -> None:
-    sampler = ActionSampler.for_data(mini, budget_for(0.95, mini.n_rows))
+    sampler = ActionSampler.for_data(mini, budget_for(0.95, n_rows=mini.n_rows))
     batch = sampler.sample(2000, np.random.default_rng(0))
     check_batch(sampler, mini, batch.user_sizes, batch.item_sizes)
 
 
 def test_deterministic_and_seed_dependent(mini: Dataset) -> None:
-    s = ActionSampler.for_data(mini, budget_for(0.9, mini.n_rows))
+    s = ActionSampler.for_data(mini, budget_for(0.9, n_rows=mini.n_rows))
     a, b = s.sample(5, np.random.default_rng(3)), s.sample(5, np.random.default_rng(3))
     c = s.sample(5, np.random.default_rng(4))
     assert np.array_equal(a.user_sizes, b.user_sizes) and np.array_equal(a.item_sizes, b.item_sizes)
@@ -77,7 +77,7 @@ def test_deterministic_and_seed_dependent(mini: Dataset) -> None:
 
 
 def test_families_and_user_share_vary(mini: Dataset) -> None:
-    batch = ActionSampler.for_data(mini, budget_for(0.9, mini.n_rows)).sample(200, np.random.default_rng(1))
+    batch = ActionSampler.for_data(mini, budget_for(0.9, n_rows=mini.n_rows)).sample(200, np.random.default_rng(1))
     assert set(batch.user_family) == set(FAMILIES) and set(batch.item_family) == set(FAMILIES)
     assert 0.0 < batch.user_share.min() < 0.2 and 0.8 < batch.user_share.max() < 1.0
     # the user share is what the users actually got
@@ -124,7 +124,7 @@ def _plateau_share(users: np.ndarray, items: np.ndarray, d_max: int = 128) -> fl
 
 
 def test_redraw_removes_most_d_max_plateaus_at_low_sparsity(mini: Dataset) -> None:
-    budget = budget_for(0.8, mini.n_rows)
+    budget = budget_for(0.8, n_rows=mini.n_rows)
     clip = ActionSampler.for_data(mini, budget).sample(200, np.random.default_rng(5))
     redraw = ActionSampler.for_data(mini, budget, redraws=20).sample(200, np.random.default_rng(5))
     for batch in (clip, redraw):
@@ -137,7 +137,7 @@ def test_redraw_removes_most_d_max_plateaus_at_low_sparsity(mini: Dataset) -> No
 
 def test_redraw_never_changes_a_draw_that_fits(mini: Dataset) -> None:
     """At high sparsity no side exceeds d_max, so the redraw rule leaves the pool unchanged."""
-    budget = budget_for(0.97, mini.n_rows)
+    budget = budget_for(0.97, n_rows=mini.n_rows)
     a = ActionSampler.for_data(mini, budget).sample(50, np.random.default_rng(2))
     b = ActionSampler.for_data(mini, budget, redraws=20).sample(50, np.random.default_rng(2))
     assert a.user_family == b.user_family and np.array_equal(a.item_sizes, b.item_sizes)
@@ -146,7 +146,7 @@ def test_redraw_never_changes_a_draw_that_fits(mini: Dataset) -> None:
 def test_pool_is_distinct_actions(gowalla: Dataset) -> None:
     """At c = 0.99 on full Gowalla plain draws repeat (the families collapse onto 'top rows at
     128, the rest at 1'); the pool replaces them with fresh draws."""
-    sampler = ActionSampler.for_data(gowalla, budget_for(0.99, gowalla.n_rows))
+    sampler = ActionSampler.for_data(gowalla, budget_for(0.99, n_rows=gowalla.n_rows))
     batch = sampler.sample(200, np.random.default_rng(0))
     rows = np.concatenate([batch.user_sizes, batch.item_sizes], axis=1)
     assert len(batch) == batch.requested == 200

@@ -28,7 +28,7 @@ def finished(mini: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[R
 
 def test_search_completes_within_budget(finished: tuple[RunStore, dict], mini: Dataset) -> None:
     store, run = finished
-    budget = budget_for(TINY.sparsity, mini.n_rows)
+    budget = budget_for(TINY.sparsity, n_rows=mini.n_rows)
     assert run["status"] == "completed" and run["budget"] == budget
     res = run["result"]
     assert 0 < res["cost"] <= budget
@@ -166,7 +166,7 @@ def test_selection_rules() -> None:
     pred = np.array([0.1, 0.9, 0.5])
     emb = np.array([[0.0, 0.0], [5.0, 5.0], [1.0, 1.1]])
     assert choose("greedy", pred, rng) == 1
-    assert choose("nearest", pred, rng, emb, np.array([1.0, 1.0])) == 2
+    assert choose("nearest", pred, rng, embeddings=emb, anchor=np.array([1.0, 1.0])) == 2
     assert {choose("random", pred, rng) for _ in range(50)} == {0, 1, 2}
 
 
@@ -176,11 +176,11 @@ def test_predictor_fit_mode_learns_a_ranking(mini: Dataset) -> None:
     from bet.predictor import DeepSetsPredictor, PredictorTrainer
     from bet.sampler import ActionSampler
 
-    batch = ActionSampler.for_data(mini, budget_for(0.9, mini.n_rows)).sample(60, np.random.default_rng(0))
+    batch = ActionSampler.for_data(mini, budget_for(0.9, n_rows=mini.n_rows)).sample(60, np.random.default_rng(0))
     fitness = 0.9 - 0.2 * batch.user_share  # items deserve the budget
     trainer = PredictorTrainer(DeepSetsPredictor(mini.user_freq, mini.item_freq, linear_output=True), mode="fit")
     for i in range(40):
-        trainer.add(batch.user_sizes[i], batch.item_sizes[i], float(fitness[i]), np.random.default_rng(i))
+        trainer.add(batch.user_sizes[i], batch.item_sizes[i], float(fitness[i]), rng=np.random.default_rng(i))
     pred, emb = trainer.predict(batch.user_sizes[40:], batch.item_sizes[40:])
     import scipy.stats as st
 

@@ -191,7 +191,7 @@ def test_narrow_parameter_training_is_exact(mini: Dataset, monkeypatch: pytest.M
 
     from bet.baselines import baseline_action
 
-    action = baseline_action("mde", mini, 0.95, 0)
+    action = baseline_action("mde", mini, 0.95, seed=0)
     assert max(action.user_sizes.max(), action.item_sizes.max()) < 128
     cfg = TrainConfig(epochs=6, eval_every=1, patience=2)
     runs = []
@@ -224,9 +224,11 @@ def test_step_based_validation_schedule(mini: Dataset) -> None:
     assert [e.step for e in events if e.valid is not None] == [3, 6, 9, 12, 15, 18, 20]
     authors = dataclasses.replace(PRETRAIN, **AUTHORS_EARLY_STOP)
     assert authors.eval_interval(mini) == 2000 and authors.patience == 3
-    assert model_key(mini, "lightgcn", 128, authors, 0) != model_key(mini, "lightgcn", 128, PRETRAIN, 0)
+    assert model_key(mini, "lightgcn", d_max=128, cfg=authors, seed=0) != model_key(
+        mini, "lightgcn", d_max=128, cfg=PRETRAIN, seed=0
+    )
     # the key the default had before the field existed (commit 8c71c63): cached models stay valid
-    assert model_key(mini, "lightgcn", 128, PRETRAIN, 0) == OLD_KEY
+    assert model_key(mini, "lightgcn", d_max=128, cfg=PRETRAIN, seed=0) == OLD_KEY
 
 
 OLD_KEY = "gowalla-mini-lightgcn-0fedba9bfe1a4c3a"

@@ -1,4 +1,4 @@
-"""Backbones behind one registry. Every one is built as ``cls(data, d_max, device, generator)``."""
+"""Backbones behind one registry. Every one is built as ``cls(data, d_max, device, generator=generator)``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ BACKBONES: dict[str, type[Backbone]] = {
 __all__ = ["BACKBONES", "Backbone", "Scorer", "action_budget", "make_backbone"]
 
 
-def action_budget(backbone: str, budget: int, n_rows: int, d_min: int = 1) -> int:
+def action_budget(backbone: str, budget: int, *, n_rows: int, d_min: int = 1) -> int:
     """The parameters an action may spend on ``backbone`` under ``budget``: all of it, except
     for NCF, whose GMF table is paid from the other half (:attr:`Backbone.action_share`).
     Raises :class:`BudgetError` when that leaves less than ``d_min`` per row."""
@@ -39,7 +39,7 @@ def action_budget(backbone: str, budget: int, n_rows: int, d_min: int = 1) -> in
 
 
 def make_backbone(
-    name: str, data: Dataset, seed: int = 0, d_max: int = D_MAX, device: str | torch.device = "cpu"
+    name: str, data: Dataset, *, seed: int = 0, d_max: int = D_MAX, device: str | torch.device = "cpu"
 ) -> Backbone:
     """A freshly initialised backbone; the same ``seed`` gives the same weights."""
     if name not in BACKBONES:
@@ -49,5 +49,5 @@ def make_backbone(
     # nn.Linear draws its default init from torch's global generator before we re-draw every
     # weight from ``gen``: fork it, so building a model never moves the caller's random state.
     with torch.random.fork_rng(devices=[]):
-        model = BACKBONES[name](data, d_max, dev, gen)  # type: ignore[call-arg]
+        model = BACKBONES[name](data, d_max, dev, generator=gen)  # type: ignore[call-arg]
     return model.to(dev)

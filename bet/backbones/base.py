@@ -205,7 +205,7 @@ class _DotBPR(torch.autograd.Function):
         return out, None, None, None
 
 
-def dot_bpr(emb: torch.Tensor, users: torch.Tensor, pos_rows: torch.Tensor, neg_rows: torch.Tensor) -> torch.Tensor:
+def dot_bpr(emb: torch.Tensor, *, users: torch.Tensor, pos_rows: torch.Tensor, neg_rows: torch.Tensor) -> torch.Tensor:
     """BPR loss for rows of ``emb`` ``(n_rows, d)``; positives/negatives are *row* indices."""
     return _DotBPR.apply(emb, users, pos_rows, neg_rows)  # type: ignore[no-any-return]
 

@@ -22,9 +22,11 @@ class LightGCN(Backbone):
     layers = 3
     reg = 1e-4
 
-    def __init__(self, data: Dataset, d_max: int, device: torch.device, generator: torch.Generator):
+    def __init__(self, data: Dataset, d_max: int, device: torch.device, *, generator: torch.Generator):
         super().__init__(data, d_max, device)
-        self.table = BudgetedEmbedding(data.n_users, data.n_items, d_max, "normal", 0.01, generator)
+        self.table = BudgetedEmbedding(
+            data.n_users, data.n_items, d_max=d_max, init="normal", std=0.01, generator=generator
+        )
         a = bipartite(data)
         deg = np.asarray(a.sum(axis=1)).ravel()
         d = np.divide(1.0, np.sqrt(deg), out=np.zeros_like(deg), where=deg > 0)
@@ -46,7 +48,7 @@ class LightGCN(Backbone):
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         final, ego = self.embeddings()
         pos_rows, neg_rows = pos + self.n_users, neg + self.n_users
-        main = dot_bpr(final, users, pos_rows, neg_rows)
+        main = dot_bpr(final, users=users, pos_rows=pos_rows, neg_rows=neg_rows)
         l2 = batch_sq_norm(ego, torch.cat([users, pos_rows, neg_rows]))
         return main + self.reg * l2 / len(users)
 

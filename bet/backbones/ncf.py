@@ -31,10 +31,10 @@ class NCF(Backbone):
     #: the kernel the last :meth:`scorer` used (``compiled`` falls back to ``tiled`` when unavailable)
     last_kernel = ""
 
-    def __init__(self, data: Dataset, d_max: int, device: torch.device, generator: torch.Generator):
+    def __init__(self, data: Dataset, d_max: int, device: torch.device, *, generator: torch.Generator):
         super().__init__(data, d_max, device)
-        self.table = BudgetedEmbedding(data.n_users, data.n_items, d_max, "xavier", generator=generator)
-        self.gmf = BudgetedEmbedding(data.n_users, data.n_items, d_max, "xavier", generator=generator)
+        self.table = BudgetedEmbedding(data.n_users, data.n_items, d_max=d_max, init="xavier", generator=generator)
+        self.gmf = BudgetedEmbedding(data.n_users, data.n_items, d_max=d_max, init="xavier", generator=generator)
         self.hidden = nn.Linear(2 * d_max, d_max)
         self.out = nn.Linear(2 * d_max, 1)
         for lin in (self.hidden, self.out):
@@ -102,6 +102,6 @@ class NCF(Backbone):
     @torch.no_grad()
     def scorer(self) -> Scorer:
         _, _, hu, hi, gu, gi = self._parts()
-        scores = NCFScores((hu, hi, gu, gi), self.out.weight[0, self.d_max :], self.out.bias[0], self.kernel)
+        scores = NCFScores((hu, hi, gu, gi), self.out.weight[0, self.d_max :], self.out.bias[0], kernel=self.kernel)
         self.last_kernel = scores.kernel
         return Scorer(fn=scores)

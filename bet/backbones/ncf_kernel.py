@@ -96,6 +96,7 @@ class NCFScores:
         parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
         w: torch.Tensor,
         b0: torch.Tensor,
+        *,
         kernel: str = "auto",
     ):
         if kernel not in KERNELS:

@@ -39,7 +39,7 @@ class NGCF(Backbone):
     node_dropout = 0.1
     mess_dropout = 0.1
 
-    def __init__(self, data: Dataset, d_max: int, device: torch.device, generator: torch.Generator):
+    def __init__(self, data: Dataset, d_max: int, device: torch.device, *, generator: torch.Generator):
         super().__init__(data, d_max, device)
         self.n_rows = data.n_rows
         # Dropout masks come from a generator on the model's device, seeded from the run's.
@@ -47,7 +47,7 @@ class NGCF(Backbone):
         self.drop_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         self._drop_start = self.drop_gen.get_state()
         self._ws = Workspace()
-        self.table = BudgetedEmbedding(data.n_users, data.n_items, d_max, "xavier", generator=generator)
+        self.table = BudgetedEmbedding(data.n_users, data.n_items, d_max=d_max, init="xavier", generator=generator)
         self.w_gc = nn.ModuleList(nn.Linear(d_max, d_max) for _ in range(self.layers))
         self.w_bi = nn.ModuleList(nn.Linear(d_max, d_max) for _ in range(self.layers))
         for lin in [*self.w_gc, *self.w_bi]:
@@ -115,8 +115,10 @@ class NGCF(Backbone):
         ws = self._ws if self.training else Workspace()
         # batch_sq_norm's dot over all n_rows, with the untouched rows' (zero-weighted) terms 0
         counts = torch.bincount(rows, minlength=self.n_rows).to(self.table.weight.dtype)
-        layers = Layers(self.table.mask, (a, a_t), draw, self.mess_dropout)
-        return ngcf_loss(self.table.weight, self._params(), uniq, layers, Loss(uniq, inv, counts, self.reg), ws)
+        layers = Layers(self.table.mask, (a, a_t), draw=draw, p=self.mess_dropout)
+        return ngcf_loss(
+            self.table.weight, self._params(), uniq, layers=layers, loss=Loss(uniq, inv, counts, reg=self.reg), ws=ws
+        )
 
     @torch.no_grad()
     def scorer(self) -> Scorer:

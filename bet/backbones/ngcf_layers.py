@@ -79,7 +79,7 @@ def sparse_mm(a: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tens
 
 
 def layer(
-    a: torch.Tensor, e: torch.Tensor, params: Sequence[torch.Tensor], draw: Draw | None, p: float, ws: Workspace
+    a: torch.Tensor, e: torch.Tensor, params: Sequence[torch.Tensor], *, draw: Draw | None, p: float, ws: Workspace
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One layer without autograd: ``(z, s, e ⊙ s, dropout mask or None)``, all from ``ws``."""
     w_gc, b_gc, w_bi, b_bi = params
@@ -107,11 +107,11 @@ class Layers:
     the plain formulation (``(x + y) + z``, never fused multiply-adds), so the gradients are the
     same bits too (checked in ``tests/test_ngcf_speed.py``)."""
 
-    def __init__(self, mask: torch.Tensor, adj: tuple[torch.Tensor, torch.Tensor], draw: Draw | None, p: float):
+    def __init__(self, mask: torch.Tensor, adj: tuple[torch.Tensor, torch.Tensor], *, draw: Draw | None, p: float):
         self.mask, self.adj, self.draw, self.p = mask, adj, draw, p
 
     def forward(
-        self, weight: torch.Tensor, rows: torch.Tensor, params: Sequence[torch.Tensor], ws: Workspace
+        self, weight: torch.Tensor, rows: torch.Tensor, params: Sequence[torch.Tensor], *, ws: Workspace
     ) -> list[torch.Tensor]:
         """``[e0[rows], z_1[rows], z_1[rows], …]``: each layer's rows twice, for the numerator
         and the norm of its L2 normalisation, whose gradients autograd keeps apart."""
@@ -119,7 +119,7 @@ class Layers:
         shape = (len(rows), weight.shape[1])
         self.saved, outs = [], [torch.index_select(e, 0, rows, out=ws.take(e, shape))]
         for k in range(len(params) // 4):
-            z, s, es, drop = layer(self.adj[0], e, params[4 * k : 4 * k + 4], self.draw, self.p, ws)
+            z, s, es, drop = layer(self.adj[0], e, params[4 * k : 4 * k + 4], draw=self.draw, p=self.p, ws=ws)
             self.saved.append((e, s, es, drop, z))
             outs += [torch.index_select(z, 0, rows, out=ws.take(z, shape)) for _ in range(2)]
             e = z
@@ -165,6 +165,6 @@ def ngcf_all(a: torch.Tensor, e0: torch.Tensor, params: Sequence[torch.Tensor]) 
     """Final embeddings of every row, no dropout, no autograd (scoring)."""
     outs, e = [e0], e0
     for k in range(len(params) // 4):
-        e = layer(a, e, params[4 * k : 4 * k + 4], None, 0.0, Workspace())[0]
+        e = layer(a, e, params[4 * k : 4 * k + 4], draw=None, p=0.0, ws=Workspace())[0]
         outs.append(nn.functional.normalize(e, p=2, dim=1))
     return torch.cat(outs, dim=1)

@@ -40,7 +40,7 @@ class Loss:
     the unique rows ``uniq`` (``inv`` maps the batch's users, positives, negatives to them;
     ``counts`` how often each of ``n_rows`` rows occurs)."""
 
-    def __init__(self, uniq: torch.Tensor, inv: torch.Tensor, counts: torch.Tensor, reg: float):
+    def __init__(self, uniq: torch.Tensor, inv: torch.Tensor, counts: torch.Tensor, *, reg: float):
         self.uniq, self.inv, self.counts, self.reg = uniq, inv, counts, reg
 
     def forward(self, parts: list[torch.Tensor], ws: Workspace) -> torch.Tensor:
@@ -95,7 +95,7 @@ class NGCFStep(torch.autograd.Function):
         ctx, layers: Layers, loss: Loss, rows: torch.Tensor, ws: Workspace, weight: torch.Tensor, *params: torch.Tensor
     ) -> torch.Tensor:
         ctx.layers, ctx.loss, ctx.ws = layers, loss, ws
-        return loss.forward(layers.forward(weight, rows, params, ws), ws)
+        return loss.forward(layers.forward(weight, rows, params, ws=ws), ws)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
@@ -106,6 +106,12 @@ class NGCFStep(torch.autograd.Function):
 
 
 def ngcf_loss(
-    weight: torch.Tensor, params: Sequence[torch.Tensor], rows: torch.Tensor, layers: Layers, loss: Loss, ws: Workspace
+    weight: torch.Tensor,
+    params: Sequence[torch.Tensor],
+    rows: torch.Tensor,
+    *,
+    layers: Layers,
+    loss: Loss,
+    ws: Workspace,
 ) -> torch.Tensor:
     return NGCFStep.apply(layers, loss, rows, ws, weight, *params)  # type: ignore[no-any-return]

@@ -14,7 +14,7 @@ class Pop(Backbone):
     trainable = False
     popularity: torch.Tensor
 
-    def __init__(self, data: Dataset, d_max: int, device: torch.device, generator: torch.Generator):
+    def __init__(self, data: Dataset, d_max: int, device: torch.device, *, generator: torch.Generator):
         super().__init__(data, d_max, device)
         self.table = None
         self.register_buffer("popularity", torch.as_tensor(data.item_freq, dtype=torch.float32, device=device))

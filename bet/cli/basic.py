@@ -99,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.backbone != "pop" and sizes != "full":
         action = budget_action(ref.method, data, budget, seed=args.seed, d_max=args.d_max, backbone=args.backbone)
     cfg = TrainConfig(epochs=args.epochs, patience=args.patience)
-    gen = train_sized(data, args.backbone, action, cfg, seed=args.seed, device=device, d_max=args.d_max)
+    gen = train_sized(data, args.backbone, action, cfg=cfg, seed=args.seed, device=device, d_max=args.d_max)
     model, result = drive(gen, Progress(quiet=False))
     test = evaluate(model, data, "test")
     out = {

@@ -59,7 +59,7 @@ def add_json_arg(p: argparse.ArgumentParser) -> None:
 def load_data(args: argparse.Namespace, evaluable: bool = True) -> Dataset:
     """The dataset the arguments name; ``evaluable``: refuse a split with an empty validation or
     test set (nothing to early-stop on or to report) before any training starts."""
-    data = load_dataset(args.dataset, args.split, args.split_seed, args.fmt, args.min_rating)
+    data = load_dataset(args.dataset, args.split, seed=args.split_seed, fmt=args.fmt, min_rating=args.min_rating)
     if evaluable:
         check_evaluable(data)
     return data

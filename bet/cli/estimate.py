@@ -40,7 +40,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     cfg = search_config(args, args.sparsity)
     data = load_data(args)
     device = resolve_device(cfg.device)
-    cached = cached_timings(data, cfg.backbone, device, cfg.d_max) is not None
+    cached = cached_timings(data, cfg.backbone, device, d_max=cfg.d_max) is not None
     t0 = time.perf_counter()
     desc, fmt = f"measuring {cfg.backbone} on {data.name}", "{desc}: {n_fmt}/{total_fmt} stages [{elapsed}] {postfix}"
     with tqdm(desc=desc, bar_format=fmt, file=sys.stderr, leave=False, disable=cached) as bar:
@@ -50,7 +50,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             bar.set_postfix_str(what, refresh=False)
             bar.update(done - bar.n)
 
-        timings = measure(data, cfg.backbone, device, cfg.d_max, progress=show)
+        timings = measure(data, cfg.backbone, device, d_max=cfg.d_max, progress=show)
     phases = plan(cfg, data, timings)
     total = sum(phases.values())
     how = {

@@ -90,12 +90,13 @@ def load_raw(path: str | Path, fmt: str = "auto", min_rating: float | None = Non
             )
         u, i = parse_lightgcn(path, skip=head[0][0] - 1)
         return remap(u, i, None, source=str(path))
-    return parse_delimited(path, sniff_delimiter(lines), head, min_rating)
+    return parse_delimited(path, sniff_delimiter(lines), head, min_rating=min_rating)
 
 
 def load_dataset(
     name_or_path: str | Path,
     split: str = "paper",
+    *,
     seed: int = 42,
     fmt: str = "auto",
     min_rating: float | None = None,
@@ -121,6 +122,6 @@ def load_dataset(
         name = Path(key).name
     if len(raw.users) == 0:
         raise DataError(raw.source, "no interactions left")
-    data = build_dataset(raw, name, split, seed)
+    data = build_dataset(raw, name, split, seed=seed)
     _last = (memo, data)
     return data

@@ -16,7 +16,7 @@ from bet.errors import DataError
 SPLIT_RULES = ("paper", "original")
 
 
-def _csr(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+def _csr(users: np.ndarray, items: np.ndarray, *, n_users: int, n_items: int) -> sp.csr_matrix:
     """0/1 float32 CSR with sorted column indices (metrics rely on the sort)."""
     m = sp.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)), shape=(n_users, n_items))
     m.sum_duplicates()
@@ -172,7 +172,7 @@ def split_original(raw: RawInteractions, seed: int, valid_fraction: float = 0.1)
     return (part,)
 
 
-def build_dataset(raw: RawInteractions, name: str, split: str = "paper", seed: int = 42) -> Dataset:
+def build_dataset(raw: RawInteractions, name: str, split: str = "paper", *, seed: int = 42) -> Dataset:
     """Split ``raw`` and build the CSR matrices."""
     if split == "paper":
         (part,) = split_paper(raw, seed)
@@ -180,7 +180,9 @@ def build_dataset(raw: RawInteractions, name: str, split: str = "paper", seed: i
         (part,) = split_original(raw, seed)
     else:
         raise DataError(raw.source, f"unknown split {split!r}", expected=" or ".join(SPLIT_RULES))
-    mats = [_csr(raw.users[part == p], raw.items[part == p], raw.n_users, raw.n_items) for p in (0, 1, 2)]
+    mats = [
+        _csr(raw.users[part == p], raw.items[part == p], n_users=raw.n_users, n_items=raw.n_items) for p in (0, 1, 2)
+    ]
     return Dataset(
         name=name,
         n_users=raw.n_users,

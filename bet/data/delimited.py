@@ -120,7 +120,7 @@ class _Ids:
         return ranks, ids[order]
 
 
-def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], min_rating: float | None) -> RawInteractions:
+def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], *, min_rating: float | None) -> RawInteractions:
     """Read a delimited table whose first two columns are user and item ids (any strings).
 
     ``lines`` are the file's first non-blank lines (for the header). ``min_rating`` keeps rows
@@ -155,15 +155,21 @@ def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], min_rati
             if frame.shape[1] < 2 or (frame.iloc[:, 1] == "").any():
                 row = 0 if frame.shape[1] < 2 else int(np.flatnonzero((frame.iloc[:, 1] == "").to_numpy())[0])
                 line = int(frame.index[row]) + skip + 1
-                raise DataError(path, "line has only one column", line, "at least two columns: user id, item id")
+                raise DataError(
+                    path, "line has only one column", line=line, expected="at least two columns: user id, item id"
+                )
             if frame.shape[1] != width:
-                raise DataError(path, f"line has {frame.shape[1]} columns", first_line, f"{width}, as the lines above")
+                raise DataError(
+                    path, f"line has {frame.shape[1]} columns", line=first_line, expected=f"{width}, as the lines above"
+                )
             spans = frame.iloc[:, 0].str.contains("\n", regex=False) | frame.iloc[:, 1].str.contains("\n", regex=False)
             if spans.any():
                 line = int(frame.index[int(np.flatnonzero(spans.to_numpy())[0])]) + skip + 1
-                raise DataError(path, "an id in quotes runs over several lines (a quote left open?)", line, ROW)
+                raise DataError(
+                    path, "an id in quotes runs over several lines (a quote left open?)", line=line, expected=ROW
+                )
             if min_rating is not None:
-                frame = _rated(path, frame, col, min_rating, skip)
+                frame = _rated(path, frame, col, min_rating=min_rating, skip=skip)
             users.add(frame.iloc[:, 0].str.strip())
             items.add(frame.iloc[:, 1].str.strip())
     except pd.errors.EmptyDataError:
@@ -175,9 +181,11 @@ def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], min_rati
             if quote is None:
                 raise DataError(path, "cannot be read as a table", expected=ROW) from None
             opened = int(quote.group(1)) + skip + 1
-            raise DataError(path, "a quote is left open until the end of the file", opened, ROW) from None
+            raise DataError(path, "a quote is left open until the end of the file", line=opened, expected=ROW) from None
         want, at, saw = found.groups()  # pandas counts the lines it was given
-        raise DataError(path, f"line has {saw} columns", int(at) + skip, f"{want}, as the lines above") from None
+        raise DataError(
+            path, f"line has {saw} columns", line=int(at) + skip, expected=f"{want}, as the lines above"
+        ) from None
     if width is None:
         raise DataError(path, "has no interaction rows", expected=ROW)
     if len(users) == 0:
@@ -187,11 +195,11 @@ def parse_delimited(path: Path, sep: str, lines: list[tuple[int, str]], min_rati
     return remap(u, i, None, source=str(path), fmt="interactions", labels=(user_ids, item_ids))
 
 
-def _rated(path: Path, frame: pd.DataFrame, col: int, min_rating: float, skip: int) -> pd.DataFrame:
+def _rated(path: Path, frame: pd.DataFrame, col: int, *, min_rating: float, skip: int) -> pd.DataFrame:
     if frame.shape[1] <= col:
-        raise DataError(path, f"--min-rating needs a rating column (column {col + 1})", skip + 1)
+        raise DataError(path, f"--min-rating needs a rating column (column {col + 1})", line=skip + 1)
     ratings = pd.to_numeric(frame.iloc[:, col], errors="coerce").to_numpy(dtype=float)
     if np.isnan(ratings).any():
         line = int(frame.index[int(np.flatnonzero(np.isnan(ratings))[0])]) + skip + 1
-        raise DataError(path, "rating is not a number", line, f"a number in column {col + 1}")
+        raise DataError(path, "rating is not a number", line=line, expected=f"a number in column {col + 1}")
     return frame[ratings >= min_rating]

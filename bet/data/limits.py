@@ -44,7 +44,7 @@ def cap_mb(var: str, default: int) -> float:
     return value
 
 
-def _too_big(path: Path, what: str, var: str, limit: float) -> DataError:
+def _too_big(path: Path, what: str, *, var: str, limit: float) -> DataError:
     return DataError(
         path, f"{what} more than the {limit:g} MB limit on data files (set {var}=N in the environment to raise it)"
     )
@@ -94,24 +94,24 @@ def iter_bytes(path: Path, chunk: int = CHUNK) -> Iterator[bytes]:
     with os.fdopen(fd, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > max_file * MB:
-            raise _too_big(path, f"is {size / MB:,.0f} MB,", FILE_VAR, max_file)
+            raise _too_big(path, f"is {size / MB:,.0f} MB,", var=FILE_VAR, limit=max_file)
         try:
             magic = fh.read(2)
             fh.seek(0)
             if magic == b"\x1f\x8b":
-                yield from _inflate(path, fh, max_text, chunk)
+                yield from _inflate(path, fh, max_text=max_text, chunk=chunk)
                 return
             total = 0
             while piece := fh.read(chunk):
                 total += len(piece)
                 if total > max_file * MB:  # the file may have grown since fstat
-                    raise _too_big(path, "is", FILE_VAR, max_file)
+                    raise _too_big(path, "is", var=FILE_VAR, limit=max_file)
                 yield piece
         except OSError as exc:
             raise DataError(path, f"cannot be read: {exc.strerror or exc}") from None
 
 
-def _inflate(path: Path, fh: BinaryIO, max_text: float, chunk: int) -> Iterator[bytes]:
+def _inflate(path: Path, fh: BinaryIO, *, max_text: float, chunk: int) -> Iterator[bytes]:
     limit = int(max_text * MB)
     total = 0
     try:
@@ -119,7 +119,7 @@ def _inflate(path: Path, fh: BinaryIO, max_text: float, chunk: int) -> Iterator[
             while piece := gz.read(chunk):
                 total += len(piece)
                 if total > limit:
-                    raise _too_big(path, "decompresses to", DECOMPRESSED_VAR, max_text)
+                    raise _too_big(path, "decompresses to", var=DECOMPRESSED_VAR, limit=max_text)
                 yield piece
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataError(path, f"is not a readable gzip file ({exc})") from None

@@ -45,12 +45,14 @@ class RawInteractions:
     format: str = "lightgcn"  # how the file was read: "lightgcn" or "interactions"
 
 
-def bad_token(path: Path, chunk: str, start: int, pos: int, problem: str, expected: str) -> DataError:
+def bad_token(path: Path, chunk: str, *, start: int, pos: int, problem: str, expected: str) -> DataError:
     """The error for the token at offset ``pos`` of ``chunk`` (whose first line is number
     ``start``): ``problem`` with its ``{column}`` filled in, the line named, the token not quoted."""
     line_start = chunk.rfind("\n", 0, pos) + 1
     column = len(chunk[line_start : pos + 1].split())
-    return DataError(path, problem.format(column=column), start + chunk.count("\n", 0, line_start), expected)
+    return DataError(
+        path, problem.format(column=column), line=start + chunk.count("\n", 0, line_start), expected=expected
+    )
 
 
 def parse_lightgcn(path: Path, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -62,14 +64,16 @@ def parse_lightgcn(path: Path, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
     for start, chunk in iter_data(path, skip):
         bad = NOT_ID.search(chunk)
         if bad is not None:
-            raise bad_token(path, chunk, start, bad.start(), NOT_ID_PROBLEM, LIGHTGCN_LINE)
+            raise bad_token(path, chunk, start=start, pos=bad.start(), problem=NOT_ID_PROBLEM, expected=LIGHTGCN_LINE)
         for long in LONG_ID.finditer(chunk):
             if int(long.group()) > INT64_MAX:
-                raise bad_token(path, chunk, start, long.start(), TOO_LARGE_PROBLEM, LIGHTGCN_LINE)
+                raise bad_token(
+                    path, chunk, start=start, pos=long.start(), problem=TOO_LARGE_PROBLEM, expected=LIGHTGCN_LINE
+                )
         ids, counts = _ids_and_counts(chunk)
         if (counts == 1).any():
             line = start + int(np.flatnonzero(counts == 1)[0])
-            raise DataError(path, "line has 1 column", line, f"2 or more: {LIGHTGCN_LINE}")
+            raise DataError(path, "line has 1 column", line=line, expected=f"2 or more: {LIGHTGCN_LINE}")
         counts = counts[counts > 0]
         firsts = np.cumsum(counts) - counts
         if len(ids) and ids.max() < 2**31:
@@ -121,6 +125,7 @@ def remap(
     users: np.ndarray,
     items: np.ndarray,
     is_test: np.ndarray | None,
+    *,
     source: str,
     fmt: str = "lightgcn",
     labels: tuple[np.ndarray, np.ndarray] | None = None,

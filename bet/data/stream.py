@@ -49,13 +49,18 @@ def iter_chunks(path: Path, chunk: int = CHUNK_BYTES) -> Iterator[tuple[int, str
             text = decoder.decode(raw)
         except UnicodeDecodeError as exc:
             bad = line + _newlines(raw[: max(exc.start - buffered, 0)].decode("utf-8", "replace"))
-            raise DataError(path, "is not UTF-8 text (another encoding, or a binary file)", bad, TEXT) from None
+            raise DataError(
+                path, "is not UTF-8 text (another encoding, or a binary file)", line=bad, expected=TEXT
+            ) from None
         if carry and carry[-1].endswith("\r"):  # half a "\r\n", or a lone "\r" line end
             carry[-1], text = carry[-1][:-1], "\r" + text
         text = _lines(text)
         if "\x00" in text:
             raise DataError(
-                path, "holds NUL bytes: a binary file, not text", line + text.count("\n", 0, text.index("\x00")), TEXT
+                path,
+                "holds NUL bytes: a binary file, not text",
+                line=line + text.count("\n", 0, text.index("\x00")),
+                expected=TEXT,
             )
         seen = seen or (not text.isspace() and bool(text))
         cut = text.rfind("\n") + 1  # a last lone "\r" stays in the carry: its "\n" may come next
@@ -69,7 +74,9 @@ def iter_chunks(path: Path, chunk: int = CHUNK_BYTES) -> Iterator[tuple[int, str
     try:
         tail = decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise DataError(path, "ends inside a UTF-8 character (a cut or non-UTF-8 file)", line, TEXT) from None
+        raise DataError(
+            path, "ends inside a UTF-8 character (a cut or non-UTF-8 file)", line=line, expected=TEXT
+        ) from None
     last = _lines("".join(carry) + tail).replace("\r", "\n")
     seen = seen or bool(last.strip())
     if not seen:

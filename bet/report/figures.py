@@ -65,8 +65,8 @@ def frontier(points: Sequence[dict[str, Any]], reported: set[str], title: str) -
     svg = xy_chart(
         series,
         title,
-        "parameters kept (embedding table)",
-        "test recall@20",
+        xlabel="parameters kept (embedding table)",
+        ylabel="test recall@20",
         hlines=hlines,
         x_min=0.0,
         width=720,
@@ -75,7 +75,7 @@ def frontier(points: Sequence[dict[str, Any]], reported: set[str], title: str) -
     return svg, len(others)
 
 
-def histograms(user_sizes: np.ndarray, item_sizes: np.ndarray, uniform: float, d_max: int) -> list[str]:
+def histograms(user_sizes: np.ndarray, item_sizes: np.ndarray, *, uniform: float, d_max: int) -> list[str]:
     """Rows per embedding size, users and items, the budget's uniform size marked (x zoomed on the
     sizes in use, as on the dashboard)."""
     top = int(max(np.max(user_sizes, initial=1), np.max(item_sizes, initial=1), uniform))
@@ -89,8 +89,8 @@ def histograms(user_sizes: np.ndarray, item_sizes: np.ndarray, uniform: float, d
                 [int(x) for x in used],
                 [int(c) for c in counts[used]],
                 f"{name} ({len(sizes):,} rows)",
-                f"embedding size (of d_max = {d_max})",
-                "rows",
+                xlabel=f"embedding size (of d_max = {d_max})",
+                ylabel="rows",
                 color=color,
                 marker=(uniform, f"uniform {uniform:.1f}"),
                 x_max=x_max,
@@ -124,8 +124,8 @@ def fitness(actions: Sequence[Mapping[str, Any]]) -> str:
     return xy_chart(
         series,
         "Fitness per iteration",
-        "iteration",
-        "fitness (quality ÷ full model)",
+        xlabel="iteration",
+        ylabel="fitness (quality ÷ full model)",
         xticks=ticks,
         width=560,
         height=320,
@@ -150,8 +150,8 @@ def allocation(alloc: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
             xy_chart(
                 series,
                 f"Where the budget goes: {what}",
-                "decile (1 = most frequent)",
-                "mean embedding size",
+                xlabel="decile (1 = most frequent)",
+                ylabel="mean embedding size",
                 y_min=0.0,
                 xticks=range(0, 12),
                 width=440,

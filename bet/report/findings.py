@@ -52,7 +52,7 @@ def features(action: Action, user_freq: np.ndarray, item_freq: np.ndarray) -> di
 
 
 def features_frame(
-    actions: Sequence[dict[str, Any]], sizes: Callable[[int], Action], user_freq: np.ndarray, item_freq: np.ndarray
+    actions: Sequence[dict[str, Any]], sizes: Callable[[int], Action], *, user_freq: np.ndarray, item_freq: np.ndarray
 ) -> pd.DataFrame:
     """One row per evaluated action: id, iteration, strategy, fitness, predicted + :func:`features`."""
     rows = []
@@ -89,6 +89,7 @@ def narrative(
     best: dict[str, float],
     uniform: dict[str, float] | None,
     df: pd.DataFrame,
+    *,
     full_recall: float | None = None,
     best_recall: float | None = None,
     kept_fraction: float | None = None,

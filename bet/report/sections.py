@@ -196,7 +196,7 @@ def sizes(run: Run, row: dict[str, Any] | None, action: Action | None) -> str:
     what = "the result" if run["kind"] == "search" and run["status"] == Status.COMPLETED else "the best action so far"
     what = what if run["kind"] == "search" else f"the {method_name(run['method'])} action"
     return f"<h3>Embedding sizes of {esc(what)} (action {row['action_id']}, cost {action.cost:,})</h3>" + figs(
-        figures.histograms(action.user_sizes, action.item_sizes, uniform, d_max_of(run))
+        figures.histograms(action.user_sizes, action.item_sizes, uniform=uniform, d_max=d_max_of(run))
     )
 
 

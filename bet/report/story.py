@@ -35,7 +35,9 @@ def search_story(
         )
         return "".join(out)
     rid, c, seed, d_max = run["run_id"], run["sparsity"], run["seed"], d_max_of(run)
-    df = findings.features_frame(evald, lambda i: ctx.store.action(rid, i), data.user_freq, data.item_freq)
+    df = findings.features_frame(
+        evald, lambda i: ctx.store.action(rid, i), user_freq=data.user_freq, item_freq=data.item_freq
+    )
     pre = ctx.store.events(rid, kinds=("pretrain_finished",))
     full = pre[-1]["valid"]["recall@20"] if pre else None
     best = findings.features(action, data.user_freq, data.item_freq)
@@ -48,7 +50,7 @@ def search_story(
     uniform = None
     try:
         for m in (SU, MDE):
-            a = baseline_action(m.name, data, c, seed, d_max)
+            a = baseline_action(m.name, data, c, seed=seed, d_max=d_max)
             uniform = uniform or findings.features(a, data.user_freq, data.item_freq)
             alloc[m.label] = (
                 findings.allocation_by_bin(a.user_sizes, data.user_freq),
@@ -56,7 +58,14 @@ def search_story(
             )
     except BetError:
         pass
-    said = findings.narrative(best, uniform, df, full, (row.get("metrics") or {}).get("recall@20"), kept_fraction(run))
+    said = findings.narrative(
+        best,
+        uniform,
+        df,
+        full_recall=full,
+        best_recall=(row.get("metrics") or {}).get("recall@20"),
+        kept_fraction=kept_fraction(run),
+    )
     out.append("<ul>" + "".join(f"<li>{bold(s)}</li>" for s in said) + "</ul>")
     out.append(
         '<p class="note">Fitness and the validation recall@20 of an action are measured after the short '

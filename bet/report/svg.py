@@ -78,14 +78,14 @@ def percent(v: float) -> str:
     return f"{v:.0%}"
 
 
-def _t(x: float, y: float, text: str, anchor: str = "middle", size: int = 11, extra: str = "") -> str:
+def _t(x: float, y: float, text: str, *, anchor: str = "middle", size: int = 11, extra: str = "") -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{TEXT}"{extra}>'
         f"{escape(text)}</text>"
     )
 
 
-def _frame(width: int, height: int, title: str, body: list[str]) -> str:
+def _frame(width: int, height: int, title: str, *, body: list[str]) -> str:
     return (
         f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-label="{escape(title)}" style="{FONT};max-width:100%;height:auto">'
@@ -96,6 +96,7 @@ def _frame(width: int, height: int, title: str, body: list[str]) -> str:
 def _axes(
     body: list[str],
     box: tuple[float, float, float, float],
+    *,
     xt: list[float],
     yt: list[float],
     sx: Callable[[float], float],
@@ -109,7 +110,7 @@ def _axes(
     for v in yt:
         y = sy(v)
         body.append(f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{right:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
-        body.append(_t(left - 6, y + 4, fy(v), "end"))
+        body.append(_t(left - 6, y + 4, fy(v), anchor="end"))
     for v in xt:
         x = sx(v)
         body.append(f'<line x1="{x:.1f}" y1="{bottom:.1f}" x2="{x:.1f}" y2="{bottom + 4:.1f}" stroke="{AXIS}"/>')
@@ -120,7 +121,7 @@ def _axes(
     body.append(_t(14, cy, ylabel, size=12, extra=f' transform="rotate(-90 14 {cy:.1f})"'))
 
 
-def _legend(body: list[str], entries: list[tuple[str, str, str, bool]], x0: float, y0: float, width: float) -> int:
+def _legend(body: list[str], entries: list[tuple[str, str, str, bool]], *, x0: float, y0: float, width: float) -> int:
     """Legend rows under the plot (wrapping); returns the number of rows used."""
     x, y, rows = x0, y0, 1
     for name, color, dash, line in entries:
@@ -134,7 +135,7 @@ def _legend(body: list[str], entries: list[tuple[str, str, str, bool]], x0: floa
             )
         else:
             body.append(f'<circle cx="{x + 11:.1f}" cy="{y - 4:.1f}" r="4.5" fill="{color}"/>')
-        body.append(_t(x + 27, y, name, "start"))
+        body.append(_t(x + 27, y, name, anchor="start"))
         x += w
     return rows
 
@@ -142,9 +143,9 @@ def _legend(body: list[str], entries: list[tuple[str, str, str, bool]], x0: floa
 def xy_chart(
     series: Sequence[Series],
     title: str,
+    *,
     xlabel: str,
     ylabel: str,
-    *,
     hlines: Sequence[HLine] = (),
     x_min: float | None = None,
     y_min: float | None = None,
@@ -168,7 +169,7 @@ def xy_chart(
     entries = [(s.name, s.color, s.dash, s.mode != "markers") for s in series if s.legend]
     entries += [(h.name, h.color, h.dash, True) for h in hlines]
     legend: list[str] = []
-    rows = _legend(legend, entries, 64.0, 0.0, width - 80.0) if entries else 0
+    rows = _legend(legend, entries, x0=64.0, y0=0.0, width=width - 80.0) if entries else 0
     left, top, right = 64.0, 30.0, width - 16.0
     bottom = height - 44.0 - 18 * rows
     x0, x1, y0, y1 = xt[0], xt[-1], yt[0], yt[-1]
@@ -179,8 +180,8 @@ def xy_chart(
     def sy(v: float) -> float:
         return bottom - (v - y0) / (y1 - y0) * (bottom - top)
 
-    body = [_t(left, 18, title, "start", 13, ' font-weight="600"')]
-    _axes(body, (left, top, right, bottom), xt, yt, sx, sy, fx, fy, xlabel, ylabel)
+    body = [_t(left, 18, title, anchor="start", size=13, extra=' font-weight="600"')]
+    _axes(body, (left, top, right, bottom), xt=xt, yt=yt, sx=sx, sy=sy, fx=fx, fy=fy, xlabel=xlabel, ylabel=ylabel)
     for h in hlines:
         y = sy(h.y)
         body.append(
@@ -208,16 +209,16 @@ def xy_chart(
                         'stroke-width="1.5"/>'
                     )
     body.append(f'<g transform="translate(0,{bottom + 58:.1f})">' + "".join(legend) + "</g>")
-    return _frame(width, height, title, body)
+    return _frame(width, height, title, body=body)
 
 
 def bar_chart(
     xs: Sequence[int],
     counts: Sequence[int],
     title: str,
+    *,
     xlabel: str,
     ylabel: str,
-    *,
     color: str = "#1f77b4",
     marker: tuple[float, str] | None = None,
     x_max: float | None = None,
@@ -237,18 +238,18 @@ def bar_chart(
     def sy(v: float) -> float:
         return bottom - v / y1 * (bottom - top)
 
-    body = [_t(left, 18, title, "start", 13, ' font-weight="600"')]
+    body = [_t(left, 18, title, anchor="start", size=13, extra=' font-weight="600"')]
     _axes(
         body,
         (left, top, right, bottom),
-        xt,
-        yt,
-        sx,
-        sy,
-        fmt_number(xt[1] - xt[0]),
-        fmt_number(yt[1] - yt[0]),
-        xlabel,
-        ylabel,
+        xt=xt,
+        yt=yt,
+        sx=sx,
+        sy=sy,
+        fx=fmt_number(xt[1] - xt[0]),
+        fy=fmt_number(yt[1] - yt[0]),
+        xlabel=xlabel,
+        ylabel=ylabel,
     )
     w = max(1.0, (right - left) / (x1 - x0) * 0.9)
     for x, c in zip(xs, counts, strict=True):
@@ -262,5 +263,5 @@ def bar_chart(
         body.append(
             f'<line x1="{mx:.1f}" y1="{top:.1f}" x2="{mx:.1f}" y2="{bottom:.1f}" stroke="#333" stroke-dasharray="5 4"/>'
         )
-        body.append(_t(mx + 4, top + 10, marker[1], "start", 10))
-    return _frame(width, height, title, body)
+        body.append(_t(mx + 4, top + 10, marker[1], anchor="start", size=10))
+    return _frame(width, height, title, body=body)

@@ -125,7 +125,9 @@ def view(key: tuple[str, float]) -> None:
         points = queries.frontier_points(same)
         if len(points):
             log_x = formats.spans_decade(points["params"].dropna())  # the full model beside small budgets
-            fig = frontier_chart.frontier_figure(points, "params", "recall@20", "backbone", log_x)
+            fig = frontier_chart.frontier_figure(
+                points, x="params", metric_name="recall@20", color_by="backbone", log_x=log_x
+            )
             st.plotly_chart(fig, key="fig-cmp-frontier")
     missing = [b for b in settings.BACKBONE_CHOICES if b not in group]
     if missing and group:
@@ -166,8 +168,8 @@ def column(backbone: str, run: dict[str, Any], best: float | None) -> None:
     fig = charts.size_histogram_figure(
         action.user_sizes,
         action.item_sizes,
-        (run.get("budget") or action.cost) / n,
-        int(run["config"].get("d_max", 128)),
+        uniform=(run.get("budget") or action.cost) / n,
+        d_max=int(run["config"].get("d_max", 128)),
         title=f"{backbone}: sizes",
         compact=True,
     )

@@ -34,10 +34,10 @@ def left_words(run: dict[str, Any], prog: queries.Progress) -> str:
     """The progress bar's "left in all": " · about 2m 10s left in all (this run and the 2 queued after
     it in its batch)", or the run's own when nothing of its batch waits; "" when unknown."""
     own = settings.remaining(prog.phase, prog.eta, plan_of(run) or {}) if run["kind"] == "search" else prog.eta
-    total, counted, unplanned = batch.left_in_batch(run, own, story_view.batch(run), plan_of)
+    total, counted, unplanned = batch.left_in_batch(run, own, story_view.batch(run), plan_of=plan_of)
     if counted == 0 and unplanned == 0 and (own is None or own <= (prog.eta or 0) + 1):
         return ""  # the phase's own ETA already says it
-    return batch.eta_words(own, total, counted, unplanned, queries.fmt_seconds)
+    return batch.eta_words(own, total, counted=counted, unplanned=unplanned, fmt=queries.fmt_seconds)
 
 
 def resolve(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:

@@ -82,7 +82,9 @@ def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_b
         return
     with st.container(key="chart-frontier"):
         event = st.plotly_chart(
-            frontier_chart.frontier_figure(points, x, metric, color_by, log_x, pending),
+            frontier_chart.frontier_figure(
+                points, x=x, metric_name=metric, color_by=color_by, log_x=log_x, pending=pending
+            ),
             key="fig-frontier",
             on_select="rerun",
             selection_mode="points",

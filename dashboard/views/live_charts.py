@@ -103,7 +103,9 @@ def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
             rid,
             "sizes",
             key,
-            lambda: charts.size_histogram_figure(action.user_sizes, action.item_sizes, uniform, d_max, title),
+            lambda: charts.size_histogram_figure(
+                action.user_sizes, action.item_sizes, uniform=uniform, d_max=d_max, title=title
+            ),
         )
         st.plotly_chart(fig, key="fig-sizes")
     data = state.dataset_or_none(run["config"].get("data"))
@@ -114,7 +116,10 @@ def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
                 "size-freq",
                 key,
                 lambda: charts.size_frequency_figure(
-                    action.user_sizes, data.user_freq, action.item_sizes, data.item_freq
+                    user_sizes=action.user_sizes,
+                    user_freq=data.user_freq,
+                    item_sizes=action.item_sizes,
+                    item_freq=data.item_freq,
                 ),
             )
             st.plotly_chart(fig, key="fig-size-freq")

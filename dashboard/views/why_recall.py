@@ -21,7 +21,9 @@ def _features(run_id: str, n_actions: int, data_spec: dict[str, Any]) -> pd.Data
     """Features of a run's evaluated actions (recomputed when new actions arrive)."""
     store, data = state.store(), state.dataset(data_spec)
     actions = [a for a in store.actions(run_id) if a["iteration"] > 0]
-    return explain.features_frame(actions, lambda i: store.action(run_id, i), data.user_freq, data.item_freq)
+    return explain.features_frame(
+        actions, lambda i: store.action(run_id, i), user_freq=data.user_freq, item_freq=data.item_freq
+    )
 
 
 def page() -> None:
@@ -62,7 +64,7 @@ def view(run_id: str) -> None:
     best = store.action(run_id, top["action_id"])
     c, seed, d_max = run["sparsity"], run["seed"], int(run["config"].get("d_max", 128))
     try:
-        su, mde = (baseline_action(m.name, data, c, seed, d_max) for m in (SU, MDE))
+        su, mde = (baseline_action(m.name, data, c, seed=seed, d_max=d_max) for m in (SU, MDE))
     except BetError as exc:
         st.error(settings.shown(str(exc)))
         return
@@ -76,9 +78,9 @@ def view(run_id: str) -> None:
         best_f,
         explain.features(su, data.user_freq, data.item_freq),
         df.iloc[:0],
-        full,
-        (top.get("metrics") or {}).get("recall@20"),
-        kept,
+        full_recall=full,
+        best_recall=(top.get("metrics") or {}).get("recall@20"),
+        kept_fraction=kept,
     )
     sentences += stats.sentences(df)
     with st.container(key="why-story", border=True):
