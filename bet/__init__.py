@@ -50,7 +50,7 @@ from bet.runs import (
 )
 from bet.runtime import DEVICES, resolve_device
 from bet.selection import SELECTIONS
-from bet.store import RESUMABLE, RunStore, Status, default_path
+from bet.store import RESUMABLE, RunRecord, RunStore, Status, best_action, default_path
 
 __all__ = [
     "BUILTIN",
@@ -73,6 +73,7 @@ __all__ = [
     "Dataset",
     "Job",
     "Method",
+    "RunRecord",
     "RunStore",
     "SearchConfig",
     "Status",
@@ -82,6 +83,7 @@ __all__ = [
     "apply_preset",
     "baseline_action",
     "baseline_config",
+    "best_action",
     "bet_home",
     "budget_for",
     "budgeted_methods",

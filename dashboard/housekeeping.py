@@ -37,14 +37,14 @@ def adopt_orphans(store: RunStore, executor: str) -> list[str]:
     found = []
     try:
         for r in store.list_runs(status="queued", executor=executor):
-            if r["created_at"] < started:
+            if r.created_at < started:
                 store.update_run(
-                    r["run_id"],
+                    r.run_id,
                     status="interrupted",
                     phase="interrupted",
                     error="the dashboard stopped before this queued run started",
                 )
-                found.append(r["run_id"])
+                found.append(r.run_id)
     except StoreError as exc:
         log.warning("could not check for orphaned queued runs: %s", exc)
     return found
@@ -77,7 +77,7 @@ def clean_unused_uploads(store: RunStore, folder: Path) -> list[Path]:
     a server stop) run of ``store`` needs."""
     keep = ("queued", "running", "interrupted")
     try:
-        active = [r["config"]["data"]["dataset"] for r in store.list_runs() if r["status"] in keep]
+        active = [r.config["data"]["dataset"] for r in store.list_runs() if r.status in keep]
     except (StoreError, KeyError, TypeError):
         return []  # cannot tell which uploads are in use: delete none
     return clean_uploads(folder, active)

@@ -126,10 +126,10 @@ class Runner(Submitting):
             active.stop.set()
             return "stopping (within one training step)"
         run = self.store.get_run(run_id)
-        if run["status"] in ("queued", "running"):
+        if run.status in ("queued", "running"):
             self.store.request_stop(run_id)  # another process runs it: it checks at each heartbeat
             return "asked the process running it to stop it (within one training step)"
-        return f"not running ({run['status']})"
+        return f"not running ({run.status})"
 
     def stop_all(self) -> None:
         for run_id in self.queued() + self.running():

@@ -11,20 +11,21 @@ from bet.budget import Action
 from bet.data import Dataset
 from bet.errors import BetError
 from bet.report import figures, findings
-from bet.report.collect import MDE, SU, Context, Run, d_max_of, kept_fraction
+from bet.report.collect import MDE, SU, Context
 from bet.report.page import bold, figs, num, table
+from bet.store import RunRecord
 
 
 def search_story(
     ctx: Context,
-    run: Run,
+    run: RunRecord,
     actions: list[dict[str, Any]],
     row: dict[str, Any] | None,
     action: Action | None,
     data: Dataset | None,
 ) -> str:
     evald = [a for a in actions if a["iteration"] > 0]
-    if run["kind"] != "search" or not evald:
+    if run.kind != "search" or not evald:
         return ""
     out = ["<h3>Fitness per iteration</h3>", figs([figures.fitness(actions)])]
     out.append("<h3>Why this recall</h3>")
@@ -34,7 +35,7 @@ def search_story(
             "(they need its interaction counts) are left out.</p>"
         )
         return "".join(out)
-    rid, c, seed, d_max = run["run_id"], run["sparsity"], run["seed"], d_max_of(run)
+    rid, c, seed, d_max = run.run_id, run.sparsity, run.seed, run.d_max
     df = findings.features_frame(evald, lambda i: ctx.store.action(rid, i), data.user_freq, data.item_freq)
     pre = ctx.store.events(rid, kinds=("pretrain_finished",))
     full = pre[-1]["valid"]["recall@20"] if pre else None
@@ -56,7 +57,7 @@ def search_story(
             )
     except BetError:
         pass
-    said = findings.narrative(best, uniform, df, full, (row.get("metrics") or {}).get("recall@20"), kept_fraction(run))
+    said = findings.narrative(best, uniform, df, full, (row.get("metrics") or {}).get("recall@20"), run.kept_fraction)
     out.append("<ul>" + "".join(f"<li>{bold(s)}</li>" for s in said) + "</ul>")
     out.append(
         '<p class="note">Fitness and the validation recall@20 of an action are measured after the short '
