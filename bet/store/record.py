@@ -109,15 +109,18 @@ class RunRecord:
     data_path: str | None = None
     data_fingerprint: str | None = None
 
+    def __post_init__(self) -> None:  # what it is given is frozen, and its status a Status
+        object.__setattr__(self, "status", Status(self.status))
+        if not isinstance(self.config, Frozen):
+            object.__setattr__(self, "config", freeze(dict(self.config or {})))
+        if self.result is not None and not isinstance(self.result, Frozen):
+            object.__setattr__(self, "result", freeze(dict(self.result)))
+
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> RunRecord:
         """A record from a row's columns (``config`` / ``result`` parsed; ``status`` a string or a
         :class:`Status`); unknown columns are ignored. Raises ``ValueError`` on a bad status."""
-        known = {k: row[k] for k in cls.__dataclass_fields__ if k in row}  # type: ignore[attr-defined]
-        known["status"] = Status(known["status"])
-        known["config"] = freeze(known.get("config") or {})
-        known["result"] = freeze(known["result"]) if known.get("result") is not None else None
-        return cls(**known)
+        return cls(**{k: row[k] for k in ROW_ORDER if k in row})
 
     def to_dict(self) -> dict[str, Any]:
         """The run as a plain dict (config and result mutable copies), its keys in the order the
