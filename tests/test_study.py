@@ -50,9 +50,7 @@ def test_study_keeps_the_table_runs_and_their_references_without_packed_tables(s
     for rid in sel.run_ids:
         assert study.events(rid) == src.events(rid) and study.actions(rid) == src.actions(rid)
         assert (
-            study.get_run(rid).comparison_id
-            == comparison_id("s", src.get_run(rid))
-            == "study-s-gowalla-mini-lightgcn"
+            study.get_run(rid).comparison_id == comparison_id("s", src.get_run(rid)) == "study-s-gowalla-mini-lightgcn"
         )
     best = study.get_run(ids["bet"]).result["best_action_id"]
     assert (study.action(ids["bet"], best).user_sizes == src.action(ids["bet"], best).user_sizes).all()
