@@ -116,6 +116,7 @@ def test_a_run_survives_pickling_copying_and_json(tmp_path: Path) -> None:
     store, rid = stored_run(tmp_path)
     run = store.get_run(rid)
     assert pickle.loads(pickle.dumps(run)) == run and copy.deepcopy(run) == run  # streamlit's caches
+    assert len({run, store.get_run(rid)}) == 1  # hashable (by its id), equal when read twice
     assert json.dumps(run.config, sort_keys=True) == json.dumps(CONFIG, sort_keys=True)
     assert config_hash(run.config) == config_hash(CONFIG)  # docs/table1.csv fingerprints unchanged
 

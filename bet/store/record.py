@@ -116,6 +116,9 @@ class RunRecord:
         if self.result is not None and not isinstance(self.result, Frozen):
             object.__setattr__(self, "result", freeze(dict(self.result)))
 
+    def __hash__(self) -> int:  # its config and result are unhashable dicts; equal runs share their id
+        return hash(self.run_id)
+
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> RunRecord:
         """A record from a row's columns (``config`` / ``result`` parsed; ``status`` a string or a

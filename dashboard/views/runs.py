@@ -140,7 +140,7 @@ def downloads(run: RunRecord) -> None:
     )
 
     def as_json() -> str:
-        doc = {"run": run, "actions": rows, "events": store.events(rid)}
+        doc = {"run": run.to_dict(), "actions": rows, "events": store.events(rid)}
         return redact(json.dumps(_clean(doc), indent=1, default=str))
 
     d[1].download_button(
