@@ -152,9 +152,8 @@ def run_store(path: Path, dataset: str | None, preset: str | None) -> None:
     print(HEADER)
     loaded: dict[DataSpec, Dataset] = {}
     for r in sorted(runs, key=lambda r: r.finished_at or 0):
-        load = SearchConfig.from_dict if r.kind == "search" else BaselineConfig.from_dict
-        cfg = load(r.config)
-        if preset is not None and r.kind == "search" and cfg.preset != preset:
+        cfg = r.settings()
+        if preset is not None and isinstance(cfg, SearchConfig) and cfg.preset != preset:
             continue
         label = f"{r.method} {r.backbone} {r.dataset} c={r.sparsity:g} ({r.run_id})"
         if r.method == "pop":

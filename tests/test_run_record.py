@@ -265,3 +265,18 @@ def test_no_module_defines_a_run_dict_alias() -> None:
     assert run_dict_aliases(ast.parse("Run = dict[str, Any]\nRuns = dict\nX = dict[str, int]\n")) == ["Run", "Runs"]
     for path in sorted([*(ROOT / "bet").rglob("*.py"), *(ROOT / "dashboard").rglob("*.py")]):
         assert not run_dict_aliases(ast.parse(path.read_text())), path
+
+
+def test_the_config_reads_back_as_its_dataclass(tmp_path: Path) -> None:
+    search = bet.SearchConfig(sparsity=0.95, iterations=7)
+    base = bet.baseline_config(search, "su")
+    store = RunStore(tmp_path / "s.sqlite")
+    kw: dict[str, Any] = dict(dataset="d", backbone="lightgcn", sparsity=0.95, seed=0)
+    sid = store.create_run(kind="search", method="bet", config=search.to_dict(), **kw)
+    bid = store.create_run(kind="baseline", method="su", config=base.to_dict(), **kw)
+    assert store.get_run(sid).settings() == search and store.get_run(bid).settings() == base
+    assert store.get_run(sid).config == search.to_dict()  # as stored: what bet reproduce compares
+    odd = store.create_run(kind="search", method="bet", config={}, **kw)  # a hand-made row: read, not parsed
+    assert store.get_run(odd).config == {} and store.get_run(odd).d_max == 128
+    with pytest.raises(KeyError):
+        store.get_run(odd).settings()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bet import BaselineConfig, BetError, RunRecord, SearchConfig, Status
+from bet import BetError, RunRecord, Status
 from dashboard import batch, queries, settings, state
 from dashboard.paths import md
 from dashboard.views import story as story_view
@@ -19,8 +19,7 @@ def plan_of(run: RunRecord) -> dict[str, float] | None:
     rid = run.run_id
     if rid not in plans:
         try:
-            load = SearchConfig.from_dict if run.kind == "search" else BaselineConfig.from_dict
-            cfg = load(run.config)
+            cfg = run.settings()
             data = state.dataset_or_none(cfg.data)
             plans[rid] = settings.estimate(cfg, [cfg.backbone], data) if data is not None else None
         except (BetError, KeyError, TypeError, ValueError):
