@@ -105,11 +105,11 @@ def run_mini(only: list[str]) -> None:
         run = (run_search if isinstance(cfg, SearchConfig) else run_baseline)(cfg, store, data=data)  # type: ignore[operator]
         wall = time.perf_counter() - t0
         note = f"{len(t.observed)} observed" + ("; pretrains" if learned["pretrain"] > 0 else "")
-        if run["status"] != Status.COMPLETED:
-            note += f"; {run['status']}"
+        if run.status != Status.COMPLETED:
+            note += f"; {run.status}"
         print(_row(label, sum(cold.values()), sum(learned.values()), wall, note), flush=True)
         details.append((name, cold, learned, phase_seconds(store, run), wall))
-        got = record_of(store, run["run_id"])
+        got = record_of(store, run.run_id)
         if got is not None:
             spe = (cfg.pretrain if isinstance(cfg, SearchConfig) else cfg.train).steps_per_epoch(data)
             epochs = {k: [round(s / spe, 1) for s in v] if isinstance(v, list) else round(v / spe, 1)
@@ -139,29 +139,28 @@ def _pretrained(events: list[dict[str, Any]], cfg: Config) -> bool:
 
 def run_store(path: Path, dataset: str | None, preset: str | None) -> None:
     store = RunStore(path, read_only=True)
-    runs = [r for r in store.list_runs(status=Status.COMPLETED) if dataset is None or r["dataset"] == dataset]
+    runs = [r for r in store.list_runs(status=Status.COMPLETED) if dataset is None or r.dataset == dataset]
     records = {}
     for r in runs:
         try:
-            got = record_of(store, r["run_id"])
+            got = record_of(store, r.run_id)
         except (BetError, KeyError, TypeError, ValueError):
             got = None
         if got is not None:
-            records[r["run_id"]] = got
+            records[r.run_id] = got
     print(f"{path}: {len(runs)} completed runs; {os.cpu_count()} CPUs here\n")
     print(HEADER)
     loaded: dict[DataSpec, Dataset] = {}
-    for r in sorted(runs, key=lambda r: r.get("finished_at") or 0):
-        load = SearchConfig.from_dict if r["kind"] == "search" else BaselineConfig.from_dict
-        cfg = load(r["config"])
-        if preset is not None and r["kind"] == "search" and cfg.preset != preset:
+    for r in sorted(runs, key=lambda r: r.finished_at or 0):
+        cfg = r.settings()
+        if preset is not None and isinstance(cfg, SearchConfig) and cfg.preset != preset:
             continue
-        label = f"{r['method']} {r['backbone']} {r['dataset']} c={r['sparsity']:g} ({r['run_id']})"
-        if r["method"] == "pop":
+        label = f"{r.method} {r.backbone} {r.dataset} c={r.sparsity:g} ({r.run_id})"
+        if r.method == "pop":
             continue
         device = resolve_device(cfg.device)
         if (
-            cached_for(r["data_fingerprint"] or "", cfg.backbone, device, d_max=cfg.d_max) is None
+            cached_for(r.data_fingerprint or "", cfg.backbone, device, d_max=cfg.d_max) is None
         ):  # data not loaded for nothing
             print(f"| {label} | – | – | – | – | – | no timings cached here for its data (`bet estimate` once) |")
             continue
@@ -174,10 +173,10 @@ def run_store(path: Path, dataset: str | None, preset: str | None) -> None:
         if t is None:
             print(f"| {label} | – | – | – | – | – | no timings cached here (`bet estimate` once) |")
             continue
-        events = store.events(r["run_id"])
+        events = store.events(r.run_id)
         measured = sum(e.get("seconds", 0.0) for e in events if e["kind"] == "run_finished")
-        mine = records.get(r["run_id"], (None, None))[0]
-        others = [rec for k, rec in records.values() if k == mine and rec["run_id"] != r["run_id"]]
+        mine = records.get(r.run_id, (None, None))[0]
+        others = [rec for k, rec in records.values() if k == mine and rec["run_id"] != r.run_id]
         others = sorted(others, key=lambda rec: rec["at"])[-KEEP:]
         pretrained = _pretrained(events, cfg)
         cold = sum(plan(cfg, data, dataclasses.replace(t, observed=()), pretrained=pretrained).values())

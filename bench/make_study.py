@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bet import PRESETS, BetError  # noqa: E402
+from bet import PRESETS, BetError, RunRecord  # noqa: E402
 from bet.cli import build_parser  # noqa: E402
 from bet.cli.reproduce import cell_config  # noqa: E402
 from bet.paper import CELLS, METHODS, config_hash, read_table  # noqa: E402
@@ -41,38 +41,38 @@ def _utc(t: float | None) -> str | None:
     return None if t is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
-def _cell(run: dict[str, Any], sel: Selection) -> tuple[str, str, float] | None:
+def _cell(run: RunRecord, sel: Selection) -> tuple[str, str, float] | None:
     """The Table 1 cell a run's command names: its own; a reference's (no budget) is a cell of the
     study's runs on the same dataset and backbone (full and pop run once per dataset and backbone);
     None off Table 1 (another dataset)."""
-    d, b = run["dataset"], run["backbone"]
-    own = (d, b, float(run["sparsity"]))
+    d, b = run.dataset, run.backbone
+    own = (d, b, float(run.sparsity))
     if own in CELLS:
         return own
-    mine = sorted({float(r["sparsity"]) for r in sel.runs if (r["dataset"], r["backbone"]) == (d, b)}, reverse=True)
+    mine = sorted({float(r.sparsity) for r in sel.runs if (r.dataset, r.backbone) == (d, b)}, reverse=True)
     return next(((d, b, c) for c in mine if (d, b, c) in CELLS), next((c for c in CELLS if c[:2] == (d, b)), None))
 
 
-def reproduce(run: dict[str, Any], sel: Selection) -> tuple[list[str], bool]:
+def reproduce(run: RunRecord, sel: Selection) -> tuple[list[str], bool]:
     """The ``reproduce`` arguments for ``run``, and whether the configuration they build has the
     stored run's fingerprint (tried with the run's preset, or each preset where it names none);
     ([], False) for a run on no Table 1 cell."""
-    cfg, cell = run["config"], _cell(run, sel)
+    cfg, cell = run.config, _cell(run, sel)
     if cell is None:
         return [], False
-    row = sel.in_table.get(run["run_id"], {})
+    row = sel.in_table.get(run.run_id, {})
     presets = [cfg["preset"]] if "preset" in cfg else list(PRESETS)  # a reference's config names none
     want = config_hash(cfg)
     args: list[str] = []
     for preset in presets:
-        args = ["reproduce", "--cells", f"{cell[0]}/{cell[1]}/{cell[2]:g}", "--methods", run["method"],
+        args = ["reproduce", "--cells", f"{cell[0]}/{cell[1]}/{cell[2]:g}", "--methods", run.method,
                 "--preset", preset, "--device", str(cfg.get("device", "cpu"))]  # fmt: skip
-        if run["seed"]:
-            args += ["--seed", str(run["seed"])]
+        if run.seed:
+            args += ["--seed", str(run.seed)]
         if row.get("early_stop") == "authors":
             args += ["--early-stop", "authors"]
         try:
-            made = cell_config(build_parser().parse_args(args), cell, run["method"])
+            made = cell_config(build_parser().parse_args(args), cell, run.method)
         except (BetError, SystemExit):
             continue
         if config_hash(made.to_dict()) == want:
@@ -85,8 +85,8 @@ def command(args: list[str]) -> str:
 
 
 def where(sel: Selection, note: str | None) -> str:
-    hosts = sorted({str(r.get("host") or "?") for r in sel.runs})
-    devices = sorted({str(r["config"].get("device", "?")) for r in sel.runs})
+    hosts = sorted({str(r.host or "?") for r in sel.runs})
+    devices = sorted({str(r.config.get("device", "?")) for r in sel.runs})
     text = f"host {', '.join(hosts)} · {', '.join(devices)}"
     if hosts == [socket.gethostname()]:  # built where it ran: say what the machine is
         text += f" ({os.cpu_count()} CPU cores, {platform.machine()})"
@@ -95,9 +95,9 @@ def where(sel: Selection, note: str | None) -> str:
 
 def headline(sel: Selection) -> str | None:
     """The run the study opens on: BET at the tightest budget, LightGCN first (the paper's story)."""
-    bets = [r for r in sel.runs if r["method"] == "bet"]
-    best = max(bets, key=lambda r: (r["backbone"] == "lightgcn", r["sparsity"], -r["created_at"]), default=None)
-    return None if best is None else str(best["run_id"])
+    bets = [r for r in sel.runs if r.method == "bet"]
+    best = max(bets, key=lambda r: (r.backbone == "lightgcn", r.sparsity, -r.created_at), default=None)
+    return None if best is None else str(best.run_id)
 
 
 def batch_commands(sel: Selection) -> list[str]:
@@ -108,9 +108,9 @@ def batch_commands(sel: Selection) -> list[str]:
         if not args:
             continue
         preset, device = args[args.index("--preset") + 1], args[args.index("--device") + 1]
-        cells, methods = groups.setdefault((run["dataset"], run["backbone"], preset, device), (set(), set()))
+        cells, methods = groups.setdefault((run.dataset, run.backbone, preset, device), (set(), set()))
         cells.add(args[args.index("--cells") + 1])
-        methods.add(run["method"])
+        methods.add(run.method)
     return [
         command(["reproduce", "--cells", ",".join(sorted(cells, reverse=True)), "--methods",
                  ",".join(m for m in METHODS if m in methods), "--preset", preset, "--device", device])
@@ -122,19 +122,19 @@ def manifest(sel: Selection, out: Path, argv: list[str], note: str | None, title
     runs = []
     for r in sel.runs:
         args, same = reproduce(r, sel)
-        result, row = r.get("result") or {}, sel.in_table.get(r["run_id"])
+        result, row = r.result or {}, sel.in_table.get(r.run_id)
         runs.append({
-            "run_id": r["run_id"], "dataset": r["dataset"], "backbone": r["backbone"], "method": r["method"],
-            "sparsity": r["sparsity"], "preset": args[args.index("--preset") + 1] if same else r["config"].get("preset"),
-            "budget": r["budget"], "cost": result.get("cost"),
+            "run_id": r.run_id, "dataset": r.dataset, "backbone": r.backbone, "method": r.method,
+            "sparsity": r.sparsity, "preset": args[args.index("--preset") + 1] if same else r.config.get("preset"),
+            "budget": r.budget, "cost": result.get("cost"),
             "test_recall@20": (result.get("test") or {}).get("recall@20"),
             "valid_recall@20": (result.get("valid") or {}).get("recall@20"),
-            "host": r.get("host"), "device": r["config"].get("device"), "started": _utc(r.get("started_at")),
-            "finished": _utc(r.get("finished_at")), "in_table": row is not None,
+            "host": r.host, "device": r.config.get("device"), "started": _utc(r.started_at),
+            "finished": _utc(r.finished_at), "in_table": row is not None,
             "reproduce": command(args) if args else None, "reproduces_config": same,
         })  # fmt: skip
-    starts = [r["started_at"] for r in sel.runs if r.get("started_at")]
-    ends = [r["finished_at"] for r in sel.runs if r.get("finished_at")]
+    starts = [r.started_at for r in sel.runs if r.started_at]
+    ends = [r.finished_at for r in sel.runs if r.finished_at]
     return {
         "title": title, "store": out.name, "built": _utc(time.time()), "build_command": shlex.join(argv),
         "where": where(sel, note), "ran_from": _utc(min(starts, default=None)), "ran_to": _utc(max(ends, default=None)),

@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import time
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
 import scipy.stats as st
@@ -26,15 +25,15 @@ import scipy.stats as st
 from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config
 from bet.executors import LocalExecutor
 from bet.runs import Job, create_job, search_method
-from bet.store import RunStore
+from bet.store import RunRecord, RunStore, Status
 
 ABLATION = {"bet": {}, "bet-random": {"selection": "random"}, "bet-simple": {"predictor": "simple"},
             "bet-paper": {"predictor_training": "paper"}}  # fmt: skip
 
 
-def done(store: RunStore, method: str, cfg: SearchConfig | BaselineConfig) -> dict[str, Any] | None:
-    for run in store.list_runs(method=method, status="completed"):
-        if run["config"] == cfg.to_dict():
+def done(store: RunStore, method: str, cfg: SearchConfig | BaselineConfig) -> RunRecord | None:
+    for run in store.list_runs(method=method, status=Status.COMPLETED):
+        if run.config == cfg.to_dict():
             return run
     return None
 
@@ -89,9 +88,9 @@ def report(store: RunStore, plan: list[tuple[str, SearchConfig | BaselineConfig]
         run = done(store, method, cfg)
         if run is None:
             continue
-        cells[(method, run["sparsity"])].append(run["result"]["test"])
-        if run["kind"] == "search":
-            acts = store.actions(run["run_id"])
+        cells[(method, run.sparsity)].append(run.result["test"])
+        if run.kind == "search":
+            acts = store.actions(run.run_id)
             pred, fit = [a["predicted"] for a in acts[10:]], [a["fitness"] for a in acts[10:]]
             spearman[method].append(float(st.spearmanr(pred, fit).statistic))
     print("\n| method | sparsity | n | test R@20 | test N@20 |\n|---|---|---|---|---|")

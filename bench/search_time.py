@@ -65,14 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"default search on {args.dataset}, c={args.sparsity}, T={args.iterations}, q={args.parallel_candidates}, finetune steps {cfg.finetune_steps or 'default'} (pretrained model cached: {pretrain_cached[0]})"
     )
-    print(f"  total {total:.1f} s  (target 120 s: ratio {total / 120:.2f})  status {run['status']}")
+    print(f"  total {total:.1f} s  (target 120 s: ratio {total / 120:.2f})  status {run.status}")
     for name in ("pretrain", "search", "retrain"):
         print(f"  {name:8s} {phases.get(name, 0.0):7.1f} s")
     print(f"  iteration median {statistics.median(e.seconds for e in its):.2f} s; outside finetuning+evaluation "
           f"{overhead:.2f} of {iteration:.1f} s = {100 * overhead / iteration:.2f} % (target 2 %)")  # fmt: skip
-    print(
-        f"  test recall@20 {run['result']['test']['recall@20']:.4f}, cost {run['result']['cost']} ≤ budget {run['budget']}"
-    )
+    print(f"  test recall@20 {run.result['test']['recall@20']:.4f}, cost {run.result['cost']} ≤ budget {run.budget}")
 
 
 if __name__ == "__main__":

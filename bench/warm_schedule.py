@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     store = RunStore(args.store)
     run = store.get_run(args.run)
-    cfg = SearchConfig.from_dict(run["config"])
+    cfg = SearchConfig.from_dict(run.config)
     data = cfg.data.load()
     dev = torch.device("cpu")
     schedule = dataclasses.replace(PRETRAIN, epochs=args.pretrain_epochs)

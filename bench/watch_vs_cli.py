@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser_helpers import dashboard, launch  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from bet.store import RunStore  # noqa: E402
+from bet.store import RunStore, Status  # noqa: E402
 from dashboard.settings import DEMO  # noqa: E402
 
 
@@ -62,9 +62,9 @@ def watched(home: Path, shots: Path | None) -> tuple[float, float, str, float]:
             page.screenshot(path=str(shots), full_page=True)
         browser.close()
     store = RunStore(home / "bet.sqlite")
-    bet = next(r for r in store.list_runs() if r["method"] == "bet" and abs(r["sparsity"] - DEMO.sparsity) < 1e-9)
-    assert bet["status"] == "completed", bet
-    return search_seconds(store, bet["run_id"]), to_story, bet["run_id"], bet["result"]["valid"]["recall@20"]
+    bet = next(r for r in store.list_runs() if r.method == "bet" and abs(r.sparsity - DEMO.sparsity) < 1e-9)
+    assert bet.status == Status.COMPLETED, bet
+    return search_seconds(store, bet.run_id), to_story, bet.run_id, bet.result["valid"]["recall@20"]
 
 
 def cli(home: Path) -> tuple[float, float]:
@@ -78,7 +78,7 @@ def cli(home: Path) -> tuple[float, float]:
     subprocess.run(cmd, cwd=ROOT, env={**os.environ, "BET_HOME": str(home)}, check=True, capture_output=True)
     s = RunStore(store)
     (run,) = s.list_runs()
-    return search_seconds(s, run["run_id"]), run["result"]["valid"]["recall@20"]
+    return search_seconds(s, run.run_id), run.result["valid"]["recall@20"]
 
 
 def main(argv: list[str] | None = None) -> None:

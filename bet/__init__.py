@@ -51,7 +51,7 @@ from bet.runs import (
 )
 from bet.runtime import DEVICES, resolve_device
 from bet.selection import SELECTIONS
-from bet.store import RESUMABLE, RunStore, Status, default_path
+from bet.store import RESUMABLE, RunRecord, RunStore, Status, best_action, default_path
 
 __all__ = [
     "BUILTIN",
@@ -75,6 +75,7 @@ __all__ = [
     "Job",
     "Method",
     "ProcessExecutor",
+    "RunRecord",
     "RunStore",
     "SearchConfig",
     "Status",
@@ -84,6 +85,7 @@ __all__ = [
     "apply_preset",
     "baseline_action",
     "baseline_config",
+    "best_action",
     "bet_home",
     "budget_for",
     "budgeted_methods",

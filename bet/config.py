@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +169,7 @@ class SearchConfig:
         return dataclasses.asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> SearchConfig:
+    def from_dict(d: Mapping[str, Any]) -> SearchConfig:
         d = dict(d)
         d["data"] = DataSpec(**d["data"])
         d["pretrain"] = TrainConfig(**d["pretrain"])
@@ -200,7 +201,7 @@ class BaselineConfig:
         return dataclasses.asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> BaselineConfig:
+    def from_dict(d: Mapping[str, Any]) -> BaselineConfig:
         d = dict(d)
         d["data"] = DataSpec(**d["data"])
         d["train"] = TrainConfig(**d["train"])

@@ -19,7 +19,7 @@ from bet.errors import ConfigError
 from bet.executors import Executor, LocalExecutor
 from bet.methods import METHODS, frontier_methods, once_methods
 from bet.runs import Job, Listener, create_jobs
-from bet.store import RunStore
+from bet.store import RunRecord, RunStore
 
 #: The methods a frontier runs (every one but the ablations), in the registry's order.
 FRONTIER_METHODS = frontier_methods()
@@ -67,20 +67,20 @@ def frontier_jobs(
     return create_jobs(store, cfgs, data, cid, executor, workers)
 
 
-def frontier_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def frontier_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """One row per run: ``{"method", "sparsity", "budget", "cost", "run_id", "status", "test"}``."""
     rows = []
     for r in runs:
-        res = r.get("result") or {}
+        res = r.result or {}
         rows.append(
             {
-                "method": r["method"],
-                "backbone": r["backbone"],
-                "sparsity": r["sparsity"],
-                "budget": r["budget"],
+                "method": r.method,
+                "backbone": r.backbone,
+                "sparsity": r.sparsity,
+                "budget": r.budget,
                 "cost": res.get("cost"),
-                "run_id": r["run_id"],
-                "status": r["status"],
+                "run_id": r.run_id,
+                "status": r.status,
                 "test": res.get("test"),
                 "valid": res.get("valid"),
             }

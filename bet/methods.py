@@ -132,6 +132,7 @@ __all__ = [
     "method",
     "method_colours",
     "method_labels",
+    "method_name",
     "once_methods",
     "size_kinds",
 ]
@@ -161,6 +162,11 @@ def frontier_methods() -> tuple[str, ...]:
 
 def method_labels() -> dict[str, str]:
     return {m.name: m.label for m in METHODS.values()}
+
+
+def method_name(name: str) -> str:
+    """The registry's label; a search variant outside it in capitals (``BET-SIMPLE``)."""
+    return METHODS[name].label if name in METHODS else name.upper()
 
 
 def method_colours() -> dict[str, str]:

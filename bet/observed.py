@@ -31,7 +31,7 @@ from bet.methods import METHODS
 from bet.paper import phase_seconds
 from bet.paths import cache_dir
 from bet.runtime import resolve_device
-from bet.store import RunStore, Status
+from bet.store import RunRecord, RunStore, Status
 
 #: Recent runs kept per dataset, backbone, device, CPU count and ``d_max``; the plan takes medians.
 KEEP = 8
@@ -95,16 +95,15 @@ def _width(sizes: Any) -> int:
 
 
 def observation(
-    run: dict[str, Any], events: Sequence[dict[str, Any]], seconds: dict[str, float], width_of: Callable[[int], int]
+    run: RunRecord, events: Sequence[dict[str, Any]], seconds: dict[str, float], width_of: Callable[[int], int]
 ) -> dict[str, Any]:
     """The record of a completed run: its config, the seconds each phase took (``seconds``, as
     :func:`bet.paper.phase_seconds` reads them), candidates evaluated, steps each early-stopped
     training ran (the last validated step: early stopping stops right after a validation) and the
     mean width of the actions trained in each phase (``width_of(action_id)``; LightGCN only, the
     other backbones always compute ``d_max`` columns)."""
-    cfg = run["config"]
-    d_max = int(cfg.get("d_max", 128))
-    sized = run["backbone"] == "lightgcn"
+    d_max = run.d_max
+    sized = run.backbone == "lightgcn"
     steps: dict[str, Any] = {}
     retrain: dict[str, int] = {}
     evaluated, retrained = [], []
@@ -130,15 +129,15 @@ def observation(
         if ids:
             widths[phase] = float(np.mean([width_of(i) for i in ids])) if sized else float(d_max)
     spent = {k: round(v, 4) for k, v in seconds.items() if v > 0}
-    ref = METHODS.get(run["method"])
+    ref = METHODS.get(run.method)
     if ref is not None and ref.trains == "pretrain":  # a reference that pretrains: its seconds are the pretraining's
         spent = {"pretrain": round(seconds.get("baseline", 0.0), 4)} if "pretrain" in steps else {}
     return {
-        "run_id": run["run_id"],
-        "at": round(float(run.get("finished_at") or time.time()), 1),
-        "method": run["method"],
-        "sparsity": run["sparsity"],
-        "config": cfg,
+        "run_id": run.run_id,
+        "at": round(float(run.finished_at or time.time()), 1),
+        "method": run.method,
+        "sparsity": run.sparsity,
+        "config": run.plain_config(),
         "seconds": spent,
         "evaluated": len(evaluated),
         "steps": steps,
@@ -150,11 +149,10 @@ def record_of(store: RunStore, run_id: str) -> tuple[str, dict[str, Any]] | None
     """Where a stored run's observation belongs (:func:`key`) and the observation; None when it
     is not one to learn from (not completed, executed elsewhere or beside other runs, nothing timed)."""
     run = store.get_run(run_id)
-    if run["status"] != Status.COMPLETED or run.get("executor", "local") not in HERE or (run.get("workers") or 1) > 1:
+    if run.status != Status.COMPLETED or run.executor not in HERE or (run.workers or 1) > 1:
         return None
-    if not run.get("data_fingerprint") or run["backbone"] == "pop":
+    if not run.data_fingerprint or run.backbone == "pop":
         return None
-    cfg = run["config"]
 
     def width_of(action_id: int) -> int:
         return _width(store.action(run_id, action_id))
@@ -162,8 +160,8 @@ def record_of(store: RunStore, run_id: str) -> tuple[str, dict[str, Any]] | None
     record = observation(run, store.events(run_id), phase_seconds(store, run), width_of)
     if not record["seconds"]:
         return None
-    device = resolve_device(cfg.get("device", "auto")).type
-    return key(run["data_fingerprint"], run["backbone"], device, int(cfg.get("d_max", 128))), record
+    device = resolve_device(run.config.get("device", "auto")).type
+    return key(run.data_fingerprint, run.backbone, device, run.d_max), record
 
 
 def observe(store: RunStore, run_id: str) -> bool:

@@ -14,12 +14,13 @@ import io
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bet.events import TIME_PHASES
 from bet.methods import METHODS  # Table 1's methods: BET, its random-selection ablation, the references
-from bet.store import RunStore, Status
+from bet.store import RunRecord, RunStore, Status
 
 COLUMNS = ("recall@5", "ndcg@5", "recall@20", "ndcg@20")
 
@@ -123,7 +124,7 @@ TABLE_COLUMNS = (
 _ADDED: dict[str, tuple[Any]] = {"preset": ("paper",), "fitness_users": (None,), "retrain_from": ("scratch",)}
 
 
-def config_hash(config: dict[str, Any]) -> str:
+def config_hash(config: Mapping[str, Any]) -> str:
     """A short fingerprint of what decides a run's numbers (the device is its own column)."""
     spec = {k: v for k, v in config.items() if k not in ("device", "retrain_workers") and _ADDED.get(k, ()) != (v,)}
     for key in ("pretrain", "retrain", "train"):  # schedules: a field added later, at its default, is left out
@@ -135,14 +136,14 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def phase_seconds(store: RunStore, run: dict[str, Any]) -> dict[str, float]:
+def phase_seconds(store: RunStore, run: RunRecord) -> dict[str, float]:
     """Where a stored run's time went, from its events (summed over resumed segments):
     ``pretrain`` (0 when the cached model was used), ``finetune``, ``evaluation`` (validation of
     each candidate), ``predictor`` (ranking, selection and the predictor's update), ``retrain``
     (wall time of the parallel retraining phase), ``baseline`` (a reference run's training)."""
     out = dict.fromkeys(TIME_PHASES, 0.0)
     retrain_from = None
-    for ev in store.events(run["run_id"]):
+    for ev in store.events(run.run_id):
         kind = ev["kind"]
         if kind == "pretrain_finished" and not ev["cached"]:
             out["pretrain"] += ev["seconds"]
@@ -156,28 +157,28 @@ def phase_seconds(store: RunStore, run: dict[str, Any]) -> dict[str, float]:
         elif kind == "run_finished" and ev["status"] == Status.COMPLETED:
             if retrain_from is not None:
                 out["retrain"] += ev["t"] - retrain_from
-            elif run["kind"] == "baseline":
+            elif run.kind == "baseline":
                 out["baseline"] += ev.get("seconds", 0.0)
     return out
 
 
-def table_row(store: RunStore, run: dict[str, Any], method: str, device: str) -> dict[str, Any]:
+def table_row(store: RunStore, run: RunRecord, method: str, device: str) -> dict[str, Any]:
     """One ``docs/table1.csv`` row for a completed run (test metrics are a read-out only)."""
-    result = run.get("result") or {}
+    result = run.result or {}
     test, valid = result.get("test") or {}, result.get("valid") or {}
-    cell = (run["dataset"], run["backbone"], float(run["sparsity"]), method)
+    cell = (run.dataset, run.backbone, float(run.sparsity), method)
     paper = TABLE1.get(cell, {})
 
     def num(x: float | None) -> str:
         return "" if x is None else f"{x:.4f}"
 
     return {
-        "dataset": run["dataset"],
-        "backbone": run["backbone"],
-        "sparsity": run["sparsity"],
+        "dataset": run.dataset,
+        "backbone": run.backbone,
+        "sparsity": run.sparsity,
         "method": method,
-        "preset": run["config"].get("preset", "paper"),
-        "seeds": run["seed"],
+        "preset": run.config.get("preset", "paper"),
+        "seeds": run.seed,
         "recall@20": num(test.get("recall@20")),
         "ndcg@20": num(test.get("ndcg@20")),
         "paper_recall@20": num(paper.get("recall@20")),
@@ -187,16 +188,16 @@ def table_row(store: RunStore, run: dict[str, Any], method: str, device: str) ->
         "paper_recall@5": num(paper.get("recall@5")),
         "paper_ndcg@5": num(paper.get("ndcg@5")),
         "valid_recall@20": num(valid.get("recall@20")),
-        "budget": run["budget"],
+        "budget": run.budget,
         "cost": result.get("cost"),
         "hours": f"{sum(phase_seconds(store, run).values()) / 3600:.3f}",
         "device": device,
         "early_stop": "authors"
-        if (run["config"].get("retrain") or run["config"].get("train") or {}).get("eval_every_steps")
+        if (run.config.get("retrain") or run.config.get("train") or {}).get("eval_every_steps")
         else "ours",
         "date": time.strftime("%Y-%m-%d"),
-        "run_id": run["run_id"],
-        "config": config_hash(run["config"]),
+        "run_id": run.run_id,
+        "config": config_hash(run.config),
     }
 
 

@@ -15,7 +15,6 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from bet import observed
 from bet import store as run_store
@@ -26,7 +25,7 @@ from bet.errors import BetError, DataError, StoreError, shorten
 from bet.events import Event, RunStarted
 from bet.jobs import Job, create_job, create_jobs, data_path, search_method
 from bet.search import Evaluated, bet_search
-from bet.store import Listener, RunStore
+from bet.store import Listener, RunRecord, RunStore
 
 __all__ = [
     "Job",
@@ -83,19 +82,19 @@ def resume_job(store: RunStore, run_id: str) -> Job:
     it at once, one gets a :class:`StoreError` naming the other) — every entry point (CLI,
     dashboard, reproduce) comes here. Give it back with :func:`release` if it cannot start."""
     run = store.get_run(run_id)
-    if run["kind"] != "search":
+    if run.kind != "search":
         raise StoreError(
-            f"run {run_id} is a {run['method']} run, not a BET search; only BET searches resume "
+            f"run {run_id} is a {run.method} run, not a BET search; only BET searches resume "
             "(a baseline trains from scratch: run it again with bet train or bet frontier)"
         )
     try:
-        stored = SearchConfig.from_dict(run["config"])
+        stored = SearchConfig.from_dict(run.config)
     except (KeyError, TypeError, ValueError) as exc:  # a row edited by hand, or from a foreign tool
         raise StoreError(f"run {run_id}: its stored configuration cannot be read ({shorten(str(exc))})") from None
-    cfg = _stored_data(stored.validate(), run["data_path"])
-    shape = (run["n_users"], run["n_items"]) if run["n_users"] is not None else None
+    cfg = _stored_data(stored.validate(), run.data_path)
+    shape = (run.n_users, run.n_items) if run.n_users is not None and run.n_items is not None else None
     prior = store.claim_resume(run_id)
-    job = Job(run_id, cfg, run["budget"], fingerprint=run["data_fingerprint"], shape=shape, prior=prior)
+    job = Job(run_id, cfg, run.budget, fingerprint=run.data_fingerprint, shape=shape, prior=prior)
     try:
         job.population = load_population(store, run_id)
     except BaseException:
@@ -174,11 +173,11 @@ def record(
     events: Iterable[Event],
     on_event: Listener | None = None,
     stop: threading.Event | None = None,
-) -> dict[str, Any]:
+) -> RunRecord:
     """Record ``job``'s events in the store (:func:`bet.store.record` under its run id); a run that
     completed teaches the duration estimate what it took (:func:`bet.observed.observe`)."""
     run = run_store.record(store, job.run_id, events, on_event=on_event, stop=stop)
-    if run["status"] == run_store.Status.COMPLETED:
+    if run.status == run_store.Status.COMPLETED:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, BetError):  # never fails a finished run
             observed.observe(store, job.run_id)
     return run
@@ -193,7 +192,7 @@ def run_search(
     on_event: Listener | None = None,
     resume: str | None = None,
     comparison_id: str | None = None,
-) -> dict[str, Any]:
+) -> RunRecord:
     """Run (or resume) a BET search in this process; returns the stored run."""
     if resume is not None:
         job, data = prepare_resume(store, resume, data)
@@ -213,7 +212,7 @@ def run_baseline(
     stop: threading.Event | None = None,
     on_event: Listener | None = None,
     comparison_id: str | None = None,
-) -> dict[str, Any]:
+) -> RunRecord:
     data = data or cfg.data.load()
     job = create_job(store, cfg, data, comparison_id)
     stop = stop or threading.Event()

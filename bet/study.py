@@ -28,7 +28,7 @@ from typing import Any
 from bet.errors import StoreError
 from bet.methods import once_methods
 from bet.paper import table_row
-from bet.store import RunStore, Status
+from bet.store import RunRecord, RunStore, Status
 
 #: The store's tables a study keeps (``tables``, the packed embedding tables, is left out).
 KEPT_TABLES = ("runs", "events", "actions")
@@ -55,46 +55,44 @@ CHECKED = (
 
 @dataclass
 class Selection:
-    """What a study holds: ``runs`` (the source's run dicts, table runs first), which of them have a
+    """What a study holds: ``runs`` (the source's runs, table runs first), which of them have a
     row in the table (``in_table``: run id → that row), and the table's rows left out, with why."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
     in_table: dict[str, dict[str, str]] = field(default_factory=dict)
     left_out: list[tuple[dict[str, str], str]] = field(default_factory=list)
 
     @property
     def run_ids(self) -> list[str]:
-        return [r["run_id"] for r in self.runs]
+        return [r.run_id for r in self.runs]
 
 
-def comparison_id(name: str, run: Mapping[str, Any]) -> str:
-    return f"study-{name}-{run['dataset']}-{run['backbone']}"
+def comparison_id(name: str, run: RunRecord) -> str:
+    return f"study-{name}-{run.dataset}-{run.backbone}"
 
 
-def select(
-    runs: Mapping[str, dict[str, Any]], rows: Sequence[Mapping[str, str]], source: str = "the store"
-) -> Selection:
-    """The runs a study of ``rows`` (``docs/table1.csv``) keeps from ``runs`` (run id → run dict)."""
+def select(runs: Mapping[str, RunRecord], rows: Sequence[Mapping[str, str]], source: str = "the store") -> Selection:
+    """The runs a study of ``rows`` (``docs/table1.csv``) keeps from ``runs`` (run id → run)."""
     sel = Selection()
     for row in rows:
         run = runs.get(row.get("run_id", ""))
         if run is None:
             sel.left_out.append((dict(row), f"not in {source}"))
-        elif run["status"] != Status.COMPLETED:
-            sel.left_out.append((dict(row), f"{run['status']} in {source}"))
-        elif run["run_id"] not in sel.in_table:
-            sel.in_table[run["run_id"]] = dict(row)
+        elif run.status != Status.COMPLETED:
+            sel.left_out.append((dict(row), f"{run.status} in {source}"))
+        elif run.run_id not in sel.in_table:
+            sel.in_table[run.run_id] = dict(row)
             sel.runs.append(run)
-    cells = {(r["dataset"], r["backbone"]) for r in sel.runs}
+    cells = {(r.dataset, r.backbone) for r in sel.runs}
     refs = [
         r
         for r in runs.values()
-        if r["method"] in REFERENCES
-        and r["status"] == Status.COMPLETED
-        and (r["dataset"], r["backbone"]) in cells
-        and r["run_id"] not in sel.in_table
+        if r.method in REFERENCES
+        and r.status == Status.COMPLETED
+        and (r.dataset, r.backbone) in cells
+        and r.run_id not in sel.in_table
     ]
-    sel.runs += sorted(refs, key=lambda r: r["created_at"])
+    sel.runs += sorted(refs, key=lambda r: r.created_at)
     return sel
 
 
@@ -152,7 +150,7 @@ def build(source: Path, out: Path, rows: Sequence[Mapping[str, str]], name: str)
     try:
         conn = reader.conn
         with _snapshot(conn):
-            sel = select({r["run_id"]: r for r in reader.list_runs()}, rows, str(source))
+            sel = select({r.run_id: r for r in reader.list_runs()}, rows, str(source))
             if not sel.in_table:
                 raise StoreError(f"none of the table's {len(rows)} runs has completed in {source}: nothing to record")
             data = {t: _raw(conn, t, sel.run_ids) for t in KEPT_TABLES}
@@ -161,7 +159,7 @@ def build(source: Path, out: Path, rows: Sequence[Mapping[str, str]], name: str)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.building")
     try:
-        _write(tmp, data, {r["run_id"]: comparison_id(name, r) for r in sel.runs})
+        _write(tmp, data, {r.run_id: comparison_id(name, r) for r in sel.runs})
         study = RunStore(tmp, read_only=True)
         try:
             checked, problems = mismatches(study, rows)
@@ -190,22 +188,21 @@ def mismatches(store: RunStore, rows: Sequence[Mapping[str, str]]) -> tuple[list
     and validation metrics, budget, cost, configuration fingerprint, …: :data:`CHECKED`) must be
     what :func:`bet.paper.table_row` — the function that wrote the row — gives for the stored run.
     Rows of runs not in the store are skipped. Returns (run ids checked, problems)."""
-    present = {r["run_id"]: r for r in store.list_runs()}
+    present = {r.run_id: r for r in store.list_runs()}
     checked: list[str] = []
     problems: list[str] = []
     for row in rows:
         run = present.get(row.get("run_id", ""))
         if run is None:
             continue
-        checked.append(run["run_id"])
-        if run["status"] != Status.COMPLETED:
-            problems.append(f"{run['run_id']}: {run['status']}, not completed")
+        checked.append(run.run_id)
+        if run.status != Status.COMPLETED:
+            problems.append(f"{run.run_id}: {run.status}, not completed")
             continue
-        want = table_row(store, run, run["method"], row.get("device", ""))
+        want = table_row(store, run, run.method, row.get("device", ""))
         for key in (*CHECKED, "sparsity"):
             if not _same(want[key], row.get(key, "")):
                 problems.append(
-                    f"{run['run_id']} ({run['method']}): {key} {row.get(key)!r} in the table, "
-                    f"{want[key]!r} in the study"
+                    f"{run.run_id} ({run.method}): {key} {row.get(key)!r} in the table, {want[key]!r} in the study"
                 )
     return checked, problems

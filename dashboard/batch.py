@@ -11,51 +11,50 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bet import METHODS
-from dashboard.queries import FINAL, Run
+from bet import METHODS, RunRecord, Status
 
 FULL = METHODS["full"].name
 
 
-def _created(run: Run) -> float:
-    return float(run.get("created_at") or 0.0)
+def _created(run: RunRecord) -> float:
+    return float(run.created_at or 0.0)
 
 
-def has_story(batch: Sequence[Run]) -> bool:
+def has_story(batch: Sequence[RunRecord]) -> bool:
     """Whether the batch tells a story: a full-size reference beside its searches (the demo, a sweep
     with ``full``) — its headline run stays in view while the references fill the frontier."""
-    return any(r["method"] == FULL for r in batch)
+    return any(r.method == FULL for r in batch)
 
 
-def headline(batch: Sequence[Run]) -> Run | None:
+def headline(batch: Sequence[RunRecord]) -> RunRecord | None:
     """The batch's headline search: the first one submitted (the demo's live search at its headline
     budget, not the shorter searches at the other budgets queued after it; a sweep's first BET run)."""
-    searches = [r for r in batch if r["kind"] == "search"]
+    searches = [r for r in batch if r.kind == "search"]
     return min(searches, key=_created) if searches else None
 
 
-def default_run(runs: Sequence[Run]) -> str | None:
+def default_run(runs: Sequence[RunRecord]) -> str | None:
     """The run a page opens on when none is asked for (``runs`` newest first): the running one —
     unless its batch tells a story (:func:`has_story`: the demo), then that batch's headline search;
     with nothing running, the headline search of the newest batch (after the demo: the search at the
     story's headline budget, not the last one queued); else the newest run."""
     if not runs:
         return None
-    running = [r for r in runs if r["status"] == "running"]
+    running = [r for r in runs if r.status == Status.RUNNING]
     anchor = running[0] if running else runs[0]
-    cid = anchor.get("comparison_id")
-    batch = [r for r in runs if cid and r.get("comparison_id") == cid]
+    cid = anchor.comparison_id
+    batch = [r for r in runs if cid and r.comparison_id == cid]
     top = headline(batch) if not running or has_story(batch) else None
-    return str((top or anchor)["run_id"])
+    return str((top or anchor).run_id)
 
 
-def now_working(batch: Sequence[Run], but: str | None = None) -> Run | None:
+def now_working(batch: Sequence[RunRecord], but: str | None = None) -> RunRecord | None:
     """The batch's run at work now: a running one (the earliest submitted), else the next queued
     (runs execute in the order they were submitted); None when all have ended. ``but``: a run id
     to leave out (the one on screen)."""
-    rest = sorted((r for r in batch if r["run_id"] != but), key=_created)
-    return next((r for r in rest if r["status"] == "running"), None) or next(
-        (r for r in rest if r["status"] == "queued"), None
+    rest = sorted((r for r in batch if r.run_id != but), key=_created)
+    return next((r for r in rest if r.status == Status.RUNNING), None) or next(
+        (r for r in rest if r.status == Status.QUEUED), None
     )
 
 
@@ -65,39 +64,39 @@ class Follow:
     ``offer`` a button to it."""
 
     action: str  # "move" or "offer"
-    run: Run
+    run: RunRecord
 
 
-def follow(shown: Run, batch: Sequence[Run], following: bool) -> Follow | None:
+def follow(shown: RunRecord, batch: Sequence[RunRecord], following: bool) -> Follow | None:
     """Where the work of ``shown``'s batch has gone once ``shown`` has ended: None while it is
     itself queued or running, or when nothing of its batch is left. The page moves (``following``:
     this session submitted the batch, or followed it here) — except in a batch that tells a story,
     whose headline run stays in view — and otherwise offers to."""
-    if shown["status"] not in FINAL:
+    if not shown.status.is_final:
         return None
-    target = now_working(batch, but=shown["run_id"])
+    target = now_working(batch, but=shown.run_id)
     if target is None:
         return None
     return Follow("move" if following and not has_story(batch) else "offer", target)
 
 
-def _pretrain_key(run: Run) -> tuple[Any, ...]:
+def _pretrain_key(run: RunRecord) -> tuple[Any, ...]:
     """What a run's full-size model is cached under (dataset, backbone, d_max, pretraining, seed)."""
-    cfg = run.get("config") or {}
-    return run["dataset"], run["backbone"], cfg.get("d_max"), str(cfg.get("pretrain")), run.get("seed")
+    cfg = run.config
+    return run.dataset, run.backbone, cfg.get("d_max"), str(cfg.get("pretrain")), run.seed
 
 
-def waiting(batch: Sequence[Run], current: str) -> list[Run]:
+def waiting(batch: Sequence[RunRecord], current: str) -> list[RunRecord]:
     """The batch's runs still queued behind ``current`` (in the order they will run)."""
-    return sorted((r for r in batch if r["status"] == "queued" and r["run_id"] != current), key=_created)
+    return sorted((r for r in batch if r.status == Status.QUEUED and r.run_id != current), key=_created)
 
 
 def left_in_batch(
-    current: Run,
+    current: RunRecord,
     current_left: float | None,
-    batch: Sequence[Run],
+    batch: Sequence[RunRecord],
     *,
-    plan_of: Callable[[Run], Mapping[str, float] | None],
+    plan_of: Callable[[RunRecord], Mapping[str, float] | None],
 ) -> tuple[float | None, int, int]:
     """Seconds left until the whole batch has finished: ``current_left`` (the run at work) plus the
     planned seconds of each run queued behind it (``plan_of``: its per-phase plan, None when it
@@ -108,7 +107,7 @@ def left_in_batch(
         return None, 0, 0
     seen = {_pretrain_key(current)}
     total, counted, unplanned = current_left, 0, 0
-    for r in waiting(batch, current["run_id"]):
+    for r in waiting(batch, current.run_id):
         phases = plan_of(r)
         if phases is None:
             unplanned += 1

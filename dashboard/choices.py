@@ -13,17 +13,16 @@ import math
 
 import pandas as pd
 
-from bet import METHODS
-from dashboard.queries import Run, metric
+from bet import METHODS, RunRecord, Status
 
 BET = METHODS["bet"].name
 
 
-def valid_rank(run: Run, metric_key: str = "recall@20") -> tuple[bool, float, float]:
+def valid_rank(run: RunRecord, metric_key: str = "recall@20") -> tuple[bool, float, float]:
     """Sort key of a run (higher is preferred): completed first, then the better validation
     metric, then the newer run. Test metrics take no part."""
-    value = metric(run, metric_key, "valid")
-    return (run["status"] == "completed", -math.inf if value is None else value, run.get("created_at") or 0.0)
+    value = run.metric(metric_key, "valid")
+    return (run.status == Status.COMPLETED, -math.inf if value is None else value, run.created_at or 0.0)
 
 
 def _by_valid(g: pd.DataFrame) -> pd.DataFrame:
@@ -60,15 +59,15 @@ def frontier_line(g: pd.DataFrame, x: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return line, g[~g["run_id"].isin(drawn)]
 
 
-def comparison_groups(runs: list[Run]) -> dict[tuple[str, float], dict[str, Run]]:
+def comparison_groups(runs: list[RunRecord]) -> dict[tuple[str, float], dict[str, RunRecord]]:
     """(dataset, sparsity) → backbone → the BET run to show there: a completed one before an
     unfinished one, then the best on validation recall@20, then the newest (:func:`valid_rank`)."""
-    out: dict[tuple[str, float], dict[str, Run]] = {}
+    out: dict[tuple[str, float], dict[str, RunRecord]] = {}
     for r in runs:
-        if r["method"] != BET:
+        if r.method != BET:
             continue
-        slot = out.setdefault((r["dataset"], round(r["sparsity"], 4)), {})
-        cur = slot.get(r["backbone"])
+        slot = out.setdefault((r.dataset, round(r.sparsity, 4)), {})
+        cur = slot.get(r.backbone)
         if cur is None or valid_rank(r) > valid_rank(cur):
-            slot[r["backbone"]] = r
+            slot[r.backbone] = r
     return out

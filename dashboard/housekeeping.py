@@ -26,7 +26,7 @@ def clean_unused_uploads(store: RunStore, folder: Path) -> list[Path]:
     a server stop) run of ``store`` needs."""
     keep = ("queued", "running", "interrupted")
     try:
-        active = [r["config"]["data"]["dataset"] for r in store.list_runs() if r["status"] in keep]
+        active = [r.config["data"]["dataset"] for r in store.list_runs() if r.status in keep]
     except (StoreError, KeyError, TypeError):
         return []  # cannot tell which uploads are in use: delete none
     return clean_uploads(folder, active)

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from bet import RunStore, StoreError
-from dashboard.queries import Run, point_fields
+from bet import RunRecord, RunStore, Status, StoreError
+from dashboard.queries import point_fields
 
 #: How the charts and the story name a provisional point.
 LABEL = "finetuned, not yet retrained"
@@ -42,15 +42,15 @@ COLUMNS = [
 ]
 
 
-def searching(runs: Sequence[Run]) -> list[Run]:
+def searching(runs: Sequence[RunRecord]) -> list[RunRecord]:
     """The BET searches still at work (running: searching or retraining), whose best candidate
     so far may stand in for their point."""
-    return [r for r in runs if r.get("kind") == "search" and r["status"] == "running"]
+    return [r for r in runs if r.kind == "search" and r.status == Status.RUNNING]
 
 
-def users_phrase(run: Run) -> str:
+def users_phrase(run: RunRecord) -> str:
     """Which validation users the run's fitness (and so a candidate's validation metric) is on."""
-    frac = (run.get("config") or {}).get("fitness_users")
+    frac = run.config.get("fitness_users")
     if frac is None or frac >= 1:
         return "all validation users"
     if abs(frac - 0.5) < 1e-9:
@@ -70,7 +70,7 @@ def best_candidate(events: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | N
 
 
 def provisional_points(
-    runs: Sequence[Run], events: Mapping[str, Sequence[Mapping[str, Any]]], metric_key: str = "recall@20"
+    runs: Sequence[RunRecord], events: Mapping[str, Sequence[Mapping[str, Any]]], metric_key: str = "recall@20"
 ) -> pd.DataFrame:
     """One row per running BET search with an evaluated candidate: its best candidate so far
     (highest fitness) at its budget (``params``: the candidate's cost, within the budget), with
@@ -79,13 +79,13 @@ def provisional_points(
     point replaces its provisional one."""
     rows = []
     for r in searching(runs):
-        best = best_candidate(events.get(r["run_id"], ()))
+        best = best_candidate(events.get(r.run_id, ()))
         if best is None:
             continue
         value = _number((best.get("valid") or {}).get(metric_key))
         if value is None:
             continue
-        cost = best.get("cost") if best.get("cost") is not None else r.get("budget")
+        cost = best.get("cost") if best.get("cost") is not None else r.budget
         rows.append(
             {
                 **point_fields(r, cost),
@@ -93,22 +93,22 @@ def provisional_points(
                 "fitness": float(best["fitness"]),
                 "action_id": best.get("action_id"),
                 "iteration": best.get("iteration"),
-                "iterations": r.get("iterations") or (r.get("config") or {}).get("iterations"),
-                "phase": "retrain" if r.get("phase") == "retrain" else "search",
+                "iterations": r.iterations or r.config.get("iterations"),
+                "phase": "retrain" if r.phase == "retrain" else "search",
                 "users": users_phrase(r),
-                "created_at": r.get("created_at"),
+                "created_at": r.created_at,
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def read_events(store: RunStore, runs: Sequence[Run]) -> dict[str, list[dict[str, Any]]]:
+def read_events(store: RunStore, runs: Sequence[RunRecord]) -> dict[str, list[dict[str, Any]]]:
     """The ``candidate_evaluated`` events of the runs :func:`searching` keeps (raises the store's
     :class:`~bet.errors.StoreError`)."""
-    return {r["run_id"]: store.events(r["run_id"], kinds=KINDS) for r in searching(runs)}
+    return {r.run_id: store.events(r.run_id, kinds=KINDS) for r in searching(runs)}
 
 
-def of_runs(store: RunStore, runs: Sequence[Run], metric_key: str = "recall@20") -> pd.DataFrame:
+def of_runs(store: RunStore, runs: Sequence[RunRecord], metric_key: str = "recall@20") -> pd.DataFrame:
     """:func:`provisional_points` of ``runs`` with their events read from ``store``; none when the
     store cannot be read now (the page's own read of the runs says why)."""
     try:

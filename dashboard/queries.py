@@ -1,10 +1,9 @@
 """Store rows → what the pages show (plain Python, no streamlit): progress and ETA, the runs
-table, frontier points, the best action so far. Every function takes the dicts that
-:class:`bet.store.RunStore` returns, so tests feed them hand-made rows."""
+table, frontier points, the best action so far. Every function takes the
+:class:`bet.RunRecord` runs that :class:`bet.RunStore` returns (tests build their own)."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,27 +11,20 @@ from typing import Any
 
 import pandas as pd
 
-from bet import METHODS
-from bet.report import fmt_seconds, metric, n_rows_of  # noqa: F401 (the pages use them from here)
+from bet import METHODS, RunRecord, Status
+from bet.report import fmt_seconds  # noqa: F401 (the pages use it from here)
 from dashboard.settings import packed_mb, redact
 
-Run = dict[str, Any]
-FINAL = ("completed", "stopped", "failed", "interrupted")
 METRICS = ("recall@20", "ndcg@20")
 PROGRESS_KINDS = ("phase", "candidate_evaluated", "retrain_finished", "pretrain_finished")
 
 
-def duration(run: Run, now: float | None = None) -> float | None:
-    start = run.get("started_at")
+def duration(run: RunRecord, now: float | None = None) -> float | None:
+    start = run.started_at
     if start is None:
         return None
-    end = run.get("finished_at") or (now or time.time())
+    end = run.finished_at or (now or time.time())
     return max(0.0, end - start)
-
-
-def label(run: Run) -> str:
-    r = run
-    return f"{r['method'].upper()} · {r['backbone']} · {r['dataset']} · c={r['sparsity']:g} · {r['status']}"
 
 
 @dataclass(frozen=True)
@@ -43,24 +35,24 @@ class Progress:
     eta: float | None  # seconds left in the current phase (None: unknown)
 
 
-def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = None) -> Progress:
+def progress(run: RunRecord, events: Sequence[dict[str, Any]], now: float | None = None) -> Progress:
     """Where a run is and how long its current phase still needs. ``events``: the run's events of
     kinds :data:`PROGRESS_KINDS`. Phase weights for the bar: pretrain 15 %, search 60 %, retrain 25 %."""
     now = now or time.time()
-    status, phase = run["status"], run.get("phase") or "queued"
-    step, total = int(run.get("step") or 0), int(run.get("total_steps") or 0)
-    if status == "completed":
+    status, phase = run.status, run.phase or "queued"
+    step, total = int(run.step or 0), int(run.total_steps or 0)
+    if status == Status.COMPLETED:
         return Progress("done", 1.0, "finished", 0.0)
-    if status == "queued":
+    if status == Status.QUEUED:
         return Progress("queued", 0.0, "waiting for the runs before it", None)
-    phase_t = max((e["t"] for e in events if e["kind"] == "phase"), default=run.get("started_at") or now)
+    phase_t = max((e["t"] for e in events if e["kind"] == "phase"), default=run.started_at or now)
     step_eta = (total - step) * (now - phase_t) / step if step and total and step < total else None
     steps = f"step {step} of {total}" if total else ""
-    if run["kind"] == "baseline":
+    if run.kind == "baseline":
         frac = step / total if total else 0.0
         return Progress(phase, frac, steps or phase, step_eta)
-    cfg = run.get("config") or {}
-    iters = int(run.get("iterations") or cfg.get("iterations") or 1)
+    cfg = run.config
+    iters = int(run.iterations or cfg.get("iterations") or 1)
     top = int(cfg.get("retrain_top") or 1)
     done = [e for e in events if e["kind"] == "candidate_evaluated"]
     if phase == "pretrain":
@@ -72,7 +64,7 @@ def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = Non
             step_eta,
         )
     if phase == "search":
-        t = int(run.get("iteration") or len(done))  # iterations evaluated; the one at work is the next
+        t = int(run.iteration or len(done))  # iterations evaluated; the one at work is the next
         per_iter = sum(e["seconds"] for e in done) / len(done) if done else None
         eta = (iters - t) * per_iter if per_iter else None
         text = f"iteration {min(t + 1, iters)} of {iters} ({t} evaluated), then retrain the top {top}"
@@ -87,37 +79,35 @@ def progress(run: Run, events: Sequence[dict[str, Any]], now: float | None = Non
         frac = 0.75 + 0.25 * min(1.0, (len(rdone) + within) / k)
         start = "from the pretrained rows" if cfg.get("retrain_from") == "pretrained" else "from scratch"
         return Progress(phase, frac, f"retraining {min(len(rdone) + 1, k)} of {k} {start}, {steps}", eta)
-    frac = 0.75 if status in FINAL else 0.0
-    return Progress(phase, frac, redact(run.get("error") or "") or phase, None)
+    frac = 0.75 if status.is_final else 0.0
+    return Progress(phase, frac, redact(run.error or "") or phase, None)
 
 
-def runs_frame(runs: Sequence[Run], now: float | None = None) -> pd.DataFrame:
+def runs_frame(runs: Sequence[RunRecord], now: float | None = None) -> pd.DataFrame:
     """One row per run for the runs table (sortable, filterable)."""
     rows = []
     for r in runs:
-        cost = (r.get("result") or {}).get("cost")
-        n = n_rows_of(r)
-        d_max = int((r.get("config") or {}).get("d_max", 128))
+        cost, n, d_max = r.cost, r.n_rows, r.d_max
         rows.append(
             {
-                "run_id": r["run_id"],
-                "method": r["method"],
-                "dataset": r["dataset"],
-                "backbone": r["backbone"],
-                "sparsity": r["sparsity"],
-                "budget": r.get("budget"),
-                "status": r["status"],
-                "phase": r.get("phase"),
-                "test recall@20": metric(r),
-                "test ndcg@20": metric(r, "ndcg@20"),
-                "valid recall@20": metric(r, split="valid"),
+                "run_id": r.run_id,
+                "method": r.method,
+                "dataset": r.dataset,
+                "backbone": r.backbone,
+                "sparsity": r.sparsity,
+                "budget": r.budget,
+                "status": r.status,
+                "phase": r.phase,
+                "test recall@20": r.metric(),
+                "test ndcg@20": r.metric("ndcg@20"),
+                "valid recall@20": r.metric(split="valid"),
                 "cost": cost,
                 "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
                 "duration (s)": duration(r, now),
-                "iteration": f"{r.get('iteration') or 0}/{r.get('iterations') or 0}",
-                "created": pd.to_datetime(r["created_at"], unit="s"),
-                "comparison": r.get("comparison_id"),
-                "error": redact(r["error"]).splitlines()[0] if r.get("error") else None,
+                "iteration": f"{r.iteration or 0}/{r.iterations or 0}",
+                "created": pd.to_datetime(r.created_at, unit="s"),
+                "comparison": r.comparison_id,
+                "error": redact(r.error).splitlines()[0] if r.error else None,
             }
         )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -162,34 +152,34 @@ def filter_frame(df: pd.DataFrame, **choices: Any) -> pd.DataFrame:
     return out
 
 
-def point_fields(r: Run, cost: int | None) -> dict[str, Any]:
+def point_fields(r: RunRecord, cost: int | None) -> dict[str, Any]:
     """What every point of a frontier says of its run: who it is and what its table costs (parameters,
     packed MB; None where the cost or the row count is unknown)."""
-    n, d_max = n_rows_of(r), int((r.get("config") or {}).get("d_max", 128))
+    n, d_max = r.n_rows, r.d_max
     return {
-        "run_id": r["run_id"],
-        "method": r["method"],
-        "backbone": r["backbone"],
-        "dataset": r["dataset"],
-        "sparsity": r["sparsity"],
+        "run_id": r.run_id,
+        "method": r.method,
+        "backbone": r.backbone,
+        "dataset": r.dataset,
+        "sparsity": r.sparsity,
         "params": cost,
         "MB": packed_mb(cost, n, d_max) if cost is not None and n else None,
     }
 
 
-def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.DataFrame:
+def frontier_points(runs: Sequence[RunRecord], metric_key: str = "recall@20") -> pd.DataFrame:
     """Completed runs as frontier points: method, backbone, params kept, MB, the test metric
     (``value``, a read-out) and the validation one (``valid``, what :mod:`dashboard.choices` picks by)."""
     rows = []
     for r in runs:
-        value = metric(r, metric_key)
-        if r["status"] != "completed" or value is None:
+        value = r.metric(metric_key)
+        if r.status != Status.COMPLETED or value is None:
             continue
-        cost = (r.get("result") or {}).get("cost")
-        table = r["method"] not in METHODS or METHODS[r["method"]].table  # pop keeps none
+        cost = r.cost
+        table = r.method not in METHODS or METHODS[r.method].table  # pop keeps none
         if not table:
             cost = 0
-        cost = cost if cost is not None else r.get("budget")
+        cost = cost if cost is not None else r.budget
         point = point_fields(r, cost)
         if point["MB"] is None and not table:
             point["MB"] = 0.0
@@ -197,10 +187,10 @@ def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.Da
             {
                 **point,
                 "value": value,
-                "valid": metric(r, metric_key, "valid"),
+                "valid": r.metric(metric_key, "valid"),
                 "seconds": duration(r),
-                "seed": r.get("seed"),
-                "created_at": r.get("created_at"),
+                "seed": r.seed,
+                "created_at": r.created_at,
             }
         )
     cols = [
@@ -218,19 +208,6 @@ def frontier_points(runs: Sequence[Run], metric_key: str = "recall@20") -> pd.Da
         "created_at",
     ]
     return pd.DataFrame(rows, columns=cols)
-
-
-def best_action(actions: Sequence[dict[str, Any]], run: Run | None = None) -> dict[str, Any] | None:
-    """The run's result action once finished, else the fittest evaluated action so far."""
-    best_id = ((run or {}).get("result") or {}).get("best_action_id")
-    if best_id is not None:
-        for a in actions:
-            if a["action_id"] == best_id:
-                return a
-    scored = [a for a in actions if a.get("fitness") is not None and not math.isnan(a["fitness"])]
-    if scored:
-        return max(scored, key=lambda a: (a["fitness"], -a["action_id"]))
-    return actions[0] if actions else None
 
 
 def fitness_band(actions: Sequence[dict[str, Any]], last: int = 5) -> tuple[int, float, float] | None:
@@ -269,12 +246,12 @@ SETTINGS = {  # short name → how to read it from a stored config
 }
 
 
-def settings_of(run: Run) -> dict[str, Any]:
-    cfg = run.get("config") or {}
+def settings_of(run: RunRecord) -> dict[str, Any]:
+    cfg = run.config
     return {k: f(cfg) for k, f in SETTINGS.items()}
 
 
-def differing_settings(runs: Sequence[Run]) -> list[str]:
+def differing_settings(runs: Sequence[RunRecord]) -> list[str]:
     """Settings that are not the same across ``runs`` (what makes a comparison unfair)."""
     all_settings = [settings_of(r) for r in runs]
     return [k for k in SETTINGS if len({str(s[k]) for s in all_settings}) > 1]

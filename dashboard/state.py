@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,10 @@ import streamlit as st
 from streamlit import config as st_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from bet import BetError, Dataset, DataSpec, RunStore, default_path
+from bet import BetError, Dataset, DataSpec, RunRecord, RunStore, default_path
 from dashboard import env
 from dashboard import study as studies
 from dashboard.batch import default_run
-from dashboard.queries import FINAL
 from dashboard.runner import Runner
 from dashboard.settings import shown
 
@@ -113,12 +113,12 @@ def store() -> RunStore:
     return runner().store
 
 
-def dataset(spec: DataSpec | dict[str, Any]) -> Dataset:
+def dataset(spec: DataSpec | Mapping[str, Any]) -> Dataset:
     """The (cached) dataset of a spec; raises :class:`~bet.errors.DataError`."""
     return runner().dataset(spec if isinstance(spec, DataSpec) else DataSpec(**spec))
 
 
-def dataset_or_none(spec: DataSpec | dict[str, Any] | None) -> Dataset | None:
+def dataset_or_none(spec: DataSpec | Mapping[str, Any] | None) -> Dataset | None:
     """The run's dataset for the views that need frequencies; a warning (not an error) when it
     cannot be loaded any more (a moved file, a store from elsewhere)."""
     if not spec:
@@ -130,7 +130,7 @@ def dataset_or_none(spec: DataSpec | dict[str, Any] | None) -> Dataset | None:
         return None
 
 
-def runs() -> list[dict[str, Any]]:
+def runs() -> list[RunRecord]:
     try:
         return store().list_runs()
     except BetError as exc:
@@ -138,7 +138,7 @@ def runs() -> list[dict[str, Any]]:
         return []
 
 
-def run_or_error(run_id: str) -> dict[str, Any] | None:
+def run_or_error(run_id: str) -> RunRecord | None:
     """The stored run, or None with the store's message shown in the page."""
     try:
         return store().get_run(run_id)
@@ -147,26 +147,26 @@ def run_or_error(run_id: str) -> dict[str, Any] | None:
         return None
 
 
-def any_active(rows: list[dict[str, Any]] | None = None) -> bool:
+def any_active(rows: list[RunRecord] | None = None) -> bool:
     rows = runs() if rows is None else rows
     if study() is not None:  # a recorded study never changes: nothing to poll
         return False
-    return any(r["status"] not in FINAL for r in rows) or not runner().idle()
+    return any(not r.status.is_final for r in rows) or not runner().idle()
 
 
-def selected_run_id(rows: list[dict[str, Any]]) -> str | None:
+def selected_run_id(rows: list[RunRecord]) -> str | None:
     """The run in the URL (``?run=…``), else the open study's headline run, else
     :func:`dashboard.batch.default_run`."""
     chosen = st.query_params.get("run")
-    if chosen in {r["run_id"] for r in rows}:
+    if chosen in {r.run_id for r in rows}:
         return chosen
     return opening_run(rows)
 
 
-def opening_run(rows: list[dict[str, Any]]) -> str | None:
+def opening_run(rows: list[RunRecord]) -> str | None:
     """The run a page opens on: the open study's headline run, else :func:`dashboard.batch.default_run`."""
     s = study()
-    if s is not None and s.headline in {r["run_id"] for r in rows}:
+    if s is not None and s.headline in {r.run_id for r in rows}:
         return s.headline
     return default_run(rows)
 

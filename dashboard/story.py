@@ -17,10 +17,18 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bet import METHODS, BaselineConfig, SearchConfig, baseline_config, budgeted_methods, once_methods
+from bet import (
+    METHODS,
+    BaselineConfig,
+    RunRecord,
+    SearchConfig,
+    Status,
+    baseline_config,
+    budgeted_methods,
+    once_methods,
+)
 from dashboard.choices import valid_rank
 from dashboard.provisional import LABEL
-from dashboard.queries import FINAL, Run, metric
 from dashboard.settings import DEMO
 
 #: The budgets of the demo's frontier: the live BET run's (DEMO.sparsity) first, then the others.
@@ -58,32 +66,32 @@ class Kept:
         return f"{1 - self.sparsity:.0%}"
 
 
-def _best(runs: Sequence[Run], method: str, sparsity: float | None = None) -> Run | None:
+def _best(runs: Sequence[RunRecord], method: str, sparsity: float | None = None) -> RunRecord | None:
     """The completed run of ``method`` (at ``sparsity``) best on validation recall@20."""
     pool = [
         r
         for r in runs
-        if r["method"] == method
-        and r["status"] == "completed"
-        and metric(r) is not None
-        and (sparsity is None or abs(r["sparsity"] - sparsity) < 1e-6)
+        if r.method == method
+        and r.status == Status.COMPLETED
+        and r.metric() is not None
+        and (sparsity is None or abs(r.sparsity - sparsity) < 1e-6)
     ]
     return max(pool, key=valid_rank, default=None)
 
 
-def kept(runs: Sequence[Run]) -> list[Kept]:
+def kept(runs: Sequence[RunRecord]) -> list[Kept]:
     """Per budget with a completed BET or SU run, the share of the full model's test recall@20
     that BET and SU keep (None: not run yet); [] until the full model has finished."""
     full = _best(runs, FULL)
-    base = metric(full) if full is not None else None
+    base = full.metric() if full is not None else None
     if not base:
         return []
     out = []
-    for c in sorted({round(r["sparsity"], 4) for r in runs if r["method"] in (BET, SU)}):
+    for c in sorted({round(r.sparsity, 4) for r in runs if r.method in (BET, SU)}):
         shares = []
         for method in (BET, SU):
             run = _best(runs, method, c)
-            value = metric(run) if run is not None else None
+            value = run.metric() if run is not None else None
             shares.append(None if value is None else value / base)
         if any(s is not None for s in shares):
             out.append(Kept(c, *shares))
@@ -102,14 +110,14 @@ def _pending_at(pending: pd.DataFrame | None, sparsity: float) -> pd.Series | No
     return None if at.empty else at.sort_values("valid", ascending=False, kind="stable").iloc[0]
 
 
-def _no_su(runs: Sequence[Run], sparsity: float) -> str:
+def _no_su(runs: Sequence[RunRecord], sparsity: float) -> str:
     """Why the sentence quotes no uniform sizes: one is at work at this budget, or none completed
     (a recorded study without them: never "still training" when nothing trains)."""
-    at_work = any(r["method"] == SU and r["status"] not in FINAL and abs(r["sparsity"] - sparsity) < 1e-6 for r in runs)
+    at_work = any(r.method == SU and not r.status.is_final and abs(r.sparsity - sparsity) < 1e-6 for r in runs)
     return "uniform sizes are still training" if at_work else "no uniform-sizes (SU) run completed at this budget"
 
 
-def sentence(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | None = None) -> str | None:
+def sentence(runs: Sequence[RunRecord], sparsity: float, pending: pd.DataFrame | None = None) -> str | None:
     """The demo's headline at ``sparsity``: None until the full model and BET there have finished,
     unless a search there is still at work (``pending``: :func:`dashboard.provisional.provisional_points`
     of the runs' running searches) — then the sentence says that BET has no result yet and quotes its
@@ -133,7 +141,7 @@ def sentence(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | None 
     return f"At {kept_params} of the parameters {bet}."
 
 
-def other_budgets(runs: Sequence[Run], sparsity: float, pending: pd.DataFrame | None = None) -> str | None:
+def other_budgets(runs: Sequence[RunRecord], sparsity: float, pending: pd.DataFrame | None = None) -> str | None:
     """The same read-out at the other budgets, one short line (None when there are none yet); a
     budget whose BET search is still at work says so instead of quoting its provisional point."""
 

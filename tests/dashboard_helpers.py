@@ -14,7 +14,7 @@ from bet.baselines import baseline_action
 from bet.budget import budget_for
 from bet.config import DataSpec, SearchConfig
 from bet.data import Dataset
-from bet.store import RunStore
+from bet.store import RunRecord, RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"
@@ -38,8 +38,8 @@ def metrics(r20: float) -> dict[str, float]:
             for k in METRICS}  # fmt: skip
 
 
-def run_row(**changes: Any) -> dict[str, Any]:
-    """A run dict shaped like :meth:`RunStore.get_run`'s."""
+def run_row(**changes: Any) -> RunRecord:
+    """A run as :meth:`RunStore.get_run` hands it out (``changes``: its columns, as stored)."""
     now = time.time()
     row: dict[str, Any] = {
         "run_id": "r1", "kind": "search", "method": "bet", "comparison_id": None, "dataset": "gowalla-mini",
@@ -52,7 +52,7 @@ def run_row(**changes: Any) -> dict[str, Any]:
                    "seconds": 80.0},
     }  # fmt: skip
     row.update(changes)
-    return row
+    return RunRecord.of(row)
 
 
 def ranked_event(iteration: int = 3, m: int = 8, chosen: int = 5, strategy: str = "greedy") -> dict[str, Any]:

@@ -29,17 +29,17 @@ def batched(mini: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[Ru
 
 def test_batched_search_evaluates_q_distinct_actions_per_iteration(batched: tuple[RunStore, dict]) -> None:
     store, run = batched
-    assert run["status"] == "completed" and run["method"] == "bet-q2"
-    acts = store.actions(run["run_id"])
+    assert run.status == "completed" and run.method == "bet-q2"
+    acts = store.actions(run.run_id)
     assert [a["action_id"] for a in acts] == [1, 2, 3, 4, 5, 6]
     assert [a["iteration"] for a in acts] == [1, 1, 2, 2, 3, 3]
     assert [a["strategy"] for a in acts] == [strategy_for(i) for i in range(1, 7)]  # greedy×2, random, nearest, …
-    assert all(a["cost"] <= run["budget"] for a in acts) and run["result"]["cost"] <= run["budget"]
+    assert all(a["cost"] <= run.budget for a in acts) and run.result["cost"] <= run.budget
     for t in (1, 2, 3):
-        a, b = (store.action(run["run_id"], i) for i in (2 * t - 1, 2 * t))
+        a, b = (store.action(run.run_id, i) for i in (2 * t - 1, 2 * t))
         same = np.array_equal(a.user_sizes, b.user_sizes) and np.array_equal(a.item_sizes, b.item_sizes)
         assert not same, f"iteration {t} evaluated one action twice"
-    ranked = store.events(run["run_id"], kinds=("candidates_ranked",))
+    ranked = store.events(run.run_id, kinds=("candidates_ranked",))
     assert len(ranked) == 3
     assert all(len(e["also_chosen"]) == 1 and e["also_chosen"][0] != e["chosen"] for e in ranked)
 
@@ -48,8 +48,8 @@ def test_batched_resume_from_a_half_finished_iteration(batched: tuple[RunStore, 
     """Actions 1–3 stored (iteration 2 half done): the resumed search re-ranks iteration 2 exactly
     as before, keeps action 3 without finetuning it again, and ends where the whole run ended."""
     store, run = batched
-    whole = load_population(store, run["run_id"])
-    gen = bet_search(BATCHED, mini, resume=whole[:3], budget=run["budget"])  # the run's, as stored
+    whole = load_population(store, run.run_id)
+    gen = bet_search(BATCHED, mini, resume=whole[:3], budget=run.budget)  # the run's, as stored
     evaluated: list[int] = []
     try:
         while True:
@@ -60,7 +60,7 @@ def test_batched_resume_from_a_half_finished_iteration(batched: tuple[RunStore, 
         result = done.value
     assert evaluated == [4, 5, 6]
     assert [e.fitness for e in result.population] == [e.fitness for e in whole]
-    assert result.best_action_id == run["result"]["best_action_id"] and result.test == run["result"]["test"]
+    assert result.best_action_id == run.result["best_action_id"] and result.test == run.result["test"]
 
 
 def test_choose_never_picks_an_excluded_candidate() -> None:

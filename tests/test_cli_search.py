@@ -90,8 +90,8 @@ def test_kill_9_then_resume_completes_the_same_run(tmp_path: Path) -> None:
     rid = None
     while time.time() < deadline:
         runs = store.list_runs()
-        if runs and len(store.actions(runs[0]["run_id"])) >= 2:
-            rid = runs[0]["run_id"]
+        if runs and len(store.actions(runs[0].run_id)) >= 2:
+            rid = runs[0].run_id
             break
         time.sleep(0.2)
     assert rid is not None, "the search never evaluated two actions"
@@ -99,7 +99,7 @@ def test_kill_9_then_resume_completes_the_same_run(tmp_path: Path) -> None:
     proc.wait()
     before = [a["action_id"] for a in store.actions(rid)]
     run = store.get_run(rid)
-    assert run["status"] == "interrupted"  # not "running" forever
+    assert run.status == "interrupted"  # not "running" forever
     out = last_json(bet("search", "--resume", rid, "--store", str(store_path), "--json"))
     assert isinstance(out, dict) and out["run_id"] == rid and out["status"] == "completed"
     after = [a["action_id"] for a in store.actions(rid)]

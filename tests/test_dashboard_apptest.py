@@ -172,12 +172,12 @@ def test_start_queues_a_run_and_stop_stops_it(home: Path) -> None:
     at.button(key="start").click().run()
     no_exceptions(at)
     runs = RunStore(home / "bet.sqlite").list_runs()
-    assert len(runs) == 1 and runs[0]["config"]["iterations"] == 50 and runs[0]["backbone"] == "lightgcn"
+    assert len(runs) == 1 and runs[0].config["iterations"] == 50 and runs[0].backbone == "lightgcn"
     runner = state._runner(str(home / "bet.sqlite"))  # the process-wide runner the page used
-    assert runs[0]["run_id"] in runner.queued() + runner.running()
-    runner.stop(runs[0]["run_id"])
+    assert runs[0].run_id in runner.queued() + runner.running()
+    runner.stop(runs[0].run_id)
     assert runner.wait(timeout=60)
-    assert RunStore(home / "bet.sqlite").list_runs()[0]["status"] == "stopped"
+    assert RunStore(home / "bet.sqlite").list_runs()[0].status == "stopped"
 
 
 def test_pages_render_the_stored_runs(home: Path) -> None:
@@ -218,7 +218,7 @@ def test_a_store_written_by_an_older_schema_just_works(home: Path) -> None:
     at = app().run()
     no_exceptions(at)
     assert "Status: completed" in texts(at, "markdown")
-    assert RunStore(home / "bet.sqlite").get_run("old-1")["executor"] == "local"  # migrated
+    assert RunStore(home / "bet.sqlite").get_run("old-1").executor == "local"  # migrated
 
 
 def test_backbones_page_shows_the_run_better_on_validation_not_on_test(home: Path) -> None:
@@ -264,8 +264,8 @@ def test_a_run_on_an_upload_is_named_after_the_file_and_pages_show_no_server_pat
                            config=tiny_config(data=DataSpec(str(path))).to_dict(), iterations=2)  # fmt: skip
     error = f'DataError: {path}:2: broken\nTraceback:\n  File "{ROOT}/bet/jobs.py", line 1, in record'
     store.update_run(rid, status="failed", phase="failed", error=error)
-    assert "u.data" in settings.redact(json.dumps(store.get_run(rid)["config"]))  # the Runs page's frozen config
-    assert str(home) not in settings.redact(json.dumps(store.get_run(rid)["config"]))
+    assert "u.data" in settings.redact(json.dumps(store.get_run(rid).config))  # the Runs page's frozen config
+    assert str(home) not in settings.redact(json.dumps(store.get_run(rid).config))
     for name in ("live", "runs"):
         at = page(name, rid)
         no_exceptions(at)

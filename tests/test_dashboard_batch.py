@@ -5,24 +5,24 @@ work (as the rankings chart does)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from dashboard_helpers import run_row
 
+from bet import RunRecord, Status
 from dashboard import batch, queries
 
-Run = dict[str, Any]
 
-
-def three_backbones(*statuses: str) -> list[Run]:
+def three_backbones(*statuses: str) -> list[RunRecord]:
     """A batch of LightGCN, NGCF and NCF submitted together (newest first, as the store lists them)."""
     runs = [run_row(run_id=b, backbone=b, comparison_id="cmp-1", status=s, created_at=100.0 + i)
             for i, (b, s) in enumerate(zip(("lightgcn", "ngcf", "ncf"), statuses, strict=True))]  # fmt: skip
     return runs[::-1]
 
 
-def demo(status: str = "completed") -> list[Run]:
+def demo(status: str = "completed") -> list[RunRecord]:
     """The demo's batch, newest first: the live BET search at 0.9 first, references, then shorter
     BET searches at 0.8 and 0.95."""
     order = [("live", "bet", 0.9, "search"), ("full", "full", 0.0, "baseline"), ("su", "su", 0.9, "baseline"),
@@ -33,8 +33,8 @@ def demo(status: str = "completed") -> list[Run]:
 
 def test_default_run_after_the_demo_is_the_headline_search_not_the_last_one() -> None:
     assert batch.default_run(demo()) == "live"  # not side95, the newest search (c = 0.95)
-    assert batch.headline(demo())["run_id"] == "live"  # type: ignore[index]
-    running = [r if r["run_id"] != "su" else {**r, "status": "running"} for r in demo()]
+    assert batch.headline(demo()).run_id == "live"  # type: ignore[union-attr]
+    running = [r if r.run_id != "su" else dataclasses.replace(r, status=Status.RUNNING) for r in demo()]
     assert batch.default_run(running) == "live"  # a story batch at work: its headline, the band shows the rest
     others = [run_row(run_id="pop", kind="baseline", method="pop", comparison_id="demo-0"),  # newest first
               run_row(run_id="full", kind="baseline", method="full", comparison_id="demo-0"),
@@ -52,14 +52,14 @@ def test_default_run_of_a_backbone_batch_is_the_one_running() -> None:
 
 def test_the_live_page_moves_to_the_run_at_work_when_it_follows_the_batch() -> None:
     runs = three_backbones("completed", "running", "queued")
-    shown = next(r for r in runs if r["run_id"] == "lightgcn")
+    shown = next(r for r in runs if r.run_id == "lightgcn")
     go = batch.follow(shown, runs, following=True)
-    assert go is not None and (go.action, go.run["run_id"]) == ("move", "ngcf")
+    assert go is not None and (go.action, go.run.run_id) == ("move", "ngcf")
     go = batch.follow(shown, runs, following=False)  # a run picked by hand: offer, do not move
-    assert go is not None and (go.action, go.run["run_id"]) == ("offer", "ngcf")
+    assert go is not None and (go.action, go.run.run_id) == ("offer", "ngcf")
     between = three_backbones("completed", "completed", "queued")  # NGCF ended, NCF not claimed yet
-    go = batch.follow(next(r for r in between if r["run_id"] == "ngcf"), between, following=True)
-    assert go is not None and (go.action, go.run["run_id"]) == ("move", "ncf")
+    go = batch.follow(next(r for r in between if r.run_id == "ngcf"), between, following=True)
+    assert go is not None and (go.action, go.run.run_id) == ("move", "ncf")
 
 
 def test_nothing_to_follow_while_the_run_works_or_once_the_batch_ended() -> None:
@@ -67,19 +67,19 @@ def test_nothing_to_follow_while_the_run_works_or_once_the_batch_ended() -> None
     assert batch.follow(runs[-1], runs, following=True) is None  # LightGCN itself still runs
     done = three_backbones("completed", "failed", "completed")
     assert batch.follow(done[0], done, following=True) is None
-    assert batch.now_working(three_backbones("completed", "queued", "queued"))["run_id"] == "ngcf"  # type: ignore[index]
+    assert batch.now_working(three_backbones("completed", "queued", "queued")).run_id == "ngcf"  # type: ignore[union-attr]
 
 
 def test_a_story_batch_keeps_its_headline_in_view_and_only_offers() -> None:
-    runs = [r if r["run_id"] != "side8" else {**r, "status": "running"} for r in demo()]
-    runs = [r if r["run_id"] != "side95" else {**r, "status": "queued"} for r in runs]
-    live = next(r for r in runs if r["run_id"] == "live")
+    runs = [r if r.run_id != "side8" else dataclasses.replace(r, status=Status.RUNNING) for r in demo()]
+    runs = [r if r.run_id != "side95" else dataclasses.replace(r, status=Status.QUEUED) for r in runs]
+    live = next(r for r in runs if r.run_id == "live")
     go = batch.follow(live, runs, following=True)
-    assert go is not None and (go.action, go.run["run_id"]) == ("offer", "side8")
+    assert go is not None and (go.action, go.run.run_id) == ("offer", "side8")
 
 
 def plans(**by_id: dict[str, float]) -> Any:
-    return lambda r: by_id.get(r["run_id"])
+    return lambda r: by_id.get(r.run_id)
 
 
 def test_left_in_all_covers_the_batch_queued_runs() -> None:
@@ -95,8 +95,8 @@ def test_left_in_all_covers_the_batch_queued_runs() -> None:
 
 def test_a_queued_run_does_not_pretrain_what_an_earlier_run_caches() -> None:
     runs = demo("queued")
-    live = {**next(r for r in runs if r["run_id"] == "live"), "status": "running"}
-    runs = [live if r["run_id"] == "live" else r for r in runs]
+    live = dataclasses.replace(next(r for r in runs if r.run_id == "live"), status=Status.RUNNING)
+    runs = [live if r.run_id == "live" else r for r in runs]
     each = {"pretrain": 100.0, "baseline": 2.0}
     total, counted, _ = batch.left_in_batch(live, 10.0, runs, plan_of=lambda r: each)
     assert counted == 4 and total == pytest.approx(10.0 + 4 * 2.0)  # same dataset, backbone, d_max, seed
@@ -119,7 +119,7 @@ def test_status_names_the_iteration_at_work_as_the_rankings_chart_does() -> None
     evs = [{"kind": "phase", "t": 950.0}] + [{"kind": "candidate_evaluated", "t": 960.0, "seconds": 2.0}] * 6
     p = queries.progress(run, evs, 1000.0)
     assert p.text.startswith("iteration 7 of 12 (6 evaluated)") and p.fraction == pytest.approx(0.15 + 0.6 * 6 / 12)
-    last = queries.progress({**run, "iteration": 12}, evs, 1000.0)
+    last = queries.progress(dataclasses.replace(run, iteration=12), evs, 1000.0)
     assert last.text.startswith("iteration 12 of 12 (12 evaluated)")
 
 

@@ -38,8 +38,8 @@ def test_the_better_on_test_run_loses_when_it_is_worse_on_validation() -> None:
     assert list(full.y) == [0.245, 0.245] and list(full.customdata) == ["fs", "fs"]
     # the Backbones page shows the same run for lightgcn at this budget
     group = choices.comparison_groups(runs)[("gowalla-mini", 0.9)]
-    assert group["lightgcn"]["run_id"] == "sound"
-    assert choices.comparison_groups(list(reversed(runs)))[("gowalla-mini", 0.9)]["lightgcn"]["run_id"] == "sound"
+    assert group["lightgcn"].run_id == "sound"
+    assert choices.comparison_groups(list(reversed(runs)))[("gowalla-mini", 0.9)]["lightgcn"].run_id == "sound"
 
 
 def test_several_seeds_at_a_budget_are_a_mean_with_a_std_error_bar() -> None:

@@ -6,6 +6,7 @@ names from the store rendered as text (never as a link, an image or markup)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import time
@@ -349,7 +350,7 @@ def test_the_frontier_hover_shows_names_as_text(home: Path) -> None:
     store = RunStore(home / "bet.sqlite")
     fill_store(store, load_dataset("gowalla-mini"))
     evil = '<a href="http://evil.example">x</a>'
-    rows = [{**r, "dataset": evil} for r in store.list_runs()]  # as recorded by another tool
+    rows = [dataclasses.replace(r, dataset=evil) for r in store.list_runs()]  # as recorded by another tool
     fig = frontier_chart.frontier_figure(queries.frontier_points(rows, "recall@20"))
     hovers = " ".join(str(t.hovertext) for t in fig.data)
     assert "&lt;a href" in hovers and "<a href" not in hovers, hovers
@@ -370,9 +371,9 @@ def test_a_server_stop_interrupts_the_running_search_and_starts_nothing(home: Pa
         time.sleep(0.2)
     assert sorted(run.interrupt_all()) == sorted([first, second])
     time.sleep(1.0)  # nothing that ran on may overwrite it
-    got = {r["run_id"]: r for r in store.list_runs()}
-    assert got[first]["status"] == "interrupted" and "server stopped" in got[first]["error"], got[first]
-    assert got[second]["status"] == "interrupted" and got[second]["started_at"] is None, got[second]
+    got = {r.run_id: r for r in store.list_runs()}
+    assert got[first].status == "interrupted" and "server stopped" in got[first].error, got[first]
+    assert got[second].status == "interrupted" and got[second].started_at is None, got[second]
     assert run.idle() and run.interrupt_all() == []
     with pytest.raises(RuntimeError):
         run.submit([tiny_config()])  # nothing new starts
@@ -396,7 +397,7 @@ def test_resuming_a_run_whose_upload_was_deleted_says_so_by_name(home: Path) -> 
     no_exceptions(at)
     shown = on_screen(at)
     assert "u.data" in shown and str(home) not in shown, shown
-    assert store.get_run(rid)["status"] == "interrupted"
+    assert store.get_run(rid).status == "interrupted"
 
 
 def test_upload_storage_failing_and_markup_in_text_fields_are_errors(

@@ -68,7 +68,7 @@ def test_the_store_query_reads_the_running_searches_events(tmp_path: Path) -> No
     ids = fill_store(store, data)
     rid = running_search(store, data, 0.95)
     runs = store.list_runs()
-    assert [r["run_id"] for r in provisional.searching(runs)] == [rid]
+    assert [r.run_id for r in provisional.searching(runs)] == [rid]
     pts = provisional.of_runs(store, runs)
     assert list(pts["run_id"]) == [rid] and pts.iloc[0]["valid"] == 0.205 and pts.iloc[0]["action_id"] == 2
     assert ids["bet"] not in set(pts["run_id"])
@@ -109,7 +109,7 @@ def test_the_story_never_presents_a_provisional_point_as_final() -> None:
         f"its best candidate so far is finetuned, not yet retrained (validation recall@20 0.2050 on {HALF})."
     )
     assert "BET keeps" not in text
-    no_su = [r for r in runs if r["run_id"] != "s"]
+    no_su = [r for r in runs if r.run_id != "s"]
     assert story.sentence(no_su, 0.9, pending) == (
         "At 10% of the parameters BET has no result yet: its best candidate so far is finetuned, not yet "
         f"retrained (validation recall@20 0.2050 on {HALF})."

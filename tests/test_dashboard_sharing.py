@@ -39,13 +39,13 @@ def test_a_session_cannot_stop_or_resume_another_sessions_run(runner: Runner) ->
     store = runner.store
     (a,) = runner.submit_search(tiny_config(iterations=50, finetune_steps=400), owner="alice")
     (b,) = runner.submit_search(tiny_config(), owner="alice")
-    wait_for(lambda: store.get_run(a)["status"] == "running")
+    wait_for(lambda: store.get_run(a).status == "running")
     assert runner.stop(a, "bob") == NOT_YOURS and runner.stop(b, "bob") == NOT_YOURS
     assert runner.mine([a, b], "bob") == [] and runner.mine([a, b], "alice") == [a, b]
     assert runner.queued() == [b] and not runner.stopping(a)
     assert runner.stop(b, None).startswith("removed")  # single-user mode: anyone
     assert runner.stop(a, "alice").startswith("stopping")
-    wait_for(lambda: store.get_run(a)["status"] == "stopped")
+    wait_for(lambda: store.get_run(a).status == "stopped")
     with pytest.raises(Exception, match="another session"):
         runner.resume(a, "bob")
     assert runner.resume(a, "alice") == a and runner.owner(a) == "alice"
@@ -57,14 +57,14 @@ def test_a_killed_worker_process_fails_its_run_and_the_next_run_gets_a_new_one(r
     worker = runner.executor.processes[0]
     assert worker is not None
     (a,) = runner.submit_search(tiny_config(iterations=50, finetune_steps=400))
-    wait_for(lambda: store.get_run(a)["status"] == "running")
+    wait_for(lambda: store.get_run(a).status == "running")
     first = worker.pid
     assert first is not None
     os.kill(first, 9)
-    wait_for(lambda: store.get_run(a)["status"] == "failed")
-    assert "worker process died" in store.get_run(a)["error"]
+    wait_for(lambda: store.get_run(a).status == "failed")
+    assert "worker process died" in store.get_run(a).error
     (b,) = runner.submit_search(tiny_config())
-    assert runner.wait([b], timeout=120) and store.get_run(b)["status"] == "completed"
+    assert runner.wait([b], timeout=120) and store.get_run(b).status == "completed"
     assert worker.pid not in (None, first)
 
 

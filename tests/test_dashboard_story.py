@@ -44,9 +44,9 @@ def test_sentence_reads_out_test_recall_of_the_runs_chosen_on_validation() -> No
         "At 10% of the parameters BET keeps 90% of the full model's recall@20; uniform sizes keep 80%."
     )
     assert story.other_budgets(runs, 0.9) == "Other budgets — at 20%: BET 95%, uniform …"
-    partial = [r for r in runs if r["run_id"] != "s"]  # no SU at 0.9: none is said to be training
+    partial = [r for r in runs if r.run_id != "s"]  # no SU at 0.9: none is said to be training
     assert story.sentence(partial, 0.9).endswith("no uniform-sizes (SU) run completed at this budget.")  # type: ignore[union-attr]
     waiting = [*partial, run_row(run_id="s3", method="su", sparsity=0.9, status="running", result=None)]
     assert story.sentence(waiting, 0.9).endswith("uniform sizes are still training.")  # type: ignore[union-attr]
-    assert story.sentence([r for r in runs if r["method"] != "full"], 0.9) is None
-    assert story.kept([r for r in runs if r["method"] != "full"]) == []
+    assert story.sentence([r for r in runs if r.method != "full"], 0.9) is None
+    assert story.kept([r for r in runs if r.method != "full"]) == []

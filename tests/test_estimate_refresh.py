@@ -19,7 +19,7 @@ from bet.data import Dataset
 from bet.duration import retraining
 from bet.estimate import PRETRAIN_EPOCHS, TYPICAL_EPOCHS, WARM_EPOCHS, Timings, plan
 from bet.runs import run_search
-from bet.store import RunStore
+from bet.store import RunRecord, RunStore, Status
 from tests.search_helpers import TINY
 
 FLAT = Timings(8, 128, 0.01, 0.01, 0.1, 0.1)  # every width alike: the arithmetic stays readable
@@ -101,7 +101,18 @@ def test_a_record_of_another_version_is_ignored(mini: Dataset) -> None:
 
 
 def test_an_observation_reads_steps_and_widths_from_the_stored_events() -> None:
-    run = {"run_id": "x", "method": "bet", "backbone": "lightgcn", "sparsity": 0.9, "config": {"d_max": 128}}
+    run = RunRecord(
+        run_id="x",
+        kind="search",
+        method="bet",
+        dataset="d",
+        backbone="lightgcn",
+        sparsity=0.9,
+        seed=0,
+        status=Status.COMPLETED,
+        created_at=0.0,
+        config={"d_max": 128},
+    )
     events = [
         {"kind": "train_progress", "phase": "pretrain", "step": 10, "label": ""},
         {"kind": "train_progress", "phase": "pretrain", "step": 20, "label": ""},
@@ -119,14 +130,14 @@ def test_an_observation_reads_steps_and_widths_from_the_stored_events() -> None:
     assert rec["steps"] == {"pretrain": 20, "retrain": [40, 50]}
     assert rec["evaluated"] == 2 and rec["width"] == {"finetune": 24.0, "retrain": 24.0}
     assert rec["seconds"] == {"pretrain": 3.0, "finetune": 1.0}  # a phase that took nothing is left out
-    ncf = observation_of({**run, "backbone": "ncf"}, events, {"finetune": 1.0}, widths)
+    ncf = observation_of(dataclasses.replace(run, backbone="ncf"), events, {"finetune": 1.0}, widths)
     assert ncf["width"] == {"finetune": 128.0, "retrain": 128.0}  # NCF computes every column
-    full = observation_of({**run, "method": "full"}, events[:2], {"baseline": 5.0}, widths)
+    full = observation_of(dataclasses.replace(run, method="full"), events[:2], {"baseline": 5.0}, widths)
     assert full["seconds"] == {"pretrain": 5.0}  # a full reference's seconds are its pretraining's
 
 
 def observation_of(
-    run: dict[str, Any], events: list[dict[str, Any]], seconds: dict[str, float], widths: dict[int, int]
+    run: RunRecord, events: list[dict[str, Any]], seconds: dict[str, float], widths: dict[int, int]
 ) -> dict[str, Any]:
     return observed.observation(run, events, seconds, widths.__getitem__)
 
@@ -158,17 +169,17 @@ def test_a_completed_run_refreshes_what_the_next_estimate_reads(
     again = timings.measure(mini, cfg.backbone, torch.device("cpu"), d_max=cfg.d_max)
     assert again == t  # the measurement is not taken again…
     (rec,) = again.observed  # …but the run it was wrong about is read beside it
-    assert rec["run_id"] == run["run_id"] and rec["evaluated"] == cfg.iterations
+    assert rec["run_id"] == run.run_id and rec["evaluated"] == cfg.iterations
     assert rec["steps"]["pretrain"] > 0 and len(rec["steps"]["retrain"]) == cfg.retrain_top
     assert set(rec["seconds"]) >= {"pretrain", "finetune", "evaluation", "retrain"}
     assert json.loads((tmp_path / "timings" / "timings.json").read_text())  # the cache holds no observations
     assert "observed" not in next(iter(json.loads((tmp_path / "timings" / "timings.json").read_text()).values()))
     assert plan(cfg, mini, again, pretrained=False) != plan(cfg, mini, t, pretrained=False)
     # a run beside others, or executed elsewhere, says nothing about this machine alone
-    store.update_run(run["run_id"], workers=2)
-    assert observed.record_of(store, run["run_id"]) is None
-    store.update_run(run["run_id"], workers=1, executor="ray")
-    assert observed.record_of(store, run["run_id"]) is None
+    store.update_run(run.run_id, workers=2)
+    assert observed.record_of(store, run.run_id) is None
+    store.update_run(run.run_id, workers=1, executor="ray")
+    assert observed.record_of(store, run.run_id) is None
 
 
 def test_measuring_times_enough_steps_to_be_above_the_noise(

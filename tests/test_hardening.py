@@ -44,7 +44,7 @@ def test_sigterm_stops_a_search_cleanly(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:  # wait until it is training
-            if store_path.exists() and any(r["step"] > 0 for r in RunStore(store_path).list_runs()):
+            if store_path.exists() and any(r.step > 0 for r in RunStore(store_path).list_runs()):
                 break
             time.sleep(0.5)
         assert proc.poll() is None, proc.communicate()
@@ -56,7 +56,7 @@ def test_sigterm_stops_a_search_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 1, err[-2000:]  # a search that did not complete; not -15 / 143
     assert "Traceback" not in err and seconds < 120
     (run,) = RunStore(store_path).list_runs()
-    assert run["status"] == "stopped", run
+    assert run.status == "stopped", run
 
 
 # -- bounded reading --------------------------------------------------------------------------

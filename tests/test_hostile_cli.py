@@ -72,7 +72,7 @@ def test_export_never_writes_over_the_store(target: str, why: str, stored: tuple
     assert digest(store) == before
     wal = Path(f"{store}-wal")
     assert not wal.exists() or not wal.read_bytes().startswith(b"action_id")  # no CSV where SQLite looks
-    assert [r["run_id"] for r in RunStore(store).list_runs()] == [rid]
+    assert [r.run_id for r in RunStore(store).list_runs()] == [rid]
 
 
 def test_a_store_named_with_store_is_protected_too(tmp_path: Path, home: Path) -> None:

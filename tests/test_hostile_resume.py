@@ -41,7 +41,7 @@ def test_two_resumes_at_once_one_wins(tmp_path: Path, mini) -> None:  # type: ig
     assert_one_line_error(Ran(2, "", loser, 0, 0), f"run {rid} is already being run", "pid ")
     evaluated = store.events(rid, kinds=("candidate_evaluated",))
     assert sorted(e["action_id"] for e in evaluated if e["iteration"] > 0) == [1, 2]  # each action once
-    assert store.get_run(rid)["status"] == "completed"
+    assert store.get_run(rid).status == "completed"
 
 
 def test_a_live_owner_is_never_taken_over(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_a_live_owner_is_never_taken_over(tmp_path: Path) -> None:
         sleeper.kill()
         sleeper.wait()
     prior = store.claim_resume(rid)  # its owner died: interrupted, resumable
-    assert prior["pid"] == sleeper.pid and store.get_run(rid)["pid"] == os.getpid()
+    assert prior["pid"] == sleeper.pid and store.get_run(rid).pid == os.getpid()
     with pytest.raises(StoreError, match="already being run"):
         store.claim_resume(rid)  # a second resume in this very process
 
@@ -115,11 +115,11 @@ def test_resume_loads_the_stored_absolute_path(tmp_path: Path, home: Path, monke
     monkeypatch.chdir(tmp_path)
     store = RunStore(tmp_path / "s.sqlite")
     rid = stopped_search(store, tiny_config("d.txt"))
-    assert store.get_run(rid)["data_path"] == str(tmp_path / "d.txt")
+    assert store.get_run(rid).data_path == str(tmp_path / "d.txt")
     (ROOT / "d.txt").exists() and pytest.skip("a d.txt in the repository root")  # type: ignore[func-returns-value]
     ran = run_bet("search", "--resume", rid, "--store", str(tmp_path / "s.sqlite"), "--json", home=home)
     assert ran.returncode == 0, ran.stderr[-2000:]
-    assert store.get_run(rid)["status"] == "completed"
+    assert store.get_run(rid).status == "completed"
 
 
 def test_an_old_run_without_fingerprint_is_checked_by_shape(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_an_old_run_without_fingerprint_is_checked_by_shape(tmp_path: Path) -> N
     tiny_data(data, users=70)
     with pytest.raises(DataError, match="60 users"):
         prepare_resume(store, rid, load_dataset(str(data)))
-    assert store.get_run(rid)["status"] == "stopped"
+    assert store.get_run(rid).status == "stopped"
 
 
 # -- 6. baselines do not resume -----------------------------------------------------------------
@@ -144,7 +144,7 @@ def test_resume_of_a_baseline_is_one_line(tmp_path: Path, home: Path, mini) -> N
     store.finish(job.run_id, Status.FAILED, error="boom")
     ran = run_bet("search", "--resume", job.run_id, "--store", str(path), home=home)
     assert_one_line_error(ran, f"run {job.run_id} is a su run, not a BET search", "bet train")
-    assert store.get_run(job.run_id)["status"] == "failed"
+    assert store.get_run(job.run_id).status == "failed"
 
 
 # -- more hostile cases -----------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def test_resume_of_a_run_with_an_unreadable_config(tmp_path: Path, home: Path) -
                            config={"data": {"dataset": "gowalla-mini"}}, status=Status.FAILED)  # fmt: skip
     ran = run_bet("search", "--resume", rid, "--store", str(path), home=home)
     assert_one_line_error(ran, f"run {rid}: its stored configuration cannot be read")
-    assert store.get_run(rid)["status"] == "failed"
+    assert store.get_run(rid).status == "failed"
 
 
 def test_resume_of_a_completed_or_queued_run(tmp_path: Path) -> None:
@@ -190,4 +190,4 @@ def test_resume_with_its_dataset_gone_gives_the_run_back(tmp_path: Path, home: P
     data.unlink()
     ran = run_bet("search", "--resume", rid, "--store", str(path), home=home)
     assert_one_line_error(ran, str(data))
-    assert RunStore(path).get_run(rid)["status"] == "stopped"
+    assert RunStore(path).get_run(rid).status == "stopped"

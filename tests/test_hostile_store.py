@@ -103,7 +103,7 @@ def test_a_read_only_store_serves_readers_and_is_never_written(tmp_path: Path, m
     RunStore(path).close()
     before = snapshot(path)
     ro = RunStore(path, read_only=True)
-    assert [r["run_id"] for r in ro.list_runs()] == [rid]
+    assert [r.run_id for r in ro.list_runs()] == [rid]
     with pytest.raises(StoreError, match="read-only"):
         ro.update_run(rid, status="running")
     with pytest.raises(sqlite3.OperationalError, match="readonly"):  # the connection itself is read-only
@@ -190,8 +190,8 @@ def test_a_v3_store_is_read_as_it_is_and_migrated_by_a_writer(tmp_path: Path) ->
     store.close()
     before = snapshot(path)[:2]
     run = RunStore(path, read_only=True).list_runs()[0]
-    assert run["data_fingerprint"] is None and snapshot(path)[:2] == before
-    assert RunStore(path).list_runs()[0]["data_path"] is None
+    assert run.data_fingerprint is None and snapshot(path)[:2] == before
+    assert RunStore(path).list_runs()[0].data_path is None
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
     conn.close()

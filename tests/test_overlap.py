@@ -150,7 +150,7 @@ def test_a_random_pick_is_finetuned_beside_the_learning(
     monkeypatch.setattr(bet.iteration, "train_iter", spy)
     stream: list[Event] = []
     run = run_search(TINY, RunStore(tmp_path / "s.sqlite"), data=mini, on_event=stream.append)
-    assert run["status"] == "completed"
+    assert run.status == "completed"
     assert threads["3/5"] == "bet-beside"  # t = 3 is the random pick
     # the stream reads as if in turn: t − 1 learned, t ranked, then t finetuned and evaluated
     for t in range(2, TINY.iterations + 1):
@@ -176,12 +176,10 @@ def test_a_run_cut_after_its_random_pick_resumes_exactly(mini: Dataset, tmp_path
             stop.set()
 
     cut = run_search(cfg, store, data=mini, stop=stop, on_event=on_event)
-    assert cut["status"] == "stopped" and len(store.actions(cut["run_id"])) == 3
-    resumed = run_search(None, store, data=mini, resume=cut["run_id"])
-    assert [a["fitness"] for a in store.actions(cut["run_id"])] == [
-        a["fitness"] for a in store.actions(whole["run_id"])
-    ]
-    assert resumed["result"]["test"] == whole["result"]["test"]
+    assert cut.status == "stopped" and len(store.actions(cut.run_id)) == 3
+    resumed = run_search(None, store, data=mini, resume=cut.run_id)
+    assert [a["fitness"] for a in store.actions(cut.run_id)] == [a["fitness"] for a in store.actions(whole.run_id)]
+    assert resumed.result["test"] == whole.result["test"]
 
 
 def _story(stream: list[Event]) -> list[tuple]:
@@ -227,7 +225,7 @@ def test_a_greedy_pick_guessed_early_changes_nothing(
     monkeypatch.setattr(bet.iteration, "finetuned", spy)
     guessed: list[Event] = []
     run = run_search(cfg, RunStore(tmp_path / "b.sqlite"), data=mini, on_event=guessed.append)
-    assert run["status"] == "completed"
+    assert run.status == "completed"
     assert _story(guessed) == _story(plain)
     # t = 1, 2, 5 greedy (guessed), 3 random, 4 nearest; a wrong guess is finetuned again, here
     assert threads.count("bet-beside") == 4

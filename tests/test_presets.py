@@ -128,13 +128,13 @@ def test_fast_search_warm_starts_its_retraining(mini: Dataset, tmp_path: Path, m
     )  # the fast ingredients, tiny lengths
     store = RunStore(tmp_path / "s.sqlite")
     run = run_search(cfg, store, data=mini)
-    assert run["status"] == "completed" and 0 < run["result"]["cost"] <= budget_for(cfg.sparsity, n_rows=mini.n_rows)
-    phases = [e for e in store.events(run["run_id"]) if e["kind"] == "phase" and e["phase"] == "retrain"]
+    assert run.status == "completed" and 0 < run.result["cost"] <= budget_for(cfg.sparsity, n_rows=mini.n_rows)
+    phases = [e for e in store.events(run.run_id) if e["kind"] == "phase" and e["phase"] == "retrain"]
     assert "from the pretrained rows" in phases[0]["detail"]
     # the winner's validation is on every user, as the paper preset's
     scratch = run_search(dataclasses.replace(cfg, retrain_from="scratch"), store, data=mini)
-    assert scratch["result"]["valid"] != run["result"]["valid"]  # the warm start changes the retraining
-    assert run["result"]["best_action_id"] in {a["action_id"] for a in store.actions(run["run_id"])}
+    assert scratch.result["valid"] != run.result["valid"]  # the warm start changes the retraining
+    assert run.result["best_action_id"] in {a["action_id"] for a in store.actions(run.run_id)}
 
 
 def test_a_frontier_runs_the_references_before_bet(mini: Dataset, tmp_path: Path) -> None:

@@ -112,7 +112,7 @@ def test_ray_gives_the_local_results(ray_local: Path, local_sweep: Summary, mini
     rows = run_frontier(store, mini, BASE, SPARSITIES, METHODS, ex, on_event)
     assert summary(store, rows) == local_sweep  # bit-identical: same seeds, other processes
     runs = [store.get_run(r["run_id"]) for r in rows]
-    assert {(r["executor"], r["workers"], r["retries"]) for r in runs} == {("ray", 2, 0)}
+    assert {(r.executor, r.workers, r.retries) for r in runs} == {("ray", 2, 0)}
     assert any(isinstance(e, TrainProgress) for e in seen), "progress streams back while runs execute"
     assert sum(isinstance(e, CandidateEvaluated) and e.iteration > 0 for e in seen) == len(SPARSITIES) * 2
     assert list((ray_local / "models").glob("*.pt")), "the workers pretrained into their own cache"
@@ -139,7 +139,7 @@ def test_killed_worker_is_retried(ray_local: Path, local_sweep: Summary, mini: D
     assert set(killed) == {"bet", "su"}
     got = summary(store, rows)
     assert got == {k: v for k, v in local_sweep.items() if k in got}, "the same results as uninterrupted runs"
-    retries = {r["method"]: store.get_run(r["run_id"])["retries"] for r in rows}
+    retries = {r["method"]: store.get_run(r["run_id"]).retries for r in rows}
     assert retries == {"bet": 1, "su": 1, "pop": 0}
     bet_run = next(r["run_id"] for r in rows if r["method"] == "bet")
     evaluated = [e["iteration"] for e in store.events(bet_run, kinds=("candidate_evaluated",))]
@@ -156,12 +156,9 @@ def test_gives_up_after_its_retries(ray_local: Path, mini: Dataset, clean_home: 
             killed.append(kill_task("su lightgcn c=0.9 ["))
 
     (run,) = RayExecutor(workers=1, max_retries=0).run(store, [job], mini, on_event)
-    assert killed and run["status"] == "failed" and run["retries"] == 0
-    assert (
-        "gave up after 0 retries: its Ray worker was lost 1 time " in run["error"]
-        and "WorkerCrashedError" in run["error"]
-    )
-    assert "Traceback" not in run["error"]
+    assert killed and run.status == "failed" and run.retries == 0
+    assert "gave up after 0 retries: its Ray worker was lost 1 time " in run.error and "WorkerCrashedError" in run.error
+    assert "Traceback" not in run.error
 
 
 # --- stopping ---------------------------------------------------------------------------------
@@ -209,4 +206,4 @@ def test_tasks_ask_for_a_gpu(ray_local: Path, mini: Dataset, clean_home: Path) -
     assert ex.workers == int(ray.cluster_resources()["GPU"])  # default: one run per GPU
     assert ex._options(job).get("num_gpus") == 1
     (run,) = ex.run(store, [job])
-    assert run["status"] == "completed", run["error"]
+    assert run.status == "completed", run.error

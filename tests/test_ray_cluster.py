@@ -44,7 +44,7 @@ def test_unreachable_address_is_a_config_error(scheme: str, clean_home: Path, mi
     with pytest.raises(ConfigError, match="cannot reach the Ray cluster"):
         RayExecutor(address=address, workers=1).run(store, [job])
     run = store.get_run(job.run_id)
-    assert run["status"] == "failed" and address in run["error"]
+    assert run.status == "failed" and address in run.error
 
 
 def test_unreachable_address_cli_one_line(tmp_path: Path) -> None:
@@ -104,5 +104,5 @@ def test_ray_start_cluster_by_address(ray_head: dict[str, Any], tmp_path: Path, 
     assert row["status"] == "completed" and row["test"] == rows[0]["test"]
 
     runs = RunStore(store).list_runs()
-    assert len(runs) == 3 and {(r["executor"], r["status"]) for r in runs} == {("ray", "completed")}
+    assert len(runs) == 3 and {(r.executor, r.status) for r in runs} == {("ray", "completed")}
     assert not (tmp_path / "models").exists(), "the driver trained nothing"

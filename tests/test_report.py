@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,7 +18,7 @@ from bet.report import render
 from bet.report.collect import packed_mb, references
 from bet.report.svg import fmt_number, nice_ticks
 from bet.runs import run_baseline, run_search
-from bet.store import RunStore
+from bet.store import RunRecord, RunStore, Status
 from tests.search_helpers import TINY
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "source", "wbr"}
@@ -26,7 +26,7 @@ SVG_EMPTY = {"line", "circle", "rect", "path"}  # written as <x ...></x> or <x .
 
 
 @pytest.fixture(scope="module")
-def searched(mini: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, dict[str, Any], list[dict]]:
+def searched(mini: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, RunRecord, list[RunRecord]]:
     store = RunStore(tmp_path_factory.mktemp("report") / "store.sqlite")
     run = run_search(TINY, store, data=mini, comparison_id="cmp-rep")
     refs = []
@@ -70,19 +70,19 @@ def check_html(html: str) -> Checker:
     return c
 
 
-def test_report_states_the_run(searched: tuple[RunStore, dict, list[dict]], mini: Dataset) -> None:
+def test_report_states_the_run(searched: tuple[RunStore, RunRecord, list[RunRecord]], mini: Dataset) -> None:
     store, run, refs = searched
-    html = render(store, [run["run_id"]], datasets=lambda spec: mini)
-    res = run["result"]
-    assert run["status"] == "completed"
-    assert run["run_id"] in html and f"{run['budget']:,}" in html
+    html = render(store, [run.run_id], datasets=lambda spec: mini)
+    res = run.result
+    assert run.status == "completed"
+    assert run.run_id in html and f"{run.budget:,}" in html
     assert f"{packed_mb(res['cost'], mini.n_rows):.3f} MB" in html
     assert f"{res['test']['recall@20']:.4f}" in html and f"{res['valid']['recall@20']:.4f}" in html
     assert mini.fingerprint in html and "61fb99c1e8bcbd8c" in html  # split fingerprint, gowalla train.txt.gz sha256
     assert f"BET Studio {bet.__version__}" in html
     for ref in refs:  # every reference run is in the results table, with its test recall read out
-        assert ref["run_id"] in html and f"{ref['result']['test']['recall@20']:.4f}" in html
-    full = refs[1]["result"]["test"]["recall@20"]
+        assert ref.run_id in html and f"{ref.result['test']['recall@20']:.4f}" in html
+    full = refs[1].result["test"]["recall@20"]
     kept = res["test"]["recall@20"] / full
     assert f"BET keeps <strong>{kept:.0%}</strong> of the full model" in html
     c = check_html(html)
@@ -95,7 +95,7 @@ def test_report_states_the_run(searched: tuple[RunStore, dict, list[dict]], mini
     assert "Why this recall" in html and "most active users hold" in html
 
 
-def test_report_is_self_contained(searched: tuple[RunStore, dict, list[dict]], mini: Dataset) -> None:
+def test_report_is_self_contained(searched: tuple[RunStore, RunRecord, list[RunRecord]], mini: Dataset) -> None:
     store, _, _ = searched
     html = render(store, comparison="cmp-rep", datasets=lambda spec: mini)
     low = html.lower()
@@ -106,9 +106,11 @@ def test_report_is_self_contained(searched: tuple[RunStore, dict, list[dict]], m
     assert "Runs in this report" in html and html.count('<section class="run"') == 4
 
 
-def test_comparison_and_several_runs_agree(searched: tuple[RunStore, dict, list[dict]], mini: Dataset) -> None:
+def test_comparison_and_several_runs_agree(
+    searched: tuple[RunStore, RunRecord, list[RunRecord]], mini: Dataset
+) -> None:
     store, run, refs = searched
-    by_ids = render(store, [run["run_id"], *(r["run_id"] for r in refs)], datasets=lambda spec: mini, now=0.0)
+    by_ids = render(store, [run.run_id, *(r.run_id for r in refs)], datasets=lambda spec: mini, now=0.0)
     by_cmp = render(store, comparison="cmp-rep", datasets=lambda spec: mini, now=0.0)
     assert "comparison cmp-rep" in by_cmp and by_cmp.replace(", comparison cmp-rep", "") == by_ids
 
@@ -126,10 +128,21 @@ def test_text_is_escaped(tmp_path: Path) -> None:
     check_html(html)
 
 
-def run_row(rid: str, method: str, valid: float, test: float, budget: int = 100, split: str = "paper") -> dict:
-    return {"run_id": rid, "method": method, "status": "completed", "dataset": "d", "backbone": "lightgcn",
-            "budget": budget, "created_at": 1.0, "config": {"data": {"dataset": "d", "split": split}},
-            "result": {"valid": {"recall@20": valid}, "test": {"recall@20": test}}}  # fmt: skip
+def run_row(rid: str, method: str, valid: float, test: float, budget: int = 100, split: str = "paper") -> RunRecord:
+    return RunRecord(
+        run_id=rid,
+        kind="search",
+        method=method,
+        status=Status.COMPLETED,
+        dataset="d",
+        backbone="lightgcn",
+        sparsity=0.9,
+        seed=0,
+        budget=budget,
+        created_at=1.0,
+        config={"data": {"dataset": "d", "split": split}},
+        result={"valid": {"recall@20": valid}, "test": {"recall@20": test}},
+    )
 
 
 def test_references_are_picked_by_validation_not_test() -> None:
@@ -138,9 +151,9 @@ def test_references_are_picked_by_validation_not_test() -> None:
         me, run_row("su-valid", "su", 0.25, 0.10), run_row("su-test", "su", 0.20, 0.40),
         run_row("su-other-budget", "su", 0.9, 0.9, budget=200), run_row("su-other-split", "su", 0.9, 0.9, split="x"),
         run_row("full", "full", 0.5, 0.5, budget=1000), run_row("bet2", "bet", 0.9, 0.9),
-        dict(run_row("mde-failed", "mde", 0.9, 0.9), status="failed"),
+        dataclasses.replace(run_row("mde-failed", "mde", 0.9, 0.9), status=Status.FAILED),
     ]  # fmt: skip
-    assert [r["run_id"] for r in references(me, runs)] == ["su-valid", "full"]
+    assert [r.run_id for r in references(me, runs)] == ["su-valid", "full"]
 
 
 def test_ticks_are_round_and_distinct() -> None:
@@ -151,26 +164,26 @@ def test_ticks_are_round_and_distinct() -> None:
     assert [fmt_number(20_000)(t) for t in (0, 20_000, 40_000)] == ["0", "20k", "40k"]
 
 
-def test_cli_writes_the_report(searched: tuple[RunStore, dict, list[dict]], tmp_path: Path,
+def test_cli_writes_the_report(searched: tuple[RunStore, RunRecord, list[RunRecord]], tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     store, run, _ = searched
     out = tmp_path / "sub" / "r.html"
-    assert main(["report", "--run", run["run_id"], "--store", str(store.path), "--out", str(out), "--json"]) == 0
+    assert main(["report", "--run", run.run_id, "--store", str(store.path), "--out", str(out), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert doc["runs"] == [run["run_id"]] and doc["bytes"] == out.stat().st_size > 10_000
+    assert doc["runs"] == [run.run_id] and doc["bytes"] == out.stat().st_size > 10_000
     text = out.read_text()
-    assert run["run_id"] in text and "<svg" in text
+    assert run.run_id in text and "<svg" in text
 
 
 @pytest.mark.parametrize("case", ["unknown run", "out is a folder", "out under a file", "nothing to report"])
-def test_cli_mistakes_exit_2_with_one_line(case: str, searched: tuple[RunStore, dict, list[dict]], tmp_path: Path,
+def test_cli_mistakes_exit_2_with_one_line(case: str, searched: tuple[RunStore, RunRecord, list[RunRecord]], tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     store, run, _ = searched
     (tmp_path / "file.txt").write_text("x")
     args = {
         "unknown run": ["--run", "20000101-000000-nope", "--out", str(tmp_path / "r.html")],
-        "out is a folder": ["--run", run["run_id"], "--out", str(tmp_path)],
-        "out under a file": ["--run", run["run_id"], "--out", str(tmp_path / "file.txt" / "r.html")],
+        "out is a folder": ["--run", run.run_id, "--out", str(tmp_path)],
+        "out under a file": ["--run", run.run_id, "--out", str(tmp_path / "file.txt" / "r.html")],
         "nothing to report": ["--out", str(tmp_path / "r.html")],
     }[case]
     assert main(["report", "--store", str(store.path), *args]) == 2

@@ -28,16 +28,16 @@ def test_interrupted_search_resumes_and_lands_in_the_table(mini: Dataset, tmp_pa
             stop.set()
 
     first = run_search(TINY, store, data=mini, stop=stop, on_event=stop_after_two)
-    assert first["status"] == "stopped"
+    assert first.status == "stopped"
     done = _run(store, TINY, mini, threading.Event())
-    assert done["run_id"] == first["run_id"] and done["status"] == "completed"
+    assert done.run_id == first.run_id and done.status == "completed"
     assert len(store.list_runs()) == 1  # resumed, not started again
     # a second call reuses the completed run
-    assert _run(store, TINY, mini, threading.Event())["run_id"] == first["run_id"]
+    assert _run(store, TINY, mini, threading.Event()).run_id == first.run_id
 
     phases = phase_seconds(store, done)
     assert phases["finetune"] > 0 and phases["evaluation"] > 0 and phases["retrain"] > 0 and phases["predictor"] > 0
-    evaluated = store.events(done["run_id"], kinds=("candidate_evaluated",))  # each part counted once
+    evaluated = store.events(done.run_id, kinds=("candidate_evaluated",))  # each part counted once
     parts = phases["finetune"] + phases["evaluation"] + phases["predictor"]
     assert parts == pytest.approx(sum(e["seconds"] for e in evaluated))
     assert phases["baseline"] == 0
@@ -75,10 +75,10 @@ def test_reproduce_path_on_cuda(mini: Dataset, tmp_path: Path) -> None:
     store = RunStore(tmp_path / "gpu.sqlite")
     search = dataclasses.replace(TINY, device="cuda", redraws=20)
     run = _run(store, search, mini, threading.Event())
-    assert run["status"] == "completed"
+    assert run.status == "completed"
     su = BaselineConfig(search.data, "lightgcn", "su", 0.95, 0, "cuda", 128, search.retrain, search.pretrain)
     base = _run(store, su, mini, threading.Event())
-    assert base["status"] == "completed"
+    assert base.status == "completed"
     table = tmp_path / "table1.csv"
     for r, m in ((run, "bet"), (base, "su")):
         append_row(table, table_row(store, r, m, "cuda"))

@@ -29,18 +29,18 @@ def finished(mini: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[R
 def test_search_completes_within_budget(finished: tuple[RunStore, dict], mini: Dataset) -> None:
     store, run = finished
     budget = budget_for(TINY.sparsity, n_rows=mini.n_rows)
-    assert run["status"] == "completed" and run["budget"] == budget
-    res = run["result"]
+    assert run.status == "completed" and run.budget == budget
+    res = run.result
     assert 0 < res["cost"] <= budget
     assert set(res["test"]) == {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20)}
     assert 0 < res["test"]["recall@20"] < 1
-    actions = store.actions(run["run_id"])
+    actions = store.actions(run.run_id)
     assert [a["iteration"] for a in actions] == list(range(1, TINY.iterations + 1))
     assert all(a["cost"] <= budget for a in actions)
     assert res["best_action_id"] in {a["action_id"] for a in actions}
     # the packed table is the winner's: its sizes, within budget
-    table, sizes, n_users = unpack(store.table(run["run_id"]))
-    best = store.action(run["run_id"], res["best_action_id"])
+    table, sizes, n_users = unpack(store.table(run.run_id))
+    best = store.action(run.run_id, res["best_action_id"])
     assert np.array_equal(sizes, best.sizes) and sizes.sum() <= budget and n_users == mini.n_users
     assert table.shape == (mini.n_rows, 128) and np.count_nonzero(table) <= sizes.sum()
 
@@ -49,27 +49,27 @@ def test_winner_is_the_best_retrained_on_validation(finished: tuple[RunStore, di
     """The search keeps only the best retrained model as it goes (memory): it must still be the
     one with the highest validation quality, ties going to the higher-ranked action."""
     store, run = finished
-    retrained = [e for e in store.events(run["run_id"]) if e["kind"] == "retrain_finished"]
+    retrained = [e for e in store.events(run.run_id) if e["kind"] == "retrain_finished"]
     assert len(retrained) == TINY.retrain_top >= 2
     best = max(retrained, key=lambda e: (e["quality"], -e["rank"]))
-    assert run["result"]["best_action_id"] == best["action_id"]
-    assert run["result"]["valid"] == best["valid"]
+    assert run.result["best_action_id"] == best["action_id"]
+    assert run.result["valid"] == best["valid"]
 
 
 def test_event_log_tells_the_story(finished: tuple[RunStore, dict]) -> None:
     store, run = finished
-    kinds = [e["kind"] for e in store.events(run["run_id"])]
+    kinds = [e["kind"] for e in store.events(run.run_id)]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     T = TINY.iterations
     assert kinds.count("candidates_ranked") == T and kinds.count("candidate_evaluated") == T
     assert kinds.count("predictor_updated") == T and kinds.count("retrain_finished") == TINY.retrain_top
-    ranked = store.events(run["run_id"], kinds=("candidates_ranked",))
+    ranked = store.events(run.run_id, kinds=("candidates_ranked",))
     assert all(len(e["predicted"]) == TINY.candidates and 0 <= e["chosen"] < TINY.candidates for e in ranked)
     # paper order: t mod 5 in {0,1,2} greedy, 3 random, 4 nearest
     assert [e["strategy"] for e in ranked] == ["greedy", "greedy", "random", "nearest", "greedy"]
     greedy = [e for e in ranked if e["strategy"] == "greedy"]
     assert all(e["chosen"] == int(np.argmax(e["predicted"])) for e in greedy)
-    evaluated = store.events(run["run_id"], kinds=("candidate_evaluated",))
+    evaluated = store.events(run.run_id, kinds=("candidate_evaluated",))
     assert all(0 <= e["overhead"] <= e["seconds"] for e in evaluated)
 
 
@@ -78,8 +78,8 @@ def test_same_seed_same_search_other_seed_differs(mini: Dataset, tmp_path: Path)
     cfg = dataclasses.replace(TINY, iterations=3, retrain_top=1)
     a, b = run_search(cfg, store, data=mini), run_search(cfg, store, data=mini)
     c = run_search(dataclasses.replace(cfg, seed=1), store, data=mini)
-    fa, fb, fc = ([x["fitness"] for x in store.actions(r["run_id"])] for r in (a, b, c))
-    assert fa == fb and a["result"]["test"] == b["result"]["test"]
+    fa, fb, fc = ([x["fitness"] for x in store.actions(r.run_id)] for r in (a, b, c))
+    assert fa == fb and a.result["test"] == b.result["test"]
     assert fa != fc
 
 
@@ -94,9 +94,9 @@ def test_stop_ends_the_run_cleanly(mini: Dataset, tmp_path: Path) -> None:
             stop.set()
 
     run = run_search(TINY, store, data=mini, stop=stop, on_event=on_event)
-    assert run["status"] == "stopped"
-    assert len(store.actions(run["run_id"])) == 1  # nothing evaluated is lost
-    last = store.events(run["run_id"])[-1]
+    assert run.status == "stopped"
+    assert len(store.actions(run.run_id)) == 1  # nothing evaluated is lost
+    last = store.events(run.run_id)[-1]
     assert last["kind"] == "run_finished" and last["status"] == "stopped"
 
 
@@ -113,14 +113,14 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(mini: Dataset, tmp_p
                 stop.set()
 
     cut = run_search(TINY, store, data=mini, stop=stop, on_event=on_event)
-    assert cut["status"] == "stopped"
-    resumed = run_search(None, store, data=mini, resume=cut["run_id"])
-    assert resumed["run_id"] == cut["run_id"] and resumed["status"] == "completed"
-    fit_whole = [a["fitness"] for a in store.actions(whole["run_id"])]
-    fit_resumed = [a["fitness"] for a in store.actions(cut["run_id"])]
+    assert cut.status == "stopped"
+    resumed = run_search(None, store, data=mini, resume=cut.run_id)
+    assert resumed.run_id == cut.run_id and resumed.status == "completed"
+    fit_whole = [a["fitness"] for a in store.actions(whole.run_id)]
+    fit_resumed = [a["fitness"] for a in store.actions(cut.run_id)]
     assert fit_resumed == fit_whole
-    assert resumed["result"]["test"] == whole["result"]["test"]
-    assert resumed["result"]["best_action_id"] == whole["result"]["best_action_id"]
+    assert resumed.result["test"] == whole.result["test"]
+    assert resumed.result["best_action_id"] == whole.result["best_action_id"]
 
 
 def test_test_split_never_influences_the_choice(mini: Dataset, tmp_path: Path) -> None:
@@ -132,9 +132,9 @@ def test_test_split_never_influences_the_choice(mini: Dataset, tmp_path: Path) -
     cfg = dataclasses.replace(TINY, iterations=3)
     store = RunStore(tmp_path / "s.sqlite")
     a, b = run_search(cfg, store, data=mini), run_search(cfg, store, data=other)
-    assert [x["fitness"] for x in store.actions(a["run_id"])] == [x["fitness"] for x in store.actions(b["run_id"])]
-    assert a["result"]["best_action_id"] == b["result"]["best_action_id"]
-    assert a["result"]["valid"] == b["result"]["valid"] and a["result"]["test"] != b["result"]["test"]
+    assert [x["fitness"] for x in store.actions(a.run_id)] == [x["fitness"] for x in store.actions(b.run_id)]
+    assert a.result["best_action_id"] == b.result["best_action_id"]
+    assert a.result["valid"] == b.result["valid"] and a.result["test"] != b.result["test"]
 
 
 @pytest.mark.parametrize(
@@ -153,8 +153,8 @@ def test_ablation_variants_run(
     )
     store = RunStore(tmp_path / "s.sqlite")
     run = run_search(cfg, store, data=mini)
-    assert run["status"] == "completed" and run["method"] == method
-    strategies = [e["strategy"] for e in store.events(run["run_id"], kinds=("candidates_ranked",))]
+    assert run.status == "completed" and run.method == method
+    strategies = [e["strategy"] for e in store.events(run.run_id, kinds=("candidates_ranked",))]
     assert strategies == (["random"] * 3 if selection == "random" else ["greedy", "greedy", "random"])
 
 
@@ -198,5 +198,5 @@ def test_thread_counts_do_not_change_results(mini: Dataset, tmp_path: Path, monk
     monkeypatch.setenv("BET_SPMM_THREADS", "1")
     monkeypatch.setenv("BET_EVAL_THREADS", "1")
     one = run_search(cfg, store, data=mini)
-    assert [a["fitness"] for a in store.actions(two["run_id"])] == [a["fitness"] for a in store.actions(one["run_id"])]
-    assert two["result"]["test"] == one["result"]["test"]
+    assert [a["fitness"] for a in store.actions(two.run_id)] == [a["fitness"] for a in store.actions(one.run_id)]
+    assert two.result["test"] == one.result["test"]

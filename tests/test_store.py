@@ -30,7 +30,7 @@ def test_run_event_action_table_round_trip(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "s.sqlite")
     rid = new_run(store, budget=100)
     store.claim(rid)
-    assert store.get_run(rid)["status"] == "running"
+    assert store.get_run(rid).status == "running"
     s1 = store.add_event(rid, "phase", {"phase": "search"})
     s2 = store.add_event(rid, "candidate_evaluated", {"iteration": 1, "fitness": 0.8})
     assert (s1, s2) == (1, 2)
@@ -48,8 +48,8 @@ def test_run_event_action_table_round_trip(tmp_path: Path) -> None:
     store.add_table(rid, 1, 141, b"npzbytes")
     assert store.table(rid) == b"npzbytes"
     store.update_run(rid, status="completed", result={"test": {"recall@20": 0.3}})
-    assert store.get_run(rid)["result"]["test"]["recall@20"] == 0.3
-    assert [r["run_id"] for r in store.list_runs(method="bet")] == [rid]
+    assert store.get_run(rid).result["test"]["recall@20"] == 0.3
+    assert [r.run_id for r in store.list_runs(method="bet")] == [rid]
     assert store.list_runs(method="su") == []
     with pytest.raises(StoreError, match="no run"):
         store.get_run("nope")
@@ -99,10 +99,10 @@ def test_dead_writer_is_reported_interrupted(tmp_path: Path) -> None:
     store.claim(rid)
     store.update_run(rid, pid=dead_pid)
     run = store.get_run(rid)
-    assert run["status"] == "interrupted" and "stopped without finishing" in run["error"]
+    assert run.status == "interrupted" and "stopped without finishing" in run.error
     store.update_run(rid, pid=None, heartbeat=time.time())
     store.update_run(rid, pid=__import__("os").getpid())
-    assert store.get_run(rid)["status"] == "running"  # this process is alive
+    assert store.get_run(rid).status == "running"  # this process is alive
 
 
 def test_old_schema_is_migrated_without_loss(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_old_schema_is_migrated_without_loss(tmp_path: Path) -> None:
     store = RunStore(path)
     assert current_version(store.conn) == SCHEMA_VERSION
     run = store.get_run("r1")
-    assert run["status"] == "completed" and run["executor"] == "local" and run["workers"] == 1
+    assert run.status == "completed" and run.executor == "local" and run.workers == 1
     RunStore(path)  # opening again is a no-op
 
 
@@ -156,7 +156,7 @@ def test_status_filter_uses_the_reported_status(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "s.sqlite")
     rid = new_run(store)
     store.update_run(rid, status="running", pid=2**22 + 12345)  # no such process
-    assert [r["run_id"] for r in store.list_runs(status="interrupted")] == [rid]
+    assert [r.run_id for r in store.list_runs(status="interrupted")] == [rid]
     assert store.list_runs(status="running") == []
 
 
@@ -172,7 +172,7 @@ def test_stop_request_reaches_a_running_search(tmp_path: Path, mini) -> None:  #
 
     def on_event(ev: Event) -> None:
         if isinstance(ev, CandidateEvaluated) and ev.iteration == 1:
-            other.request_stop(other.list_runs()[0]["run_id"])
+            other.request_stop(other.list_runs()[0].run_id)
 
     run = run_search(dataclasses.replace(TINY, finetune_steps=20), RunStore(path), data=mini, on_event=on_event)
-    assert run["status"] == "stopped" and 1 <= len(other.actions(run["run_id"])) <= 2
+    assert run.status == "stopped" and 1 <= len(other.actions(run.run_id)) <= 2

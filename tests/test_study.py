@@ -50,11 +50,9 @@ def test_study_keeps_the_table_runs_and_their_references_without_packed_tables(s
     for rid in sel.run_ids:
         assert study.events(rid) == src.events(rid) and study.actions(rid) == src.actions(rid)
         assert (
-            study.get_run(rid)["comparison_id"]
-            == comparison_id("s", src.get_run(rid))
-            == "study-s-gowalla-mini-lightgcn"
+            study.get_run(rid).comparison_id == comparison_id("s", src.get_run(rid)) == "study-s-gowalla-mini-lightgcn"
         )
-    best = study.get_run(ids["bet"])["result"]["best_action_id"]
+    best = study.get_run(ids["bet"]).result["best_action_id"]
     assert (study.action(ids["bet"], best).user_sizes == src.action(ids["bet"], best).user_sizes).all()
     with pytest.raises(StoreError, match="no packed table"):
         study.table(ids["bet"])
@@ -110,8 +108,8 @@ def test_make_study_writes_a_manifest_the_dashboard_lists_and_opens_read_only(so
         found = studies.available(folder)
         assert [s.title for s in found] == ["Recorded study: mini"] and found[0].headline == ids["bet"]
         store = studies.open_store(found[0])
-        assert {r["run_id"] for r in store.list_runs()} == {r["run_id"] for r in doc["runs"]}
-        assert store.get_run(ids["bet"])["status"] == "completed" and store.actions(ids["bet"])
+        assert {r.run_id for r in store.list_runs()} == {r["run_id"] for r in doc["runs"]}
+        assert store.get_run(ids["bet"]).status == "completed" and store.actions(ids["bet"])
         with pytest.raises(StoreError, match="read-only"):
             store.delete_run(ids["bet"])
         store.close()
@@ -135,9 +133,9 @@ def test_shipped_study_equals_docs_table1() -> None:
     store = RunStore(SHIPPED, read_only=True)
     checked, problems = mismatches(store, rows)
     assert problems == []
-    methods = {store.get_run(rid)["method"] for rid in checked}
+    methods = {store.get_run(rid).method for rid in checked}
     assert "bet" in methods, f"the study holds no BET row of docs/table1.csv (it checked {sorted(methods)})"
     study = studies.load(SHIPPED.with_suffix(".json"))
-    assert study is not None and study.headline in {r["run_id"] for r in store.list_runs()}
+    assert study is not None and study.headline in {r.run_id for r in store.list_runs()}
     assert all(r["reproduces_config"] for r in study.manifest["runs"] if r["in_table"])
     assert SHIPPED.stat().st_size < 10e6

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     store = RunStore(args.store, read_only=True)
-    ids = [r["run_id"] for r in select_runs(store, args.run, args.comparison)]
+    ids = [r.run_id for r in select_runs(store, args.run, args.comparison)]
     html = render(store, args.run, args.comparison)
     size = write_output(args.out, bytes_writer(html.encode("utf-8")))  # exactly --out, or a one-line error
     emit(

@@ -27,7 +27,7 @@ from bet.methods import METHODS
 from bet.paper import CELLS, COLUMNS, TABLE1, append_row, config_hash, read_table, table_row
 from bet.runs import Job, create_job, prepare_resume
 from bet.runtime import resolve_device
-from bet.store import RESUMABLE, RunStore, Status
+from bet.store import RESUMABLE, RunRecord, RunStore, Status
 
 #: The sampler rule for Table 1: the authors' redraw of a side over d_max (README, "Deviations").
 TABLE1_REDRAWS = 20
@@ -92,20 +92,20 @@ def cell_config(args: argparse.Namespace, cell: tuple[str, str, float], method: 
     return baseline_config(search, method)  # full and pop: one run each per dataset and backbone
 
 
-def _stored(store: RunStore, cfg: SearchConfig | BaselineConfig, statuses: tuple[str, ...]) -> dict[str, Any] | None:
+def _stored(store: RunStore, cfg: SearchConfig | BaselineConfig, statuses: tuple[Status, ...]) -> RunRecord | None:
     for run in store.list_runs(backbone=cfg.backbone):
-        if run["status"] in statuses and run["config"] == cfg.to_dict():
+        if run.status in statuses and run.config == cfg.to_dict():
             return run
     return None
 
 
-def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, stop: Any) -> dict[str, Any]:
+def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, stop: Any) -> RunRecord:
     """Complete one (cell, method): reuse a completed run, resume an interrupted search, or start."""
     if (run := _stored(store, cfg, (Status.COMPLETED,))) is not None:
         return run
     job: Job | None = None
     if isinstance(cfg, SearchConfig) and (old := _stored(store, cfg, RESUMABLE)) is not None:
-        job, _ = prepare_resume(store, old["run_id"], data)  # claimed; refused if the data changed
+        job, _ = prepare_resume(store, old.run_id, data)  # claimed; refused if the data changed
     job = job or create_job(store, cfg, data)
     progress = SearchProgress(getattr(cfg, "iterations", 0))
     return LocalExecutor().run(store, [job], data, progress, stop)[0]
@@ -132,7 +132,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                     == (cell[0], cell[1], m, config_hash(cfg.to_dict()), device, str(args.seed))
                     and (METHODS[m].once or float(r["sparsity"]) == cell[2])
                 ]
-                run: dict[str, Any] | None = None
+                run: RunRecord | None = None
                 if done:
                     status, ours = "in table", {k: _num(done[-1].get(k)) for k in COLUMNS}
                 else:
@@ -140,10 +140,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                     if run is None and not args.dry_run and not stop.is_set():
                         data = data or cfg.data.load()
                         run = _run(store, cfg, data, stop)
-                    status = (run or {}).get("status", "not run")
+                    status = run.status if run is not None else "not run"
                     if run is not None and status == Status.COMPLETED:
                         append_row(args.table, table_row(store, run, m, device))
-                    test = ((run or {}).get("result") or {}).get("test") or {}
+                    test = ((run.result if run is not None else None) or {}).get("test") or {}
                     ours = {k: test.get(k) for k in COLUMNS}
                 rows.append(
                     {
@@ -151,7 +151,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                         "backbone": cell[1],
                         "sparsity": cell[2],
                         "method": m,
-                        "run_id": (run or {}).get("run_id"),
+                        "run_id": run.run_id if run is not None else None,
                         "status": status,
                         "ours": ours,
                         "paper": TABLE1.get((*cell, m), {}),

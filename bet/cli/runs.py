@@ -50,20 +50,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = RunStore(args.store, read_only=True)
     where = {k: getattr(args, k) for k in ("dataset", "backbone", "status") if getattr(args, k)}
     status = where.pop("status", None)
-    runs = [r for r in store.list_runs(**where) if status is None or r["status"] == status]
+    runs = [r for r in store.list_runs(**where) if status is None or r.status == status]
     if args.json:
-        emit(args, runs, "")
+        emit(args, [r.to_dict() for r in runs], "")
         return 0
     if not runs:
         print(f"no runs in {store.path}")
         return 0
     print(f"{'run':24s} {'method':8s} {'dataset':14s} {'backbone':9s} {'c':>6s} {'status':11s} {'test R@20':>9s}")
     for r in runs:
-        test = (r["result"] or {}).get("test") or {}
+        test = (r.result or {}).get("test") or {}
         r20 = f"{test['recall@20']:.4f}" if test.get("recall@20") is not None else "-"
         print(
-            f"{r['run_id']:24s} {r['method']:8s} {r['dataset'][:14]:14s} {r['backbone']:9s} "
-            f"{r['sparsity']:6.3f} {r['status']:11s} {r20:>9s}"
+            f"{r.run_id:24s} {r.method:8s} {r.dataset[:14]:14s} {r.backbone:9s} "
+            f"{r.sparsity:6.3f} {r.status:11s} {r20:>9s}"
         )
     return 0
 
@@ -95,15 +95,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         what = f"{len(rows)} actions"
     elif args.format == "json":
         events = store.events(args.run)
-        doc = {"run": run, "actions": action_rows(store, args.run), "events": events}
+        doc = {"run": run.to_dict(), "actions": action_rows(store, args.run), "events": events}
         write = bytes_writer(json.dumps(clean(doc), indent=1).encode())
         what = f"run, {len(doc['actions'])} actions, {len(events)} events"
     elif args.format == "sizes":
-        best = (run["result"] or {}).get("best_action_id")
+        best = run.best_action_id
         if best is None:
-            best = 0 if run["kind"] == "baseline" else None
+            best = 0 if run.kind == "baseline" else None
         if best is None:
-            raise StoreError(f"run {args.run} has no best action yet (status {run['status']})")
+            raise StoreError(f"run {args.run} has no best action yet (status {run.status})")
         action = store.action(args.run, best)
 
         def write(fh: BinaryIO) -> None:  # a handle, so numpy adds no ".npz" to the name

@@ -235,24 +235,24 @@ def cmd_search(args: argparse.Namespace) -> int:
         with graceful_stop() as stop:
             run = run_search(cfg, store, stop=stop, on_event=progress)
     progress.close()
-    res = run["result"] or {}
-    out = {
-        "run_id": run["run_id"],
-        "status": run["status"],
-        "budget": run["budget"],
+    res = run.result or {}
+    out: dict[str, Any] = {
+        "run_id": run.run_id,
+        "status": run.status,
+        "budget": run.budget,
         "cost": res.get("cost"),
-        "iterations": run["iteration"],
+        "iterations": run.iteration,
         "valid": res.get("valid"),
         "test": res.get("test"),
         "best_action_id": res.get("best_action_id"),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     human = (
-        f"run {run['run_id']} {run['status']}: cost {_count(out['cost'])} of budget {run['budget']:,}; "
+        f"run {run.run_id} {run.status}: cost {_count(out['cost'])} of budget {run.budget:,}; "
         f"test {fmt_metrics(out['test'])}; {out['seconds']:.0f}s (store: {store.path})"
     )
     emit(args, out, human)
-    return 0 if run["status"] == Status.COMPLETED else 1
+    return 0 if run.status == Status.COMPLETED else 1
 
 
 def _count(n: int | None) -> str:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Protocol
 
 from bet.data import Dataset
 from bet.errors import BetError, ConfigError
 from bet.events import Event
 from bet.runs import Job, job_events, record
 from bet.runtime import concurrent
-from bet.store import Listener, RunStore
+from bet.store import Listener, RunRecord, RunStore
 
 EXECUTORS = ("local", "ray")
 
@@ -36,7 +36,7 @@ class Executor(Protocol):
         data: Dataset | None = None,
         on_event: Listener | None = None,
         stop: threading.Event | None = None,
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[RunRecord]: ...
 
 
 def _watching(events: Iterable[Event], shared: threading.Event | None, own: threading.Event) -> Iterator[Event]:
@@ -62,7 +62,7 @@ class LocalExecutor:
 
     def _one(
         self, store: RunStore, job: Job, data: Dataset | None, on_event: Listener | None, stop: threading.Event | None
-    ) -> dict[str, Any]:
+    ) -> RunRecord:
         own = threading.Event()  # this job's stop: set by the shared one or by a stop request
         if stop is not None and stop.is_set():
             own.set()
@@ -78,7 +78,7 @@ class LocalExecutor:
         data: Dataset | None = None,
         on_event: Listener | None = None,
         stop: threading.Event | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         if self.workers == 1 or len(jobs) <= 1:
             return [self._one(store, j, data, on_event, stop) for j in jobs]
         concurrent(+1)

@@ -36,9 +36,9 @@ def adopt_orphans(store: RunStore, executor: str) -> list[str]:
     found = []
     try:
         for r in store.list_runs(status=Status.QUEUED, executor=executor):
-            if r["created_at"] < started:
-                store.interrupt(r["run_id"], f"the {executor} stopped before this queued run started")
-                found.append(r["run_id"])
+            if r.created_at < started:
+                store.interrupt(r.run_id, f"the {executor} stopped before this queued run started")
+                found.append(r.run_id)
     except StoreError as exc:
         log.warning("could not check for orphaned queued runs: %s", exc)
     return found

@@ -24,7 +24,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
 
 from bet.data import Dataset
 from bet.errors import ConfigError
@@ -32,7 +31,7 @@ from bet.executors import interrupted
 from bet.executors.process_worker import Task, Worker, execute
 from bet.runs import Job
 from bet.status import ACTIVE, Status
-from bet.store import Listener, RunStore
+from bet.store import Listener, RunRecord, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class ProcessExecutor:
         data: Dataset | None = None,
         on_event: Listener | None = None,
         stop: threading.Event | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         """:class:`~bet.executors.Executor`'s call: queue ``jobs`` and wait until they ended
         (``stop`` set meanwhile stops them); returns their stored runs. Their events are written to
         the store by the worker processes, not passed to ``on_event``: read them there."""
@@ -121,10 +120,10 @@ class ProcessExecutor:
             active.stop.set()
             return "stopping (within one training step)"
         run = self.store.get_run(run_id)
-        if run["status"] in ACTIVE:
+        if run.status in ACTIVE:
             self.store.request_stop(run_id)  # another process runs it: it checks at each heartbeat
             return "asked the process running it to stop it (within one training step)"
-        return f"not running ({run['status']})"
+        return f"not running ({run.status})"
 
     def stop_all(self) -> None:
         for run_id in self.queued() + self.running():

@@ -156,7 +156,7 @@ def execute(store: RunStore, task: Task, worker: Worker | None, exiting: threadi
     except WorkerError as exc:  # a dead worker leaves the run unfinished: record why
         if exiting is not None and exiting.is_set():
             return
-        if Status(store.get_run(task.job.run_id)["status"]) in (Status.QUEUED, Status.RUNNING, Status.INTERRUPTED):
+        if Status(store.get_run(task.job.run_id).status) in (Status.QUEUED, Status.RUNNING, Status.INTERRUPTED):
             store.finish(task.job.run_id, Status.FAILED, error=str(exc))
         raise
 

@@ -43,7 +43,7 @@ from bet.executors.ray_tasks import (
     _job_task_batch,
 )
 from bet.runs import Job, load_population, record
-from bet.store import Listener, RunStore, Status
+from bet.store import Listener, RunRecord, RunStore, Status
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class RayExecutor(RayConnection):
         data: Dataset | None = None,
         on_event: Listener | None = None,
         stop: threading.Event | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         """Execute ``jobs`` on the cluster; returns their stored runs, in job order. A job that
         fails is recorded as failed and the others go on."""
         if not jobs:
@@ -123,7 +123,7 @@ class RayExecutor(RayConnection):
 
     def _one(
         self, store: RunStore, job: Job, data_ref: Any, on_event: Listener | None, stop: threading.Event | None
-    ) -> dict[str, Any]:
+    ) -> RunRecord:
         try:
             return record(store, job, self._events(store, job, data_ref, stop), on_event)
         except (BetError, RuntimeError, ValueError, ArithmeticError, rex.RayError):  # recorded on the run
@@ -155,7 +155,7 @@ class RayExecutor(RayConnection):
                     raise WorkerLost(
                         f"gave up after {self.max_retries} retries: its Ray worker was lost {times} (last: {why})"
                     ) from None
-                retries = int(store.get_run(job.run_id).get("retries") or 0) + 1
+                retries = int(store.get_run(job.run_id).retries or 0) + 1
                 store.update_run(job.run_id, retries=retries)
                 if isinstance(job.config, SearchConfig):
                     job = dataclasses.replace(job, population=load_population(store, job.run_id))

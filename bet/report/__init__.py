@@ -21,14 +21,10 @@ from collections.abc import Sequence
 from bet.errors import StoreError
 from bet.report.collect import (
     Loader,
-    Run,
     data_key,
     default_loader,
     fmt_seconds,
     frontier_points,
-    label,
-    metric,
-    n_rows_of,
     packed_mb,
     public_name,
 )
@@ -46,7 +42,7 @@ from bet.report.findings import (
 )
 from bet.report.page import Html, document, esc, num, table
 from bet.report.sections import Context, run_section
-from bet.store import RunStore
+from bet.store import RunRecord, RunStore
 
 #: What the dashboard uses besides :func:`render`: the same numbers and sentences as the report.
 __all__ = [
@@ -57,8 +53,6 @@ __all__ = [
     "features_frame",
     "fmt_seconds",
     "head_share",
-    "metric",
-    "n_rows_of",
     "narrative",
     "packed_mb",
     "quartile_contrast",
@@ -68,34 +62,34 @@ __all__ = [
 ]
 
 
-def select_runs(store: RunStore, run_ids: Sequence[str] = (), comparison: str | None = None) -> list[Run]:
+def select_runs(store: RunStore, run_ids: Sequence[str] = (), comparison: str | None = None) -> list[RunRecord]:
     """The runs a report is about: the given ids (in order), then the comparison's (oldest first)."""
     runs = [store.get_run(rid) for rid in dict.fromkeys(run_ids)]
     if comparison is not None:
-        group = sorted(store.list_runs(comparison_id=comparison), key=lambda r: r["created_at"])
+        group = sorted(store.list_runs(comparison_id=comparison), key=lambda r: r.created_at)
         if not group:
             raise StoreError(f"no runs with comparison id {comparison!r} in {store.path}")
-        seen = {r["run_id"] for r in runs}
-        runs += [r for r in group if r["run_id"] not in seen]
+        seen = {r.run_id for r in runs}
+        runs += [r for r in group if r.run_id not in seen]
     if not runs:
         raise StoreError("give at least one run (--run RUN_ID) or a comparison (--comparison ID)")
     return runs
 
 
-def overview(runs: list[Run]) -> str:
+def overview(runs: list[RunRecord]) -> str:
     rows = [
         [
-            Html(f'<a href="#run-{esc(r["run_id"])}">{esc(r["run_id"])}</a>'),
-            r["method"],
-            r["backbone"],
-            public_name(r["dataset"]),
-            f"{r['sparsity']:g}",
-            num(r.get("budget"), ","),
-            num((r.get("result") or {}).get("cost"), ","),
-            num(metric(r, split="valid")),
-            num(metric(r)),
-            num(metric(r, "ndcg@20")),
-            r["status"],
+            Html(f'<a href="#run-{esc(r.run_id)}">{esc(r.run_id)}</a>'),
+            r.method,
+            r.backbone,
+            public_name(r.dataset),
+            f"{r.sparsity:g}",
+            num(r.budget, ","),
+            num(r.cost, ","),
+            num(r.metric(split="valid")),
+            num(r.metric()),
+            num(r.metric("ndcg@20")),
+            r.status,
         ]
         for r in runs
     ]
@@ -118,13 +112,13 @@ def overview(runs: list[Run]) -> str:
     )
 
 
-def frontiers(runs: list[Run], everything: list[Run], heading: str = "h2") -> str:
+def frontiers(runs: list[RunRecord], everything: list[RunRecord], heading: str = "h2") -> str:
     """One recall-vs-budget chart per dataset/split/backbone of the reported runs."""
-    out, reported = [f"<{heading}>Recall vs budget</{heading}>"], {r["run_id"] for r in runs}
+    out, reported = [f"<{heading}>Recall vs budget</{heading}>"], {r.run_id for r in runs}
     for key in dict.fromkeys(data_key(r) for r in runs):
         first = next(r for r in runs if data_key(r) == key)
         points = frontier_points(everything, key)
-        where = f"{public_name(first['dataset'])} · {first['backbone']}"
+        where = f"{public_name(first.dataset)} · {first.backbone}"
         if not points:
             out.append(f'<p class="note">{esc(where)}: no completed runs to draw yet.</p>')
             continue
@@ -156,10 +150,10 @@ def render(
     generated = now if now is not None else time.time()
     ctx = Context(store, store.list_runs(), datasets or default_loader())
     if len(runs) == 1:
-        title, sub = f"BET Studio report — run {runs[0]['run_id']}", label(runs[0])
+        title, sub = f"BET Studio report — run {runs[0].run_id}", runs[0].label(long=True)
     else:
         title = f"BET Studio report — {len(runs)} runs" + (f", comparison {comparison}" if comparison else "")
-        sub = ", ".join(sorted({f"{public_name(r['dataset'])} · {r['backbone']}" for r in runs}))
+        sub = ", ".join(sorted({f"{public_name(r.dataset)} · {r.backbone}" for r in runs}))
     if len(runs) == 1:
         parts = [run_section(ctx, runs[0], generated, frontiers(runs, ctx.runs, "h3"))]
     else:

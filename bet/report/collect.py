@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +17,9 @@ from bet.data import BUILTIN, Dataset
 from bet.data.builtin import SHA256
 from bet.errors import BetError
 from bet.methods import METHODS, budgeted_methods, once_methods
-from bet.store import RunStore, Status
+from bet.store import RunRecord, RunStore, Status
 
-Run = dict[str, Any]
-Loader = Callable[[dict[str, Any]], Dataset | None]
+Loader = Callable[[Mapping[str, Any]], Dataset | None]
 #: The references the report names: the full model (100 % recall), uniform sizes, and MDE beside SU in the allocation.
 FULL, SU, MDE = METHODS["full"], METHODS["su"], METHODS["mde"]
 
@@ -31,37 +29,8 @@ class Context:
     """What a run's report sections read: the store, its runs and how to load a run's data."""
 
     store: RunStore
-    runs: list[Run]  # every run in the store (the references are chosen among them)
+    runs: list[RunRecord]  # every run in the store (the references are chosen among them)
     load: Loader
-
-
-def kept_fraction(run: Run) -> float | None:
-    n = n_rows_of(run)
-    return run["budget"] / (n * d_max_of(run)) if run.get("budget") and n else None
-
-
-def metric(run: Run, key: str = "recall@20", split: str = "test") -> float | None:
-    value = ((run.get("result") or {}).get(split) or {}).get(key)
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-
-def method_name(method: str) -> str:
-    """The registry's label; a search variant outside it in capitals (``BET-SIMPLE``)."""
-    return METHODS[method].label if method in METHODS else method.upper()
-
-
-def d_max_of(run: Run) -> int:
-    return int((run.get("config") or {}).get("d_max", 128))
-
-
-def n_rows_of(run: Run) -> int | None:
-    """Rows of the run's table (users + items), else recovered from its budget."""
-    if run.get("n_users") is not None and run.get("n_items") is not None:
-        return int(run["n_users"]) + int(run["n_items"])
-    budget, c = run.get("budget"), run.get("sparsity")
-    if not budget or c is None or c >= 1:
-        return None
-    return math.ceil(budget / ((1 - c) * d_max_of(run)) - 1e-9)
 
 
 def packed_mb(params: int, n_rows: int, d_max: int = 128) -> float:
@@ -69,60 +38,46 @@ def packed_mb(params: int, n_rows: int, d_max: int = 128) -> float:
     return (params * 4 + n_rows * (1 if d_max <= 255 else 2)) / 1e6
 
 
-def cost_of(run: Run) -> int | None:
-    """Parameters the run's table keeps (pop: none)."""
-    if run["method"] in METHODS and not METHODS[run["method"]].table:
-        return 0
-    cost = (run.get("result") or {}).get("cost")
-    return int(cost) if cost is not None else None
-
-
-def label(run: Run) -> str:
-    return (
-        f"{method_name(run['method'])} · {run['backbone']} · {run['dataset']} · c={run['sparsity']:g} · {run['status']}"
-    )
-
-
-def data_key(run: Run) -> str:
+def data_key(run: RunRecord) -> str:
     """What must match for two runs to be compared: dataset, split, seed of the split, backbone, d_max."""
-    spec = dict((run.get("config") or {}).get("data") or {})
-    return json.dumps([run["dataset"], run["backbone"], spec, d_max_of(run)], sort_keys=True, default=str)
+    spec = dict(run.data_spec)
+    return json.dumps([run.dataset, run.backbone, spec, run.d_max], sort_keys=True, default=str)
 
 
-def by_validation(run: Run) -> tuple[float, float, float]:
-    return (metric(run, split="valid") or -1.0, metric(run, "ndcg@20", "valid") or -1.0, run["created_at"])
+def by_validation(run: RunRecord) -> tuple[float, float, float]:
+    return (run.metric(split="valid") or -1.0, run.metric("ndcg@20", "valid") or -1.0, run.created_at)
 
 
-def references(run: Run, runs: Sequence[Run]) -> list[Run]:
+def references(run: RunRecord, runs: Sequence[RunRecord]) -> list[RunRecord]:
     """Per method, the completed SU / SR / MDE run at the same budget and the full / pop run of the
     same dataset, split and backbone with the best *validation* recall@20 (then NDCG@20, then newest)."""
-    key, picked = data_key(run), dict[str, Run]()
+    key, picked = data_key(run), dict[str, RunRecord]()
     budgeted, once = budgeted_methods("baseline"), once_methods()  # references at the run's budget, at any
     for r in runs:
-        if r["run_id"] == run["run_id"] or r["status"] != Status.COMPLETED or data_key(r) != key:
+        if r.run_id == run.run_id or r.status != Status.COMPLETED or data_key(r) != key:
             continue
-        m = r["method"]
-        fits = (m in budgeted and r.get("budget") == run.get("budget")) or m in once
+        m = r.method
+        fits = (m in budgeted and r.budget == run.budget) or m in once
         if fits and (m not in picked or by_validation(r) > by_validation(picked[m])):
             picked[m] = r
     return [picked[m] for m in (*budgeted, *once) if m in picked]
 
 
-def frontier_points(runs: Sequence[Run], key: str) -> list[dict[str, Any]]:
+def frontier_points(runs: Sequence[RunRecord], key: str) -> list[dict[str, Any]]:
     """Completed runs of one dataset/split/backbone: params kept, test and valid recall@20."""
     out = []
     for r in runs:
-        test, cost = metric(r), cost_of(r)
-        if r["status"] != Status.COMPLETED or test is None or cost is None or data_key(r) != key:
+        test, cost = r.metric(), r.params
+        if r.status != Status.COMPLETED or test is None or cost is None or data_key(r) != key:
             continue
         out.append(
             {
-                "run_id": r["run_id"],
-                "method": r["method"],
+                "run_id": r.run_id,
+                "method": r.method,
                 "params": cost,
-                "budget": r.get("budget"),
+                "budget": r.budget,
                 "test": test,
-                "valid": metric(r, split="valid"),
+                "valid": r.metric(split="valid"),
                 "run": r,
             }
         )
@@ -133,8 +88,8 @@ def when(t: float | None) -> str:
     return "–" if t is None else datetime.fromtimestamp(t).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def duration(run: Run) -> float | None:
-    start, end = run.get("started_at"), run.get("finished_at")
+def duration(run: RunRecord) -> float | None:
+    start, end = run.started_at, run.finished_at
     return None if start is None or end is None else max(0.0, end - start)
 
 
@@ -150,7 +105,7 @@ def public_name(name: str) -> str:
     return name if name in BUILTIN else Path(str(name)).name
 
 
-def public_config(config: dict[str, Any]) -> dict[str, Any]:
+def public_config(config: Mapping[str, Any]) -> dict[str, Any]:
     cfg = json.loads(json.dumps(config, default=str))
     if isinstance(cfg.get("data"), dict) and "dataset" in cfg["data"]:
         cfg["data"]["dataset"] = public_name(cfg["data"]["dataset"])
@@ -165,7 +120,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def source_checksums(spec: dict[str, Any]) -> list[tuple[str, str]]:
+def source_checksums(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     """sha256 of the files the dataset was read from: the bundled files' recorded digests for a
     built-in (gowalla-mini is cut from gowalla's), else the user's file(s) if still on disk."""
     name = str(spec.get("dataset", ""))
@@ -188,7 +143,7 @@ def default_loader() -> Loader:
     """Loads (once per data spec) the dataset a run was trained on; ``None`` when it is gone."""
     cache: dict[str, Dataset | None] = {}
 
-    def load(spec: dict[str, Any]) -> Dataset | None:
+    def load(spec: Mapping[str, Any]) -> Dataset | None:
         k = json.dumps(spec, sort_keys=True, default=str)
         if k not in cache:
             try:

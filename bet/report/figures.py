@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bet.methods import METHODS, method_colours
-from bet.report.collect import method_name
+from bet.methods import METHODS, method_colours, method_name
 from bet.report.svg import HLine, Series, bar_chart, nice_ticks, xy_chart
 
 BET = METHODS["bet"]

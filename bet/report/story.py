@@ -11,20 +11,21 @@ from bet.budget import Action
 from bet.data import Dataset
 from bet.errors import BetError
 from bet.report import figures, findings
-from bet.report.collect import MDE, SU, Context, Run, d_max_of, kept_fraction
+from bet.report.collect import MDE, SU, Context
 from bet.report.page import bold, figs, num, table
+from bet.store import RunRecord
 
 
 def search_story(
     ctx: Context,
-    run: Run,
+    run: RunRecord,
     actions: list[dict[str, Any]],
     row: dict[str, Any] | None,
     action: Action | None,
     data: Dataset | None,
 ) -> str:
     evald = [a for a in actions if a["iteration"] > 0]
-    if run["kind"] != "search" or not evald:
+    if run.kind != "search" or not evald:
         return ""
     out = ["<h3>Fitness per iteration</h3>", figs([figures.fitness(actions)])]
     out.append("<h3>Why this recall</h3>")
@@ -34,7 +35,7 @@ def search_story(
             "(they need its interaction counts) are left out.</p>"
         )
         return "".join(out)
-    rid, c, seed, d_max = run["run_id"], run["sparsity"], run["seed"], d_max_of(run)
+    rid, c, seed, d_max = run.run_id, run.sparsity, run.seed, run.d_max
     df = findings.features_frame(
         evald, lambda i: ctx.store.action(rid, i), user_freq=data.user_freq, item_freq=data.item_freq
     )
@@ -64,7 +65,7 @@ def search_story(
         df,
         full_recall=full,
         best_recall=(row.get("metrics") or {}).get("recall@20"),
-        kept_fraction=kept_fraction(run),
+        kept_fraction=run.kept_fraction,
     )
     out.append("<ul>" + "".join(f"<li>{bold(s)}</li>" for s in said) + "</ul>")
     out.append(

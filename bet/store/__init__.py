@@ -21,17 +21,21 @@ from bet.budget import Action
 from bet.errors import StoreError
 from bet.status import ACTIVE, RESUMABLE, Status
 from bet.store.reading import HOST, StoreReader, default_path
+from bet.store.record import Frozen, RunRecord, best_action
 from bet.store.recorder import Listener, Recorder, record
 from bet.store.schema import pack_sizes, unpack_sizes
 
 __all__ = [
     "ACTIVE",
     "RESUMABLE",
+    "Frozen",
     "Listener",
     "Recorder",
+    "RunRecord",
     "RunStore",
     "Status",
     "StoreReader",
+    "best_action",
     "default_path",
     "pack_sizes",
     "record",
@@ -141,7 +145,7 @@ class RunStore(StoreReader):
         if row is None:
             raise StoreError(f"no run {run_id!r} in {self.path}")
         run = self._effective(row)
-        if not run["status"].is_resumable:
+        if not run.status.is_resumable:
             raise self._taken(run_id, run)
         prior = {k: row[k] for k in ("status", "pid", "host", "heartbeat")}
         changed = self._write(
@@ -161,17 +165,17 @@ class RunStore(StoreReader):
             (*prior.values(), run_id, Status.RUNNING, os.getpid(), HOST),
         )
 
-    def _taken(self, run_id: str, run: dict[str, Any] | None = None) -> StoreError:
+    def _taken(self, run_id: str, run: RunRecord | None = None) -> StoreError:
         """Why ``run_id`` cannot be claimed: it is gone, another process has it, or it is final."""
         try:
             run = run or self.get_run(run_id)
         except StoreError as exc:
             return exc
-        if not run["status"].is_final:
-            by = f"pid {run['pid']}" + (f" on {run['host']}" if run["host"] != HOST else "")
-            doing = "queued by" if run["status"] is Status.QUEUED else "already being run (or resumed) by"
+        if not run.status.is_final:
+            by = f"pid {run.pid}" + (f" on {run.host}" if run.host != HOST else "")
+            doing = "queued by" if run.status is Status.QUEUED else "already being run (or resumed) by"
             return StoreError(f"run {run_id} is {doing} {by}; only one process may run it at a time")
-        return StoreError(f"run {run_id} is {run['status']}; only {', '.join(RESUMABLE)} runs can be resumed")
+        return StoreError(f"run {run_id} is {run.status}; only {', '.join(RESUMABLE)} runs can be resumed")
 
     def requeue(self, run_id: str) -> None:
         """Queue a resumable run again (its driver claims it when it starts)."""

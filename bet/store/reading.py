@@ -4,6 +4,7 @@ store for a command that only reads (``read_only``); :class:`~bet.store.RunStore
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from bet.errors import StoreError
 from bet.paths import bet_home
 from bet.status import Status
 from bet.store.opening import check_path, connect, make_parent, probe
+from bet.store.record import RunRecord
 from bet.store.schema import COLUMN_DEFAULTS, SCHEMA_VERSION, migrate, unpack_sizes
 
 STALE_AFTER = 900.0  # seconds without a heartbeat before a run on another host counts as dead
@@ -113,43 +115,41 @@ class StoreReader:
         return rows[0] if rows else None
 
     # -- reading ---------------------------------------------------------------------------
-    def _effective(self, row: sqlite3.Row) -> dict[str, Any]:
-        run = {**COLUMN_DEFAULTS, **dict(row)}  # an older store read as it is (read-only: not migrated)
+    def _effective(self, row: sqlite3.Row) -> RunRecord:
+        """The run as reported: a :class:`RunRecord` whose writer died is ``interrupted``."""
+        cols = {**COLUMN_DEFAULTS, **dict(row)}  # an older store read as it is (read-only: not migrated)
         try:
-            run["config"] = json.loads(run["config"]) if run["config"] else {}
-            run["result"] = json.loads(run["result"]) if run["result"] else None
+            cols["config"] = json.loads(cols["config"]) if cols["config"] else {}
+            cols["result"] = json.loads(cols["result"]) if cols["result"] else None
+            if not isinstance(cols["config"], dict) or not isinstance(cols["result"], dict | None):
+                raise ValueError("a run's config and result must be JSON objects")
+            run = RunRecord.of(cols)
         except ValueError as exc:
             raise self._damaged(exc) from None
-        try:
-            run["status"] = Status(run["status"])
-        except ValueError as exc:
-            raise self._damaged(exc) from None
-        if not run["status"].is_final:  # queued runs belong to the process that queued them
-            same_host = run["host"] == HOST
+        if not run.status.is_final:  # queued runs belong to the process that queued them
+            same_host = run.host == HOST
             stale = (
-                run["status"] is Status.RUNNING
-                and run["heartbeat"] is not None
-                and time.time() - run["heartbeat"] > STALE_AFTER
+                run.status is Status.RUNNING and run.heartbeat is not None and time.time() - run.heartbeat > STALE_AFTER
             )
-            if (same_host and run["pid"] and not _pid_alive(run["pid"])) or stale:
-                run["status"] = Status.INTERRUPTED
-                run["error"] = run["error"] or "the process running it stopped without finishing"
+            if (same_host and run.pid and not _pid_alive(run.pid)) or stale:
+                error = run.error or "the process running it stopped without finishing"
+                run = dataclasses.replace(run, status=Status.INTERRUPTED, error=error)
         return run
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    def get_run(self, run_id: str) -> RunRecord:
         row = self._read_one("SELECT * FROM runs WHERE run_id=?", (run_id,))
         if row is None:
             raise StoreError(f"no run {run_id!r} in {self.path}")
         return self._effective(row)
 
-    def list_runs(self, **where: Any) -> list[dict[str, Any]]:
+    def list_runs(self, **where: Any) -> list[RunRecord]:
         """Runs, newest first; keyword filters match columns exactly (``dataset="gowalla-mini"``);
         ``status`` matches the status as reported (a dead writer's run is ``interrupted``)."""
         status = where.pop("status", None)
         clause = " AND ".join(f"{k}=?" for k in where)
         sql = "SELECT * FROM runs" + (f" WHERE {clause}" if clause else "") + " ORDER BY created_at DESC"
         runs = [self._effective(r) for r in self._read(sql, tuple(where.values()))]
-        return runs if status is None else [r for r in runs if r["status"] == status]
+        return runs if status is None else [r for r in runs if r.status == status]
 
     def events(self, run_id: str, after: int = 0, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         sql = "SELECT seq, kind, t, payload FROM events WHERE run_id=? AND seq>?"

@@ -11,7 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bet.errors import BetError, StoreError
 from bet.events import CandidateEvaluated, Event, PhaseChanged, RunFinished, TablePacked, TrainProgress, to_dict
@@ -19,6 +19,7 @@ from bet.status import Status
 
 if TYPE_CHECKING:
     from bet.store import RunStore
+    from bet.store.record import RunRecord
 
 Listener = Callable[[Event], None]
 
@@ -83,7 +84,7 @@ def record(
     *,
     on_event: Listener | None = None,
     stop: threading.Event | None = None,
-) -> dict[str, Any]:
+) -> RunRecord:
     """Drive ``events`` into the store for run ``run_id``; returns the stored run. Any failure is
     recorded on the run (status ``failed`` with the error, or ``stopped`` on Ctrl-C) and
     re-raised, so the run never stays ``running``. ``stop`` (the event the run's producer

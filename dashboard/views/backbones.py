@@ -4,12 +4,11 @@ metrics with the differences highlighted, their size distributions, their fronti
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from bet import METHODS, BetError, SearchConfig, once_methods
+from bet import METHODS, BetError, RunRecord, SearchConfig, best_action, once_methods
 from bet import report as explain  # the findings, shared with the offline report
 from dashboard import charts, choices, formats, frontier_chart, queries, settings, state
 
@@ -38,7 +37,7 @@ def page() -> None:
         format_func=lambda k: f"{k[0]} · c={k[1]:g} ({', '.join(sorted(groups[k]))})",
         key="cmp_group",
     )
-    active = any(r["status"] not in queries.FINAL for r in groups[key].values())
+    active = any(not r.status.is_final for r in groups[key].values())
     st.fragment(run_every=state.POLL if active else None)(view)(key)
 
 
@@ -53,23 +52,23 @@ def launch(cfg: SearchConfig, backbones: list[str]) -> None:
     st.rerun()
 
 
-def summary(group: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def summary(group: dict[str, RunRecord]) -> pd.DataFrame:
     rows = []
     for b, r in sorted(group.items()):
-        cost = (r.get("result") or {}).get("cost")
-        n = queries.n_rows_of(r)
+        cost = r.cost
+        n = r.n_rows
         rows.append(
             {
                 "backbone": b,
-                "status": r["status"],
-                VALID: queries.metric(r, split="valid"),
-                "test recall@20": queries.metric(r),
-                "test ndcg@20": queries.metric(r, "ndcg@20"),
+                "status": r.status,
+                VALID: r.metric(split="valid"),
+                "test recall@20": r.metric(),
+                "test ndcg@20": r.metric("ndcg@20"),
                 "cost": cost,
                 "MB": settings.packed_mb(cost, n) if cost and n else None,
-                "time": queries.fmt_seconds(queries.duration(r)) if r.get("started_at") else "–",
+                "time": queries.fmt_seconds(queries.duration(r)) if r.started_at else "–",
                 "settings": " ".join(f"{k}={v}" for k, v in queries.settings_of(r).items()),
-                "run": r["run_id"],
+                "run": r.run_id,
             }
         )
     return pd.DataFrame(rows)
@@ -121,7 +120,7 @@ def view(key: tuple[str, float]) -> None:
         st.plotly_chart(charts.backbone_metrics_figure(bars), key="fig-cmp-metrics")
     with right, st.container(key="chart-cmp-frontier"):
         shown = (METHODS["bet"].name, *once_methods())  # BET per backbone beside the full-size line and the floor
-        same = [r for r in rows if r["dataset"] == key[0] and r["method"] in shown]
+        same = [r for r in rows if r.dataset == key[0] and r.method in shown]
         points = queries.frontier_points(same)
         if len(points):
             log_x = formats.spans_decade(points["params"].dropna())  # the full model beside small budgets
@@ -132,7 +131,7 @@ def view(key: tuple[str, float]) -> None:
     missing = [b for b in settings.BACKBONE_CHOICES if b not in group]
     if missing and group:
         try:
-            base = SearchConfig.from_dict(next(iter(group.values()))["config"])
+            base = SearchConfig.from_dict(next(iter(group.values())).config)
         except (KeyError, TypeError, ValueError):
             return  # a run from an older BET Studio without a full config
         reason = state.read_only_reason()  # a recorded study: nothing is started from it
@@ -145,12 +144,12 @@ def view(key: tuple[str, float]) -> None:
             launch(dataclasses.replace(base, backbone=missing[0]), missing)
 
 
-def column(backbone: str, run: dict[str, Any], best: float | None) -> None:
+def column(backbone: str, run: RunRecord, best: float | None) -> None:
     """One backbone's column; ``best``: the best validation value among several (None: nothing to
     compare with, so no delta and no "best")."""
     st.markdown(f"### {backbone}")
-    st.caption(f"run {run['run_id']} · {run['status']}")
-    value, test = queries.metric(run, split="valid"), queries.metric(run)
+    st.caption(f"run {run.run_id} · {run.status}")
+    value, test = run.metric(split="valid"), run.metric()
     if value is not None:
         delta = None if best is None else value - best
         said = None if delta is None else f"{delta:+.4f}" if delta else "best"
@@ -158,24 +157,24 @@ def column(backbone: str, run: dict[str, Any], best: float | None) -> None:
     if test is not None:
         st.caption(f"test recall@20 {test:.4f} (read-out)")
     store = state.store()
-    actions = store.actions(run["run_id"])
-    top = queries.best_action(actions, run)
+    actions = store.actions(run.run_id)
+    top = best_action(actions, run)
     if top is None:
         st.info("No evaluated action yet.")
         return
-    action = store.action(run["run_id"], top["action_id"])
+    action = store.action(run.run_id, top["action_id"])
     n = len(action.user_sizes) + len(action.item_sizes)
     fig = charts.size_histogram_figure(
         action.user_sizes,
         action.item_sizes,
-        uniform=(run.get("budget") or action.cost) / n,
-        d_max=int(run["config"].get("d_max", 128)),
+        uniform=(run.budget or action.cost) / n,
+        d_max=run.d_max,
         title=f"{backbone}: sizes",
         compact=True,
     )
     fig.update_layout(height=260)
     st.plotly_chart(fig, key=f"fig-cmp-sizes-{backbone}")
-    data = state.dataset_or_none(run["config"].get("data"))
+    data = state.dataset_or_none(run.config.get("data"))
     if data is not None and data.n_users == len(action.user_sizes):
         f = explain.features(action, data.user_freq, data.item_freq)
         st.caption(

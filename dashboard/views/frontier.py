@@ -17,7 +17,7 @@ def page() -> None:
     state.show_flashes()
     st.title("Recall vs budget")
     rows = state.runs()
-    datasets = sorted({r["dataset"] for r in rows})
+    datasets = sorted({r.dataset for r in rows})
     if not datasets:
         st.info("No runs yet: start a search in the sidebar, run the demo on the Live run page, or sweep below.")
     else:
@@ -26,13 +26,13 @@ def page() -> None:
         mine = shown_name(cfg.data.dataset) if cfg is not None else None
         default = mine if mine in datasets else datasets[0]
         dataset = c1.selectbox("Dataset", datasets, index=datasets.index(default), key="fr_dataset")
-        backbones = sorted({r["backbone"] for r in rows if r["dataset"] == dataset})
+        backbones = sorted({r.backbone for r in rows if r.dataset == dataset})
         chosen = c2.multiselect("Backbones", backbones, default=backbones, key="fr_backbones")
         metric = c3.radio("Metric", queries.METRICS, key="fr_metric", format_func=str.upper)
         x = c4.radio("x axis", ("params", "MB"), key="fr_x", format_func=lambda v: "parameters" if v == "params" else v)
         t1, t2 = st.columns(2)
         if not st.session_state.get("_fr_log_picked"):  # until toggled by hand: log where budgets span a decade
-            xs = queries.frontier_points([r for r in rows if r["dataset"] == dataset and r["backbone"] in chosen])[x]
+            xs = queries.frontier_points([r for r in rows if r.dataset == dataset and r.backbone in chosen])[x]
             st.session_state["fr_log"] = formats.spans_decade(pd.to_numeric(xs, errors="coerce").dropna())
         log_x = t1.toggle(
             "Log x axis",
@@ -56,10 +56,10 @@ def _picked_log() -> None:
 
 
 def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_by: str, log_x: bool) -> None:
-    rows = [r for r in state.runs() if r["dataset"] == dataset and r["backbone"] in backbones]
+    rows = [r for r in state.runs() if r.dataset == dataset and r.backbone in backbones]
     points = queries.frontier_points(rows, metric)
     pending = provisional.of_runs(state.store(), rows, metric)
-    active = sum(r["status"] in ("queued", "running") for r in rows)
+    active = sum(not r.status.is_final for r in rows)
     st.caption(
         f"{len(points)} completed runs on the frontier"
         + (f" · {active} still running or queued" if active else "")
@@ -95,11 +95,11 @@ def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_b
     picked: list[Any] = [p.get("customdata") for p in points_picked if p.get("customdata")]
     if picked:
         rid = str(picked[0] if isinstance(picked[0], str) else picked[0][0])
-        r = next((r for r in rows if r["run_id"] == rid), None)
+        r = next((r for r in rows if r.run_id == rid), None)
         if r is not None:
             st.markdown(
-                f"**Selected:** {md(queries.label(r))} — valid {metric} {_fmt(queries.metric(r, metric, 'valid'))}"
-                f" · test {metric} {_fmt(queries.metric(r, metric))}"
+                f"**Selected:** {md(r.label())} — valid {metric} {_fmt(r.metric(metric, 'valid'))}"
+                f" · test {metric} {_fmt(r.metric(metric))}"
             )
             if st.button("Open in Live run", key="fr_open"):
                 state.open_run(rid)

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from bet import METHODS, RESUMABLE, BetError, report
+from bet import METHODS, RESUMABLE, BetError, RunRecord, Status, report
 from dashboard import charts, queries, settings, state, story
 from dashboard.paths import md
 from dashboard.settings import DEMO, packed_mb
@@ -66,8 +66,8 @@ def page() -> None:
     if not rows:
         welcome()
         return
-    ids = [r["run_id"] for r in rows]
-    by_id = {r["run_id"]: r for r in rows}
+    ids = [r.run_id for r in rows]
+    by_id = {r.run_id: r for r in rows}
     resumable(rows)
     current = state.selected_run_id(rows)
     if current in by_id:  # the batch this session follows moved on: so does the page
@@ -76,7 +76,7 @@ def page() -> None:
         "Run",
         ids,
         index=ids.index(current) if current in ids else 0,
-        format_func=lambda i: f"{i} — {queries.label(by_id[i])}",
+        format_func=lambda i: f"{i} — {by_id[i].label()}",
     )
     if rid != st.query_params.get("run"):
         if st.query_params.get("run") is not None:
@@ -84,13 +84,13 @@ def page() -> None:
         state.select_run(rid)
     follow.offer(by_id[rid])
     story_view.band(by_id[rid])
-    active = by_id[rid]["status"] not in queries.FINAL
+    active = not by_id[rid].status.is_final
     st.fragment(run_every=state.POLL if active else None)(run_view)(rid, active)
 
 
-def resumable(rows: list[dict[str, Any]]) -> None:
+def resumable(rows: list[RunRecord]) -> None:
     """After a server stop (or a crash), which searches can continue where they stopped."""
-    found = [r["run_id"] for r in rows if r["status"] == "interrupted" and r["kind"] == "search"]
+    found = [r.run_id for r in rows if r.status == Status.INTERRUPTED and r.kind == "search"]
     if found:
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
         with st.container(key="resumable"):
@@ -105,34 +105,34 @@ def run_view(run_id: str, polling: bool) -> None:
     run = state.run_or_error(run_id)
     if run is None:
         return
-    status = run["status"]
-    if polling and status in queries.FINAL:
+    status = run.status
+    if polling and status.is_final:
         st.rerun()  # stop polling: the full rerun draws the finished run once
     header(run, runner)
     actions = store.actions(run_id)
     kpis(run, actions, events(run_id).of("pretrain_finished"))
-    if run["kind"] == "search":
+    if run.kind == "search":
         search_charts(run, actions)
     sizes_charts(run, actions)
 
 
-def header(run: dict[str, Any], runner: Any) -> None:
-    status, rid = run["status"], run["run_id"]
-    st.subheader(md(queries.label(run)))
+def header(run: RunRecord, runner: Any) -> None:
+    status, rid = run.status, run.run_id
+    st.subheader(md(run.label()))
     with st.container(key="run-status"):
         stopping = " (stopping…)" if runner.stopping(rid) else ""
         st.markdown(f"Status: {status}{stopping}")
-        st.caption(f"run {rid} · {md(run['dataset'])} · {run['backbone']} · c={run['sparsity']:g} · {run['method']}")
-        if run["method"] == METHODS["mde"].name:
+        st.caption(f"run {rid} · {md(run.dataset)} · {run.backbone} · c={run.sparsity:g} · {run.method}")
+        if run.method == METHODS["mde"].name:
             st.caption(charts.MDE_NOTE)
-    if status in ("failed", "interrupted") or (status == "stopped" and run.get("error")):
-        first, _, rest = settings.redact(run.get("error") or "").partition("\n")
-        (st.error if status == "failed" else st.warning)(md(first) or status)
+    if status in (Status.FAILED, Status.INTERRUPTED) or (status == Status.STOPPED and run.error):
+        first, _, rest = settings.redact(run.error or "").partition("\n")
+        (st.error if status == Status.FAILED else st.warning)(md(first) or status)
         if rest.strip():
             with st.expander("Details"):
                 st.code(rest)
     prog = queries.progress(run, store_events(rid))
-    if status not in queries.FINAL:
+    if not status.is_final:
         pos = runner.position(rid)
         where = f" · position {pos} in the queue" if pos else ""
         eta = f" · ETA {queries.fmt_seconds(prog.eta)}" if prog.eta is not None else ""
@@ -141,12 +141,12 @@ def header(run: dict[str, Any], runner: Any) -> None:
             st.progress(prog.fraction, text=f"{prog.phase}: {prog.text}{eta}{where}")
     bar = st.container(horizontal=True)
     mine = state.may_control(rid)
-    if status in ("queued", "running") and not mine:
+    if not status.is_final and not mine:
         bar.caption("Started in another session: you can watch it, not stop it.")
-    if status in ("queued", "running") and mine and bar.button("Stop", key="stop_run", type="primary"):
+    if not status.is_final and mine and bar.button("Stop", key="stop_run", type="primary"):
         state.flash(f"Run {rid}: {runner.stop(rid, state.me())}", "info")
         st.rerun()
-    resumable = run["kind"] == "search" and status in RESUMABLE and rid not in runner.running() and mine
+    resumable = run.kind == "search" and status in RESUMABLE and rid not in runner.running() and mine
     if resumable and bar.button("Resume", key="resume_run", help="Continue from its stored evaluated actions"):
         try:
             runner.resume(rid, state.me())
@@ -154,7 +154,7 @@ def header(run: dict[str, Any], runner: Any) -> None:
         except BetError as exc:
             state.flash(settings.shown(str(exc)), "error")
         st.rerun()
-    if status in queries.FINAL:
+    if status.is_final:
         bar.download_button(
             "Download report",
             report_html(rid),
@@ -182,22 +182,22 @@ def store_events(run_id: str) -> list[dict[str, Any]]:
     return events(run_id).of(*queries.PROGRESS_KINDS)
 
 
-def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str, Any]]) -> None:
+def kpis(run: RunRecord, actions: list[dict[str, Any]], pre: list[dict[str, Any]]) -> None:
     cols = st.columns(5)
-    n = queries.n_rows_of(run)
-    d_max = int(run["config"].get("d_max", 128))
-    if run.get("budget") and n:
+    n = run.n_rows
+    d_max = run.d_max
+    if run.budget and n:
         cols[0].metric(
             "Budget (parameters)",
-            f"{run['budget']:,}",
-            f"{packed_mb(run['budget'], n, d_max):.2f} MB",
+            f"{run.budget:,}",
+            f"{packed_mb(run.budget, n, d_max):.2f} MB",
             delta_color="off",
             delta_arrow="off",
         )
     evald = [a for a in actions if a["iteration"] > 0 and a.get("fitness") is not None]
     if evald:
         best = max(evald, key=lambda a: a["fitness"])
-        result_id = (run.get("result") or {}).get("best_action_id")
+        result_id = run.best_action_id
         if result_id is not None:  # after selective retraining: the winner on validation
             best = next((a for a in evald if a["action_id"] == result_id), best)
             name = "Result: fitness when finetuned"
@@ -217,7 +217,7 @@ def kpis(run: dict[str, Any], actions: list[dict[str, Any]], pre: list[dict[str,
             delta_color="off",
             delta_arrow="off",
         )
-    test_r, test_n = queries.metric(run), queries.metric(run, "ndcg@20")
+    test_r, test_n = run.metric(), run.metric("ndcg@20")
     if test_r is not None:
         cols[4].metric(
             "Test recall@20",

@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from bet import RunRecord, Status, best_action
 from dashboard import charts, memo, queries, state
 from dashboard.feed import Feed, feed_for
 
@@ -31,16 +32,14 @@ def actions_key(actions: list[dict[str, Any]]) -> Hashable:
     return len(actions), last.get("action_id"), last.get("fitness")
 
 
-def search_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
-    rid = run["run_id"]
+def search_charts(run: RunRecord, actions: list[dict[str, Any]]) -> None:
+    rid = run.run_id
     feed = events(rid)
     ranked, updates = feed.of("candidates_ranked"), feed.of("predictor_updated")
     left, right = st.columns(2)
     with left:
         if ranked:
-            pick = st.number_input(
-                "Rankings of iteration (0 = latest)", 0, max(1, run["iterations"]), 0, key="rank_iter"
-            )
+            pick = st.number_input("Rankings of iteration (0 = latest)", 0, max(1, run.iterations), 0, key="rank_iter")
             chosen = next((e for e in ranked if e["iteration"] == pick), ranked[-1])
             with st.container(key="chart-rankings"):
                 fig = figure(rid, "rankings", chosen["seq"], lambda: charts.ranking_figure(chosen))
@@ -77,25 +76,25 @@ def spearman_note(actions: list[dict[str, Any]]) -> str:
     )
 
 
-def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
-    best = queries.best_action(actions, run)
+def sizes_charts(run: RunRecord, actions: list[dict[str, Any]]) -> None:
+    best = best_action(actions, run)
     if best is None:
         return
-    rid, done = run["run_id"], run["status"] == "completed"
+    rid, done = run.run_id, run.status == Status.COMPLETED
     key = (best["action_id"], done)  # the sizes of one stored action never change
     action = memo.get(
         (str(state.store().path), rid, "action", best["action_id"]),
         lambda: state.store().action(rid, best["action_id"]),
     )
     n = len(action.user_sizes) + len(action.item_sizes)
-    d_max = int(run["config"].get("d_max", 128))
-    uniform = (run.get("budget") or action.cost) / n
+    d_max = run.d_max
+    uniform = (run.budget or action.cost) / n
     what = (
         "the result"
-        if done and run["kind"] == "search"
+        if done and run.kind == "search"
         else "the best action so far"
-        if run["kind"] == "search"
-        else f"the {run['method'].upper()} action"
+        if run.kind == "search"
+        else f"the {run.method.upper()} action"
     )
     title = f"Embedding sizes of {what} (action {best['action_id']}, cost {action.cost:,})"
     with st.container(key="chart-sizes"):
@@ -108,7 +107,7 @@ def sizes_charts(run: dict[str, Any], actions: list[dict[str, Any]]) -> None:
             ),
         )
         st.plotly_chart(fig, key="fig-sizes")
-    data = state.dataset_or_none(run["config"].get("data"))
+    data = state.dataset_or_none(run.config.get("data"))
     if data is not None and data.n_users == len(action.user_sizes):
         with st.container(key="chart-size-freq"):
             fig = figure(

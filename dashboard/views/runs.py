@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from bet import RESUMABLE, BetError
+from bet import RESUMABLE, BetError, RunRecord, Status, best_action
 from dashboard import formats, queries, state
 from dashboard.paths import md
 from dashboard.settings import redact, shown
@@ -89,19 +89,19 @@ def details(run_id: str) -> None:
     run = state.run_or_error(run_id)
     if run is None:
         return
-    st.subheader(md(queries.label(run)))
-    if run.get("error"):
-        st.warning(md(redact(run["error"]).splitlines()[0]))
+    st.subheader(md(run.label()))
+    if run.error:
+        st.warning(md(redact(run.error).splitlines()[0]))
     b = st.columns(4)
     if b[0].button("Open in Live run", key="runs_open"):
         state.open_run(run_id)
     mine = state.may_control(run_id)
-    if run["status"] in ("queued", "running") and not mine:
+    if not run.status.is_final and not mine:
         b[1].caption("Started in another session: you can watch it, not stop it.")
-    if run["status"] in ("queued", "running") and mine and b[1].button("Stop", key="runs_stop"):
+    if not run.status.is_final and mine and b[1].button("Stop", key="runs_stop"):
         state.flash(f"Run {run_id}: {runner.stop(run_id, state.me())}", "info")
         st.rerun(scope="app")
-    resumable = run["kind"] == "search" and run["status"] in RESUMABLE and mine
+    resumable = run.kind == "search" and run.status in RESUMABLE and mine
     if resumable and b[2].button("Resume", key="runs_resume"):
         try:
             runner.resume(run_id, state.me())
@@ -111,7 +111,7 @@ def details(run_id: str) -> None:
         st.rerun(scope="app")
     downloads(run)
     with st.expander("Settings (frozen config)"):
-        st.json(json.loads(redact(json.dumps(run["config"]))))
+        st.json(json.loads(redact(json.dumps(run.config))))
 
 
 def _clean(x: Any) -> Any:
@@ -124,8 +124,8 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def downloads(run: dict[str, Any]) -> None:
-    store, rid = state.store(), run["run_id"]
+def downloads(run: RunRecord) -> None:
+    store, rid = state.store(), run.run_id
     actions = store.actions(rid)
     rows = queries.action_rows(actions)
     d = st.columns(4)
@@ -140,13 +140,13 @@ def downloads(run: dict[str, Any]) -> None:
     )
 
     def as_json() -> str:
-        doc = {"run": run, "actions": rows, "events": store.events(rid)}
+        doc = {"run": run.to_dict(), "actions": rows, "events": store.events(rid)}
         return redact(json.dumps(_clean(doc), indent=1, default=str))
 
     d[1].download_button(
         "Run + actions + events (JSON)", as_json, f"{rid}.json", "application/json", key="dl_json", on_click="ignore"
     )
-    best = queries.best_action(actions, run)
+    best = best_action(actions, run)
     if best is not None:
 
         def sizes() -> bytes:
@@ -155,7 +155,7 @@ def downloads(run: dict[str, Any]) -> None:
             np.savez_compressed(buf, user_sizes=a.user_sizes, item_sizes=a.item_sizes)
             return buf.getvalue()
 
-        label = "Best action sizes (.npz)" if run["status"] == "completed" else "Best-so-far sizes (.npz)"
+        label = "Best action sizes (.npz)" if run.status == Status.COMPLETED else "Best-so-far sizes (.npz)"
         d[2].download_button(
             label, sizes, f"{rid}-sizes.npz", "application/octet-stream", key="dl_sizes", on_click="ignore"
         )

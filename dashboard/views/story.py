@@ -8,14 +8,14 @@ from typing import Any
 
 import streamlit as st
 
+from bet import RunRecord, Status
 from dashboard import frontier_chart, memo, provisional, queries, state, story
 from dashboard.batch import has_story
 from dashboard.views import study as study_view
 
 
-def batch(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runs started together with ``run`` (its comparison), newest first; [] when alone."""
-    cid = run.get("comparison_id")
+def batch(cid: str | None) -> list[RunRecord]:
+    """The runs started together (comparison ``cid``), newest first; [] for a run started alone."""
     if not cid:
         return []
     try:
@@ -24,21 +24,21 @@ def batch(run: dict[str, Any]) -> list[dict[str, Any]]:
         return []
 
 
-def band(run: dict[str, Any]) -> None:
+def band(run: RunRecord) -> None:
     """Draw the band when ``run``'s batch has a full-size reference; polls while the batch runs."""
-    runs = batch(run)
-    if not has_story(runs):  # a full-size reference in the batch
+    cid, runs = run.comparison_id, batch(run.comparison_id)
+    if not cid or not has_story(runs):  # a full-size reference in the batch
         return
-    active = any(r["status"] not in queries.FINAL for r in runs)
-    st.fragment(run_every=state.POLL * 2 if active else None)(_band)(run["comparison_id"], run["sparsity"], active)
+    active = any(not r.status.is_final for r in runs)
+    st.fragment(run_every=state.POLL * 2 if active else None)(_band)(cid, run.sparsity, active)
 
 
 def _band(comparison_id: str, sparsity: float, was_active: bool) -> None:
     runs = state.store().list_runs(comparison_id=comparison_id)
-    active = any(r["status"] not in queries.FINAL for r in runs)
+    active = any(not r.status.is_final for r in runs)
     if was_active and not active:
         st.rerun()  # stop polling: one full rerun draws the finished story
-    done = sum(r["status"] == "completed" for r in runs)
+    done = sum(r.status == Status.COMPLETED for r in runs)
     pending = provisional.of_runs(state.store(), runs)
     left, right = st.columns([3, 2])
     with left, st.container(key="story"):

@@ -3,21 +3,22 @@ users and items, head and tail — compared with a uniform (SU) and a frequency 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from bet import METHODS, BetError, baseline_action
+from bet import METHODS, BetError, baseline_action, best_action
 from bet import report as explain  # the findings, shared with the offline report
-from dashboard import charts, queries, settings, state, stats
+from dashboard import charts, settings, state, stats
 
 #: The references the best action is set beside: uniform sizes and MDE's frequency-scaled ones.
 SU, MDE = METHODS["su"], METHODS["mde"]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _features(run_id: str, n_actions: int, data_spec: dict[str, Any]) -> pd.DataFrame:
+def _features(run_id: str, n_actions: int, data_spec: Mapping[str, Any]) -> pd.DataFrame:
     """Features of a run's evaluated actions (recomputed when new actions arrive)."""
     store, data = state.store(), state.dataset(data_spec)
     actions = [a for a in store.actions(run_id) if a["iteration"] > 0]
@@ -30,12 +31,12 @@ def page() -> None:
     state.show_flashes()
     st.title("Why does this budget buy this recall?")
     every = state.runs()
-    rows = [r for r in every if r["kind"] == "search" and r["iteration"] > 0]
+    rows = [r for r in every if r.kind == "search" and r.iteration > 0]
     if not rows:
         st.info("This page explains a BET search once it has evaluated a few actions. Start one in the sidebar.")
         return
-    ids = [r["run_id"] for r in rows]
-    by_id = {r["run_id"]: r for r in rows}
+    ids = [r.run_id for r in rows]
+    by_id = {r.run_id: r for r in rows}
     current = st.query_params.get("run")
     if current not in ids:  # as the Live page: the run at work, or the story's headline search
         current = state.opening_run(every)
@@ -43,10 +44,10 @@ def page() -> None:
         "Search",
         ids,
         index=ids.index(current) if current in ids else 0,
-        format_func=lambda i: f"{i} — {queries.label(by_id[i])}",
+        format_func=lambda i: f"{i} — {by_id[i].label()}",
         key="why_run",
     )
-    active = by_id[rid]["status"] not in queries.FINAL
+    active = not by_id[rid].status.is_final
     st.fragment(run_every=state.POLL * 2 if active else None)(view)(rid)
 
 
@@ -55,14 +56,14 @@ def view(run_id: str) -> None:
     run = store.get_run(run_id)
     actions = store.actions(run_id)
     evald = [a for a in actions if a["iteration"] > 0]
-    data = state.dataset_or_none(run["config"].get("data"))
+    data = state.dataset_or_none(run.config.get("data"))
     if data is None or not evald:
         return
-    df = _features(run_id, len(evald), run["config"]["data"])
-    top = queries.best_action(actions, run)
+    df = _features(run_id, len(evald), run.config["data"])
+    top = best_action(actions, run)
     assert top is not None
     best = store.action(run_id, top["action_id"])
-    c, seed, d_max = run["sparsity"], run["seed"], int(run["config"].get("d_max", 128))
+    c, seed, d_max = run.sparsity, run.seed, run.d_max
     try:
         su, mde = (baseline_action(m.name, data, c, seed=seed, d_max=d_max) for m in (SU, MDE))
     except BetError as exc:
@@ -70,7 +71,7 @@ def view(run_id: str) -> None:
         return
     pre = store.events(run_id, kinds=("pretrain_finished",))
     full = pre[-1]["valid"]["recall@20"] if pre else None
-    kept = run["budget"] / (data.n_rows * d_max) if run.get("budget") else None
+    kept = run.budget / (data.n_rows * d_max) if run.budget else None
     best_f = explain.features(best, data.user_freq, data.item_freq)
     # the engine's sentences without its statistics (df.iloc[:0]): they follow with their intervals,
     # and only from enough evaluated actions (dashboard.stats)
