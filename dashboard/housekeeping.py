@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from bet import RunStore, StoreError
+from bet import RunStore, Status, StoreError
 from dashboard import env
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def upload_days() -> float:
 def clean_unused_uploads(store: RunStore, folder: Path) -> list[Path]:
     """:func:`clean_uploads` keeping every file a queued, running or interrupted (so resumable after
     a server stop) run of ``store`` needs."""
-    keep = ("queued", "running", "interrupted")
+    keep = (Status.QUEUED, Status.RUNNING, Status.INTERRUPTED)
     try:
         active = [r.config["data"]["dataset"] for r in store.list_runs() if r.status in keep]
     except (StoreError, KeyError, TypeError):

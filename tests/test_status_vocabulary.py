@@ -1,5 +1,5 @@
 """One vocabulary for run statuses, checked by parsing the source (as ``tests/test_vocabulary.py``
-does for methods): outside the module that defines :class:`bet.Status` (``bet/store/schema.py``)
+does for methods): outside the module that defines :class:`bet.Status` (``bet/status.py``)
 no module of ``bet``, ``dashboard`` or ``bench`` spells a run status as a string where it carries
 knowledge — compared with (``status == "completed"``, ``s in ("queued", "running")``), listed (a
 tuple, list or set of statuses), used as a dict key or a lookup (``counts["failed"]``,
@@ -15,26 +15,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFINITION = ROOT / "bet" / "store" / "schema.py"
+DEFINITION = ROOT / "bet" / "status.py"
 SOURCES = sorted(p for d in ("bet", "dashboard", "bench") for p in (ROOT / d).rglob("*.py") if p != DEFINITION)
 STATUSES = {"queued", "running", "completed", "stopped", "failed", "interrupted"}
-#: TEMPORARY: these files are being rewritten into an executor (issue 24, in a parallel branch);
-#: until that lands they keep their status literals. The lead removes this list after the merge.
-EXEMPT = {
-    "dashboard/runner.py",
-    "dashboard/worker.py",
-    "dashboard/submitting.py",
-    "dashboard/housekeeping.py",
-    "bet/executors",  # every module of the package
-}
 
 
 def rel(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
-
-
-def exempt(name: str) -> bool:
-    return any(name == e or name.startswith(e + "/") for e in EXEMPT)
 
 
 def is_status(node: ast.AST | None) -> bool:
@@ -70,7 +57,6 @@ def test_sources_found() -> None:
     names = {rel(p) for p in SOURCES}
     assert {"bet/report/sections.py", "dashboard/queries.py", "dashboard/views/live.py", "bench/make_study.py"} <= names
     assert rel(DEFINITION) not in names
-    assert all(any(exempt(n) for n in names) for n in EXEMPT)  # every exemption names a file that exists
 
 
 def test_checker_catches_status_literals() -> None:
@@ -113,7 +99,7 @@ phase = run.phase or "queued"
     assert status_literals(ast.parse(fine)) == []
 
 
-@pytest.mark.parametrize("path", [p for p in SOURCES if not exempt(rel(p))], ids=rel)
+@pytest.mark.parametrize("path", SOURCES, ids=rel)
 def test_no_run_status_literal_outside_its_definition(path: Path) -> None:
     found = status_literals(ast.parse(path.read_text(), filename=str(path)))
     assert not found, f"{rel(path)}: say Status.X (or .is_final / .is_resumable), not the literal: {found}"
