@@ -65,7 +65,7 @@ def test_it_runs_jobs_in_worker_processes_with_the_local_executors_numbers(
     finally:
         ex.shutdown(timeout=60)
     assert {r["status"] for r in rows} == {"completed"}
-    assert {r["executor"] for r in store.list_runs()} == {"process"}
+    assert {r.executor for r in store.list_runs()} == {"process"}
     assert results(store, rows) == expected
 
 
@@ -86,19 +86,19 @@ def test_stopping_a_queued_run_and_the_exit_record_them_through_the_store(
     jobs = create_jobs(store, cfgs, mini, None, "process")
     first, second, third = in_thread.submit(jobs, mini)
     deadline = time.monotonic() + 120
-    while store.get_run(first)["status"] != "running":
+    while store.get_run(first).status != "running":
         assert time.monotonic() < deadline, store.get_run(first)
         time.sleep(0.1)
     assert in_thread.queued() == [second, third] and in_thread.position(third) == 2
     assert in_thread.stop(third) == "removed from the queue"
     run = store.get_run(third)
-    assert (run["status"], run["phase"], run["error"]) == ("stopped", "stopped", "stopped before it started")
-    assert run["finished_at"] is not None and not store.events(third)
+    assert (run.status, run.phase, run.error) == ("stopped", "stopped", "stopped before it started")
+    assert run.finished_at is not None and not store.events(third)
     assert sorted(in_thread.interrupt_all()) == sorted([first, second])
-    got = {r["run_id"]: r for r in store.list_runs()}
-    assert got[first]["status"] == "interrupted" and got[first]["phase"] == "interrupted"
-    assert got[first]["error"].startswith("the process server stopped during this run: resume it")
-    assert got[second]["error"] == "the process server stopped before this queued run started"
+    got = {r.run_id: r for r in store.list_runs()}
+    assert got[first].status == "interrupted" and got[first].phase == "interrupted"
+    assert got[first].error.startswith("the process server stopped during this run: resume it")
+    assert got[second].error == "the process server stopped before this queued run started"
     assert in_thread.idle() and in_thread.interrupt_all() == []
 
 
@@ -111,6 +111,6 @@ def test_queued_runs_an_earlier_process_left_become_interrupted(tmp_path: Path, 
     for rid in (mine, other):
         store.update_run(rid, created_at=1.0)  # queued long before this process started
     ProcessExecutor(store, processes=False).shutdown()
-    assert store.get_run(mine)["status"] == "interrupted"
-    assert store.get_run(mine)["error"] == "the process stopped before this queued run started"
-    assert store.get_run(other)["status"] == "queued"  # another executor's: left alone
+    assert store.get_run(mine).status == "interrupted"
+    assert store.get_run(mine).error == "the process stopped before this queued run started"
+    assert store.get_run(other).status == "queued"  # another executor's: left alone
