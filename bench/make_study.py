@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows = read_table(args.table)
     try:
-        sel = build(args.source, args.out, rows, args.out.stem)
+        sel = build(args.source, args.out, rows=rows, name=args.out.stem)
     except BetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -36,6 +36,7 @@ def frontier_jobs(
     store: RunStore,
     data: Dataset,
     base: SearchConfig,
+    *,
     sparsities: Sequence[float],
     methods: Sequence[str] = FRONTIER_METHODS,
     comparison_id: str | None = None,
@@ -64,7 +65,7 @@ def frontier_jobs(
                 cfgs.append(dataclasses.replace(base, sparsity=c))
             else:
                 cfgs.append(baseline_config(base, m, c))
-    return create_jobs(store, cfgs, data, cid, executor, workers)
+    return create_jobs(store, cfgs, data, comparison_id=cid, executor=executor, workers=workers)
 
 
 def frontier_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
@@ -92,6 +93,7 @@ def run_frontier(
     store: RunStore,
     data: Dataset,
     base: SearchConfig,
+    *,
     sparsities: Sequence[float],
     methods: Sequence[str] = FRONTIER_METHODS,
     executor: Executor | None = None,
@@ -99,5 +101,7 @@ def run_frontier(
     stop: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
     ex = executor or LocalExecutor()
-    jobs = frontier_jobs(store, data, base, sparsities, methods, executor=ex.name, workers=ex.workers)
-    return frontier_rows(ex.run(store, jobs, data, on_event, stop))
+    jobs = frontier_jobs(
+        store, data, base, sparsities=sparsities, methods=methods, executor=ex.name, workers=ex.workers
+    )
+    return frontier_rows(ex.run(store, jobs, data, on_event=on_event, stop=stop))

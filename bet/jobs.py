@@ -57,6 +57,7 @@ def create_jobs(
     store: RunStore,
     cfgs: Sequence[SearchConfig | BaselineConfig],
     data: Dataset,
+    *,
     comparison_id: str | None = None,
     executor: str = "local",
     workers: int = 1,
@@ -69,7 +70,7 @@ def create_jobs(
             cfg.validate()
     budgets = [run_budget(cfg, data) for cfg in cfgs]
     return [
-        _stored_job(store, cfg, data, budget, comparison_id, executor, workers)
+        _stored_job(store, cfg, data, budget=budget, comparison_id=comparison_id, executor=executor, workers=workers)
         for cfg, budget in zip(cfgs, budgets, strict=True)
     ]
 
@@ -78,18 +79,20 @@ def create_job(
     store: RunStore,
     cfg: SearchConfig | BaselineConfig,
     data: Dataset,
+    *,
     comparison_id: str | None = None,
     executor: str = "local",
     workers: int = 1,
 ) -> Job:
     """:func:`create_jobs` for one run: validated, its budget computed, its run row created."""
-    return create_jobs(store, [cfg], data, comparison_id, executor, workers)[0]
+    return create_jobs(store, [cfg], data, comparison_id=comparison_id, executor=executor, workers=workers)[0]
 
 
 def _stored_job(
     store: RunStore,
     cfg: SearchConfig | BaselineConfig,
     data: Dataset,
+    *,
     budget: int,
     comparison_id: str | None,
     executor: str,

@@ -39,7 +39,7 @@ KEEP = 8
 HERE = ("local", "dashboard")
 
 
-def key(fingerprint: str, backbone: str, device: str, d_max: int) -> str:
+def key(fingerprint: str, *, backbone: str, device: str, d_max: int) -> str:
     """Where a run's observation is kept (its timings' key without the way of measuring)."""
     return f"{fingerprint}-{backbone}-{device}-{os.cpu_count()}-{d_max}"
 
@@ -95,7 +95,7 @@ def _width(sizes: Any) -> int:
 
 
 def observation(
-    run: RunRecord, events: Sequence[dict[str, Any]], seconds: dict[str, float], width_of: Callable[[int], int]
+    run: RunRecord, events: Sequence[dict[str, Any]], seconds: dict[str, float], *, width_of: Callable[[int], int]
 ) -> dict[str, Any]:
     """The record of a completed run: its config, the seconds each phase took (``seconds``, as
     :func:`bet.paper.phase_seconds` reads them), candidates evaluated, steps each early-stopped
@@ -157,11 +157,11 @@ def record_of(store: RunStore, run_id: str) -> tuple[str, dict[str, Any]] | None
     def width_of(action_id: int) -> int:
         return _width(store.action(run_id, action_id))
 
-    record = observation(run, store.events(run_id), phase_seconds(store, run), width_of)
+    record = observation(run, store.events(run_id), phase_seconds(store, run), width_of=width_of)
     if not record["seconds"]:
         return None
     device = resolve_device(run.config.get("device", "auto")).type
-    return key(run.data_fingerprint, run.backbone, device, run.d_max), record
+    return key(run.data_fingerprint, backbone=run.backbone, device=device, d_max=run.d_max), record
 
 
 def observe(store: RunStore, run_id: str) -> bool:

@@ -162,7 +162,7 @@ def phase_seconds(store: RunStore, run: RunRecord) -> dict[str, float]:
     return out
 
 
-def table_row(store: RunStore, run: RunRecord, method: str, device: str) -> dict[str, Any]:
+def table_row(store: RunStore, run: RunRecord, *, method: str, device: str) -> dict[str, Any]:
     """One ``docs/table1.csv`` row for a completed run (test metrics are a read-out only)."""
     result = run.result or {}
     test, valid = result.get("test") or {}, result.get("valid") or {}

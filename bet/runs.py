@@ -134,7 +134,7 @@ def check_data(job: Job, data: Dataset) -> None:
 
 
 def prepare_resume(
-    store: RunStore, run_id: str, data: Dataset | None = None, load: Callable[[DataSpec], Dataset] | None = None
+    store: RunStore, run_id: str, data: Dataset | None = None, *, load: Callable[[DataSpec], Dataset] | None = None
 ) -> tuple[Job, Dataset]:
     """:func:`resume_job`, then its data (``data``, or loaded from the stored path by ``load``,
     e.g. a cache of loaded datasets) checked against the run's; a run that cannot start is given
@@ -171,6 +171,7 @@ def record(
     store: RunStore,
     job: Job,
     events: Iterable[Event],
+    *,
     on_event: Listener | None = None,
     stop: threading.Event | None = None,
 ) -> RunRecord:
@@ -199,9 +200,9 @@ def run_search(
     else:
         assert cfg is not None
         data = data or cfg.validate().data.load()
-        job = create_job(store, cfg, data, comparison_id)
+        job = create_job(store, cfg, data, comparison_id=comparison_id)
     stop = stop or threading.Event()
-    return record(store, job, job_events(job, data, stop), on_event, stop)
+    return record(store, job, job_events(job, data, stop), on_event=on_event, stop=stop)
 
 
 def run_baseline(
@@ -214,6 +215,6 @@ def run_baseline(
     comparison_id: str | None = None,
 ) -> RunRecord:
     data = data or cfg.data.load()
-    job = create_job(store, cfg, data, comparison_id)
+    job = create_job(store, cfg, data, comparison_id=comparison_id)
     stop = stop or threading.Event()
-    return record(store, job, job_events(job, data, stop), on_event, stop)
+    return record(store, job, job_events(job, data, stop), on_event=on_event, stop=stop)

@@ -140,7 +140,7 @@ def _write(path: Path, data: Mapping[str, tuple[list[str], list[tuple[Any, ...]]
         conn.close()
 
 
-def build(source: Path, out: Path, rows: Sequence[Mapping[str, str]], name: str) -> Selection:
+def build(source: Path, out: Path, *, rows: Sequence[Mapping[str, str]], name: str) -> Selection:
     """Write the study of ``rows`` from the store at ``source`` to ``out`` (replaced only once the
     new study is complete and agrees with ``rows``). Raises :class:`StoreError` when no row's run
     is in the source, or when the copy disagrees with the table (it is then removed)."""
@@ -199,7 +199,7 @@ def mismatches(store: RunStore, rows: Sequence[Mapping[str, str]]) -> tuple[list
         if run.status != Status.COMPLETED:
             problems.append(f"{run.run_id}: {run.status}, not completed")
             continue
-        want = table_row(store, run, run.method, row.get("device", ""))
+        want = table_row(store, run, method=run.method, device=row.get("device", ""))
         for key in (*CHECKED, "sparsity"):
             if not _same(want[key], row.get(key, "")):
                 problems.append(

@@ -175,7 +175,9 @@ def cached_for(
 
 def _observed(t: Timings, data: Dataset, backbone: str, *, device: torch.device, d_max: int) -> Timings:
     """``t`` with what recent runs of this dataset and backbone took on this machine."""
-    return replace(t, observed=seen.recent(seen.key(data.fingerprint, backbone, device.type, d_max)))
+    return replace(
+        t, observed=seen.recent(seen.key(data.fingerprint, backbone=backbone, device=device.type, d_max=d_max))
+    )
 
 
 def measure(

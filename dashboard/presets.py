@@ -89,7 +89,7 @@ def title(name: str, changed: bool) -> str:
     return f"Advanced settings ({name} preset{', edited' if changed else ''})"
 
 
-def readout(name: str, n_rows: int, dataset: str, picked: bool, changed: bool) -> str:
+def readout(name: str, n_rows: int, *, dataset: str, picked: bool, changed: bool) -> str:
     """Which preset is in force and why, in a sentence for the sidebar (markdown: ``dataset``
     must already be escaped). ``picked``: the user chose it; ``changed``: a field was edited since
     (either way it no longer follows the dataset's default)."""

@@ -53,7 +53,9 @@ class Submitting:
             if isinstance(c, SearchConfig):
                 c.validate()  # before the data loads: a bad form needs no dataset
         data = self.dataset(cfgs[0].data)
-        jobs = create_jobs(self.store, cfgs, data, comparison_id, EXECUTOR, 1)  # each budget, once
+        jobs = create_jobs(
+            self.store, cfgs, data, comparison_id=comparison_id, executor=EXECUTOR, workers=1
+        )  # each budget, once
         return self._enqueue(jobs, data, owner)
 
     def submit_search(
@@ -66,6 +68,7 @@ class Submitting:
     def submit_frontier(
         self,
         base: SearchConfig,
+        *,
         sparsities: Sequence[float],
         methods: Sequence[str],
         backbones: Sequence[str] = (),
@@ -79,8 +82,8 @@ class Submitting:
                 self.store,
                 data,
                 dataclasses.replace(base, backbone=b),
-                sparsities,
-                methods,
+                sparsities=sparsities,
+                methods=methods,
                 executor=EXECUTOR,
                 workers=1,
             )

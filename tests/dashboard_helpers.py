@@ -103,7 +103,7 @@ def fill_store(store: RunStore, data: Dataset, sparsity: float = 0.9) -> dict[st
     store.add_event(rid, "phase", {"phase": "retrain", "detail": ""})
     store.add_event(rid, "retrain_finished", {"rank": 1, "action_id": 2, "valid": metrics(0.215), "quality": 0.2,
                                               "seconds": 9.0})  # fmt: skip
-    store.add_table(rid, 2, budget, b"PK-not-a-real-table")
+    store.add_table(rid, 2, cost=budget, data=b"PK-not-a-real-table")
     result = {"valid": metrics(0.215), "test": metrics(0.225), "cost": budget, "best_action_id": 2, "seconds": 40.0}
     store.update_run(rid, status="completed", phase="done", iteration=3, result=result, started_at=now - 50,
                      finished_at=now - 10)  # fmt: skip

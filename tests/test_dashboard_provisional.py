@@ -95,8 +95,13 @@ def test_frontier_draws_provisional_points_hollow_at_validation_with_their_own_l
 
 
 def story_run(method: str, sparsity: float, r20: float, rid: str, **kw: Any) -> dict[str, Any]:
-    return run_row(run_id=rid, method=method, sparsity=sparsity, result={"valid": metrics(r20),
-                   "test": metrics(r20), "cost": 1}, **kw)  # fmt: skip
+    return run_row(
+        run_id=rid,
+        method=method,
+        sparsity=sparsity,
+        result={"valid": metrics(r20), "test": metrics(r20), "cost": 1},
+        **kw,
+    )
 
 
 def test_the_story_never_presents_a_provisional_point_as_final() -> None:
@@ -150,17 +155,19 @@ def test_presets_fill_the_form_from_the_engine_and_the_config_carries_the_rest()
 
 
 def test_the_readout_says_which_preset_and_why() -> None:
-    assert presets.readout("fast", 70839, "gowalla", False, False).startswith(
+    assert presets.readout("fast", 70839, dataset="gowalla", picked=False, changed=False).startswith(
         "Preset **fast** — the default above 10,000 rows (gowalla has 70,839): multi-fidelity"
     )
-    assert presets.readout("paper", 6835, "gowalla-mini", False, False).startswith(
+    assert presets.readout("paper", 6835, dataset="gowalla-mini", picked=False, changed=False).startswith(
         "Preset **paper** — the default up to 10,000 rows (gowalla-mini has 6,835): the paper's settings"
     )
-    picked = presets.readout("fast", 6835, "gowalla-mini", True, True)
+    picked = presets.readout("fast", 6835, dataset="gowalla-mini", picked=True, changed=True)
     assert "chosen by hand; **paper** is the default up to 10,000 rows" in picked and picked.endswith(
-        "Your edits to the advanced settings win over the preset's values.")  # fmt: skip
+        "Your edits to the advanced settings win over the preset's values."
+    )
     assert "kept because you edited its settings; **fast** is the default" in presets.readout(
-        "paper", 70839, "gowalla", False, True)  # fmt: skip
+        "paper", 70839, dataset="gowalla", picked=False, changed=True
+    )
     assert presets.title("fast", False) == "Advanced settings (fast preset)"
     assert presets.title("smoke test (seconds)", True) == "Advanced settings (smoke test (seconds) preset, edited)"
 

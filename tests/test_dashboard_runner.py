@@ -98,7 +98,7 @@ def test_several_backbones_are_one_comparison(runner: Runner) -> None:
 
 
 def test_frontier_sweep_runs_baselines_in_one_comparison(runner: Runner) -> None:
-    ids = runner.submit_frontier(tiny_config(), [0.9], ["su", "full", "pop"])
+    ids = runner.submit_frontier(tiny_config(), sparsities=[0.9], methods=["su", "full", "pop"])
     runs = [runner.store.get_run(i) for i in ids]
     assert sorted(r.method for r in runs) == ["full", "pop", "su"]
     assert len({r.comparison_id for r in runs}) == 1

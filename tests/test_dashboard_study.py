@@ -29,7 +29,7 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     folder = tmp_path_factory.mktemp("studies")
     store = RunStore(folder / "source.sqlite")
     ids = fill_store(store, load_dataset("gowalla-mini"))
-    rows = [table_row(store, store.get_run(ids[m]), m, "cpu") for m in ("bet", "su")]
+    rows = [table_row(store, store.get_run(ids[m]), method=m, device="cpu") for m in ("bet", "su")]
     store.close()
     with (folder / "table.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -139,7 +139,7 @@ def test_an_observation_reads_steps_and_widths_from_the_stored_events() -> None:
 def observation_of(
     run: RunRecord, events: list[dict[str, Any]], seconds: dict[str, float], widths: dict[int, int]
 ) -> dict[str, Any]:
-    return observed.observation(run, events, seconds, widths.__getitem__)
+    return observed.observation(run, events, seconds, width_of=widths.__getitem__)
 
 
 def test_the_observed_file_keeps_the_most_recent_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -138,7 +138,9 @@ def test_fast_search_warm_starts_its_retraining(mini: Dataset, tmp_path: Path, m
 
 
 def test_a_frontier_runs_the_references_before_bet(mini: Dataset, tmp_path: Path) -> None:
-    jobs = frontier_jobs(RunStore(tmp_path / "f.sqlite"), mini, TINY, [0.9, 0.95], ["bet", "su", "sr", "full"])
+    jobs = frontier_jobs(
+        RunStore(tmp_path / "f.sqlite"), mini, TINY, sparsities=[0.9, 0.95], methods=["bet", "su", "sr", "full"]
+    )
     methods = [(j.config.method if hasattr(j.config, "method") else "bet") for j in jobs]
     assert methods == ["full", "su", "su", "sr", "sr", "bet", "bet"]
 

@@ -55,12 +55,14 @@ def test_it_runs_jobs_in_worker_processes_with_the_local_executors_numbers(
     base = tiny_config(iterations=1)
     monkeypatch.setenv("BET_HOME", str(tmp_path / "local"))
     local = RunStore(tmp_path / "local.sqlite")
-    expected = results(local, run_frontier(local, mini, base, [0.9], ["bet", "su", "pop"], LocalExecutor()))
+    expected = results(
+        local, run_frontier(local, mini, base, sparsities=[0.9], methods=["bet", "su", "pop"], executor=LocalExecutor())
+    )
     monkeypatch.setenv("BET_HOME", str(tmp_path / "process"))  # nothing cached is shared
     store = RunStore(tmp_path / "process.sqlite")
     ex = ProcessExecutor(store)
     try:
-        rows = run_frontier(store, mini, base, [0.9], ["bet", "su", "pop"], ex)
+        rows = run_frontier(store, mini, base, sparsities=[0.9], methods=["bet", "su", "pop"], executor=ex)
         assert ex.processes[0] is not None and ex.processes[0].alive()  # they ran in its worker process
     finally:
         ex.shutdown(timeout=60)
@@ -83,7 +85,7 @@ def test_stopping_a_queued_run_and_the_exit_record_them_through_the_store(
 ) -> None:
     store = in_thread.store
     cfgs = [tiny_config(iterations=50), tiny_config(seed=1), tiny_config(seed=2)]
-    jobs = create_jobs(store, cfgs, mini, None, "process")
+    jobs = create_jobs(store, cfgs, mini, executor="process")
     first, second, third = in_thread.submit(jobs, mini)
     deadline = time.monotonic() + 120
     while store.get_run(first).status != "running":

@@ -72,7 +72,7 @@ def local_sweep(mini: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Summ
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BET_HOME", str(home))
         store = RunStore(home / "bet.sqlite")
-        rows = run_frontier(store, mini, BASE, SPARSITIES, METHODS, LocalExecutor())
+        rows = run_frontier(store, mini, BASE, sparsities=SPARSITIES, methods=METHODS, executor=LocalExecutor())
         return summary(store, rows)
 
 
@@ -109,7 +109,7 @@ def test_ray_gives_the_local_results(ray_local: Path, local_sweep: Summary, mini
             seen.append(ev)
 
     ex = RayExecutor(workers=2)
-    rows = run_frontier(store, mini, BASE, SPARSITIES, METHODS, ex, on_event)
+    rows = run_frontier(store, mini, BASE, sparsities=SPARSITIES, methods=METHODS, executor=ex, on_event=on_event)
     assert summary(store, rows) == local_sweep  # bit-identical: same seeds, other processes
     runs = [store.get_run(r["run_id"]) for r in rows]
     assert {(r.executor, r.workers, r.retries) for r in runs} == {("ray", 2, 0)}
@@ -135,7 +135,9 @@ def test_killed_worker_is_retried(ray_local: Path, local_sweep: Summary, mini: D
         elif isinstance(ev, TrainProgress) and ev.label == "su" and ev.step >= 2 and "su" not in killed:
             killed["su"] = kill_task("su lightgcn c=0.9 [")
 
-    rows = run_frontier(store, mini, BASE, [0.9], METHODS, RayExecutor(workers=2), on_event)
+    rows = run_frontier(
+        store, mini, BASE, sparsities=[0.9], methods=METHODS, executor=RayExecutor(workers=2), on_event=on_event
+    )
     assert set(killed) == {"bet", "su"}
     got = summary(store, rows)
     assert got == {k: v for k, v in local_sweep.items() if k in got}, "the same results as uninterrupted runs"
@@ -155,7 +157,7 @@ def test_gives_up_after_its_retries(ray_local: Path, mini: Dataset, clean_home: 
         if isinstance(ev, TrainProgress) and ev.step >= 2 and not killed:
             killed.append(kill_task("su lightgcn c=0.9 ["))
 
-    (run,) = RayExecutor(workers=1, max_retries=0).run(store, [job], mini, on_event)
+    (run,) = RayExecutor(workers=1, max_retries=0).run(store, [job], mini, on_event=on_event)
     assert killed and run.status == "failed" and run.retries == 0
     assert "gave up after 0 retries: its Ray worker was lost 1 time " in run.error and "WorkerCrashedError" in run.error
     assert "Traceback" not in run.error
@@ -173,7 +175,16 @@ def test_stop_cancels_and_records_stopped(ray_local: Path, mini: Dataset, clean_
             stop.set()
 
     t0 = time.monotonic()
-    rows = run_frontier(store, mini, BASE, [0.9], ["bet", "su"], RayExecutor(workers=1), on_event, stop)
+    rows = run_frontier(
+        store,
+        mini,
+        BASE,
+        sparsities=[0.9],
+        methods=["bet", "su"],
+        executor=RayExecutor(workers=1),
+        on_event=on_event,
+        stop=stop,
+    )
     assert time.monotonic() - t0 < 120
     status = {r["method"]: r["status"] for r in rows}
     # the frontier runs the references at every budget before BET, so SU has finished by then

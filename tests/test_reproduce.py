@@ -29,11 +29,11 @@ def test_interrupted_search_resumes_and_lands_in_the_table(mini: Dataset, tmp_pa
 
     first = run_search(TINY, store, data=mini, stop=stop, on_event=stop_after_two)
     assert first.status == "stopped"
-    done = _run(store, TINY, mini, threading.Event())
+    done = _run(store, TINY, mini, stop=threading.Event())
     assert done.run_id == first.run_id and done.status == "completed"
     assert len(store.list_runs()) == 1  # resumed, not started again
     # a second call reuses the completed run
-    assert _run(store, TINY, mini, threading.Event()).run_id == first.run_id
+    assert _run(store, TINY, mini, stop=threading.Event()).run_id == first.run_id
 
     phases = phase_seconds(store, done)
     assert phases["finetune"] > 0 and phases["evaluation"] > 0 and phases["retrain"] > 0 and phases["predictor"] > 0
@@ -42,7 +42,7 @@ def test_interrupted_search_resumes_and_lands_in_the_table(mini: Dataset, tmp_pa
     assert parts == pytest.approx(sum(e["seconds"] for e in evaluated))
     assert phases["baseline"] == 0
 
-    row = table_row(store, done, "bet", "cpu")
+    row = table_row(store, done, method="bet", device="cpu")
     assert row["config"] == config_hash(TINY.to_dict())
     assert 0 < float(row["recall@20"]) < 1 and row["paper_recall@20"] == ""  # mini is not a paper cell
     assert row["cost"] <= row["budget"]
@@ -74,14 +74,14 @@ def test_reproduce_path_on_cuda(mini: Dataset, tmp_path: Path) -> None:
 
     store = RunStore(tmp_path / "gpu.sqlite")
     search = dataclasses.replace(TINY, device="cuda", redraws=20)
-    run = _run(store, search, mini, threading.Event())
+    run = _run(store, search, mini, stop=threading.Event())
     assert run.status == "completed"
     su = BaselineConfig(search.data, "lightgcn", "su", 0.95, 0, "cuda", 128, search.retrain, search.pretrain)
-    base = _run(store, su, mini, threading.Event())
+    base = _run(store, su, mini, stop=threading.Event())
     assert base.status == "completed"
     table = tmp_path / "table1.csv"
     for r, m in ((run, "bet"), (base, "su")):
-        append_row(table, table_row(store, r, m, "cuda"))
+        append_row(table, table_row(store, r, method=m, device="cuda"))
     rows = read_table(table)
     assert [r["device"] for r in rows] == ["cuda", "cuda"]
     assert all(0 < float(r["recall@20"]) < 1 for r in rows)

@@ -45,7 +45,7 @@ def test_run_event_action_table_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(back.user_sizes, action.user_sizes) and np.array_equal(back.item_sizes, action.item_sizes)
     row = store.actions(rid)[0]
     assert (row["cost"], row["strategy"], row["metrics"]["recall@20"]) == (141, "greedy", 0.2)
-    store.add_table(rid, 1, 141, b"npzbytes")
+    store.add_table(rid, 1, cost=141, data=b"npzbytes")
     assert store.table(rid) == b"npzbytes"
     store.update_run(rid, status="completed", result={"test": {"recall@20": 0.3}})
     assert store.get_run(rid).result["test"]["recall@20"] == 0.3

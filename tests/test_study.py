@@ -34,7 +34,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     folder = tmp_path_factory.mktemp("study-source")
     store = RunStore(folder / "source.sqlite")
     ids = fill_store(store, load_dataset("gowalla-mini"))
-    rows = [table_row(store, store.get_run(ids[m]), m, "cpu") for m in ("bet", "su")]
+    rows = [table_row(store, store.get_run(ids[m]), method=m, device="cpu") for m in ("bet", "su")]
     rows.append({**rows[0], "run_id": "20261130-004505-46b7f4"})  # not in this store
     store.close()
     return folder / "source.sqlite", ids, [{k: "" if v is None else str(v) for k, v in r.items()} for r in rows]
@@ -42,7 +42,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
 
 def test_study_keeps_the_table_runs_and_their_references_without_packed_tables(source, tmp_path: Path) -> None:
     path, ids, rows = source
-    sel = build(path, tmp_path / "s.sqlite", rows, "s")
+    sel = build(path, tmp_path / "s.sqlite", rows=rows, name="s")
     assert set(sel.in_table) == {ids["bet"], ids["su"]}
     assert set(sel.run_ids) == {ids["bet"], ids["su"], ids["full"], ids["pop"]}  # not the failed NCF run
     assert [why for _, why in sel.left_out] == [f"not in {path}"]
@@ -64,7 +64,7 @@ def test_study_keeps_the_table_runs_and_their_references_without_packed_tables(s
 def test_numbers_equal_the_table_and_a_differing_row_is_refused(source, tmp_path: Path) -> None:
     path, ids, rows = source
     out = tmp_path / "s.sqlite"
-    build(path, out, rows, "s")
+    build(path, out, rows=rows, name="s")
     checked, problems = mismatches(RunStore(out, read_only=True), rows)
     assert checked == [ids["bet"], ids["su"]] and problems == []
     before = out.read_bytes()
@@ -73,7 +73,7 @@ def test_numbers_equal_the_table_and_a_differing_row_is_refused(source, tmp_path
         checked, problems = mismatches(RunStore(out, read_only=True), wrong)
         assert len(problems) == 1 and key in problems[0] and ids["bet"] in problems[0]
         with pytest.raises(StoreError, match="disagrees with the table"):
-            build(path, out, wrong, "s")
+            build(path, out, rows=wrong, name="s")
         assert out.read_bytes() == before  # the study in place is kept, nothing half-written beside it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]
 
@@ -81,9 +81,9 @@ def test_numbers_equal_the_table_and_a_differing_row_is_refused(source, tmp_path
 def test_nothing_to_record_and_no_study_over_its_source(source, tmp_path: Path) -> None:
     path, _, rows = source
     with pytest.raises(StoreError, match="nothing to record"):
-        build(path, tmp_path / "s.sqlite", rows[2:], "s")
+        build(path, tmp_path / "s.sqlite", rows=rows[2:], name="s")
     with pytest.raises(StoreError, match="over its source"):
-        build(path, path, rows, "s")
+        build(path, path, rows=rows, name="s")
     assert not (tmp_path / "s.sqlite").exists()
 
 

@@ -50,7 +50,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     progress = SearchProgress(base.iterations, quiet=(args.workers or 1) > 1)
     with graceful_stop() as stop:
-        rows = run_frontier(store, data, base, sparsities, methods, executor, progress, stop)
+        rows = run_frontier(
+            store, data, base, sparsities=sparsities, methods=methods, executor=executor, on_event=progress, stop=stop
+        )
     progress.close()
     if args.json:
         emit(args, rows, "")

@@ -99,7 +99,7 @@ def _stored(store: RunStore, cfg: SearchConfig | BaselineConfig, statuses: tuple
     return None
 
 
-def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, stop: Any) -> RunRecord:
+def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, *, stop: Any) -> RunRecord:
     """Complete one (cell, method): reuse a completed run, resume an interrupted search, or start."""
     if (run := _stored(store, cfg, (Status.COMPLETED,))) is not None:
         return run
@@ -108,7 +108,7 @@ def _run(store: RunStore, cfg: SearchConfig | BaselineConfig, data: Dataset, sto
         job, _ = prepare_resume(store, old.run_id, data)  # claimed; refused if the data changed
     job = job or create_job(store, cfg, data)
     progress = SearchProgress(getattr(cfg, "iterations", 0))
-    return LocalExecutor().run(store, [job], data, progress, stop)[0]
+    return LocalExecutor().run(store, [job], data, on_event=progress, stop=stop)[0]
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -139,10 +139,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                     run = _stored(store, cfg, (Status.COMPLETED,))
                     if run is None and not args.dry_run and not stop.is_set():
                         data = data or cfg.data.load()
-                        run = _run(store, cfg, data, stop)
+                        run = _run(store, cfg, data, stop=stop)
                     status = run.status if run is not None else "not run"
                     if run is not None and status == Status.COMPLETED:
-                        append_row(args.table, table_row(store, run, m, device))
+                        append_row(args.table, table_row(store, run, method=m, device=device))
                     test = ((run.result if run is not None else None) or {}).get("test") or {}
                     ours = {k: test.get(k) for k in COLUMNS}
                 rows.append(

@@ -131,7 +131,7 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
 
 
 def search_config(
-    args: argparse.Namespace, sparsity: float, data: DataSpec | None = None, backbone: str | None = None
+    args: argparse.Namespace, sparsity: float, *, data: DataSpec | None = None, backbone: str | None = None
 ) -> SearchConfig:
     """The frozen search configuration from the command line (``data``/``backbone`` override)."""
     if data is None:
@@ -226,7 +226,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         assert isinstance(job.config, SearchConfig)  # resume_job refuses baselines
         progress, t0 = SearchProgress(job.config.iterations), time.perf_counter()
         with graceful_stop() as stop:
-            run = record(store, job, job_events(job, data, stop), progress, stop)
+            run = record(store, job, job_events(job, data, stop), on_event=progress, stop=stop)
     else:
         if args.sparsity is None:
             raise ConfigError("--sparsity C is required (e.g. 0.9 keeps 10% of the table)")

@@ -34,6 +34,7 @@ class Executor(Protocol):
         store: RunStore,
         jobs: Sequence[Job],
         data: Dataset | None = None,
+        *,
         on_event: Listener | None = None,
         stop: threading.Event | None = None,
     ) -> list[RunRecord]: ...
@@ -61,13 +62,19 @@ class LocalExecutor:
         self.workers = workers
 
     def _one(
-        self, store: RunStore, job: Job, data: Dataset | None, on_event: Listener | None, stop: threading.Event | None
+        self,
+        store: RunStore,
+        job: Job,
+        data: Dataset | None,
+        *,
+        on_event: Listener | None,
+        stop: threading.Event | None,
     ) -> RunRecord:
         own = threading.Event()  # this job's stop: set by the shared one or by a stop request
         if stop is not None and stop.is_set():
             own.set()
         try:
-            return record(store, job, _watching(job_events(job, data, own), stop, own), on_event, own)
+            return record(store, job, _watching(job_events(job, data, own), stop, own), on_event=on_event, stop=own)
         except (BetError, RuntimeError, ValueError, ArithmeticError):  # recorded on the run
             return store.get_run(job.run_id)
 
@@ -76,15 +83,16 @@ class LocalExecutor:
         store: RunStore,
         jobs: Sequence[Job],
         data: Dataset | None = None,
+        *,
         on_event: Listener | None = None,
         stop: threading.Event | None = None,
     ) -> list[RunRecord]:
         if self.workers == 1 or len(jobs) <= 1:
-            return [self._one(store, j, data, on_event, stop) for j in jobs]
+            return [self._one(store, j, data, on_event=on_event, stop=stop) for j in jobs]
         concurrent(+1)
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="bet-job") as pool:
-                futures = [pool.submit(self._one, store, j, data, on_event, stop) for j in jobs]
+                futures = [pool.submit(self._one, store, j, data, on_event=on_event, stop=stop) for j in jobs]
                 return [f.result() for f in futures]
         finally:
             concurrent(-1)

@@ -54,7 +54,7 @@ def server_stopped_queued(executor: str) -> str:
     return f"the {executor} server stopped before this queued run started"
 
 
-def record_interrupted(store: RunStore, running: list[str], queued: list[str], executor: str) -> list[str]:
+def record_interrupted(store: RunStore, *, running: list[str], queued: list[str], executor: str) -> list[str]:
     """The executor's process is stopping: record its running and queued runs ``interrupted``
     (resumable), saying why. Returns the ids recorded."""
     done = []

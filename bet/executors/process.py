@@ -86,6 +86,7 @@ class ProcessExecutor:
         store: RunStore,
         jobs: Sequence[Job],
         data: Dataset | None = None,
+        *,
         on_event: Listener | None = None,
         stop: threading.Event | None = None,
     ) -> list[RunRecord]:
@@ -195,7 +196,9 @@ class ProcessExecutor:
                 w.kill()
         for t in self._threads:
             t.join(timeout)
-        return interrupted.record_interrupted(self.store, [t.job.run_id for t in active], queued, self.name)
+        return interrupted.record_interrupted(
+            self.store, running=[t.job.run_id for t in active], queued=queued, executor=self.name
+        )
 
     # -- workers ---------------------------------------------------------------------------
     def _work(self, worker: Worker | None) -> None:
@@ -217,7 +220,7 @@ class ProcessExecutor:
                 task = self._queue.popleft()
                 self._active[task.job.run_id] = task
             try:
-                execute(self.store, task, worker, self._exiting)
+                execute(self.store, task, worker, exiting=self._exiting)
             except Exception as exc:  # noqa: BLE001 — record() already stored it on the run as failed
                 self.failures[task.job.run_id] = f"{type(exc).__name__}: {exc}"
                 log.warning("run %s failed: %s", task.job.run_id, exc)

@@ -70,7 +70,7 @@ class Worker:
         child.close()
         self._conn = parent
 
-    def run(self, store_path: str | Path, job: Job, data: Dataset | None, stop: threading.Event) -> None:
+    def run(self, store_path: str | Path, job: Job, data: Dataset | None, *, stop: threading.Event) -> None:
         """Execute ``job`` in the child and wait for it; ``stop`` set meanwhile stops it within a
         training step. Raises :class:`WorkerError` when the job failed or the child died."""
         self.start()
@@ -144,7 +144,7 @@ class Task:
     submitted_at: float = field(default_factory=time.time)
 
 
-def execute(store: RunStore, task: Task, worker: Worker | None, exiting: threading.Event | None = None) -> None:
+def execute(store: RunStore, task: Task, worker: Worker | None, *, exiting: threading.Event | None = None) -> None:
     """Run ``task`` in ``worker`` (None: in this thread); raises what the run failed with. A worker
     that dies once ``exiting`` is set was ended by the executor's exit: the run is not failed (the
     executor records it interrupted)."""
@@ -152,7 +152,7 @@ def execute(store: RunStore, task: Task, worker: Worker | None, exiting: threadi
         record(store, task.job, job_events(task.job, task.data, task.stop), stop=task.stop)
         return
     try:
-        worker.run(store.path, task.job, task.data, task.stop)
+        worker.run(store.path, task.job, task.data, stop=task.stop)
     except WorkerError as exc:  # a dead worker leaves the run unfinished: record why
         if exiting is not None and exiting.is_set():
             return

@@ -78,6 +78,7 @@ class RayExecutor(RayConnection):
         store: RunStore,
         jobs: Sequence[Job],
         data: Dataset | None = None,
+        *,
         on_event: Listener | None = None,
         stop: threading.Event | None = None,
     ) -> list[RunRecord]:
@@ -98,7 +99,9 @@ class RayExecutor(RayConnection):
             for job in jobs:
                 store.update_run(job.run_id, executor=self.name, workers=self.workers)
             with ThreadPoolExecutor(min(self.workers, len(jobs)), thread_name_prefix="bet-ray") as pool:
-                futures = [pool.submit(self._one, store, j, refs[j.config.data], on_event, stop) for j in jobs]
+                futures = [
+                    pool.submit(self._one, store, j, refs[j.config.data], on_event=on_event, stop=stop) for j in jobs
+                ]
                 try:
                     return [f.result() for f in futures]
                 except BaseException:  # Ctrl-C twice, or a bug: cancel what runs, then let it propagate
@@ -122,17 +125,17 @@ class RayExecutor(RayConnection):
         return refs
 
     def _one(
-        self, store: RunStore, job: Job, data_ref: Any, on_event: Listener | None, stop: threading.Event | None
+        self, store: RunStore, job: Job, data_ref: Any, *, on_event: Listener | None, stop: threading.Event | None
     ) -> RunRecord:
         try:
-            return record(store, job, self._events(store, job, data_ref, stop), on_event)
+            return record(store, job, self._events(store, job, data_ref, stop=stop), on_event=on_event)
         except (BetError, RuntimeError, ValueError, ArithmeticError, rex.RayError):  # recorded on the run
             return store.get_run(job.run_id)
 
     def _stopping(self, stop: threading.Event | None) -> bool:
         return self._abort.is_set() or (stop is not None and stop.is_set())
 
-    def _events(self, store: RunStore, job: Job, data_ref: Any, stop: threading.Event | None) -> Iterator[Event]:
+    def _events(self, store: RunStore, job: Job, data_ref: Any, *, stop: threading.Event | None) -> Iterator[Event]:
         """The job's events from its task; a lost worker resubmits it (resuming a search)."""
         if isinstance(data_ref, BaseException):
             raise data_ref

@@ -155,7 +155,7 @@ def render(
         title = f"BET Studio report — {len(runs)} runs" + (f", comparison {comparison}" if comparison else "")
         sub = ", ".join(sorted({f"{public_name(r.dataset)} · {r.backbone}" for r in runs}))
     if len(runs) == 1:
-        parts = [run_section(ctx, runs[0], generated, frontiers(runs, ctx.runs, "h3"))]
+        parts = [run_section(ctx, runs[0], generated, frontier=frontiers(runs, ctx.runs, "h3"))]
     else:
         parts = [overview(runs), frontiers(runs, ctx.runs)] + [run_section(ctx, r, generated) for r in runs]
     return document(title, sub, parts)

@@ -46,7 +46,11 @@ def num(value: float | int | None, spec: str = ".4f") -> str:
 
 
 def table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = (), highlight: Sequence[bool] = ()
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    numeric: Sequence[int] = (),
+    highlight: Sequence[bool] = (),
 ) -> Html:
     """A table; cells are escaped unless :class:`Html`; ``numeric`` columns are right-aligned."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)

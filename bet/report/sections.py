@@ -178,7 +178,7 @@ def sizes(run: RunRecord, row: dict[str, Any] | None, action: Action | None) -> 
     )
 
 
-def provenance(ctx: Context, run: RunRecord, data: Dataset | None, generated: float) -> str:
+def provenance(ctx: Context, run: RunRecord, data: Dataset | None, *, generated: float) -> str:
     spec = run.data_spec
     pre = ctx.store.events(run.run_id, kinds=("pretrain_finished",))
     pairs: list[tuple[str, Any]] = [
@@ -223,7 +223,7 @@ def provenance(ctx: Context, run: RunRecord, data: Dataset | None, generated: fl
     return "<h3>Provenance</h3>" + kv(pairs)
 
 
-def run_section(ctx: Context, run: RunRecord, generated: float, frontier: str = "") -> str:
+def run_section(ctx: Context, run: RunRecord, generated: float, *, frontier: str = "") -> str:
     actions = ctx.store.actions(run.run_id)
     row = best_action(actions, run)
     action = ctx.store.action(run.run_id, row["action_id"]) if row is not None else None
@@ -239,7 +239,7 @@ def run_section(ctx: Context, run: RunRecord, generated: float, frontier: str = 
         + results(run, refs)
         + frontier
         + sizes(run, row, action)
-        + search_story(ctx, run, actions, row, action, data)
-        + provenance(ctx, run, data, generated)
+        + search_story(ctx, run, actions, row=row, action=action, data=data)
+        + provenance(ctx, run, data, generated=generated)
         + "</section>"
     )

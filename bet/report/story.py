@@ -20,6 +20,7 @@ def search_story(
     ctx: Context,
     run: RunRecord,
     actions: list[dict[str, Any]],
+    *,
     row: dict[str, Any] | None,
     action: Action | None,
     data: Dataset | None,

@@ -253,7 +253,7 @@ class RunStore(StoreReader):
             ),
         )
 
-    def add_table(self, run_id: str, action_id: int | None, cost: int, data: bytes) -> None:
+    def add_table(self, run_id: str, action_id: int | None, *, cost: int, data: bytes) -> None:
         self._write("INSERT OR REPLACE INTO tables VALUES (?,?,?,?)", (run_id, action_id, cost, data))
 
     def delete_run(self, run_id: str) -> None:

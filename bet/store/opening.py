@@ -105,7 +105,7 @@ def probe(path: Path, timeout: float) -> tuple[int, bool]:
     raise _not_a_store(path, str(error))
 
 
-def _open(path: Path, timeout: float, read_only: bool, immutable: bool) -> sqlite3.Connection:
+def _open(path: Path, *, timeout: float, read_only: bool, immutable: bool) -> sqlite3.Connection:
     if read_only:
         conn = sqlite3.connect(
             uri(path, immutable), uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
@@ -130,11 +130,11 @@ def _open(path: Path, timeout: float, read_only: bool, immutable: bool) -> sqlit
 TRANSIENT_TRIES = 5
 
 
-def connect(path: Path, timeout: float, read_only: bool, immutable: bool) -> sqlite3.Connection:
+def connect(path: Path, *, timeout: float, read_only: bool, immutable: bool) -> sqlite3.Connection:
     """A connection: read-only as probed, or a writer's (WAL, normal sync) on a checked file."""
     for attempt in range(TRANSIENT_TRIES):
         try:
-            conn = _open(path, timeout, read_only, immutable)
+            conn = _open(path, timeout=timeout, read_only=read_only, immutable=immutable)
             break
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc):

@@ -86,7 +86,7 @@ class StoreReader:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path, self.timeout, self.read_only, self._immutable)
+            conn = connect(self.path, timeout=self.timeout, read_only=self.read_only, immutable=self._immutable)
             self._local.conn = conn
         return conn
 

@@ -29,7 +29,7 @@ class Recorder:
     fields, at most a few writes a second), evaluated actions with their sizes, the packed table,
     the final result."""
 
-    def __init__(self, store: RunStore, run_id: str, min_interval: float = 0.5, stop: threading.Event | None = None):
+    def __init__(self, store: RunStore, run_id: str, *, min_interval: float = 0.5, stop: threading.Event | None = None):
         self.store, self.run_id, self.min_interval, self.stop = store, run_id, min_interval, stop
         self._last = 0.0
         self.final: RunFinished | None = None
@@ -46,7 +46,7 @@ class Recorder:
             if ev.valid is None:
                 return
         if isinstance(ev, TablePacked):
-            store.add_table(rid, ev.action_id, ev.cost, ev.data)
+            store.add_table(rid, ev.action_id, cost=ev.cost, data=ev.data)
             return
         store.add_event(rid, ev.kind, to_dict(ev))
         if isinstance(ev, PhaseChanged):

@@ -46,7 +46,12 @@ def page() -> None:
         by_backbone = len(chosen) > 1 and t2.toggle("Colour by backbone", key="fr_by_backbone")
         active = state.any_active(rows)
         st.fragment(run_every=state.POLL if active else None)(chart)(
-            dataset, tuple(chosen), metric, x, "backbone" if by_backbone else "method", log_x
+            dataset,
+            tuple(chosen),
+            metric=metric,
+            x=x,
+            color_by="backbone" if by_backbone else "method",
+            log_x=log_x,
         )
     sweep()
 
@@ -55,7 +60,7 @@ def _picked_log() -> None:
     st.session_state["_fr_log_picked"] = True
 
 
-def chart(dataset: str, backbones: tuple[str, ...], metric: str, x: str, color_by: str, log_x: bool) -> None:
+def chart(dataset: str, backbones: tuple[str, ...], *, metric: str, x: str, color_by: str, log_x: bool) -> None:
     rows = [r for r in state.runs() if r.dataset == dataset and r.backbone in backbones]
     points = queries.frontier_points(rows, metric)
     pending = provisional.of_runs(state.store(), rows, metric)
@@ -141,15 +146,17 @@ def sweep() -> None:
         )
         go = st.form_submit_button("Run the sweep", type="primary")
     if go:
-        submit_sweep(cfg, text, methods, backbones)
+        submit_sweep(cfg, text, methods=methods, backbones=backbones)
 
 
-def submit_sweep(cfg: Any, text: str, methods: list[str], backbones: list[str]) -> None:
+def submit_sweep(cfg: Any, text: str, *, methods: list[str], backbones: list[str]) -> None:
     try:
         sparsities = settings.parse_sparsities(text)
         if not methods or not backbones:
             raise ValueError("pick at least one method and one backbone")
-        ids = state.runner().submit_frontier(cfg, sparsities, methods, backbones, owner=state.me())
+        ids = state.runner().submit_frontier(
+            cfg, sparsities=sparsities, methods=methods, backbones=backbones, owner=state.me()
+        )
     except (BetError, ValueError) as exc:
         st.error(f"Cannot run this sweep: {settings.shown(str(exc))}")
         return

@@ -21,7 +21,7 @@ def events(run_id: str) -> Feed:
     return feed_for(feeds, run_id, state.store())
 
 
-def figure(run_id: str, name: str, depends_on: Hashable, build: Callable[[], Any]) -> Any:
+def figure(run_id: str, name: str, *, depends_on: Hashable, build: Callable[[], Any]) -> Any:
     """The figure ``name`` of a run, rebuilt only when ``depends_on`` (what it shows) changed."""
     return memo.get((str(state.store().path), run_id, name, depends_on), build)
 
@@ -42,7 +42,7 @@ def search_charts(run: RunRecord, actions: list[dict[str, Any]]) -> None:
             pick = st.number_input("Rankings of iteration (0 = latest)", 0, max(1, run.iterations), 0, key="rank_iter")
             chosen = next((e for e in ranked if e["iteration"] == pick), ranked[-1])
             with st.container(key="chart-rankings"):
-                fig = figure(rid, "rankings", chosen["seq"], lambda: charts.ranking_figure(chosen))
+                fig = figure(rid, "rankings", depends_on=chosen["seq"], build=lambda: charts.ranking_figure(chosen))
                 st.plotly_chart(fig, key="fig-rankings")
         else:
             st.info("The predictor's rankings appear once the search phase starts (after pretraining).")
@@ -50,17 +50,20 @@ def search_charts(run: RunRecord, actions: list[dict[str, Any]]) -> None:
         if actions:
             with st.container(key="chart-pred-actual"):
                 fig = figure(
-                    rid, "pred-actual", actions_key(actions), lambda: charts.predicted_vs_actual_figure(actions)
+                    rid,
+                    "pred-actual",
+                    depends_on=actions_key(actions),
+                    build=lambda: charts.predicted_vs_actual_figure(actions),
                 )
                 st.plotly_chart(fig, key="fig-pred-actual")
     if updates or actions:
         left, right = st.columns(2)
         with left, st.container(key="chart-spearman"):
-            fig = figure(rid, "spearman", len(updates), lambda: charts.spearman_figure(updates))
+            fig = figure(rid, "spearman", depends_on=len(updates), build=lambda: charts.spearman_figure(updates))
             st.plotly_chart(fig, key="fig-spearman")
             st.caption(spearman_note(actions))
         with right, st.container(key="chart-fitness"):
-            fig = figure(rid, "fitness", actions_key(actions), lambda: charts.fitness_figure(actions))
+            fig = figure(rid, "fitness", depends_on=actions_key(actions), build=lambda: charts.fitness_figure(actions))
             st.plotly_chart(fig, key="fig-fitness")
 
 
@@ -101,8 +104,8 @@ def sizes_charts(run: RunRecord, actions: list[dict[str, Any]]) -> None:
         fig = figure(
             rid,
             "sizes",
-            key,
-            lambda: charts.size_histogram_figure(
+            depends_on=key,
+            build=lambda: charts.size_histogram_figure(
                 action.user_sizes, action.item_sizes, uniform=uniform, d_max=d_max, title=title
             ),
         )
@@ -113,8 +116,8 @@ def sizes_charts(run: RunRecord, actions: list[dict[str, Any]]) -> None:
             fig = figure(
                 rid,
                 "size-freq",
-                key,
-                lambda: charts.size_frequency_figure(
+                depends_on=key,
+                build=lambda: charts.size_frequency_figure(
                     user_sizes=action.user_sizes,
                     user_freq=data.user_freq,
                     item_sizes=action.item_sizes,

@@ -73,7 +73,11 @@ def _follow_dataset(sb: Any, data: Dataset) -> None:
         s["preset"] = want
         s.update(presets.FORM[want])
     with sb.container(key="preset-readout"):
-        st.caption(presets.readout(s["preset"], data.n_rows, md(data.name), s["_preset_picked"], _edited()))
+        st.caption(
+            presets.readout(
+                s["preset"], data.n_rows, dataset=md(data.name), picked=s["_preset_picked"], changed=_edited()
+            )
+        )
 
 
 def _advanced(sb: Any) -> None:
@@ -225,7 +229,7 @@ def _queue_status(was_busy: bool) -> None:
             st.rerun(scope="app")
 
 
-def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, live_page: Any) -> None:
+def _start(top: Any, cfg: SearchConfig | None, data: Dataset | None, *, live_page: Any) -> None:
     """The Start button and what it would start (drawn at the top of the sidebar)."""
     reason = state.read_only_reason()
     if top.button(
@@ -285,7 +289,7 @@ def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None
     st.session_state.pop("_memory_error", None)
     cfg = _config(sb, spec, data) if spec is not None and data is not None else None
     st.session_state["setup_config"] = cfg
-    _start(top, cfg, data, live_page)
+    _start(top, cfg, data, live_page=live_page)
     if cfg is not None and data is not None:
         estimate = functools.partial(_estimate, top, cfg, data)
         later.append(estimate) if later is not None else estimate()
