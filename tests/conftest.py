@@ -76,8 +76,24 @@ def write_file(tmp_path: Path) -> WriteFile:
     return write
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Without pytest-xdist (``-p no:xdist``, or not installed), accept pyproject's
+    ``--numprocesses=2 --dist=loadgroup`` and run every test in this one process."""
+    if pluginmanager.has_plugin("xdist"):
+        return
+    parser.addoption("--numprocesses", default=None, help="ignored: pytest-xdist is not loaded")
+    parser.addoption("--dist", default="no", help="ignored: pytest-xdist is not loaded")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``@pytest.mark.gpu`` tests need CUDA: skipped (with the reason shown) where there is none."""
+    """Every test file runs whole on one xdist worker (its module fixtures are built once, its
+    tests run in their order) unless its tests name an ``xdist_group`` of their own (tests that
+    share a resource: a Ray cluster). ``@pytest.mark.gpu`` tests need CUDA: skipped (with the reason
+    shown) where there is none."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
     import torch
 
     if torch.cuda.is_available():

@@ -14,6 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from tests.cli_helpers import run_main
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINE = 400  # characters: a one-line error, never a flood
 
@@ -54,6 +58,17 @@ def run_bet(*args: str, home: Path, env: dict[str, str] | None = None, timeout: 
             proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), seconds,
             usage.ru_maxrss / 1024,
         )  # fmt: skip
+
+
+def run_in_process(capsys: pytest.CaptureFixture[str], *args: str, home: Path) -> Ran:
+    """``bet.cli.main(ARGS)`` in this process with ``BET_HOME=home``: the command line's parser and
+    error handling without a Python start and a torch import (no child: ``peak_mb`` is nan)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BET_HOME", str(home))
+        t0 = time.monotonic()
+        proc = run_main(capsys, *args)
+        seconds = time.monotonic() - t0
+    return Ran(proc.returncode, proc.stdout, proc.stderr, seconds, float("nan"))
 
 
 def assert_one_line_error(ran: Ran, *fragments: str) -> str:

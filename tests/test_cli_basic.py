@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bet.budget import budget_for
-from bet.cli import main
+from tests.cli_helpers import run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNT_KEYS = {"name", "users", "items", "interactions", "train", "valid", "test", "format"}
@@ -87,16 +87,6 @@ def test_missing_dataset_path(bet_home: Path, tmp_path: Path) -> None:
 
 
 # --- in-process (same parser and error handling, without a torch import per case) ---------------
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``bet.cli.main(args)`` with argparse's exits caught, as a CompletedProcess."""
-    try:
-        rc = main(list(args))
-    except SystemExit as exc:
-        rc = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(["python", "-m", "bet", *args], rc, captured.out, captured.err)
 
 
 def test_bad_line_in_user_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from bet.cli import build_parser
 from bet.config import LIMITS, SearchConfig
 from bet.store import RunStore
-from tests.hostile_helpers import Ran, assert_one_line_error, run_bet
+from tests.hostile_helpers import Ran, assert_one_line_error, run_bet, run_in_process
 from tests.test_hostile_inputs import make_store
 
 
@@ -226,46 +226,51 @@ def test_paper_settings_are_within_the_bounds() -> None:
     SearchConfig(redraws=20, iterations=50, candidates=100, retrain_top=5, finetune_epochs=15).validate()
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["search", "--redraws", "1000000000"], "--redraws must be in [0, 1000], got 1000000000"),
-        (["search", "--fitness-users", "0"], "--fitness-users must be a fraction in (0, 1], got 0.0"),
-        (["search", "-T", "100000"], "-T/--iterations must be in [1, 10000], got 100000"),
-        (["search", "-m", "0"], "-m/--candidates must be in [1, 10000], got 0"),
-        (["search", "--finetune-epochs", "100000"], "--finetune-epochs must be in [1, 1000]"),
-        (["search", "--finetune-steps", "0"], "--finetune-steps must be in [1, 1000000], got 0"),
-        (["search", "--retrain-top", "5000"], "--retrain-top must be in [1, 1000]"),
-        (["search", "-q", "100000"], "-q/--parallel-candidates must be in [1, 1000]"),
-        (["search", "--pretrain-epochs", "0"], "--pretrain-epochs must be in [1, 10000]"),
-        (["search", "--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
-        (["search", "--seed", str(2**70)], "got 1180591620717411303424"),
-        (["search", "--seed", str(10**400)], "got 10000000000"),
-        (["search", "--split-seed", "-5"], "--split-seed must be in [0, 4294967295]"),
-        (["search", "--d-max", "0"], "--d-max must be in [1, 4096], got 0"),
-        (["sample", "--count", "10000000", "--out", "x.npz"], "--count must be in [1, 1000000]"),
-        (["sample", "--redraws", "-1", "--out", "x.npz"], "--redraws must be in [0, 1000], got -1"),
-        (["train", "--backbone", "pop", "--epochs", "0"], "--epochs must be in [1, 10000], got 0"),
-        (["train", "--backbone", "pop", "--patience", "-1"], "--patience must be in [0, 1000], got -1"),
-        (["frontier", "--sparsities", "0.9", "--workers", "10000"], "--workers must be in [1, 256], got 10000"),
-        (["frontier", "--sparsities", ",".join(f"{0.5 + i * 1e-5:.5f}" for i in range(10_000))],
-         "--sparsities lists 10,000 values; at most 100"),
-        (["frontier", "--sparsities", "0.9,0.8,0.9"], "--sparsities lists 0.9 twice"),
-        (["frontier", "--sparsities", "0.5," * 5000 + "abc"], "--sparsities: expected comma-separated numbers"),
-        (["frontier", "--sparsities", "nan"], "--sparsities must each be in (0, 1), got nan"),
-        (["frontier", "--sparsities", "0.9,inf"], "--sparsities must each be in (0, 1), got inf"),
-        (["frontier", "--sparsities", "0.9", "--methods", "bet,magic"], "--methods: unknown 'magic'"),
-        (["frontier", "--sparsities", "0.9", "--methods", "su,su"], "--methods lists 'su' twice"),
-        (["info", "--min-rating", "nan"], "--min-rating must be a finite number"),
-    ],
-)  # fmt: skip
-def test_out_of_bounds_option(args: list[str], message: str, home: Path, tmp_path: Path) -> None:
+OUT_OF_BOUNDS = [
+    (["search", "--redraws", "1000000000"], "--redraws must be in [0, 1000], got 1000000000"),
+    (["search", "--fitness-users", "0"], "--fitness-users must be a fraction in (0, 1], got 0.0"),
+    (["search", "-T", "100000"], "-T/--iterations must be in [1, 10000], got 100000"),
+    (["search", "-m", "0"], "-m/--candidates must be in [1, 10000], got 0"),
+    (["search", "--finetune-epochs", "100000"], "--finetune-epochs must be in [1, 1000]"),
+    (["search", "--finetune-steps", "0"], "--finetune-steps must be in [1, 1000000], got 0"),
+    (["search", "--retrain-top", "5000"], "--retrain-top must be in [1, 1000]"),
+    (["search", "-q", "100000"], "-q/--parallel-candidates must be in [1, 1000]"),
+    (["search", "--pretrain-epochs", "0"], "--pretrain-epochs must be in [1, 10000]"),
+    (["search", "--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
+    (["search", "--seed", str(2**70)], "got 1180591620717411303424"),
+    (["search", "--seed", str(10**400)], "got 10000000000"),
+    (["search", "--split-seed", "-5"], "--split-seed must be in [0, 4294967295]"),
+    (["search", "--d-max", "0"], "--d-max must be in [1, 4096], got 0"),
+    (["sample", "--count", "10000000", "--out", "x.npz"], "--count must be in [1, 1000000]"),
+    (["sample", "--redraws", "-1", "--out", "x.npz"], "--redraws must be in [0, 1000], got -1"),
+    (["train", "--backbone", "pop", "--epochs", "0"], "--epochs must be in [1, 10000], got 0"),
+    (["train", "--backbone", "pop", "--patience", "-1"], "--patience must be in [0, 1000], got -1"),
+    (["frontier", "--sparsities", "0.9", "--workers", "10000"], "--workers must be in [1, 256], got 10000"),
+    (["frontier", "--sparsities", ",".join(f"{0.5 + i * 1e-5:.5f}" for i in range(10_000))],
+     "--sparsities lists 10,000 values; at most 100"),
+    (["frontier", "--sparsities", "0.9,0.8,0.9"], "--sparsities lists 0.9 twice"),
+    (["frontier", "--sparsities", "0.5," * 5000 + "abc"], "--sparsities: expected comma-separated numbers"),
+    (["frontier", "--sparsities", "nan"], "--sparsities must each be in (0, 1), got nan"),
+    (["frontier", "--sparsities", "0.9,inf"], "--sparsities must each be in (0, 1), got inf"),
+    (["frontier", "--sparsities", "0.9", "--methods", "bet,magic"], "--methods: unknown 'magic'"),
+    (["frontier", "--sparsities", "0.9", "--methods", "su,su"], "--methods lists 'su' twice"),
+    (["info", "--min-rating", "nan"], "--min-rating must be a finite number"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "message"), OUT_OF_BOUNDS)
+def test_out_of_bounds_option(
+    args: list[str], message: str, home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     command, rest = args[0], args[1:]
     if command in ("search", "sample"):
         rest = ["--sparsity", "0.9", *rest]
     if command in ("search", "frontier"):
         rest = [*rest, "--store", str(tmp_path / "s.sqlite")]
-    ran = run_bet(command, *rest, home=home, timeout=120)
+    if (args, message) == OUT_OF_BOUNDS[0]:  # once through a real process
+        ran = run_bet(command, *rest, home=home, timeout=120)
+    else:  # the rest in-process (the same parser and checks): a Python and torch start saved each
+        ran = run_in_process(capsys, command, *rest, home=home)
     assert_one_line_error(ran, message)
     assert ran.seconds < 60  # refused at once, not after running a while
     assert not (tmp_path / "s.sqlite").exists()

@@ -33,7 +33,7 @@ from bet.runs import create_job  # noqa: E402
 from bet.store import RunStore  # noqa: E402
 from tests.proc_helpers import cmdline, descendants, kill_task  # noqa: E402
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time
 
 TINY_PRETRAIN = dataclasses.replace(config.PRETRAIN, epochs=4)
 TINY_TRAIN = dataclasses.replace(config.RETRAIN, epochs=4)

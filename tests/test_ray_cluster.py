@@ -27,7 +27,7 @@ from bet.store import RunStore  # noqa: E402
 from tests.proc_helpers import free_port, wait_port  # noqa: E402
 from tests.ray_helpers import ROOT, bet_cli  # noqa: E402
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time
 
 
 # --- an unreachable cluster -----------------------------------------------------------------

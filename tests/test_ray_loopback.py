@@ -19,7 +19,7 @@ from bet.executors.ray_local import is_loopback
 from tests.proc_helpers import cmdline, descendants
 from tests.ray_helpers import ROOT
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time
 
 
 def _hex_address(text: str) -> str:
