@@ -16,6 +16,7 @@ import pytest
 
 from bet.cli import build_parser
 from bet.config import LIMITS, SearchConfig
+from bet.errors import shorten
 from bet.store import RunStore
 from tests.hostile_helpers import Ran, assert_one_line_error, run_bet, run_in_process
 from tests.test_hostile_inputs import make_store
@@ -80,7 +81,7 @@ def test_a_store_named_with_store_is_protected_too(tmp_path: Path, home: Path) -
     rid = make_store(store)
     before = digest(store)
     ran = export(rid, store, home, "--store", str(store))
-    assert_one_line_error(ran, f"--out {store} is the run store")
+    assert_one_line_error(ran, f"--out {shorten(str(store), quote=False)} is the run store")  # as messages show paths
     assert digest(store) == before
 
 
@@ -149,7 +150,7 @@ def test_full_disk_keeps_the_old_file(full_disk: Path, home: Path, tmp_path: Pat
     out.write_text("the previous export\n")
     (full_disk / "filler").write_bytes(b"\0" * 60 * 1024)  # with run.json's page: the disk is full
     ran = run_bet("export", "--run", rid, "--format", "json", "--store", str(store), "--out", str(out), home=home)
-    assert_one_line_error(ran, f"cannot write --out {out}", "No space left on device")
+    assert_one_line_error(ran, f"cannot write --out {shorten(str(out), quote=False)}", "No space left on device")
     assert out.read_text() == "the previous export\n"
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler", "run.json"]
 
