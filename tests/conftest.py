@@ -20,8 +20,24 @@ if str(ROOT) not in sys.path:  # `pytest` without `python -m` does not put the r
 _HOME = tempfile.mkdtemp(prefix="bet-test-home-")
 os.environ["BET_HOME"] = _HOME
 
+#: An xdist worker with a core or less to itself runs torch, and bet's evaluation and sparse
+#: propagation, on one thread, and so do the processes it starts: two threads in each of two
+#: workers oversubscribed the 2-core machine (8 test files on 2 workers: 203-222 s pinned, 339-532 s
+#: not). Tests of the two-thread paths set their thread counts themselves.
+ONE_THREAD = bool(os.environ.get("PYTEST_XDIST_WORKER")) and (os.cpu_count() or 1) <= int(
+    os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+)
+if ONE_THREAD:
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "BET_EVAL_THREADS", "BET_SPMM_THREADS"):
+        os.environ.setdefault(_name, "1")
+
 from bet.data import Dataset, load_dataset  # noqa: E402  (must come after BET_HOME is set)
 from tests.ray_helpers import clean_home, ray_head  # noqa: E402, F401  (fixtures for every test module)
+
+if ONE_THREAD:
+    import torch
+
+    torch.set_num_threads(1)
 
 WriteFile = Callable[..., Path]
 

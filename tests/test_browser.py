@@ -18,7 +18,7 @@ from browser_helpers import ROOT, dashboard, launch, nav, require_chromium, trac
 
 SHOTS = ROOT / "tests" / "screenshots"
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(600)]
 
 require_chromium()
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from browser_helpers import dashboard, launch, nav, require_chromium
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(600)]
 
 require_chromium()
 

@@ -30,7 +30,7 @@ AXIS_JS = "el => [el._fullLayout.xaxis.type, el._fullLayout.xaxis.ticktext || []
 #: Each trace of a chart as the browser holds it: [name, number of points, y values].
 Y_JS = "el => (el._fullData || []).map(t => [t.name, (t.y && t.y.length) || 0, Array.from(t.y || [])])"
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(420)]
 
 require_chromium()
 

@@ -27,7 +27,7 @@ LABEL = "finetuned, not yet retrained"
 #: Each trace of a chart: [name, number of points, marker symbol].
 SYMBOLS_JS = "el => (el._fullData || []).map(t => [t.name, (t.x && t.x.length) || 0, t.marker && t.marker.symbol])"
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(300)]
 
 require_chromium()
 

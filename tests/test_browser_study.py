@@ -22,7 +22,7 @@ SHOTS = ROOT / "tests" / "screenshots"
 STUDIES = Path(os.environ.get("BET_STUDIES_DIR") or ROOT / "assets" / "studies")
 STUDY = STUDIES / "gowalla-full.sqlite"
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(300)]
 
 require_chromium()
 if not STUDY.exists():

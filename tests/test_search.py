@@ -194,6 +194,8 @@ def test_thread_counts_do_not_change_results(mini: Dataset, tmp_path: Path, monk
     rows, so a run is bit for bit the same on one thread."""
     cfg = dataclasses.replace(TINY, iterations=2, retrain_top=1)
     store = RunStore(tmp_path / "s.sqlite")
+    monkeypatch.setenv("BET_SPMM_THREADS", "2")
+    monkeypatch.setenv("BET_EVAL_THREADS", "2")
     two = run_search(cfg, store, data=mini)
     monkeypatch.setenv("BET_SPMM_THREADS", "1")
     monkeypatch.setenv("BET_EVAL_THREADS", "1")
