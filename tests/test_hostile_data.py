@@ -83,7 +83,7 @@ REFUSED = [  # (file name, content, what the message says after the path)
     ("extra.csv", "user,item\n\n1,2\n3,4,zz\n", [":4: line has 3 columns", "expected 2"]),
     ("header.tsv", "user\titem\trating\n", [": has a header but no interaction rows"]),
     ("notes.txt", "# just\n# comments\n", [": holds only comment lines"]),
-    ("empty.txt.gz", gzip.compress(b""), [": is empty"]),
+    ("empty.txt.gz", gzip.compress(b"", mtime=0), [": is empty"]),
     ("t.txt.bz2", bz2.compress(b"0 1 2\n" * 50), [": is bzip2-compressed; only gzip is read"]),
     ("t.txt.xz", lzma.compress(b"0 1 2\n" * 50), [": is xz-compressed; only gzip is read"]),
     ("open.csv", 'u,i\n1,2\n3,"4\n5,6\n', [":3: a quote is left open until the end of the file"]),
