@@ -173,7 +173,13 @@ def test_a_300_character_upload_name_loads_in_the_page(home: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"\n\n\n", gzip.compress(b"0 1\n" * 10, mtime=0) + b"garbage", b"\x00\x01\x02" * 100, b"\xef\xbb\xbf" + b"\n"],
+    [
+        b"",
+        b"\n\n\n",
+        gzip.compress(b"0 1\n" * 10, mtime=0) + b"garbage",
+        b"\x00\x01\x02" * 100,
+        b"\xef\xbb\xbf" + b"\n",
+    ],
     ids=["empty", "blank-lines", "broken-gzip", "binary", "bom-only"],
 )
 def test_a_bad_upload_is_an_error_in_the_sidebar(home: Path, content: bytes) -> None:
