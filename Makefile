@@ -26,8 +26,11 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Browser and Ray tests in one process (timed page waits; one Ray cluster at a time), then the
+# rest on two pytest-xdist workers, each test file whole on one (docs/results.md §5).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "browser or ray"
+	$(BIN)/python -m pytest -m "not browser and not ray" --numprocesses=2 --dist=loadfile
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py

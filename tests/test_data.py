@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import bet.data
 import bet.data.builtin as builtin
 from bet.data import Dataset, load_dataset
 from bet.data.builtin import load_builtin
@@ -177,6 +178,7 @@ def asset_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         shutil.copy(builtin.ASSETS_DIR / "gowalla" / name, dst / "gowalla" / name)
     monkeypatch.setattr(builtin, "ASSETS_DIR", dst)
     monkeypatch.setattr(builtin, "_verified", set())
+    monkeypatch.setattr(bet.data, "_last", None)  # nor the dataset an earlier test loaded last
     return dst
 
 
