@@ -12,8 +12,14 @@ from bet.cli.common import add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, search_config
 from bet.errors import ConfigError
 from bet.estimate import LONG_RUN, cached_timings, measure, plan
+from bet.load import cores, load_average, slowdown_now
 from bet.report.collect import fmt_seconds
 from bet.runtime import resolve_device
+from bet.threads import default_workers
+
+#: Above this slowdown (the machine's other work, bet.load) the estimate also says what a run
+#: started now would take.
+BUSY = 1.1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "scaled by users) of the backbone on the dataset (cached per machine), then estimate each phase of the "
             "configured search. "
             "Runs completed on this machine refine it: how long early stopping let their trainings run, and how their "
-            "phases compared with the measured steps (the median of the most recent)."
+            "phases compared with the measured steps (the median of the most recent, each as if it had had the "
+            "machine alone). The estimate is for the machine alone; when other work keeps it busy now, it also says "
+            "what a run started now would take."
         ),
     )
     add_data_args(p)
@@ -63,9 +71,17 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "compile_seconds": round(timings.compile, 1),
         "observed_runs": len(timings.observed),
     }
+    busy = 1.0 if device.type != "cpu" else slowdown_now(threads=default_workers(device.type))
+    load = load_average()
     out = {
         "preset": cfg.preset,
         "seconds": round(total, 1),
+        "now": {
+            "load": None if load is None else round(load, 2),
+            "cores": cores(),
+            "slowdown": round(busy, 2),
+            "seconds": round(total * busy, 1),
+        },
         "phases": {k: round(v, 1) for k, v in phases.items()},
         "long": total > LONG_RUN,
         "measured": how,
@@ -88,5 +104,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             else "no run of it completed here yet to refine it: early-stopped trainings assumed of typical length)"
         )
     )
-    emit(args, out, f"estimated {fmt_seconds(total)}: {human}{warn}{note}")
+    now = ""
+    if busy > BUSY:
+        now = (
+            f"\n  the machine is busy now (load {load:.1f} on {cores()} cores): a run started now would take about "
+            f"{fmt_seconds(total * busy)} ({busy:.1f}x)"
+        )
+    emit(args, out, f"estimated {fmt_seconds(total)} on this machine alone: {human}{now}{warn}{note}")
     return 0
