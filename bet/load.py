@@ -38,13 +38,6 @@ def slowdown(load: float, *, n_cores: int | None = None) -> float:
     return max(1.0, load / (n_cores or cores()))
 
 
-def slowdown_now(*, threads: int, n_cores: int | None = None) -> float:
-    """The slowdown a run of ``threads`` busy threads would see if it started now (the load
-    average does not count it yet); 1 where the load is unknown."""
-    load = load_average()
-    return 1.0 if load is None else slowdown(load + threads, n_cores=n_cores)
-
-
 class LoadMeter:
     """Samples the load average while a run goes on: :meth:`tick` as often as convenient (each of
     the run's events), a sample kept at most every ``every`` seconds."""

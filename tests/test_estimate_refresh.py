@@ -253,20 +253,20 @@ def test_retrainings_learn_apart_how_many_ran_at_once(mini: Dataset) -> None:
 def test_the_estimate_says_what_a_run_started_now_would_take(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The plan is for the machine alone; beside other work (load 6 on 2 cores) the command also
+    """The plan is for the machine alone; beside other work (load 5 on 2 cores) the command also
     says what a run started now would take — the JSON's ``now`` — and says so in words."""
     import bet.cli.estimate as cli_estimate
 
     monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
-    monkeypatch.setattr(cli_estimate, "load_average", lambda: 6.0)
-    monkeypatch.setattr(cli_estimate, "slowdown_now", lambda *, threads: 3.0)
+    monkeypatch.setattr(cli_estimate, "load_average", lambda: 5.0)  # + the run's own thread: 6 on 2 cores
+    monkeypatch.setattr(cli_estimate, "cores", lambda: 2)
     args = ("estimate", "--dataset", "gowalla-mini", "--backbone", "lightgcn", "--sparsity", "0.9", "--device", "cpu")
     ran = run_in_process(capsys, *args, "--json", home=tmp_path)
     assert ran.returncode == 0, ran.stderr[-2000:]
     out = json.loads(ran.stdout.splitlines()[-1])
-    assert out["now"]["load"] == 6.0 and out["now"]["slowdown"] == 3.0
+    assert out["now"]["load"] == 5.0 and out["now"]["slowdown"] == 3.0
     assert out["now"]["seconds"] == pytest.approx(3 * out["seconds"], abs=0.2)
     text = run_in_process(capsys, *args, home=tmp_path)
-    assert "on this machine alone" in text.stdout and "the machine is busy now (load 6.0 on" in text.stdout
-    monkeypatch.setattr(cli_estimate, "slowdown_now", lambda *, threads: 1.0)
+    assert "on this machine alone" in text.stdout and "the machine is busy now (load 5.0 on 2 cores)" in text.stdout
+    monkeypatch.setattr(cli_estimate, "load_average", lambda: 0.5)
     assert "busy" not in run_in_process(capsys, *args, home=tmp_path).stdout

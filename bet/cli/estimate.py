@@ -12,13 +12,12 @@ from bet.cli.common import add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, search_config
 from bet.errors import ConfigError
 from bet.estimate import LONG_RUN, cached_timings, measure, plan
-from bet.load import cores, load_average, slowdown_now
+from bet.load import cores, load_average, slowdown
 from bet.report.collect import fmt_seconds
 from bet.runtime import resolve_device
-from bet.threads import default_workers
 
-#: Above this slowdown (the machine's other work, bet.load) the estimate also says what a run
-#: started now would take.
+#: Above this slowdown (the machine's other work, bet.load; a run adds one busy thread: training
+#: runs on one, bet.threads) the estimate also says what a run started now would take.
 BUSY = 1.1
 
 
@@ -46,6 +45,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.sparsity is None:
         raise ConfigError("--sparsity C is required (e.g. 0.95 keeps 5% of the table)")
     cfg = search_config(args, args.sparsity)
+    load = load_average()  # before this command's own work adds to it
     data = load_data(args)
     device = resolve_device(cfg.device)
     cached = cached_timings(data, cfg.backbone, device, d_max=cfg.d_max) is not None
@@ -71,8 +71,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "compile_seconds": round(timings.compile, 1),
         "observed_runs": len(timings.observed),
     }
-    busy = 1.0 if device.type != "cpu" else slowdown_now(threads=default_workers(device.type))
-    load = load_average()
+    busy = 1.0 if device.type != "cpu" or load is None else slowdown(load + 1, n_cores=cores())
     out = {
         "preset": cfg.preset,
         "seconds": round(total, 1),
