@@ -94,23 +94,29 @@ SCHED = {"pretrain": "pretrain", "retrain": "retrain", "baseline": "train"}
 
 
 class Seen:
-    """What the observed runs say: per-phase ratios of seconds taken to the model's seconds, the
-    epochs early-stopped trainings ran, the widths retrained, the predictor's seconds."""
+    """What the observed runs say: per-phase ratios of seconds taken — on the machine alone: each
+    run's seconds divided by the slowdown its load average implies (:mod:`bet.load`) — to the
+    model's seconds, the epochs early-stopped trainings ran, the widths retrained, the predictor's
+    seconds. A record without a load reading teaches lengths and widths, not speed."""
 
     def __init__(self, t: Timings, data: Dataset, workers: int):
         self.runs = list(t.observed)
         ratios: dict[str, list[float]] = {}
         for rec in self.runs:
+            busy = rec.get("slowdown")
+            if not isinstance(busy, (int, float)) or busy < 1:  # how busy the machine was is unknown
+                continue  # (an older record): its lengths and widths still count, its speed does not
             try:
                 model = record_model(rec, data, t, workers=workers)
             except (KeyError, TypeError, ValueError):  # a record of another version: not learnt from
                 continue
             for phase, secs in rec.get("seconds", {}).items():
                 if model.get(phase, 0.0) > 0:
-                    ratios.setdefault(phase, []).append(secs / model[phase])
+                    alone = secs / busy / model[phase]  # what it would have taken on the machine alone
+                    ratios.setdefault(phase, []).append(alone)
                     if phase == "retrain":  # how many ran at once: two share the cores as no model says
                         n = min(len(rec["steps"]["retrain"]), rec["config"].get("retrain_workers") or workers)
-                        ratios.setdefault(f"retrain@{n}", []).append(secs / model[phase])
+                        ratios.setdefault(f"retrain@{n}", []).append(alone)
         trained = [r for p in TRAINING for r in ratios.get(p, [])]
         self.ratio = {p: statistics.median(v) for p, v in ratios.items()}
         self.training = statistics.median(trained) if trained else 1.0
@@ -149,7 +155,7 @@ class Seen:
 
     def predictor(self, default: float) -> float:
         per = [
-            r["seconds"]["predictor"] / r["evaluated"]
+            r["seconds"]["predictor"] / r["evaluated"] / max(1.0, float(r.get("slowdown") or 1.0))
             for r in self.runs
             if r.get("evaluated") and "predictor" in r.get("seconds", {})
         ]

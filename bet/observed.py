@@ -10,9 +10,11 @@ those runs took to what the model says for their own work, and takes the length 
 trainings from them: a first measurement taken on a busy machine, or a guess at how long early
 stopping runs, does not stay wrong.
 
-Only runs that had the machine to themselves are kept: executed here (not on a Ray cluster) and
-not beside other runs of the same process (``frontier --workers 2``). Recording is best effort: a
-run never fails because its observation could not be written.
+Only runs executed here (not on a Ray cluster) and not beside other runs of the same process
+(``frontier --workers 2``) are kept, each with the mean load average sampled while it ran and the
+:func:`bet.load.slowdown` it implies: a run beside a test suite is learnt from as what it would
+have taken on the machine alone. Recording is best effort: a run never fails because its
+observation could not be written.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bet.load import cores, slowdown
 from bet.methods import METHODS
 from bet.paper import phase_seconds
 from bet.paths import cache_dir
@@ -95,13 +98,19 @@ def _width(sizes: Any) -> int:
 
 
 def observation(
-    run: RunRecord, events: Sequence[dict[str, Any]], seconds: dict[str, float], *, width_of: Callable[[int], int]
+    run: RunRecord,
+    events: Sequence[dict[str, Any]],
+    seconds: dict[str, float],
+    *,
+    width_of: Callable[[int], int],
+    load: float | None = None,
 ) -> dict[str, Any]:
     """The record of a completed run: its config, the seconds each phase took (``seconds``, as
     :func:`bet.paper.phase_seconds` reads them), candidates evaluated, steps each early-stopped
     training ran (the last validated step: early stopping stops right after a validation) and the
     mean width of the actions trained in each phase (``width_of(action_id)``; LightGCN only, the
-    other backbones always compute ``d_max`` columns)."""
+    other backbones always compute ``d_max`` columns). ``load``: the mean load average while it ran
+    (None: unknown — its seconds then teach nothing about speed, only its lengths and widths)."""
     d_max = run.d_max
     sized = run.backbone == "lightgcn"
     steps: dict[str, Any] = {}
@@ -142,10 +151,11 @@ def observation(
         "evaluated": len(evaluated),
         "steps": steps,
         "width": widths,
+        **({} if load is None else {"load": round(load, 2), "cores": cores(), "slowdown": round(slowdown(load), 3)}),
     }
 
 
-def record_of(store: RunStore, run_id: str) -> tuple[str, dict[str, Any]] | None:
+def record_of(store: RunStore, run_id: str, *, load: float | None = None) -> tuple[str, dict[str, Any]] | None:
     """Where a stored run's observation belongs (:func:`key`) and the observation; None when it
     is not one to learn from (not completed, executed elsewhere or beside other runs, nothing timed)."""
     run = store.get_run(run_id)
@@ -157,16 +167,19 @@ def record_of(store: RunStore, run_id: str) -> tuple[str, dict[str, Any]] | None
     def width_of(action_id: int) -> int:
         return _width(store.action(run_id, action_id))
 
-    record = observation(run, store.events(run_id), phase_seconds(store, run), width_of=width_of)
+    record = observation(run, store.events(run_id), phase_seconds(store, run), width_of=width_of, load=load)
     if not record["seconds"]:
         return None
     device = resolve_device(run.config.get("device", "auto")).type
+    if device != "cpu" and "slowdown" in record:  # a GPU's steps do not wait for the CPU's other work
+        record["slowdown"] = 1.0
     return key(run.data_fingerprint, backbone=run.backbone, device=device, d_max=run.d_max), record
 
 
-def observe(store: RunStore, run_id: str) -> bool:
-    """Keep what a completed run took (see the module docstring); False when it is not one to learn from."""
-    got = record_of(store, run_id)
+def observe(store: RunStore, run_id: str, *, load: float | None = None) -> bool:
+    """Keep what a completed run took, under the mean ``load`` average it ran beside (see the
+    module docstring); False when it is not one to learn from."""
+    got = record_of(store, run_id, load=load)
     if got is not None:
         keep(*got)
     return got is not None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from bet import observed
@@ -24,6 +24,7 @@ from bet.data import BUILTIN, Dataset
 from bet.errors import BetError, DataError, StoreError, shorten
 from bet.events import Event, RunStarted
 from bet.jobs import Job, create_job, create_jobs, data_path, search_method
+from bet.load import LoadMeter
 from bet.search import Evaluated, bet_search
 from bet.store import Listener, RunRecord, RunStore
 
@@ -176,11 +177,20 @@ def record(
     stop: threading.Event | None = None,
 ) -> RunRecord:
     """Record ``job``'s events in the store (:func:`bet.store.record` under its run id); a run that
-    completed teaches the duration estimate what it took (:func:`bet.observed.observe`)."""
-    run = run_store.record(store, job.run_id, events, on_event=on_event, stop=stop)
+    completed teaches the duration estimate what it took, and how busy the machine was meanwhile
+    (the load average sampled as its events arrive: :class:`bet.load.LoadMeter`;
+    :func:`bet.observed.observe`)."""
+    meter = LoadMeter()
+
+    def metered() -> Iterator[Event]:
+        for event in events:
+            meter.tick()
+            yield event
+
+    run = run_store.record(store, job.run_id, metered(), on_event=on_event, stop=stop)
     if run.status == run_store.Status.COMPLETED:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, BetError):  # never fails a finished run
-            observed.observe(store, job.run_id)
+            observed.observe(store, job.run_id, load=meter.mean)
     return run
 
 

@@ -18,8 +18,10 @@ from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
 from bet.duration import retraining
 from bet.estimate import PRETRAIN_EPOCHS, TYPICAL_EPOCHS, WARM_EPOCHS, Timings, plan
+from bet.load import LoadMeter, slowdown
 from bet.runs import run_search
 from bet.store import RunRecord, RunStore, Status
+from tests.hostile_helpers import run_in_process
 from tests.search_helpers import TINY
 
 FLAT = Timings(8, 128, 0.01, 0.01, 0.1, 0.1)  # every width alike: the arithmetic stays readable
@@ -27,8 +29,10 @@ CFG = dataclasses.replace(TINY, sparsity=0.9, iterations=4, candidates=8, finetu
 
 
 def _record(cfg: SearchConfig | BaselineConfig, run_id: str = "r1", **fields: Any) -> dict[str, Any]:
+    """An observed run that had the machine alone (``slowdown`` 1) unless ``fields`` say otherwise."""
     rec: dict[str, Any] = {"run_id": run_id, "at": 1.0, "method": "bet", "sparsity": cfg.sparsity,
-                           "config": cfg.to_dict(), "seconds": {}, "evaluated": 0, "steps": {}, "width": {}}  # fmt: skip
+                           "config": cfg.to_dict(), "seconds": {}, "evaluated": 0, "steps": {}, "width": {},
+                           "load": 1.0, "cores": 2, "slowdown": 1.0}  # fmt: skip
     rec.update(fields)
     return rec
 
@@ -54,6 +58,30 @@ def test_a_run_that_took_longer_than_the_model_scales_the_next_plan(mini: Datase
     # the finetunes' (they run beside the drawing of candidate pools); evaluation borrows nothing
     assert after["pretrain"] == pytest.approx(3 * before["pretrain"])
     assert after["evaluation"] == pytest.approx(before["evaluation"])
+
+
+def test_a_run_beside_other_work_teaches_what_it_would_take_alone(mini: Dataset) -> None:
+    """A run that took 2.5x the model while the load average said 5 on 2 cores took the model's
+    time on the machine alone; a record without a load reading (an older one) teaches no speed."""
+    before = plan(CFG, mini, FLAT, pretrained=True)
+    model_finetune = 4 * 10 * 0.01
+    busy = _record(CFG, seconds={"finetune": 2.5 * model_finetune}, evaluated=4, load=5.0, slowdown=2.5)
+    assert plan(CFG, mini, _seen(busy), pretrained=True)["finetune"] == pytest.approx(before["finetune"])
+    slower = _record(CFG, "r2", seconds={"finetune": 5.0 * model_finetune}, evaluated=4, load=5.0, slowdown=2.5)
+    assert plan(CFG, mini, _seen(slower), pretrained=True)["finetune"] == pytest.approx(2 * before["finetune"])
+    unknown = _record(CFG, "r3", seconds={"finetune": 9 * model_finetune}, evaluated=4)
+    del unknown["slowdown"]
+    assert plan(CFG, mini, _seen(unknown), pretrained=True) == before
+
+
+def test_the_load_meter_samples_at_most_every_few_seconds() -> None:
+    clock, loads = iter([0.0, 1.0, 5.0, 6.0, 11.0]), iter([2.0, 4.0, 6.0])
+    meter = LoadMeter(every=5.0, read=lambda: next(loads), clock=lambda: next(clock))
+    assert meter.mean is None
+    for _ in range(5):
+        meter.tick()
+    assert meter.samples == [2.0, 4.0, 6.0] and meter.mean == 4.0  # at 0, 5 and 11 s
+    assert slowdown(1.5, n_cores=2) == 1.0 and slowdown(5.0, n_cores=2) == 2.5
 
 
 def test_early_stopping_lengths_come_from_the_observed_trainings(mini: Dataset) -> None:
@@ -172,6 +200,7 @@ def test_a_completed_run_refreshes_what_the_next_estimate_reads(
     assert rec["run_id"] == run.run_id and rec["evaluated"] == cfg.iterations
     assert rec["steps"]["pretrain"] > 0 and len(rec["steps"]["retrain"]) == cfg.retrain_top
     assert set(rec["seconds"]) >= {"pretrain", "finetune", "evaluation", "retrain"}
+    assert rec["load"] > 0 and rec["slowdown"] >= 1.0 and rec["cores"] >= 1  # how busy the machine was meanwhile
     assert json.loads((tmp_path / "timings" / "timings.json").read_text())  # the cache holds no observations
     assert "observed" not in next(iter(json.loads((tmp_path / "timings" / "timings.json").read_text()).values()))
     assert plan(cfg, mini, again, pretrained=False) != plan(cfg, mini, t, pretrained=False)
@@ -219,3 +248,25 @@ def test_retrainings_learn_apart_how_many_ran_at_once(mini: Dataset) -> None:
     assert plan(pair, mini, seen, pretrained=True)["retrain"] == pytest.approx(
         4 * plan(pair, mini, FLAT, pretrained=True)["retrain"]
     )
+
+
+def test_the_estimate_says_what_a_run_started_now_would_take(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The plan is for the machine alone; beside other work (load 5 on 2 cores) the command also
+    says what a run started now would take — the JSON's ``now`` — and says so in words."""
+    import bet.cli.estimate as cli_estimate
+
+    monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
+    monkeypatch.setattr(cli_estimate, "load_average", lambda: 5.0)  # + the run's own thread: 6 on 2 cores
+    monkeypatch.setattr(cli_estimate, "cores", lambda: 2)
+    args = ("estimate", "--dataset", "gowalla-mini", "--backbone", "lightgcn", "--sparsity", "0.9", "--device", "cpu")
+    ran = run_in_process(capsys, *args, "--json", home=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    out = json.loads(ran.stdout.splitlines()[-1])
+    assert out["now"]["load"] == 5.0 and out["now"]["slowdown"] == 3.0
+    assert out["now"]["seconds"] == pytest.approx(3 * out["seconds"], abs=0.2)
+    text = run_in_process(capsys, *args, home=tmp_path)
+    assert "on this machine alone" in text.stdout and "the machine is busy now (load 5.0 on 2 cores)" in text.stdout
+    monkeypatch.setattr(cli_estimate, "load_average", lambda: 0.5)
+    assert "busy" not in run_in_process(capsys, *args, home=tmp_path).stdout

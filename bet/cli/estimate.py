@@ -12,8 +12,13 @@ from bet.cli.common import add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, search_config
 from bet.errors import ConfigError
 from bet.estimate import LONG_RUN, cached_timings, measure, plan
+from bet.load import cores, load_average, slowdown
 from bet.report.collect import fmt_seconds
 from bet.runtime import resolve_device
+
+#: Above this slowdown (the machine's other work, bet.load; a run adds one busy thread: training
+#: runs on one, bet.threads) the estimate also says what a run started now would take.
+BUSY = 1.1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "scaled by users) of the backbone on the dataset (cached per machine), then estimate each phase of the "
             "configured search. "
             "Runs completed on this machine refine it: how long early stopping let their trainings run, and how their "
-            "phases compared with the measured steps (the median of the most recent)."
+            "phases compared with the measured steps (the median of the most recent, each as if it had had the "
+            "machine alone). The estimate is for the machine alone; when other work keeps it busy now, it also says "
+            "what a run started now would take."
         ),
     )
     add_data_args(p)
@@ -38,6 +45,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.sparsity is None:
         raise ConfigError("--sparsity C is required (e.g. 0.95 keeps 5% of the table)")
     cfg = search_config(args, args.sparsity)
+    load = load_average()  # before this command's own work adds to it
     data = load_data(args)
     device = resolve_device(cfg.device)
     cached = cached_timings(data, cfg.backbone, device, d_max=cfg.d_max) is not None
@@ -63,9 +71,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "compile_seconds": round(timings.compile, 1),
         "observed_runs": len(timings.observed),
     }
+    busy = 1.0 if device.type != "cpu" or load is None else slowdown(load + 1, n_cores=cores())
     out = {
         "preset": cfg.preset,
         "seconds": round(total, 1),
+        "now": {
+            "load": None if load is None else round(load, 2),
+            "cores": cores(),
+            "slowdown": round(busy, 2),
+            "seconds": round(total * busy, 1),
+        },
         "phases": {k: round(v, 1) for k, v in phases.items()},
         "long": total > LONG_RUN,
         "measured": how,
@@ -88,5 +103,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             else "no run of it completed here yet to refine it: early-stopped trainings assumed of typical length)"
         )
     )
-    emit(args, out, f"estimated {fmt_seconds(total)}: {human}{warn}{note}")
+    now = ""
+    if busy > BUSY:
+        now = (
+            f"\n  the machine is busy now (load {load:.1f} on {cores()} cores): a run started now would take about "
+            f"{fmt_seconds(total * busy)} ({busy:.1f}x)"
+        )
+    emit(args, out, f"estimated {fmt_seconds(total)} on this machine alone: {human}{now}{warn}{note}")
     return 0
