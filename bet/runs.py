@@ -190,7 +190,8 @@ def record(
     run = run_store.record(store, job.run_id, metered(), on_event=on_event, stop=stop)
     if run.status == run_store.Status.COMPLETED:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, BetError):  # never fails a finished run
-            observed.observe(store, job.run_id, load=meter.mean)
+            # a resumed run's load was sampled over its last part only: its speed is not learnt from
+            observed.observe(store, job.run_id, load=None if job.population else meter.mean)
     return run
 
 

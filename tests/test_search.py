@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from bet import observed
 from bet.budget import budget_for
 from bet.data import Dataset
 from bet.embedding import unpack
@@ -100,7 +101,18 @@ def test_stop_ends_the_run_cleanly(mini: Dataset, tmp_path: Path) -> None:
     assert last["kind"] == "run_finished" and last["status"] == "stopped"
 
 
-def test_resume_continues_exactly_like_an_uninterrupted_run(mini: Dataset, tmp_path: Path) -> None:
+def test_resume_continues_exactly_like_an_uninterrupted_run(
+    mini: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BET_HOME", str(tmp_path / "home"))
+    loads: dict[str, list[float | None]] = {}
+    keep = observed.observe
+
+    def observe(store: RunStore, run_id: str, *, load: float | None = None) -> bool:
+        loads.setdefault(run_id, []).append(load)
+        return keep(store, run_id, load=load)
+
+    monkeypatch.setattr(observed, "observe", observe)
     store = RunStore(tmp_path / "s.sqlite")
     whole = run_search(TINY, store, data=mini)
     stop = threading.Event()
@@ -121,6 +133,10 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(mini: Dataset, tmp_p
     assert fit_resumed == fit_whole
     assert resumed.result["test"] == whole.result["test"]
     assert resumed.result["best_action_id"] == whole.result["best_action_id"]
+    # the whole run teaches its speed with the load it ran beside; the resumed one, whose load was
+    # sampled over its last part only, teaches its lengths and widths only
+    assert len(loads[whole.run_id]) == 1 and loads[whole.run_id][0] is not None
+    assert loads[cut.run_id] == [None]
 
 
 def test_test_split_never_influences_the_choice(mini: Dataset, tmp_path: Path) -> None:
