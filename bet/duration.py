@@ -93,6 +93,20 @@ def record_model(rec: dict[str, Any], data: Dataset, t: Timings, *, workers: int
 SCHED = {"pretrain": "pretrain", "retrain": "retrain", "baseline": "train"}
 
 
+#: The run phase (:class:`bet.events.PhaseChanged`) each timed phase (:data:`bet.events.TIME_PHASES`) is part of.
+RUN_PHASE = {"finetune": "search", "evaluation": "search", "predictor": "search"}
+
+
+def slowdown_of(rec: dict[str, Any], phase: str) -> float | None:
+    """How much slower than alone an observed run's ``phase`` ran (its phase's own load, else the
+    run's); None where unknown (an older record, or a phase under way when the run was resumed)."""
+    per = rec.get("phase_slowdown")
+    busy = per.get(RUN_PHASE.get(phase, phase)) if isinstance(per, dict) else None
+    if busy is None:
+        busy = rec.get("slowdown")
+    return float(busy) if isinstance(busy, (int, float)) and busy >= 1 else None
+
+
 class Seen:
     """What the observed runs say: per-phase ratios of seconds taken — on the machine alone: each
     run's seconds divided by the slowdown its load average implies (:mod:`bet.load`) — to the
@@ -103,15 +117,13 @@ class Seen:
         self.runs = list(t.observed)
         ratios: dict[str, list[float]] = {}
         for rec in self.runs:
-            busy = rec.get("slowdown")
-            if not isinstance(busy, (int, float)) or busy < 1:  # how busy the machine was is unknown
-                continue  # (an older record): its lengths and widths still count, its speed does not
             try:
                 model = record_model(rec, data, t, workers=workers)
             except (KeyError, TypeError, ValueError):  # a record of another version: not learnt from
                 continue
             for phase, secs in rec.get("seconds", {}).items():
-                if model.get(phase, 0.0) > 0:
+                busy = slowdown_of(rec, phase)
+                if busy is not None and model.get(phase, 0.0) > 0:
                     alone = secs / busy / model[phase]  # what it would have taken on the machine alone
                     ratios.setdefault(phase, []).append(alone)
                     if phase == "retrain":  # how many ran at once: two share the cores as no model says
@@ -155,7 +167,7 @@ class Seen:
 
     def predictor(self, default: float) -> float:
         per = [
-            r["seconds"]["predictor"] / r["evaluated"] / max(1.0, float(r.get("slowdown") or 1.0))
+            r["seconds"]["predictor"] / r["evaluated"] / (slowdown_of(r, "predictor") or 1.0)
             for r in self.runs
             if r.get("evaluated") and "predictor" in r.get("seconds", {})
         ]

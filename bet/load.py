@@ -40,7 +40,8 @@ def slowdown(load: float, *, n_cores: int | None = None) -> float:
 
 class LoadMeter:
     """Samples the load average while a run goes on: :meth:`tick` as often as convenient (each of
-    the run's events), a sample kept at most every ``every`` seconds."""
+    the run's events, with the phase it starts if it starts one), a sample kept at most every
+    ``every`` seconds and at each phase's start, overall and per phase."""
 
     def __init__(
         self,
@@ -51,18 +52,30 @@ class LoadMeter:
     ):
         self.every, self._read, self._clock = every, read, clock
         self.samples: list[float] = []
+        #: The phases begun while metering, in order, and the samples taken during each.
+        self.phases: dict[str, list[float]] = {}
+        self._phase: str | None = None
         self._last: float | None = None
 
-    def tick(self) -> None:
+    def tick(self, phase: str | None = None) -> None:
         now = self._clock()
-        if self._last is not None and now - self._last < self.every:
+        if phase is not None and phase != self._phase:
+            self._phase = phase
+            self.phases[phase] = []
+        elif self._last is not None and now - self._last < self.every:
             return
         self._last = now
         load = self._read()
         if load is not None:
             self.samples.append(load)
+            if self._phase is not None:
+                self.phases[self._phase].append(load)
 
     @property
     def mean(self) -> float | None:
         """The mean sampled load, None before any sample."""
         return sum(self.samples) / len(self.samples) if self.samples else None
+
+    def phase_means(self) -> dict[str, float]:
+        """The mean load of each phase begun while metering."""
+        return {p: sum(v) / len(v) for p, v in self.phases.items() if v}

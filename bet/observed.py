@@ -104,13 +104,15 @@ def observation(
     *,
     width_of: Callable[[int], int],
     load: float | None = None,
+    phase_loads: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The record of a completed run: its config, the seconds each phase took (``seconds``, as
     :func:`bet.paper.phase_seconds` reads them), candidates evaluated, steps each early-stopped
     training ran (the last validated step: early stopping stops right after a validation) and the
     mean width of the actions trained in each phase (``width_of(action_id)``; LightGCN only, the
     other backbones always compute ``d_max`` columns). ``load``: the mean load average while it ran
-    (None: unknown — its seconds then teach nothing about speed, only its lengths and widths)."""
+    (None: unknown — its seconds then teach nothing about speed, only its lengths and widths);
+    ``phase_loads``: the same per phase (``search``, ``retrain``, …) where it was sampled."""
     d_max = run.d_max
     sized = run.backbone == "lightgcn"
     steps: dict[str, Any] = {}
@@ -152,10 +154,17 @@ def observation(
         "steps": steps,
         "width": widths,
         **({} if load is None else {"load": round(load, 2), "cores": cores(), "slowdown": round(slowdown(load), 3)}),
+        **(
+            {"phase_slowdown": {p: round(slowdown(v), 3) for p, v in phase_loads.items()}, "cores": cores()}
+            if phase_loads
+            else {}
+        ),
     }
 
 
-def record_of(store: RunStore, run_id: str, *, load: float | None = None) -> tuple[str, dict[str, Any]] | None:
+def record_of(
+    store: RunStore, run_id: str, *, load: float | None = None, phase_loads: dict[str, float] | None = None
+) -> tuple[str, dict[str, Any]] | None:
     """Where a stored run's observation belongs (:func:`key`) and the observation; None when it
     is not one to learn from (not completed, executed elsewhere or beside other runs, nothing timed)."""
     run = store.get_run(run_id)
@@ -167,19 +176,25 @@ def record_of(store: RunStore, run_id: str, *, load: float | None = None) -> tup
     def width_of(action_id: int) -> int:
         return _width(store.action(run_id, action_id))
 
-    record = observation(run, store.events(run_id), phase_seconds(store, run), width_of=width_of, load=load)
+    record = observation(
+        run, store.events(run_id), phase_seconds(store, run), width_of=width_of, load=load, phase_loads=phase_loads
+    )
     if not record["seconds"]:
         return None
     device = resolve_device(run.config.get("device", "auto")).type
-    if device != "cpu" and "slowdown" in record:  # a GPU's steps do not wait for the CPU's other work
-        record["slowdown"] = 1.0
+    if device != "cpu":  # a GPU's steps do not wait for the CPU's other work
+        if "slowdown" in record:
+            record["slowdown"] = 1.0
+        record["phase_slowdown"] = dict.fromkeys(record.get("phase_slowdown", {}), 1.0)
     return key(run.data_fingerprint, backbone=run.backbone, device=device, d_max=run.d_max), record
 
 
-def observe(store: RunStore, run_id: str, *, load: float | None = None) -> bool:
-    """Keep what a completed run took, under the mean ``load`` average it ran beside (see the
-    module docstring); False when it is not one to learn from."""
-    got = record_of(store, run_id, load=load)
+def observe(
+    store: RunStore, run_id: str, *, load: float | None = None, phase_loads: dict[str, float] | None = None
+) -> bool:
+    """Keep what a completed run took, under the mean ``load`` average it ran beside, overall and
+    per phase (see the module docstring); False when it is not one to learn from."""
+    got = record_of(store, run_id, load=load, phase_loads=phase_loads)
     if got is not None:
         keep(*got)
     return got is not None

@@ -22,7 +22,7 @@ from bet.baselines import baseline_events
 from bet.config import BaselineConfig, DataSpec, SearchConfig, run_budget
 from bet.data import BUILTIN, Dataset
 from bet.errors import BetError, DataError, StoreError, shorten
-from bet.events import Event, RunStarted
+from bet.events import Event, PhaseChanged, RunStarted
 from bet.jobs import Job, create_job, create_jobs, data_path, search_method
 from bet.load import LoadMeter
 from bet.search import Evaluated, bet_search
@@ -184,14 +184,17 @@ def record(
 
     def metered() -> Iterator[Event]:
         for event in events:
-            meter.tick()
+            meter.tick(event.phase if isinstance(event, PhaseChanged) else None)
             yield event
 
     run = run_store.record(store, job.run_id, metered(), on_event=on_event, stop=stop)
     if run.status == run_store.Status.COMPLETED:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, BetError):  # never fails a finished run
-            # a resumed run's load was sampled over its last part only: its speed is not learnt from
-            observed.observe(store, job.run_id, load=None if job.population else meter.mean)
+            # a resumed search's load was sampled over its last part only, and its finetune and
+            # evaluation seconds sum the candidates of every part: its search teaches no speed
+            resumed = bool(job.population)
+            phases = {p: v for p, v in meter.phase_means().items() if not (resumed and p == "search")}
+            observed.observe(store, job.run_id, load=None if resumed else meter.mean, phase_loads=phases)
     return run
 
 

@@ -72,6 +72,12 @@ def test_a_run_beside_other_work_teaches_what_it_would_take_alone(mini: Dataset)
     unknown = _record(CFG, "r3", seconds={"finetune": 9 * model_finetune}, evaluated=4)
     del unknown["slowdown"]
     assert plan(CFG, mini, _seen(unknown), pretrained=True) == before
+    # a phase's own load wins over the run's; a resumed run's search has none (its seconds span
+    # both parts): only its other phases teach speed
+    resumed = dict(unknown, phase_slowdown={"retrain": 1.0})
+    assert plan(CFG, mini, _seen(resumed), pretrained=True)["finetune"] == pytest.approx(before["finetune"])
+    phased = dict(unknown, phase_slowdown={"search": 9.0})
+    assert plan(CFG, mini, _seen(phased), pretrained=True)["finetune"] == pytest.approx(before["finetune"])
 
 
 def test_the_load_meter_samples_at_most_every_few_seconds() -> None:
@@ -81,6 +87,11 @@ def test_the_load_meter_samples_at_most_every_few_seconds() -> None:
     for _ in range(5):
         meter.tick()
     assert meter.samples == [2.0, 4.0, 6.0] and meter.mean == 4.0  # at 0, 5 and 11 s
+    clock, loads = iter([0.0, 1.0, 2.0, 8.0]), iter([1.0, 3.0, 5.0, 7.0])
+    meter = LoadMeter(every=5.0, read=lambda: next(loads), clock=lambda: next(clock))
+    for phase in ("search", None, "retrain", None):  # a phase's start is always sampled
+        meter.tick(phase)
+    assert meter.samples == [1.0, 3.0, 5.0] and meter.phase_means() == {"search": 1.0, "retrain": 4.0}
     assert slowdown(1.5, n_cores=2) == 1.0 and slowdown(5.0, n_cores=2) == 2.5
 
 

@@ -105,12 +105,14 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(
     mini: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BET_HOME", str(tmp_path / "home"))
-    loads: dict[str, list[float | None]] = {}
+    loads: dict[str, list[tuple[float | None, dict[str, float] | None]]] = {}
     keep = observed.observe
 
-    def observe(store: RunStore, run_id: str, *, load: float | None = None) -> bool:
-        loads.setdefault(run_id, []).append(load)
-        return keep(store, run_id, load=load)
+    def observe(
+        store: RunStore, run_id: str, *, load: float | None = None, phase_loads: dict[str, float] | None = None
+    ) -> bool:
+        loads.setdefault(run_id, []).append((load, phase_loads))
+        return keep(store, run_id, load=load, phase_loads=phase_loads)
 
     monkeypatch.setattr(observed, "observe", observe)
     store = RunStore(tmp_path / "s.sqlite")
@@ -133,10 +135,13 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(
     assert fit_resumed == fit_whole
     assert resumed.result["test"] == whole.result["test"]
     assert resumed.result["best_action_id"] == whole.result["best_action_id"]
-    # the whole run teaches its speed with the load it ran beside; the resumed one, whose load was
-    # sampled over its last part only, teaches its lengths and widths only
-    assert len(loads[whole.run_id]) == 1 and loads[whole.run_id][0] is not None
-    assert loads[cut.run_id] == [None]
+    # the whole run teaches its speed with the load it ran beside, overall and per phase; the
+    # resumed one (its load sampled over its last part only) the speed of the phases it began after
+    # the resume only: not the search it was stopped in
+    ((load, phases),) = loads[whole.run_id]
+    assert load is not None and phases is not None and {"search", "retrain"} <= set(phases)
+    ((load, phases),) = loads[cut.run_id]
+    assert load is None and phases is not None and "retrain" in phases and "search" not in phases
 
 
 def test_test_split_never_influences_the_choice(mini: Dataset, tmp_path: Path) -> None:
