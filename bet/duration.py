@@ -129,7 +129,8 @@ class Seen:
                     if phase == "retrain":  # how many ran at once: two share the cores as no model says
                         n = min(len(rec["steps"]["retrain"]), rec["config"].get("retrain_workers") or workers)
                         ratios.setdefault(f"retrain@{n}", []).append(alone)
-        trained = [r for p in TRAINING for r in ratios.get(p, [])]
+        # what a training alone took: two retrainings at once share the cores as no other phase does
+        trained = [r for p in (*TRAINING, "retrain@1") if p != "retrain" for r in ratios.get(p, [])]
         self.ratio = {p: statistics.median(v) for p, v in ratios.items()}
         self.training = statistics.median(trained) if trained else 1.0
 
