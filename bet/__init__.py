@@ -25,6 +25,7 @@ from bet.estimate import LONG_RUN, check_memory, measure, memory_needs, plan, tr
 from bet.executors import EXECUTORS, make_executor
 from bet.executors.process import ProcessExecutor
 from bet.frontier import frontier_jobs
+from bet.load import BUSY_SLOWDOWN, cpu_cores, load_average, started_now
 from bet.methods import (
     METHODS,
     Method,
@@ -55,6 +56,7 @@ from bet.store import RESUMABLE, RunRecord, RunStore, Status, best_action, defau
 
 __all__ = [
     "BUILTIN",
+    "BUSY_SLOWDOWN",
     "DEVICES",
     "EXECUTORS",
     "FAST_ABOVE_ROWS",
@@ -90,6 +92,7 @@ __all__ = [
     "budget_for",
     "budgeted_methods",
     "check_memory",
+    "cpu_cores",
     "create_job",
     "create_jobs",
     "default_path",
@@ -97,6 +100,7 @@ __all__ = [
     "frontier_jobs",
     "frontier_methods",
     "job_events",
+    "load_average",
     "load_dataset",
     "make_executor",
     "measure",
@@ -115,5 +119,6 @@ __all__ = [
     "run_baseline",
     "run_budget",
     "run_search",
+    "started_now",
     "training_bytes",
 ]

@@ -25,7 +25,7 @@ def load_average() -> float | None:
         return None
 
 
-def cores() -> int:
+def cpu_cores() -> int:
     """CPU cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
@@ -35,7 +35,17 @@ def cores() -> int:
 
 def slowdown(load: float, *, n_cores: int | None = None) -> float:
     """How many times slower than alone a run is with ``load`` runnable tasks (its own included)."""
-    return max(1.0, load / (n_cores or cores()))
+    return max(1.0, load / (n_cores or cpu_cores()))
+
+
+#: Above this slowdown a run started now is said to take longer than on the machine alone.
+BUSY_SLOWDOWN = 1.1
+
+
+def started_now(load: float | None) -> float:
+    """The slowdown a run started now would see beside a ``load`` average taken before it (plus
+    its own training thread: training runs on one, :mod:`bet.threads`); 1 where unknown."""
+    return 1.0 if load is None else slowdown(load + 1)
 
 
 class LoadMeter:

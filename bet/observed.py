@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bet.load import cores, slowdown
+from bet.load import cpu_cores, slowdown
 from bet.methods import METHODS
 from bet.paper import phase_seconds
 from bet.paths import cache_dir
@@ -153,9 +153,11 @@ def observation(
         "evaluated": len(evaluated),
         "steps": steps,
         "width": widths,
-        **({} if load is None else {"load": round(load, 2), "cores": cores(), "slowdown": round(slowdown(load), 3)}),
         **(
-            {"phase_slowdown": {p: round(slowdown(v), 3) for p, v in phase_loads.items()}, "cores": cores()}
+            {} if load is None else {"load": round(load, 2), "cores": cpu_cores(), "slowdown": round(slowdown(load), 3)}
+        ),
+        **(
+            {"phase_slowdown": {p: round(slowdown(v), 3) for p, v in phase_loads.items()}, "cores": cpu_cores()}
             if phase_loads
             else {}
         ),

@@ -94,6 +94,22 @@ def test_setup_shows_the_estimated_duration_and_warns_when_long(home: Path) -> N
     assert warnings and "over 10 minutes" in warnings[0], texts(at, "warning")
 
 
+def test_setup_says_how_much_longer_a_busy_machine_takes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The estimate is for the machine alone; beside other work it also says what a run started
+    now would take (the load average, bet.load)."""
+    import dashboard.views.setup as setup
+
+    monkeypatch.setattr(setup, "load_average", lambda: 5.0)
+    monkeypatch.setattr(setup, "started_now", lambda load: 3.0)
+    at = app().run()
+    no_exceptions(at)
+    (shown,) = [t for t in texts(at, "caption") + texts(at, "warning") if t.startswith("Estimated")]
+    assert "on this machine alone" in shown and "if started now" in shown and "(load 5.0 on" in shown, shown
+    monkeypatch.setattr(setup, "started_now", lambda load: 1.0)
+    (quiet,) = [t for t in texts(at.run(), "caption") + texts(at, "warning") if t.startswith("Estimated")]
+    assert "if started now" not in quiet
+
+
 def test_what_cannot_fit_in_memory_is_refused_before_start(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 12: the dashboard estimates memory as the CLI does and refuses, with the estimate."""
     monkeypatch.setenv("BET_MEMORY_MB", "16")  # gowalla-mini's full table alone needs ~28 MB to train

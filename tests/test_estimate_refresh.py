@@ -267,10 +267,12 @@ def test_the_estimate_says_what_a_run_started_now_would_take(
     """The plan is for the machine alone; beside other work (load 5 on 2 cores) the command also
     says what a run started now would take — the JSON's ``now`` — and says so in words."""
     import bet.cli.estimate as cli_estimate
+    from bet import load
 
     monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
     monkeypatch.setattr(cli_estimate, "load_average", lambda: 5.0)  # + the run's own thread: 6 on 2 cores
-    monkeypatch.setattr(cli_estimate, "cores", lambda: 2)
+    monkeypatch.setattr(cli_estimate, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(load, "cpu_cores", lambda: 2)
     args = ("estimate", "--dataset", "gowalla-mini", "--backbone", "lightgcn", "--sparsity", "0.9", "--device", "cpu")
     ran = run_in_process(capsys, *args, "--json", home=tmp_path)
     assert ran.returncode == 0, ran.stderr[-2000:]

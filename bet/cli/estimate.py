@@ -12,13 +12,9 @@ from bet.cli.common import add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, search_config
 from bet.errors import ConfigError
 from bet.estimate import LONG_RUN, cached_timings, measure, plan
-from bet.load import cores, load_average, slowdown
+from bet.load import BUSY_SLOWDOWN, cpu_cores, load_average, started_now
 from bet.report.collect import fmt_seconds
 from bet.runtime import resolve_device
-
-#: Above this slowdown (the machine's other work, bet.load; a run adds one busy thread: training
-#: runs on one, bet.threads) the estimate also says what a run started now would take.
-BUSY = 1.1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,13 +67,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "compile_seconds": round(timings.compile, 1),
         "observed_runs": len(timings.observed),
     }
-    busy = 1.0 if device.type != "cpu" or load is None else slowdown(load + 1, n_cores=cores())
+    busy = 1.0 if device.type != "cpu" else started_now(load)
     out = {
         "preset": cfg.preset,
         "seconds": round(total, 1),
         "now": {
             "load": None if load is None else round(load, 2),
-            "cores": cores(),
+            "cores": cpu_cores(),
             "slowdown": round(busy, 2),
             "seconds": round(total * busy, 1),
         },
@@ -104,9 +100,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
     )
     now = ""
-    if busy > BUSY:
+    if busy > BUSY_SLOWDOWN:
         now = (
-            f"\n  the machine is busy now (load {load:.1f} on {cores()} cores): a run started now would take about "
+            f"\n  the machine is busy now (load {load:.1f} on {cpu_cores()} cores): a run started now would take about "
             f"{fmt_seconds(total * busy)} ({busy:.1f}x)"
         )
     emit(args, out, f"estimated {fmt_seconds(total)} on this machine alone: {human}{now}{warn}{note}")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from bet import (
     BUILTIN,
+    BUSY_SLOWDOWN,
     FORMATS,
     LONG_RUN,
     PREDICTORS,
@@ -22,7 +23,10 @@ from bet import (
     DataSpec,
     SearchConfig,
     check_memory,
+    cpu_cores,
+    load_average,
     resolve_device,
+    started_now,
     training_bytes,
 )
 from dashboard import presets, queries, settings, state
@@ -183,7 +187,14 @@ def _estimate(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
     total = sum(phases.values())
     parts = " · ".join(f"{name} {queries.fmt_seconds(secs)}" for name, secs in phases.items() if secs >= 1)
     with sb.container(key="estimate"):
-        text = f"Estimated **{queries.fmt_seconds(total)}** on this machine" + (f" ({parts})" if parts else "")
+        text = f"Estimated **{queries.fmt_seconds(total)}** on this machine alone" + (f" ({parts})" if parts else "")
+        load = load_average()
+        busy = started_now(load) if cfg.device != "cuda" and state.runner().idle() else 1.0  # a queued run waits
+        if load is not None and busy > BUSY_SLOWDOWN:
+            text += (
+                f"; about **{queries.fmt_seconds(total * busy)}** if started now, beside the machine's other work "
+                f"(load {load:.1f} on {cpu_cores()} cores)"
+            )
         if total > LONG_RUN:
             st.warning(
                 f"{text}. That is over {LONG_RUN / 60:.0f} minutes: fewer iterations, shorter finetunes "
