@@ -162,9 +162,14 @@ class Seen:
         spe = getattr(cfg, SCHED[phase]).steps_per_epoch(data)
         return statistics.median(steps) / spe if steps else default
 
-    def width(self, phase: str, sparsity: float, default: int) -> float:
-        got = [r["width"][phase] for r in self.runs if r.get("sparsity") == sparsity and phase in r.get("width", {})]
-        return statistics.median(got) if got else default
+    def width(self, phase: str, sparsity: float, default: int, *, selection: str | None = None) -> float:
+        """The median width ``phase`` trained at in the runs at ``sparsity`` — of those that picked
+        their actions by the same ``selection`` where there are any: the predictor's picks retrain
+        wider actions than random ones (full Gowalla at 0.95: 59.5 against 15 columns)."""
+        got = [r for r in self.runs if r.get("sparsity") == sparsity and phase in r.get("width", {})]
+        alike = [r for r in got if selection is not None and r.get("config", {}).get("selection") == selection]
+        widths = [r["width"][phase] for r in alike or got]
+        return statistics.median(widths) if widths else default
 
     def predictor(self, default: float) -> float:
         per = [

@@ -131,7 +131,7 @@ def plan(
         sparsity=cfg.sparsity,
         keep=lambda r: r["config"].get("retrain_from", "scratch") == cfg.retrain_from,
     )
-    w = seen.width("retrain", cfg.sparsity, width)
+    w = seen.width("retrain", cfg.sparsity, width, selection=cfg.selection)
     k = min(cfg.retrain_top, evaluated)
     at_once = min(k, cfg.retrain_workers or workers)
     out["retrain"] = seen.scale("retrain", at_once) * retraining(

@@ -119,6 +119,24 @@ def test_early_stopping_lengths_come_from_the_observed_trainings(mini: Dataset) 
     )
 
 
+def test_retrained_widths_come_from_runs_that_picked_alike(mini: Dataset) -> None:
+    """The predictor's picks retrain wider actions than random picks: a random search's plan takes
+    the width random searches retrained at, where there are any."""
+    spe = CFG.retrain.steps_per_epoch(mini)
+    bet = _record(CFG, "a", steps={"retrain": [6 * spe]}, width={"retrain": 60.0})
+    rand = dataclasses.replace(CFG, selection="random")
+    rnd = _record(rand, "b", steps={"retrain": [6 * spe]}, width={"retrain": 15.0})
+    sloped = Timings(8, 128, 0.01, 0.13, 0.1, 0.1)  # a step's time grows with the width
+
+    def retrain(cfg: SearchConfig, *records: dict[str, Any]) -> float:
+        return plan(cfg, mini, dataclasses.replace(sloped, observed=records), pretrained=True)["retrain"]
+
+    narrow = retrain(rand, bet, rnd)
+    assert narrow == retrain(rand, rnd)
+    assert retrain(CFG, bet, rnd) == pytest.approx(retrain(CFG, bet))
+    assert retrain(rand, bet) > narrow  # none alike: any run's width
+
+
 def test_warm_and_scratch_retrainings_are_learned_apart(mini: Dataset) -> None:
     spe = CFG.retrain.steps_per_epoch(mini)
     cfg = dataclasses.replace(CFG, retrain=dataclasses.replace(CFG.retrain, epochs=300))
