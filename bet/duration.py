@@ -138,6 +138,8 @@ class Seen:
         """The median ratio observed for ``phase`` (retraining: of as many at once, if observed)."""
         if at_once is not None and f"{phase}@{at_once}" in self.ratio:
             return self.ratio[f"{phase}@{at_once}"]
+        if at_once == 1:  # one at a time, none observed so: as the trainings that ran alone
+            return self.training
         return self.ratio.get(phase, self.training if phase in (*TRAINING, "finetune") else 1.0)
 
     def _matching(self, phase: str, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
