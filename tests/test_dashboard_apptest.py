@@ -97,15 +97,15 @@ def test_setup_shows_the_estimated_duration_and_warns_when_long(home: Path) -> N
 def test_setup_says_how_much_longer_a_busy_machine_takes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The estimate is for the machine alone; beside other work it also says what a run started
     now would take (the load average, bet.load)."""
-    import dashboard.views.setup as setup
+    import dashboard.views.duration as duration
 
-    monkeypatch.setattr(setup, "load_average", lambda: 5.0)
-    monkeypatch.setattr(setup, "started_now", lambda load: 3.0)
+    monkeypatch.setattr(duration, "load_average", lambda: 5.0)
+    monkeypatch.setattr(duration, "started_now", lambda load: 3.0)
     at = app().run()
     no_exceptions(at)
     (shown,) = [t for t in texts(at, "caption") + texts(at, "warning") if t.startswith("Estimated")]
     assert "on this machine alone" in shown and "if started now" in shown and "(load 5.0 on" in shown, shown
-    monkeypatch.setattr(setup, "started_now", lambda load: 1.0)
+    monkeypatch.setattr(duration, "started_now", lambda load: 1.0)
     (quiet,) = [t for t in texts(at.run(), "caption") + texts(at, "warning") if t.startswith("Estimated")]
     assert "if started now" not in quiet
 

@@ -11,9 +11,7 @@ import streamlit as st
 
 from bet import (
     BUILTIN,
-    BUSY_SLOWDOWN,
     FORMATS,
-    LONG_RUN,
     PREDICTORS,
     SELECTIONS,
     SPLIT_RULES,
@@ -23,16 +21,13 @@ from bet import (
     DataSpec,
     SearchConfig,
     check_memory,
-    cpu_cores,
-    load_average,
     resolve_device,
-    started_now,
     training_bytes,
 )
-from dashboard import presets, queries, settings, state
+from dashboard import presets, settings, state
 from dashboard.paths import md
 from dashboard.settings import BACKBONE_CHOICES, DEVICES, PAPER
-from dashboard.views import source
+from dashboard.views import duration, source
 from dashboard.views import study as study_view
 
 DEFAULTS: dict[str, Any] = {
@@ -175,35 +170,6 @@ def _config(sb: Any, spec: DataSpec, data: Dataset) -> SearchConfig | None:
     return cfg
 
 
-def _estimate(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
-    """The configured run's estimated duration on this machine, per phase; a warning when long."""
-    backbones = list(st.session_state["backbones"])
-    try:
-        with st.spinner("Timing a few training steps on this machine…"):
-            phases = settings.estimate(cfg, backbones, data)
-    except BetError as exc:
-        sb.caption(f"No time estimate: {settings.shown(str(exc))}")
-        return
-    total = sum(phases.values())
-    parts = " · ".join(f"{name} {queries.fmt_seconds(secs)}" for name, secs in phases.items() if secs >= 1)
-    with sb.container(key="estimate"):
-        text = f"Estimated **{queries.fmt_seconds(total)}** on this machine alone" + (f" ({parts})" if parts else "")
-        load = load_average()
-        busy = started_now(load) if cfg.device != "cuda" and state.runner().idle() else 1.0  # a queued run waits
-        if load is not None and busy > BUSY_SLOWDOWN:
-            text += (
-                f"; about **{queries.fmt_seconds(total * busy)}** if started now, beside the machine's other work "
-                f"(load {load:.1f} on {cpu_cores()} cores)"
-            )
-        if total > LONG_RUN:
-            st.warning(
-                f"{text}. That is over {LONG_RUN / 60:.0f} minutes: fewer iterations, shorter finetunes "
-                "or a smaller dataset finish sooner (Advanced settings)."
-            )
-        else:
-            st.caption(text)
-
-
 def _queue(sb: Any) -> None:
     """The queue's status and its buttons, polled while anything is queued or running (so it never
     offers to stop a run that has ended); a session's buttons act on its own runs only."""
@@ -302,7 +268,7 @@ def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None
     st.session_state["setup_config"] = cfg
     _start(top, cfg, data, live_page=live_page)
     if cfg is not None and data is not None:
-        estimate = functools.partial(_estimate, top, cfg, data)
+        estimate = functools.partial(duration.show, top, cfg, data)
         later.append(estimate) if later is not None else estimate()
     _queue(sb)
     return cfg
