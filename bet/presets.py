@@ -14,12 +14,7 @@ what a user sets explicitly (a command-line option, a dashboard field) wins over
   steps, not ~13,000), at most 80 epochs, early-stopped on half of the validation users; the
   winner's validation and test read-outs stay exact on every user (SU, SR and MDE train from
   scratch on the paper's schedule under either preset);
-* the full model **pretrained for at most 40 epochs** (the schedule the CPU rows of Table 1 used);
-* the top actions **retrained one after another**, not two at once: on full Gowalla on 2 cores one
-  retraining alone ran 9.2 steps/s (its graph propagation on both cores), two at once 3 each — the
-  pair took 1,374 s where one after the other take ~900 s (docs/results.md §7.5). The results are
-  the same either way (training runs on one thread; the propagation gives the same bits on one or
-  two).
+* the full model **pretrained for at most 40 epochs** (the schedule the CPU rows of Table 1 used).
 """
 
 from __future__ import annotations
@@ -54,7 +49,6 @@ FAST = Preset(
         "retrain_from": "pretrained",
         "pretrain": {"epochs": 40},
         "retrain": {"eval_users": 0.5, "lr_decay_every": 50, "epochs": 80},
-        "retrain_workers": 1,
     },
 )
 PRESETS: dict[str, Preset] = {p.name: p for p in (PAPER, FAST)}
