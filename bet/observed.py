@@ -153,14 +153,9 @@ def observation(
         "evaluated": len(evaluated),
         "steps": steps,
         "width": widths,
-        **(
-            {} if load is None else {"load": round(load, 2), "cores": cpu_cores(), "slowdown": round(slowdown(load), 3)}
-        ),
-        **(
-            {"phase_slowdown": {p: round(slowdown(v), 3) for p, v in phase_loads.items()}, "cores": cpu_cores()}
-            if phase_loads
-            else {}
-        ),
+        **({} if load is None and not phase_loads else {"cores": cpu_cores()}),
+        **({} if load is None else {"load": round(load, 2), "slowdown": round(slowdown(load), 3)}),
+        **({"phase_slowdown": {p: round(slowdown(v), 3) for p, v in phase_loads.items()}} if phase_loads else {}),
     }
 
 

@@ -93,6 +93,5 @@ _PRESETTABLE = (
     "retrain_top",
     "fitness_users",
     "retrain_from",
-    "retrain_workers",
     "preset",
 )

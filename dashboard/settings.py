@@ -160,7 +160,6 @@ def build_config(
         preset=preset,
         fitness_users=values["fitness_users"],
         retrain_from=values["retrain_from"],
-        retrain_workers=values["retrain_workers"],
     ).validate()
 
 

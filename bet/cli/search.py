@@ -174,7 +174,6 @@ def search_config(
         preset=preset["preset"],
         fitness_users=None if fraction is not None and fraction >= 1 else given("fitness_users"),
         retrain_from=given("retrain_from"),
-        retrain_workers=preset["retrain_workers"],
     ).validate()
 
 
