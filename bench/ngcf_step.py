@@ -52,7 +52,7 @@ from bet.backbones.ngcf import NGCF  # noqa: E402
 from bet.backbones.ngcf_layers import sparse_mm  # noqa: E402
 from bet.data import Dataset, load_dataset  # noqa: E402
 from bet.evaluation import evaluate  # noqa: E402
-from bet.runtime import limit_heap_growth, thread_count, torch_threads  # noqa: E402
+from bet.runtime import thread_count, torch_threads, tune_heap  # noqa: E402
 from bet.train import BPRSampler  # noqa: E402
 
 BATCH, D_MAX, LR = 10_000, 128, 0.03
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     args = ap.parse_args(argv)
 
-    limit_heap_growth()  # as the CLI runs
+    tune_heap()  # as the CLI runs
     data = load_dataset("gowalla")
     load0 = os.getloadavg()
     steps: dict[str, Step] = {}

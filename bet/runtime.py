@@ -1,4 +1,4 @@
-"""This process's settings: the device, and how glibc's heap grows.
+"""This process's settings: the device, and how glibc's malloc serves tensors.
 
 Torch thread counts live in :mod:`bet.threads`, running event generators on threads
 (:func:`merge`, :func:`beside`) in :mod:`bet.streams`; both are re-exported here.
@@ -22,11 +22,11 @@ __all__ = [
     "beside",
     "concurrent",
     "default_workers",
-    "limit_heap_growth",
     "merge",
     "resolve_device",
     "thread_count",
     "torch_threads",
+    "tune_heap",
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -43,14 +43,34 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def limit_heap_growth() -> bool:
-    """Ask glibc's malloc for at most two arenas and to map (and so give back) every block of
-    4 MiB or more, instead of one arena per thread and a threshold that grows as large tensors are
-    freed. Full-width tensors on full Gowalla are 36 MB each, so per-thread arenas kept freed ones
-    resident: two parallel retrains peaked at 1.36 GB instead of 1.19 GB (docs/results.md §6). Call
-    it once, early, in a process that trains (the CLI, the dashboard). False where there is no
-    glibc (macOS, musl) or ``BET_MALLOC=default``: nothing changes there."""
-    if os.environ.get("BET_MALLOC") == "default":
+#: glibc ``mallopt`` parameters (<malloc.h>).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+#: The heap settings :func:`tune_heap` knows, by ``BET_MALLOC`` value (``tuned`` unless set).
+HEAP_MODES = ("tuned", "lean", "default")
+
+
+def tune_heap(mode: str | None = None) -> bool:
+    """Set how glibc's malloc serves this process's tensors. Call it once, early, in a process
+    that trains (the CLI, the dashboard's run workers). ``mode`` (default: ``$BET_MALLOC``, else
+    ``tuned``):
+
+    * ``tuned`` — two arenas (not one per thread), and blocks up to 64 MiB reused from the heap
+      instead of mapped and unmapped, with the heap's top kept up to 1 GiB. A training step on
+      full Gowalla allocates tens of 19–36 MB tensors; mapped afresh each step, every page of them
+      is faulted in and zeroed by the kernel again — ~95,000 page faults and a third more CPU per
+      step, 1.4–2× slower (``bench/malloc_step.py``; docs/results.md §7.5). Costs ~0.25 GB more
+      resident per training.
+    * ``lean`` — two arenas and every block of 4 MiB or more mapped, so freed ones go back at once:
+      the least memory (two parallel full-width trainings peaked at 1.19 GB instead of 1.36 GB),
+      at that price in speed. (The CLI's setting until 2026-12-07.)
+    * ``default`` — glibc's own (one arena per thread, a threshold that grows to 32 MiB): nothing
+      is set.
+
+    False where nothing was set: ``default``, or no glibc (macOS, musl)."""
+    mode = mode or os.environ.get("BET_MALLOC") or "tuned"
+    if mode not in HEAP_MODES:
+        raise ConfigError(f"BET_MALLOC must be one of {', '.join(HEAP_MODES)}, got {mode!r}")
+    if mode == "default":
         return False
     name = ctypes.util.find_library("c")
     try:
@@ -58,5 +78,10 @@ def limit_heap_growth() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    m_arena_max, m_mmap_threshold = -8, -3  # <malloc.h>
-    return bool(mallopt(m_arena_max, 2)) and bool(mallopt(m_mmap_threshold, 4 << 20))
+    if mode == "lean":
+        return bool(mallopt(_M_ARENA_MAX, 2)) and bool(mallopt(_M_MMAP_THRESHOLD, 4 << 20))
+    return (
+        bool(mallopt(_M_ARENA_MAX, 2))
+        and bool(mallopt(_M_MMAP_THRESHOLD, 64 << 20))
+        and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    )

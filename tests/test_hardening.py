@@ -162,14 +162,20 @@ def test_identical_uploads_at_once_all_succeed() -> None:
     assert not list(path.parent.glob("*.part"))
 
 
-def test_heap_growth_limit_applies_on_glibc_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_heap_tuning_applies_on_glibc_and_can_be_chosen_or_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     import platform
 
-    from bet.runtime import limit_heap_growth
+    from bet.errors import ConfigError
+    from bet.runtime import tune_heap
 
     monkeypatch.setenv("BET_MALLOC", "default")
-    assert limit_heap_growth() is False
+    assert tune_heap() is False
+    monkeypatch.setenv("BET_MALLOC", "fast")
+    with pytest.raises(ConfigError, match="BET_MALLOC must be one of tuned, lean, default, got 'fast'"):
+        tune_heap()
     monkeypatch.delenv("BET_MALLOC")
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
-    assert limit_heap_growth() is True
+    assert tune_heap() is True
+    assert tune_heap("lean") is True
+    assert tune_heap("tuned") is True  # the process's setting stays the default one

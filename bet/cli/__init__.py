@@ -24,7 +24,7 @@ from bet.errors import BetError, shorten
 from bet.estimate import check_memory_needs
 from bet.frontier import parse_list
 from bet.methods import METHODS
-from bet.runtime import limit_heap_growth
+from bet.runtime import tune_heap
 
 COMMANDS = (basic, search, sample, estimate, frontier, runs, reproduce, report)
 
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    limit_heap_growth()
     try:
+        tune_heap()
         validate_args(args)
         protect_for(args)
         if args.command == "reproduce":
