@@ -26,6 +26,7 @@ import torch
 
 from bet.config import PRETRAIN, RETRAIN, SearchConfig
 from bet.evaluation import evaluate
+from bet.runtime import tune_heap
 from bet.store import RunStore
 from bet.train import pretrain, train_sized
 
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--pretrain-epochs", type=int, default=40)
     ap.add_argument("--scratch", action="store_true", help="from scratch instead (the comparison)")
     args = ap.parse_args()
+    tune_heap()  # as the CLI: table-sized tensors reused from the heap (docs/results.md §7.5)
     store = RunStore(args.store)
     run = store.get_run(args.run)
     cfg = SearchConfig.from_dict(run.config)

@@ -15,6 +15,7 @@ import numpy as np
 
 from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
+from bet.runtime import planned_heap
 from bet.timings import Timings
 from bet.train import TrainConfig
 
@@ -99,7 +100,12 @@ RUN_PHASE = {"finetune": "search", "evaluation": "search", "predictor": "search"
 
 def slowdown_of(rec: dict[str, Any], phase: str) -> float | None:
     """How much slower than alone an observed run's ``phase`` ran (its phase's own load, else the
-    run's); None where unknown (an older record, or a phase under way when the run was resumed)."""
+    run's); None where unknown (an older record, or a phase under way when the run was resumed) or
+    not this machine's speed now: a record made under another malloc setting than runs now use
+    (:func:`bet.runtime.planned_heap`; records from before 2026-12-07 name none — the CLI's steps
+    were then up to 2.3× slower, docs/results.md §7.5)."""
+    if rec.get("heap") != planned_heap():
+        return None
     per = rec.get("phase_slowdown")
     busy = per.get(RUN_PHASE.get(phase, phase)) if isinstance(per, dict) else None
     if busy is None:

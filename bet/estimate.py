@@ -60,9 +60,10 @@ PRETRAIN_EPOCHS = 32
 #: (docs/results.md §6.3).
 TYPICAL_EPOCHS = 70
 #: Epochs a retraining warm-started from the pretrained rows runs before early stopping ends it
-#: (the ``fast`` preset, meant for full-size data: measured on full Gowalla, docs/results.md §7;
-#: on gowalla-mini it ran 54 and 68, which its observed runs then say).
-WARM_EPOCHS = 20
+#: (the ``fast`` preset, meant for full-size data). Measured on full Gowalla (docs/results.md §7):
+#: 58 and 58 at c = 0.95 (twice), 74 and 80 — its cap — at 0.9; on gowalla-mini 54 and 68. (It
+#: said 20 until 2026-12-07, which made the first plan of a ``fast`` run's retraining 2.7× short.)
+WARM_EPOCHS = 60
 #: Seconds of predictor work (rank, select, update) per evaluated candidate (measured ~25 ms).
 PREDICTOR_SECONDS = 0.03
 

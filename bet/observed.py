@@ -33,7 +33,7 @@ from bet.load import cpu_cores, slowdown
 from bet.methods import METHODS
 from bet.paper import phase_seconds
 from bet.paths import cache_dir
-from bet.runtime import resolve_device
+from bet.runtime import heap_mode, resolve_device
 from bet.store import RunRecord, RunStore, Status
 
 #: Recent runs kept per dataset, backbone, device, CPU count and ``d_max``; the plan takes medians.
@@ -112,7 +112,9 @@ def observation(
     mean width of the actions trained in each phase (``width_of(action_id)``; LightGCN only, the
     other backbones always compute ``d_max`` columns). ``load``: the mean load average while it ran
     (None: unknown — its seconds then teach nothing about speed, only its lengths and widths);
-    ``phase_loads``: the same per phase (``search``, ``retrain``, …) where it was sampled."""
+    ``phase_loads``: the same per phase (``search``, ``retrain``, …) where it was sampled. ``heap``:
+    the process's malloc setting (:func:`bet.runtime.tune_heap`), which changes a step's speed
+    up to 2.3×: a record made under another setting than runs now use teaches no speed."""
     d_max = run.d_max
     sized = run.backbone == "lightgcn"
     steps: dict[str, Any] = {}
@@ -153,6 +155,7 @@ def observation(
         "evaluated": len(evaluated),
         "steps": steps,
         "width": widths,
+        "heap": heap_mode(),
         **({} if load is None and not phase_loads else {"cores": cpu_cores()}),
         **({} if load is None else {"load": round(load, 2), "slowdown": round(slowdown(load), 3)}),
         **({"phase_slowdown": {p: round(slowdown(v), 3) for p, v in phase_loads.items()}} if phase_loads else {}),

@@ -22,7 +22,9 @@ __all__ = [
     "beside",
     "concurrent",
     "default_workers",
+    "heap_mode",
     "merge",
+    "planned_heap",
     "resolve_device",
     "thread_count",
     "torch_threads",
@@ -47,6 +49,19 @@ def resolve_device(device: str) -> torch.device:
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 #: The heap settings :func:`tune_heap` knows, by ``BET_MALLOC`` value (``tuned`` unless set).
 HEAP_MODES = ("tuned", "lean", "default")
+_applied = "default"
+
+
+def planned_heap() -> str:
+    """The heap setting runs started here use (``$BET_MALLOC``, else ``tuned``): what the CLI and the
+    dashboard's run workers set, so what an estimate plans for."""
+    mode = os.environ.get("BET_MALLOC") or "tuned"
+    return mode if mode in HEAP_MODES else "default"
+
+
+def heap_mode() -> str:
+    """The heap setting this process runs under: the last :func:`tune_heap` applied, else ``default``."""
+    return _applied
 
 
 def tune_heap(mode: str | None = None) -> bool:
@@ -67,6 +82,7 @@ def tune_heap(mode: str | None = None) -> bool:
       is set.
 
     False where nothing was set: ``default``, or no glibc (macOS, musl)."""
+    global _applied
     mode = mode or os.environ.get("BET_MALLOC") or "tuned"
     if mode not in HEAP_MODES:
         raise ConfigError(f"BET_MALLOC must be one of {', '.join(HEAP_MODES)}, got {mode!r}")
@@ -79,9 +95,13 @@ def tune_heap(mode: str | None = None) -> bool:
     except (OSError, AttributeError):
         return False
     if mode == "lean":
-        return bool(mallopt(_M_ARENA_MAX, 2)) and bool(mallopt(_M_MMAP_THRESHOLD, 4 << 20))
-    return (
-        bool(mallopt(_M_ARENA_MAX, 2))
-        and bool(mallopt(_M_MMAP_THRESHOLD, 64 << 20))
-        and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-    )
+        done = bool(mallopt(_M_ARENA_MAX, 2)) and bool(mallopt(_M_MMAP_THRESHOLD, 4 << 20))
+    else:
+        done = (
+            bool(mallopt(_M_ARENA_MAX, 2))
+            and bool(mallopt(_M_MMAP_THRESHOLD, 64 << 20))
+            and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+        )
+    if done:
+        _applied = mode
+    return done

@@ -49,8 +49,9 @@ MIN_SECONDS = 0.5
 MAX_STEPS = 60
 #: Ranking blocks of users whose validation ranking is timed (block: 64 users on CPU, 4,096 on a GPU).
 EVAL_BLOCKS = 32
-#: Bumped when the way of measuring changes: timings measured otherwise are measured again.
-METHOD = 3
+#: Bumped when the way of measuring changes: timings measured otherwise are measured again (4: the
+#: measuring process's malloc set as runs set it, :func:`bet.runtime.tune_heap`).
+METHOD = 4
 
 #: ``progress(done, total, what)``: a measuring stage starts (``done`` of ``total`` finished).
 Progress = Callable[[int, int, str], None]

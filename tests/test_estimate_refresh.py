@@ -20,6 +20,7 @@ from bet.duration import retraining
 from bet.estimate import PRETRAIN_EPOCHS, TYPICAL_EPOCHS, WARM_EPOCHS, Timings, plan
 from bet.load import LoadMeter, slowdown
 from bet.runs import run_search
+from bet.runtime import heap_mode
 from bet.store import RunRecord, RunStore, Status
 from tests.hostile_helpers import run_in_process
 from tests.search_helpers import TINY
@@ -32,7 +33,7 @@ def _record(cfg: SearchConfig | BaselineConfig, run_id: str = "r1", **fields: An
     """An observed run that had the machine alone (``slowdown`` 1) unless ``fields`` say otherwise."""
     rec: dict[str, Any] = {"run_id": run_id, "at": 1.0, "method": "bet", "sparsity": cfg.sparsity,
                            "config": cfg.to_dict(), "seconds": {}, "evaluated": 0, "steps": {}, "width": {},
-                           "load": 1.0, "cores": 2, "slowdown": 1.0}  # fmt: skip
+                           "load": 1.0, "cores": 2, "slowdown": 1.0, "heap": "tuned"}  # fmt: skip
     rec.update(fields)
     return rec
 
@@ -78,6 +79,22 @@ def test_a_run_beside_other_work_teaches_what_it_would_take_alone(mini: Dataset)
     assert plan(CFG, mini, _seen(resumed), pretrained=True)["finetune"] == pytest.approx(before["finetune"])
     phased = dict(unknown, phase_slowdown={"search": 9.0})
     assert plan(CFG, mini, _seen(phased), pretrained=True)["finetune"] == pytest.approx(before["finetune"])
+
+
+def test_a_run_under_another_malloc_setting_teaches_no_speed(mini: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps under the CLI's old ``lean`` heap ran up to 2.3x slower (docs/results.md §7.5): a record
+    made under another setting than runs now use, or before records named one, teaches lengths and
+    widths but not speed; under the same setting it does."""
+    monkeypatch.delenv("BET_MALLOC", raising=False)
+    before = plan(CFG, mini, FLAT, pretrained=True)
+    model_finetune = 4 * 10 * 0.01
+    lean = _record(CFG, seconds={"finetune": 2 * model_finetune}, evaluated=4, heap="lean")
+    old = _record(CFG, "r2", seconds={"finetune": 2 * model_finetune}, evaluated=4)
+    del old["heap"]
+    assert plan(CFG, mini, _seen(lean), pretrained=True) == before
+    assert plan(CFG, mini, _seen(old), pretrained=True) == before
+    monkeypatch.setenv("BET_MALLOC", "lean")  # runs now use the lean setting: that record is this machine's speed
+    assert plan(CFG, mini, _seen(lean), pretrained=True)["finetune"] == pytest.approx(2 * before["finetune"])
 
 
 def test_the_load_meter_samples_at_most_every_few_seconds() -> None:
@@ -230,6 +247,7 @@ def test_a_completed_run_refreshes_what_the_next_estimate_reads(
     assert rec["steps"]["pretrain"] > 0 and len(rec["steps"]["retrain"]) == cfg.retrain_top
     assert set(rec["seconds"]) >= {"pretrain", "finetune", "evaluation", "retrain"}
     assert rec["load"] > 0 and rec["slowdown"] >= 1.0 and rec["cores"] >= 1  # how busy the machine was meanwhile
+    assert rec["heap"] == heap_mode()  # the malloc setting it ran under: another one's record teaches no speed
     assert json.loads((tmp_path / "timings" / "timings.json").read_text())  # the cache holds no observations
     assert "observed" not in next(iter(json.loads((tmp_path / "timings" / "timings.json").read_text()).values()))
     assert plan(cfg, mini, again, pretrained=False) != plan(cfg, mini, t, pretrained=False)
