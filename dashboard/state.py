@@ -14,9 +14,7 @@ import streamlit as st
 from streamlit import config as st_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from bet import BetError, Dataset, DataSpec, RunRecord, RunStore, default_path
-from bet.errors import ConfigError
-from bet.runtime import tune_heap
+from bet import BetError, ConfigError, Dataset, DataSpec, RunRecord, RunStore, default_path, tune_heap
 from dashboard import env
 from dashboard import study as studies
 from dashboard.batch import default_run
