@@ -50,7 +50,7 @@ from bet.runs import (
     run_baseline,
     run_search,
 )
-from bet.runtime import DEVICES, resolve_device, tune_heap
+from bet.runtime import DEVICES, resolve_device, tune_heap_or_warn
 from bet.selection import SELECTIONS
 from bet.store import RESUMABLE, RunRecord, RunStore, Status, best_action, default_path
 
@@ -121,5 +121,5 @@ __all__ = [
     "run_search",
     "started_now",
     "training_bytes",
-    "tune_heap",
+    "tune_heap_or_warn",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 
 import torch
@@ -29,6 +30,7 @@ __all__ = [
     "thread_count",
     "torch_threads",
     "tune_heap",
+    "tune_heap_or_warn",
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -47,15 +49,25 @@ def resolve_device(device: str) -> torch.device:
 
 #: glibc ``mallopt`` parameters (<malloc.h>).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+#: What each ``BET_MALLOC`` setting asks of mallopt (``default``: nothing; see :func:`tune_heap`).
+_HEAP_SETTINGS: dict[str, tuple[tuple[int, int], ...]] = {
+    "tuned": ((_M_ARENA_MAX, 2), (_M_MMAP_THRESHOLD, 64 << 20), (_M_TRIM_THRESHOLD, 1 << 30)),
+    "lean": ((_M_ARENA_MAX, 2), (_M_MMAP_THRESHOLD, 4 << 20)),
+    "default": (),
+}
 #: The heap settings :func:`tune_heap` knows, by ``BET_MALLOC`` value (``tuned`` unless set).
-HEAP_MODES = ("tuned", "lean", "default")
+HEAP_MODES = tuple(_HEAP_SETTINGS)
 _applied = "default"
+
+
+def _requested() -> str:
+    return os.environ.get("BET_MALLOC") or "tuned"
 
 
 def planned_heap() -> str:
     """The heap setting runs started here use (``$BET_MALLOC``, else ``tuned``): what the CLI and the
     dashboard's run workers set, so what an estimate plans for."""
-    mode = os.environ.get("BET_MALLOC") or "tuned"
+    mode = _requested()
     return mode if mode in HEAP_MODES else "default"
 
 
@@ -83,10 +95,10 @@ def tune_heap(mode: str | None = None) -> bool:
 
     False where nothing was set: ``default``, or no glibc (macOS, musl)."""
     global _applied
-    mode = mode or os.environ.get("BET_MALLOC") or "tuned"
+    mode = mode or _requested()
     if mode not in HEAP_MODES:
         raise ConfigError(f"BET_MALLOC must be one of {', '.join(HEAP_MODES)}, got {mode!r}")
-    if mode == "default":
+    if not _HEAP_SETTINGS[mode]:
         return False
     name = ctypes.util.find_library("c")
     try:
@@ -94,14 +106,17 @@ def tune_heap(mode: str | None = None) -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    if mode == "lean":
-        done = bool(mallopt(_M_ARENA_MAX, 2)) and bool(mallopt(_M_MMAP_THRESHOLD, 4 << 20))
-    else:
-        done = (
-            bool(mallopt(_M_ARENA_MAX, 2))
-            and bool(mallopt(_M_MMAP_THRESHOLD, 64 << 20))
-            and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-        )
+    done = all(mallopt(param, value) for param, value in _HEAP_SETTINGS[mode])
     if done:
         _applied = mode
     return done
+
+
+def tune_heap_or_warn() -> bool:
+    """:func:`tune_heap` for a process that must start whatever ``BET_MALLOC`` says (the dashboard's
+    server and run workers): a value it does not know is logged and glibc's defaults kept."""
+    try:
+        return tune_heap()
+    except ConfigError as exc:
+        logging.getLogger(__name__).warning("%s; using glibc's defaults", exc)
+        return False

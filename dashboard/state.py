@@ -4,7 +4,6 @@ the polling interval, small rendering helpers."""
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,17 +13,14 @@ import streamlit as st
 from streamlit import config as st_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from bet import BetError, ConfigError, Dataset, DataSpec, RunRecord, RunStore, default_path, tune_heap
+from bet import BetError, Dataset, DataSpec, RunRecord, RunStore, default_path, tune_heap_or_warn
 from dashboard import env
 from dashboard import study as studies
 from dashboard.batch import default_run
 from dashboard.runner import Runner
 from dashboard.settings import shown
 
-try:  # once per server process: its own measurements (the pre-Start estimate) as runs set malloc
-    tune_heap()
-except ConfigError as exc:
-    logging.getLogger(__name__).warning("%s; using glibc's defaults", exc)
+tune_heap_or_warn()  # once per server process: its own measurements (the pre-Start estimate) as runs set malloc
 
 #: Seconds between polls of the store while something runs (``BET_DASHBOARD_POLL``).
 POLL = env.number("BET_DASHBOARD_POLL", 1.5, low=0.1, high=3600)

@@ -17,7 +17,6 @@ the exit code; the next job starts a new child. A child whose parent died exits 
 from __future__ import annotations
 
 import contextlib
-import logging
 import multiprocessing
 import os
 import signal
@@ -31,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bet.data import Dataset
-from bet.errors import ConfigError
 from bet.runs import Job, job_events, record
-from bet.runtime import tune_heap
+from bet.runtime import tune_heap_or_warn
 from bet.status import Status
 from bet.store import RunStore
 
@@ -173,10 +171,7 @@ def serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
-    try:
-        tune_heap()  # as the CLI's process: freed tensors reused, not faulted in again every step
-    except ConfigError as exc:
-        logging.getLogger(__name__).warning("%s; using glibc's defaults", exc)
+    tune_heap_or_warn()  # as the CLI's process: freed tensors reused, not faulted in again every step
     stores: dict[str, RunStore] = {}
     while True:
         stop.clear()  # before receiving: a stop for this job can only come after it was sent
