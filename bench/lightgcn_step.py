@@ -4,7 +4,8 @@ in the style of the public LightGCN-PyTorch code (gusye1234/LightGCN-PyTorch).
 Both at BET's settings: d_max 128, 3 layers, batch of 10,000 users, BPR + L2 1e-4, Adam, one torch
 thread. Each variant runs in its own subprocess so that its peak RSS (``ru_maxrss``) is its own;
 the parent alternates the two ``--rounds`` times (the machine may be shared: alternating spreads
-any load over both) and prints median step times, their ratio (target ≤ 0.6×) and peak RSS.
+any load over both) and prints median step times, their ratio (target ≤ 0.6×) and peak RSS. Both
+run under the CLI's malloc setting (``bet.runtime.tune_heap``; ``BET_MALLOC=lean`` for the old one).
 
 * **bet**: :class:`bet.backbones.LightGCN` (budgeted table, CSR propagation as one fused autograd
   node, BPR with a scatter backward), the vectorised :class:`bet.train.BPRSampler`, fused
@@ -171,7 +172,9 @@ def run_variant(variant: str, steps: int, warmup: int, seed: int) -> dict[str, A
     import torch
 
     from bet.data import load_dataset
+    from bet.runtime import tune_heap
 
+    tune_heap()  # both variants under the heap the CLI runs with ($BET_MALLOC, else tuned)
     torch.set_num_threads(1)
     data = load_dataset("gowalla")
     rss_data = rss_mib()

@@ -14,8 +14,9 @@ Two things the measurement cannot know are taken from the runs this machine has 
 
 * **how long early stopping lets a training run** — the median of the observed trainings on the
   same schedule (pretraining; retraining, from scratch or warm-started, at the same sparsity when
-  there is one; a reference method); with none observed, the defaults :data:`PRETRAIN_EPOCHS`,
-  :data:`TYPICAL_EPOCHS` and :data:`WARM_EPOCHS` (each with its source);
+  there is one; a reference method); with none observed, :func:`default_epochs`: as many as take
+  the learning rate to near its floor on full-size data, else the small-data counts
+  :data:`PRETRAIN_EPOCHS`, :data:`TYPICAL_EPOCHS` and :data:`WARM_EPOCHS` (each with its source);
 * **how far the measured per-step model is from what runs take** (a measurement on a busy
   machine, what a run does beside its steps): each phase's seconds are scaled by the median, over
   those runs, of what the phase took divided by what the model says for the same work (their own
@@ -42,28 +43,45 @@ from bet.methods import METHODS
 from bet.runtime import default_workers, resolve_device
 from bet.sampler import ActionSampler
 from bet.timings import Timings, cached_timings, measure
+from bet.train import TrainConfig
 
-__all__ = ["LONG_RUN", "Timings", "cached_timings", "measure", "plan", "typical_width"]
+__all__ = ["LONG_RUN", "Timings", "cached_timings", "default_epochs", "measure", "plan", "typical_width"]
 
 #: Above this many seconds the dashboard warns before Start.
 LONG_RUN = 600.0
-#: Epochs pretraining runs before early stopping ends it, when no pretraining of this dataset was
-#: observed here. Measured with bench/estimate_accuracy.py: gowalla-mini's full LightGCN
-#: stops at 32 epochs (best at 22), its NCF at 22; full Gowalla's LightGCN runs into the fast
-#: preset's 40-epoch cap (out/fast.sqlite; uncapped it had not stopped at 39, docs/results.md §6.3).
+#: Epochs pretraining runs before early stopping ends it on small data (see :func:`default_epochs`),
+#: when no pretraining of this dataset was observed here. Measured with bench/estimate_accuracy.py:
+#: gowalla-mini's full LightGCN stops at 32 epochs (best at 22), its NCF at 22.
 PRETRAIN_EPOCHS = 32
-#: Epochs a from-scratch training (a retraining, SU/SR/MDE) runs before early stopping ends it, when
-#: none on the same schedule was observed here. Measured the same way on gowalla-mini (LightGCN):
-#: retrainings 70, 70, 72, 96, 96, 106 epochs (c = 0.9 and 0.95), SU 58 and 68, SR 82, MDE 70 —
-#: median 71 (the earlier guess, 40, made cold estimates 0.62-0.77 of the measured time on an idle
-#: machine, issue 23); NCF retrainings 36 and 62; full Gowalla's c = 0.9 retraining 173
-#: (docs/results.md §6.3).
+#: Epochs a from-scratch training (a retraining, SU/SR/MDE) runs on small data, when none on the
+#: same schedule was observed here. Measured the same way on gowalla-mini (LightGCN): retrainings
+#: 70, 70, 72, 96, 96, 106 epochs (c = 0.9 and 0.95), SU 58 and 68, SR 82, MDE 70 — median 71 (the
+#: earlier guess, 40, made cold estimates 0.62-0.77 of the measured time on an idle machine, issue
+#: 23); NCF retrainings 36 and 62.
 TYPICAL_EPOCHS = 70
-#: Epochs a retraining warm-started from the pretrained rows runs before early stopping ends it
-#: (the ``fast`` preset, meant for full-size data). Measured on full Gowalla (docs/results.md §7):
-#: 58 and 58 at c = 0.95 (twice), 74 and 80 — its cap — at 0.9; on gowalla-mini 54 and 68. (It
-#: said 20 until 2026-12-07, which made the first plan of a ``fast`` run's retraining 2.7× short.)
+#: Epochs a retraining warm-started from the pretrained rows runs on small data: gowalla-mini 54
+#: and 68 (docs/results.md §7).
 WARM_EPOCHS = 60
+#: Learning-rate decays after which a training on full-size data is planned to have stopped (the
+#: rate is then ~5 % of its start, 0.95^60, near the 0.001 floor). Measured on full Gowalla
+#: (docs/results.md §7; 53 steps an epoch): warm retrainings with ×0.95 every 50 steps 58, 58, 74
+#: and 80 (their cap) epochs — 61, 61, 78, 85 decays —, every 100 steps 98 epochs (52 decays); the
+#: c = 0.9 retraining from scratch (every 200) 173 epochs (46 decays); the full model's
+#: pretraining (every 200) FIXME epochs.
+DECAYS = 60
+
+
+def default_epochs(train: TrainConfig, data: Dataset, fitted: float) -> float:
+    """Epochs a training on ``train``'s schedule is planned at when none alike was observed here:
+    where its learning rate decays :data:`DECAYS` times within its cap (full-size data, many steps
+    an epoch), the decay is what ends it; where it cannot (small data: the rate hardly moves),
+    early stopping ends it once the data is fitted, after ``fitted`` epochs (measured on
+    gowalla-mini). Until 2026-12-07 the small-data counts were used everywhere, which planned full
+    Gowalla's pretraining at 32 epochs of its ~200 (issue 23)."""
+    by_decay = DECAYS * train.lr_decay_every / train.steps_per_epoch(data)
+    return min(train.epochs, by_decay if by_decay <= train.epochs else fitted)
+
+
 #: Seconds of predictor work (rank, select, update) per evaluated candidate (measured ~25 ms).
 PREDICTOR_SECONDS = 0.03
 
@@ -105,13 +123,21 @@ def plan(
         pretrained = cache.exists(cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.pretrain, seed=cfg.seed))
     ref = METHODS.get(cfg.method) if isinstance(cfg, BaselineConfig) else None
     if not pretrained and (isinstance(cfg, SearchConfig) or (ref is not None and ref.trains == "pretrain")):
-        steps = stop_steps(cfg.pretrain, data, seen.epochs("pretrain", cfg, data, default=PRETRAIN_EPOCHS))
+        steps = stop_steps(
+            cfg.pretrain,
+            data,
+            seen.epochs("pretrain", cfg, data, default=default_epochs(cfg.pretrain, data, PRETRAIN_EPOCHS)),
+        )
         out["pretrain"] = seen.scale("pretrain") * pretraining(cfg, data, t, steps=steps)
     if isinstance(cfg, BaselineConfig):
         if ref is None or ref.budgeted:  # a sized table, trained from scratch
             w = seen.width("baseline", cfg.sparsity, baseline_width(cfg, data))
             epochs = seen.epochs(
-                "baseline", cfg, data, default=TYPICAL_EPOCHS, keep=lambda r: r.get("method") == cfg.method
+                "baseline",
+                cfg,
+                data,
+                default=default_epochs(cfg.train, data, TYPICAL_EPOCHS),
+                keep=lambda r: r.get("method") == cfg.method,
             )
             out["baseline"] = seen.scale("baseline") * reference(
                 cfg, data, t, width=w, steps=stop_steps(cfg.train, data, epochs)
@@ -128,7 +154,7 @@ def plan(
         "retrain",
         cfg,
         data,
-        default=WARM_EPOCHS if warm else TYPICAL_EPOCHS,
+        default=default_epochs(cfg.retrain, data, WARM_EPOCHS if warm else TYPICAL_EPOCHS),
         sparsity=cfg.sparsity,
         keep=lambda r: r["config"].get("retrain_from", "scratch") == cfg.retrain_from,
     )

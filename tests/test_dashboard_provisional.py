@@ -137,13 +137,14 @@ def test_presets_fill_the_form_from_the_engine_and_the_config_carries_the_rest()
     assert presets.default_for(FAST_ABOVE_ROWS + 1) == "fast" and presets.default_for(6835) == "paper"
     form = {**presets.FORM["fast"], "iterations": 7}  # the user's edit wins over the preset's 20
     cfg = settings.build_config(DataSpec("gowalla"), "lightgcn", 0.95, preset="fast", **form)
-    assert (cfg.preset, cfg.iterations, cfg.finetune_epochs, cfg.retrain_top) == ("fast", 7, 4, 2)
+    assert (cfg.preset, cfg.iterations, cfg.finetune_epochs, cfg.retrain_top) == ("fast", 7, 4, 1)
     assert (cfg.fitness_users, cfg.retrain_from, cfg.retrain.eval_users, cfg.pretrain.epochs) == (
         fast["fitness_users"],
         fast["retrain_from"],
         fast["retrain"].eval_users,
-        40,
+        300,
     )
+    assert (cfg.retrain.lr_decay_every, cfg.retrain.epochs) == (100, 160)  # the form carries what it does not show
     paper = settings.build_config(DataSpec("gowalla-mini"), "lightgcn", 0.9, **presets.FORM["paper"])
     assert (paper.preset, paper.fitness_users, paper.retrain_from, paper.retrain.eval_users) == (
         "paper",
@@ -199,7 +200,7 @@ def test_the_setup_follows_the_datasets_default_preset_until_one_is_picked(home:
     assert at.expander[0].label == "Advanced settings (paper preset)"
     at.selectbox(key="dataset").set_value("gowalla").run()  # full Gowalla: fast, its values in the form
     assert not at.exception and at.selectbox(key="preset").value == "fast"
-    assert at.number_input(key="iterations").value == 20 and at.number_input(key="pretrain_epochs").value == 40
+    assert at.number_input(key="iterations").value == 20 and at.number_input(key="retrain_top").value == 1
     assert "Preset **fast** — the default above 10,000 rows (gowalla has 70,839)" in caption(at, "Preset")
     cfg = at.session_state["setup_config"]
     assert (cfg.preset, cfg.fitness_users, cfg.retrain_from) == ("fast", 0.5, "pretrained")

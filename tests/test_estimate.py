@@ -4,6 +4,7 @@ cached pretrained model."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 import torch
@@ -55,7 +56,7 @@ def test_remaining_adds_the_phases_still_to_come() -> None:
 
 
 def test_plan_of_the_fast_preset_samples_users_and_warm_starts(mini: Dataset) -> None:
-    from bet.estimate import TYPICAL_EPOCHS, WARM_EPOCHS
+    from bet.estimate import TYPICAL_EPOCHS, WARM_EPOCHS, default_epochs
     from bet.presets import apply_preset
 
     t = Timings(8, 128, 0.01, 0.05, 0.1, 0.2)
@@ -64,7 +65,30 @@ def test_plan_of_the_fast_preset_samples_users_and_warm_starts(mini: Dataset) ->
     fast = dataclasses.replace(fast, retrain=dataclasses.replace(fast.retrain, epochs=300))  # the same cap: not reached
     p, f = plan(paper, mini, t), plan(fast, mini, t)
     assert f["evaluation"] == p["evaluation"] * 0.5  # fitness on half the users: linear in users
-    assert WARM_EPOCHS < TYPICAL_EPOCHS and 0 < f["retrain"] < p["retrain"]
+    assert 0 < f["retrain"] < p["retrain"]  # on small data: fitted sooner than from scratch
+    assert default_epochs(fast.retrain, mini, WARM_EPOCHS) == WARM_EPOCHS < TYPICAL_EPOCHS
+
+
+def test_full_size_trainings_are_planned_by_their_decay_schedule(mini: Dataset) -> None:
+    """On full-size data a training ends when its learning rate has decayed ~60 times (full
+    Gowalla, 53 steps an epoch: warm ×0.95 every 50 steps ran 58-80 epochs, every 100 ran 98; from
+    scratch every 200, 173), within the schedule's cap; on small data, where the rate hardly
+    moves in the cap, after the epochs measured there."""
+    from types import SimpleNamespace
+
+    from bet.config import PRETRAIN, RETRAIN
+    from bet.estimate import DECAYS, PRETRAIN_EPOCHS, TYPICAL_EPOCHS, WARM_EPOCHS, default_epochs
+    from bet.presets import preset_settings
+
+    gowalla: Any = SimpleNamespace(train=SimpleNamespace(nnz=529_000))  # 53 steps an epoch
+    every50 = dataclasses.replace(RETRAIN, lr_decay_every=50, epochs=80)
+    assert default_epochs(every50, gowalla, WARM_EPOCHS) == pytest.approx(DECAYS * 50 / 53)  # 57
+    fast = preset_settings("fast")["retrain"]
+    assert default_epochs(fast, gowalla, WARM_EPOCHS) == pytest.approx(DECAYS * 100 / 53)  # 113
+    assert default_epochs(RETRAIN, gowalla, TYPICAL_EPOCHS) == pytest.approx(DECAYS * 200 / 53)  # 226
+    assert default_epochs(dataclasses.replace(fast, epochs=40), gowalla, WARM_EPOCHS) == 40  # its cap
+    assert default_epochs(PRETRAIN, mini, PRETRAIN_EPOCHS) == PRETRAIN_EPOCHS  # small data: fitted first
+    assert default_epochs(dataclasses.replace(RETRAIN, epochs=20), mini, TYPICAL_EPOCHS) == 20
 
 
 def test_the_cli_says_why_a_retraining_ended_and_what_to_try(capsys: pytest.CaptureFixture[str]) -> None:

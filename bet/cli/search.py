@@ -40,7 +40,7 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         default="paper",
         help=(
             "paper: the paper's settings, bit for bit (default); fast: multi-fidelity BET for real catalogues "
-            "(T 20, 4-epoch finetunes scored on half the users, top 2 warm-started; docs/results.md §7). "
+            "(T 20, 4-epoch finetunes scored on half the users, the top action warm-started; docs/results.md §7). "
             "Options given explicitly win over the preset"
         ),
     )
