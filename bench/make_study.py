@@ -2,12 +2,14 @@
 
     python bench/make_study.py                      # out/fast.sqlite + docs/table1.csv → assets/studies/gowalla-full.sqlite
     python bench/make_study.py --source STORE --table docs/table1.csv --out assets/studies/NAME.sqlite
+    python bench/make_study.py --source out/fast.sqlite --source OLD_STUDY.sqlite   # runs from either
 
 Writes the study store (:mod:`bet.study`: runs, events and evaluated actions of the table's runs
 that completed in STORE, with their full-size and popularity references; no packed tables) and its
 manifest ``NAME.json`` beside it: where and when the runs ran, the table rows it holds and those it
 left out, and for each run the ``python -m bet reproduce`` command that reproduces it — checked by
-building that command's configuration and comparing its fingerprint with the stored run's.
+building that command's configuration and comparing its fingerprint with the stored run's. A run
+that no command of today's code rebuilds (an earlier version of its preset) is left out, with why.
 
 The source is only read (one read-only snapshot): a store that ``bet reproduce`` is still writing
 can be used as it is. Run it again whenever more runs have completed: the study is replaced.
@@ -30,11 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bet import PRESETS, BetError, RunRecord  # noqa: E402
+from bet import PRESETS, BetError, RunRecord, RunStore  # noqa: E402
 from bet.cli import build_parser  # noqa: E402
 from bet.cli.reproduce import cell_config  # noqa: E402
 from bet.paper import CELLS, METHODS, config_hash, read_table  # noqa: E402
-from bet.study import Selection, build  # noqa: E402
+from bet.study import Selection, build, select  # noqa: E402
 
 
 def _utc(t: float | None) -> str | None:
@@ -78,6 +80,30 @@ def reproduce(run: RunRecord, sel: Selection) -> tuple[list[str], bool]:
         if config_hash(made.to_dict()) == want:
             return args, True
     return args, False
+
+
+def superseded(sources: list[Path], rows: list[dict[str, str]]) -> dict[str, str]:
+    """The runs (of the table, or references beside them) that no command of today's code
+    reproduces — made by an earlier version of their preset (``fast`` until 2026-12-07 retrained
+    the top 2 on a quicker anneal from a 40-epoch full model): a study's every run must be
+    rerunnable from the command it shows. Run id → why it is left out."""
+    runs: dict[str, RunRecord] = {}
+    for source in sources:
+        reader = RunStore(source, read_only=True)
+        try:
+            runs = {r.run_id: r for r in reader.list_runs()} | runs  # the first source holding a run wins
+        finally:
+            reader.close()
+    first = select(runs, rows, " or ".join(map(str, sources)))
+    out = {}
+    for run in first.runs:
+        args, same = reproduce(run, first)
+        if args and not same:
+            out[run.run_id] = (
+                f"made by an earlier version of its settings: today's `{command(args)}` builds another "
+                f"configuration than the run's ({config_hash(run.config)})"
+            )
+    return out
 
 
 def command(args: list[str]) -> str:
@@ -147,18 +173,26 @@ def manifest(sel: Selection, out: Path, argv: list[str], note: str | None, title
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--source", type=Path, default=Path("out/fast.sqlite"), help="the run store to read (read-only)")
+    p.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        help="a run store to read (read-only; default out/fast.sqlite); repeat it to take runs from several, "
+        "the first that holds a run giving it (an earlier study among them keeps its runs)",
+    )
     p.add_argument("--table", type=Path, default=Path("docs/table1.csv"), help="the rows whose runs to keep")
     p.add_argument("--out", type=Path, default=Path("assets/studies/gowalla-full.sqlite"), help="the study to write")
     p.add_argument("--title", default="Recorded study: full Gowalla", help="what the dashboard calls it")
     p.add_argument("--where", default=None, help="a note on the machine, e.g. 'shared 2-core VM, CPU only'")
     args = p.parse_args(argv)
-    if not args.source.is_file():
-        print(f"error: {args.source}: no such run store", file=sys.stderr)
-        return 2
+    sources = args.source or [Path("out/fast.sqlite")]
+    for source in sources:
+        if not source.is_file():
+            print(f"error: {source}: no such run store", file=sys.stderr)
+            return 2
     rows = read_table(args.table)
     try:
-        sel = build(args.source, args.out, rows=rows, name=args.out.stem)
+        sel = build(sources, args.out, rows=rows, name=args.out.stem, leave_out=superseded(sources, rows))
     except BetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -71,12 +71,20 @@ def comparison_id(name: str, run: RunRecord) -> str:
     return f"study-{name}-{run.dataset}-{run.backbone}"
 
 
-def select(runs: Mapping[str, RunRecord], rows: Sequence[Mapping[str, str]], source: str = "the store") -> Selection:
-    """The runs a study of ``rows`` (``docs/table1.csv``) keeps from ``runs`` (run id → run)."""
-    sel = Selection()
+def select(
+    runs: Mapping[str, RunRecord],
+    rows: Sequence[Mapping[str, str]],
+    source: str = "the store",
+    leave_out: Mapping[str, str] | None = None,
+) -> Selection:
+    """The runs a study of ``rows`` (``docs/table1.csv``) keeps from ``runs`` (run id → run);
+    ``leave_out``: run id → why it is not kept (a row of it is listed as left out, with the why)."""
+    sel, leave_out = Selection(), leave_out or {}
     for row in rows:
         run = runs.get(row.get("run_id", ""))
-        if run is None:
+        if row.get("run_id", "") in leave_out:
+            sel.left_out.append((dict(row), leave_out[row.get("run_id", "")]))
+        elif run is None:
             sel.left_out.append((dict(row), f"not in {source}"))
         elif run.status != Status.COMPLETED:
             sel.left_out.append((dict(row), f"{run.status} in {source}"))
@@ -91,6 +99,7 @@ def select(runs: Mapping[str, RunRecord], rows: Sequence[Mapping[str, str]], sou
         and r.status == Status.COMPLETED
         and (r.dataset, r.backbone) in cells
         and r.run_id not in sel.in_table
+        and r.run_id not in leave_out
     ]
     sel.runs += sorted(refs, key=lambda r: r.created_at)
     return sel
@@ -116,15 +125,18 @@ def _remove(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def _write(path: Path, data: Mapping[str, tuple[list[str], list[tuple[Any, ...]]]], groups: Mapping[str, str]) -> None:
-    """A new store at ``path`` (today's schema) holding ``data``'s rows; runs regrouped by ``groups``."""
+def _write(
+    path: Path, data: Mapping[str, Sequence[tuple[list[str], list[tuple[Any, ...]]]]], groups: Mapping[str, str]
+) -> None:
+    """A new store at ``path`` (today's schema) holding ``data``'s rows (per table, one chunk per
+    source store, each with its own columns); runs regrouped by ``groups``."""
     _remove(path)
     RunStore(path).close()  # the schema, as any store has it
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=DELETE")  # no -wal/-shm needed to read it
         conn.execute("BEGIN")
-        for table, (cols, rows) in data.items():
+        for table, (cols, rows) in ((t, chunk) for t, chunks in data.items() for chunk in chunks):
             have = {c[1] for c in conn.execute(f"PRAGMA table_info({table})")}
             keep = [i for i, c in enumerate(cols) if c in have]  # an older source: the defaults fill in
             names = [cols[i] for i in keep]
@@ -140,22 +152,48 @@ def _write(path: Path, data: Mapping[str, tuple[list[str], list[tuple[Any, ...]]
         conn.close()
 
 
-def build(source: Path, out: Path, *, rows: Sequence[Mapping[str, str]], name: str) -> Selection:
-    """Write the study of ``rows`` from the store at ``source`` to ``out`` (replaced only once the
-    new study is complete and agrees with ``rows``). Raises :class:`StoreError` when no row's run
-    is in the source, or when the copy disagrees with the table (it is then removed)."""
-    if source.resolve() == out.resolve():
+def build(
+    source: Path | Sequence[Path],
+    out: Path,
+    *,
+    rows: Sequence[Mapping[str, str]],
+    name: str,
+    leave_out: Mapping[str, str] | None = None,
+) -> Selection:
+    """Write the study of ``rows`` from the store at ``source`` — or from several stores, a run
+    taken from the first that holds it (a study grows from the last one: its runs stay readable
+    once their store is gone) — to ``out`` (replaced only once the new study is complete and agrees
+    with ``rows``), without the runs of ``leave_out`` (see :func:`select`). Raises
+    :class:`StoreError` when no row's run is in a source, or when the copy disagrees with the
+    table (it is then removed)."""
+    sources = [source] if isinstance(source, Path) else list(source)
+    if any(s.resolve() == out.resolve() for s in sources):
         raise StoreError(f"{out}: the study cannot be written over its source store")
-    reader = RunStore(source, read_only=True)
+    readers = [RunStore(s, read_only=True) for s in sources]
     try:
-        conn = reader.conn
-        with _snapshot(conn):
-            sel = select({r.run_id: r for r in reader.list_runs()}, rows, str(source))
+        with contextlib.ExitStack() as snapshots:
+            for reader in readers:
+                snapshots.enter_context(_snapshot(reader.conn))
+            held: dict[str, tuple[RunRecord, int]] = {}
+            for i, reader in enumerate(readers):
+                for run in reader.list_runs():
+                    held.setdefault(run.run_id, (run, i))
+            where = " or ".join(str(s) for s in sources)
+            sel = select({rid: run for rid, (run, _) in held.items()}, rows, where, leave_out)
             if not sel.in_table:
-                raise StoreError(f"none of the table's {len(rows)} runs has completed in {source}: nothing to record")
-            data = {t: _raw(conn, t, sel.run_ids) for t in KEPT_TABLES}
+                whys = sorted({why.split(":")[0] for _, why in sel.left_out})
+                raise StoreError(
+                    f"none of the table's {len(rows)} runs can be kept ({'; '.join(whys)}): nothing to record"
+                )
+            data: dict[str, list[tuple[list[str], list[tuple[Any, ...]]]]] = {t: [] for t in KEPT_TABLES}
+            for i, reader in enumerate(readers):
+                mine = [rid for rid in sel.run_ids if held[rid][1] == i]
+                for t in KEPT_TABLES:
+                    if mine:
+                        data[t].append(_raw(reader.conn, t, mine))
     finally:
-        reader.close()
+        for reader in readers:
+            reader.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.building")
     try:

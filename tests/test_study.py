@@ -78,6 +78,43 @@ def test_numbers_equal_the_table_and_a_differing_row_is_refused(source, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]
 
 
+def test_runs_today_s_code_does_not_rebuild_are_left_out_with_why(
+    source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run made by an earlier version of its preset (``fast`` before 2026-12-07) has no command
+    that reproduces it: the study leaves it out — its table row listed with why, a reference
+    never kept beside the others — rather than show a command that builds something else."""
+    path, ids, rows = source
+    why = {ids["su"]: "an earlier su", ids["full"]: "an earlier full"}
+    sel = build(path, tmp_path / "s.sqlite", rows=rows, name="s", leave_out=why)
+    assert set(sel.run_ids) == {ids["bet"], ids["pop"]}
+    assert [w for _, w in sel.left_out] == ["an earlier su", f"not in {path}"]
+    # make_study decides it from the command: a run whose command builds another configuration
+    monkeypatch.setattr(
+        make_study, "reproduce", lambda run, sel: (["reproduce", "--preset", "fast"], run.method != "su")
+    )
+    left = make_study.superseded([path], rows)
+    assert list(left) == [ids["su"]] and "python -m bet reproduce --preset fast" in left[ids["su"]]
+
+
+def test_a_study_takes_runs_from_several_stores(source, tmp_path: Path) -> None:
+    """An earlier study is a source like any store: a new study keeps its runs (their own store
+    may be gone) beside the new ones, each run from the first store that holds it."""
+    path, ids, rows = source
+    earlier = tmp_path / "earlier.sqlite"
+    build(path, earlier, rows=rows[:1], name="s")  # BET and its references only
+    sel = build([earlier, path], tmp_path / "s.sqlite", rows=rows, name="s")
+    assert set(sel.in_table) == {ids["bet"], ids["su"]} and set(sel.run_ids) == {
+        ids[m] for m in ("bet", "su", "full", "pop")
+    }
+    study, src = RunStore(tmp_path / "s.sqlite", read_only=True), RunStore(path, read_only=True)
+    for rid in sel.run_ids:
+        assert study.events(rid) == src.events(rid) and study.actions(rid) == src.actions(rid)
+    assert mismatches(study, rows) == ([ids["bet"], ids["su"]], [])
+    with pytest.raises(StoreError, match="over its source"):
+        build([path, earlier], earlier, rows=rows, name="s")
+
+
 def test_nothing_to_record_and_no_study_over_its_source(source, tmp_path: Path) -> None:
     path, _, rows = source
     with pytest.raises(StoreError, match="nothing to record"):
