@@ -75,6 +75,7 @@ def select(
     runs: Mapping[str, RunRecord],
     rows: Sequence[Mapping[str, str]],
     source: str = "the store",
+    *,
     leave_out: Mapping[str, str] | None = None,
 ) -> Selection:
     """The runs a study of ``rows`` (``docs/table1.csv``) keeps from ``runs`` (run id → run);
@@ -179,7 +180,7 @@ def build(
                 for run in reader.list_runs():
                     held.setdefault(run.run_id, (run, i))
             where = " or ".join(str(s) for s in sources)
-            sel = select({rid: run for rid, (run, _) in held.items()}, rows, where, leave_out)
+            sel = select({rid: run for rid, (run, _) in held.items()}, rows, where, leave_out=leave_out)
             if not sel.in_table:
                 whys = sorted({why.split(":")[0] for _, why in sel.left_out})
                 raise StoreError(
