@@ -36,7 +36,7 @@ from bet import PRESETS, BetError, RunRecord, RunStore  # noqa: E402
 from bet.cli import build_parser  # noqa: E402
 from bet.cli.reproduce import cell_config  # noqa: E402
 from bet.paper import CELLS, METHODS, config_hash, read_table  # noqa: E402
-from bet.study import Selection, build, select  # noqa: E402
+from bet.study import Selection, build, held_runs, select  # noqa: E402
 
 
 def _utc(t: float | None) -> str | None:
@@ -87,14 +87,13 @@ def superseded(sources: list[Path], rows: list[dict[str, str]]) -> dict[str, str
     reproduces — made by an earlier version of their preset (``fast`` until 2026-12-07 retrained
     the top 2 on a quicker anneal from a 40-epoch full model): a study's every run must be
     rerunnable from the command it shows. Run id → why it is left out."""
-    runs: dict[str, RunRecord] = {}
-    for source in sources:
-        reader = RunStore(source, read_only=True)
-        try:
-            runs = {r.run_id: r for r in reader.list_runs()} | runs  # the first source holding a run wins
-        finally:
+    readers = [RunStore(source, read_only=True) for source in sources]
+    try:
+        held = held_runs(readers)  # the run build() will take: from the first source holding it
+    finally:
+        for reader in readers:
             reader.close()
-    first = select(runs, rows, " or ".join(map(str, sources)))
+    first = select({rid: run for rid, (run, _) in held.items()}, rows, " or ".join(map(str, sources)))
     out = {}
     for run in first.runs:
         args, same = reproduce(run, first)

@@ -153,6 +153,16 @@ def _write(
         conn.close()
 
 
+def held_runs(stores: Sequence[RunStore]) -> dict[str, tuple[RunRecord, int]]:
+    """Run id → (the run, the index of the first of ``stores`` that holds it): where a study
+    built from several stores takes each run."""
+    held: dict[str, tuple[RunRecord, int]] = {}
+    for i, store in enumerate(stores):
+        for run in store.list_runs():
+            held.setdefault(run.run_id, (run, i))
+    return held
+
+
 def build(
     source: Path | Sequence[Path],
     out: Path,
@@ -175,10 +185,7 @@ def build(
         with contextlib.ExitStack() as snapshots:
             for reader in readers:
                 snapshots.enter_context(_snapshot(reader.conn))
-            held: dict[str, tuple[RunRecord, int]] = {}
-            for i, reader in enumerate(readers):
-                for run in reader.list_runs():
-                    held.setdefault(run.run_id, (run, i))
+            held = held_runs(readers)
             where = " or ".join(str(s) for s in sources)
             sel = select({rid: run for rid, (run, _) in held.items()}, rows, where, leave_out=leave_out)
             if not sel.in_table:
