@@ -53,7 +53,7 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         default=None,
         help="finetune steps per candidate; overrides --finetune-epochs (default: h epochs, at least 100 steps)",
     )
-    g.add_argument("--retrain-top", type=int, default=None, help="top actions retrained (paper 5, fast 2)")
+    g.add_argument("--retrain-top", type=int, default=None, help="top actions retrained (paper 5, fast 1)")
     g.add_argument(
         "--retrain-from",
         choices=RETRAIN_FROM,
@@ -97,13 +97,13 @@ def add_search_args(p: argparse.ArgumentParser, sparsity: bool = True) -> None:
         "--pretrain-epochs",
         type=int,
         default=None,
-        help="most epochs for the full model (early stopping; paper 300, fast 40)",
+        help="most epochs for the full model (early stopping; 300 under either preset)",
     )
     g.add_argument(
         "--retrain-epochs",
         type=int,
         default=None,
-        help="most epochs per retraining (early stopping; paper 300, fast 80: its references keep 300)",
+        help="most epochs per retraining (early stopping; paper 300, fast 160: its references keep 300)",
     )
     g.add_argument(
         "--early-stop",
