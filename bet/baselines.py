@@ -19,8 +19,10 @@ from collections.abc import Generator
 
 import numpy as np
 
+from bet import cache
 from bet.backbones import action_budget, make_backbone
 from bet.budget import D_MAX, Action, allocate, uniform
+from bet.checkpoint import Checkpoint
 from bet.config import BaselineConfig, run_budget
 from bet.data import Dataset
 from bet.embedding import pack_bytes
@@ -119,6 +121,9 @@ def baseline_events(
             stop=stop,
             label=cfg.method,
             d_max=cfg.d_max,
+            checkpoint=Checkpoint.named(
+                cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.train, seed=cfg.seed), action
+            ),
         )
         valid = res.valid or {}
     if stop is not None and stop.is_set():

@@ -30,6 +30,7 @@ class TrainProgress(Event):
     loss: float
     valid: Metrics | None = None
     label: str = ""
+    resumed_from: int = 0  # the step a snapshot resumed this training at (bet.checkpoint); 0: from the start
 
 
 @dataclass(frozen=True)

@@ -114,10 +114,12 @@ def observation(
     (None: unknown — its seconds then teach nothing about speed, only its lengths and widths);
     ``phase_loads``: the same per phase (``search``, ``retrain``, …) where it was sampled. ``heap``:
     the process's malloc setting (:func:`bet.runtime.tune_heap`), which changes a step's speed
-    up to 2.3×: a record made under another setting than runs now use teaches no speed."""
+    up to 2.3×: a record made under another setting than runs now use teaches no speed. A
+    training resumed from a snapshot (:mod:`bet.checkpoint`) teaches its length, not its speed."""
     d_max = run.d_max
     sized = run.backbone == "lightgcn"
     steps: dict[str, Any] = {}
+    resumed: set[str] = set()  # trainings resumed from a snapshot: their seconds cover only part
     retrain: dict[str, int] = {}
     evaluated, retrained = [], []
     for ev in events:
@@ -125,6 +127,8 @@ def observation(
         if kind == "train_progress" and ev["phase"] in ("pretrain", "train"):
             name = "pretrain" if ev["phase"] == "pretrain" else "baseline"
             steps[name] = max(steps.get(name, 0), int(ev["step"]))
+            if ev.get("resumed_from"):
+                resumed.add(name)
         elif kind == "train_progress" and ev["phase"] == "retrain":
             retrain[ev["label"]] = max(retrain.get(ev["label"], 0), int(ev["step"]))
         elif kind == "candidate_evaluated" and ev["iteration"] > 0:
@@ -145,6 +149,8 @@ def observation(
     ref = METHODS.get(run.method)
     if ref is not None and ref.trains == "pretrain":  # a reference that pretrains: its seconds are the pretraining's
         spent = {"pretrain": round(seconds.get("baseline", 0.0), 4)} if "pretrain" in steps else {}
+    for name in resumed:
+        spent.pop(name, None)
     return {
         "run_id": run.run_id,
         "at": round(float(run.finished_at or time.time()), 1),

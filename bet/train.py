@@ -1,5 +1,6 @@
-"""Training: BPR batches, the training loop with early stopping on validation, and the two
-trainings every command composes (:func:`pretrain`, cached; :func:`train_sized`, from scratch).
+"""Training: the training loop with early stopping on validation, and the two trainings every
+command composes (:func:`pretrain`, cached; :func:`train_sized`, from scratch or warm). Either
+resumes from a snapshot on disk when given a :class:`~bet.checkpoint.Checkpoint`.
 
 Each is a generator of events whose return value is its result: ``result = yield from
 train_iter(...)`` composes inside the search; :func:`fit` drives it to the end for callers that
@@ -13,65 +14,21 @@ import math
 import threading
 import time
 from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from bet import cache
 from bet.backbones import Backbone, make_backbone
+from bet.batches import BPRSampler
 from bet.budget import D_MAX, Action
+from bet.checkpoint import Checkpoint, Snapshot, batch_arrays, batch_tensors
 from bet.data import Dataset
 from bet.evaluation import evaluate, quality, user_sample
 from bet.events import Event, Metrics, TrainProgress
 from bet.runtime import torch_threads
-
-
-class BPRSampler:
-    """Draws ``batch`` users from users with training items, a random training positive for
-    each, and a uniformly random item the user has not interacted with in training as the
-    negative (rejection sampling, vectorised: no loop over users).
-
-    As in the authors' code, a batch holds ``batch`` *distinct* users when there are at least
-    that many (full Gowalla / Yelp2018: 10,000 of ~30,000); on smaller data (gowalla-mini has
-    3,175 users) users are drawn uniformly with replacement.
-    """
-
-    def __init__(self, train: sp.csr_matrix, batch: int, rng: np.random.Generator):
-        self.indptr = train.indptr.astype(np.int64)
-        self.indices = train.indices.astype(np.int64)
-        self.n_items = train.shape[1]
-        self.deg = np.diff(self.indptr)
-        self.active = np.flatnonzero(self.deg > 0)
-        if len(self.active) == 0:
-            raise ValueError("no user has a training interaction")
-        rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), self.deg)
-        self.keys = rows * self.n_items + self.indices  # sorted: CSR is row-major, sorted indices
-        self.batch = batch
-        self.rng = rng
-
-    def _seen(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        q = users * self.n_items + items
-        pos = np.minimum(np.searchsorted(self.keys, q), len(self.keys) - 1)
-        return self.keys[pos] == q
-
-    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rng = self.rng
-        if len(self.active) >= self.batch:
-            users = self.active[rng.choice(len(self.active), self.batch, replace=False)]
-        else:
-            users = self.active[rng.integers(0, len(self.active), self.batch)]
-        pos = self.indices[self.indptr[users] + (rng.random(self.batch) * self.deg[users]).astype(np.int64)]
-        neg = rng.integers(0, self.n_items, self.batch)
-        bad = np.flatnonzero(self._seen(users, neg))
-        for _ in range(100):  # a user who saw every item would loop forever; cap it
-            if len(bad) == 0:
-                break
-            neg[bad] = rng.integers(0, self.n_items, len(bad))
-            bad = bad[self._seen(users[bad], neg[bad])]
-        return users, pos, neg
 
 
 @dataclass(frozen=True)
@@ -141,13 +98,17 @@ def train_iter(
     phase: str = "train",
     stop: threading.Event | None = None,
     label: str = "",
+    checkpoint: Checkpoint | None = None,
 ) -> Generator[TrainProgress, None, TrainResult]:
-    """Train ``model`` in place, yielding one event per step."""
+    """Train ``model`` in place, yielding one event per step; with ``checkpoint``, from its
+    snapshot when there is one (the same numbers as never stopping), writing it as it goes."""
     t0 = time.perf_counter()
     if not model.trainable:
         return TrainResult(0, 0, None, False, 0.0)
     with model.training_parameters():
-        result = yield from _train(model, data, cfg, seed=seed, phase=phase, stop=stop, label=label, t0=t0)
+        result = yield from _train(
+            model, data, cfg, seed=seed, phase=phase, stop=stop, label=label, t0=t0, checkpoint=checkpoint
+        )
     model.eval()
     return result
 
@@ -162,6 +123,7 @@ def _train(
     stop: threading.Event | None,
     label: str,
     t0: float,
+    checkpoint: Checkpoint | None,
 ) -> Generator[TrainProgress, None, TrainResult]:
     sampler = BPRSampler(data.train, cfg.batch_users, np.random.default_rng(seed))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
@@ -169,23 +131,50 @@ def _train(
     every = cfg.eval_interval(data)
     best_q, best_valid, best_step, best_state, bad = -math.inf, None, 0, None, 0
     sample = user_sample(data, cfg.eval_users, seed) if cfg.patience > 0 else None
-    step, stopped = 0, False
-    dev = model.device
+    step, stopped, resumed_from = 0, False, 0
+    snap = checkpoint.load() if checkpoint is not None else None
+    if snap is not None and not cache.fits(model, snap.model):
+        snap = None  # not this model's (cannot happen for a name that keys everything; never trust it)
+    if snap is not None:
+        model.load_state_dict(snap.model)
+        opt.load_state_dict(snap.optimizer)
+        model.set_random_state(snap.randomness)
+        sampler.rng.bit_generator.state = snap.sampler
+        step, best_q, best_valid, best_step, best_state, bad = (
+            snap.step, snap.best_q, snap.best_valid, snap.best_step, snap.best_state, snap.bad
+        )  # fmt: skip
+        resumed_from = step
     model.train()
+
+    def snapshot(upcoming: Future[tuple[np.ndarray, ...]]) -> Snapshot:
+        drawn = batch_tensors(upcoming.result())  # the batch for step + 1, already drawn
+        return Snapshot(
+            step, {k: v.detach().clone() for k, v in model.state_dict().items()}, opt.state_dict(),
+            sampler.rng.bit_generator.state, drawn, model.random_state(), best_q, best_valid, best_step, best_state, bad,
+        )  # fmt: skip
+
     # Batches are drawn on a helper thread one step ahead (numpy releases the GIL): the same
     # sequence as drawing them inline, for free.
     with ThreadPoolExecutor(1, thread_name_prefix="bet-batches") as prefetch:
-        upcoming = prefetch.submit(sampler.sample)
+        upcoming: Future[tuple[np.ndarray, ...]]
+        if snap is not None:
+            upcoming = Future()
+            upcoming.set_result(batch_arrays(snap.upcoming))
+            del snap
+        else:
+            upcoming = prefetch.submit(sampler.sample)
         while step < total:
             if stop is not None and stop.is_set():
                 stopped = True
+                if checkpoint is not None and step > 0:
+                    checkpoint.save(snapshot(upcoming))  # a stopped training goes on from here next time
                 break
             with torch_threads("train"):
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr_at(step)
                 batch = upcoming.result()
                 upcoming = prefetch.submit(sampler.sample)  # the next batch, drawn meanwhile
-                u, p, n = (torch.from_numpy(x).to(dev) for x in batch)
+                u, p, n = (torch.from_numpy(x).to(model.device) for x in batch)
                 loss = model.loss(u, p, n)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -202,9 +191,14 @@ def _train(
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     bad += 1
-            yield TrainProgress(phase, step, total, float(loss.detach()), valid, label)
-            if cfg.patience > 0 and bad >= cfg.patience:
+            ending = step >= total or (cfg.patience > 0 and bad >= cfg.patience)
+            if checkpoint is not None and not ending and checkpoint.due():
+                checkpoint.save(snapshot(upcoming))
+            yield TrainProgress(phase, step, total, float(loss.detach()), valid, label, resumed_from)
+            if ending:
                 break
+    if checkpoint is not None and not stopped:
+        checkpoint.clear()
     if best_state is not None:
         model.load_state_dict(best_state)
         if sample is not None and not stopped:  # the result's validation is exact, on every user
@@ -246,14 +240,16 @@ def pretrain(
 ) -> Generator[Event, None, tuple[Backbone, Metrics, bool]]:
     """The full-size model (all rows at ``d_max``), from the cache when it was trained before.
 
-    Returns ``(model, validation metrics, came_from_cache)``. A stopped pretraining is not cached.
+    Returns ``(model, validation metrics, came_from_cache)``. A stopped pretraining is not cached;
+    with the cache, its snapshot is kept and the next pretraining of the same key goes on from it.
     """
     model = make_backbone(backbone, data, seed=seed, d_max=d_max, device=device)
     key = cache.model_key(data, backbone, d_max=d_max, cfg=cfg, seed=seed)
     if use_cache and (meta := cache.load(model, key)) is not None and "valid" in meta:
         model.eval()
         return model, meta["valid"], True
-    result = yield from train_iter(model, data, cfg, seed=seed, phase="pretrain", stop=stop)
+    snapshots = Checkpoint.named(key) if use_cache else None
+    result = yield from train_iter(model, data, cfg, seed=seed, phase="pretrain", stop=stop, checkpoint=snapshots)
     # A stopped pretraining is not validated (a full ranking can take seconds at scale) nor cached.
     valid = result.valid if result.valid is not None or result.stopped else evaluate(model, data, "valid")
     if not result.stopped:
@@ -274,9 +270,11 @@ def train_sized(
     label: str = "",
     d_max: int = D_MAX,
     init: dict[str, torch.Tensor] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Generator[Event, None, tuple[Backbone, TrainResult]]:
     """A fresh model with ``action``'s sizes (full size if None), trained from scratch — or, with
-    ``init`` (the pretrained full model's weights), warm-started from them truncated to the sizes."""
+    ``init`` (the pretrained full model's weights), warm-started from them truncated to the sizes;
+    resumed from ``checkpoint``'s snapshot when it has one."""
     model = make_backbone(backbone, data, seed=seed, d_max=d_max, device=device)
     if init is not None:
         model.load_state_dict(init)
@@ -284,7 +282,9 @@ def train_sized(
     if action is not None:
         model.set_action(action)
     t0 = time.perf_counter()
-    result = yield from train_iter(model, data, cfg, seed=seed, phase=phase, stop=stop, label=label)
+    result = yield from train_iter(
+        model, data, cfg, seed=seed, phase=phase, stop=stop, label=label, checkpoint=checkpoint
+    )
     if result.valid is None and not result.stopped:  # a stopped training is not validated
         valid = evaluate(model, data, "valid")
         result = TrainResult(result.steps, result.best_step, valid, result.stopped, time.perf_counter() - t0)  # type: ignore[arg-type]

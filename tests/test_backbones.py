@@ -12,11 +12,11 @@ import torch
 from bet.backbones import BACKBONES, Backbone, Scorer, make_backbone
 from bet.backbones.ncf import NCF
 from bet.baselines import baseline_action
+from bet.batches import BPRSampler
 from bet.budget import D_MAX, budget_for
 from bet.data import Dataset
 from bet.errors import BudgetError, ConfigError
 from bet.runtime import torch_threads
-from bet.train import BPRSampler
 
 ALL = list(BACKBONES)
 TRAINABLE = [name for name, cls in BACKBONES.items() if cls.trainable]

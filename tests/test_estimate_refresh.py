@@ -208,6 +208,9 @@ def test_an_observation_reads_steps_and_widths_from_the_stored_events() -> None:
     assert ncf["width"] == {"finetune": 128.0, "retrain": 128.0}  # NCF computes every column
     full = observation_of(dataclasses.replace(run, method="full"), events[:2], {"baseline": 5.0}, widths)
     assert full["seconds"] == {"pretrain": 5.0}  # a full reference's seconds are its pretraining's
+    resumed = [{**ev, "resumed_from": 5} if ev["kind"] == "train_progress" else ev for ev in events[:2]]
+    later = observation_of(dataclasses.replace(run, method="full"), resumed, {"baseline": 2.0}, widths)
+    assert later["steps"] == {"pretrain": 20} and later["seconds"] == {}  # its length, not its speed
 
 
 def observation_of(

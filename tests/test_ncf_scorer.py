@@ -13,9 +13,9 @@ from bet.backbones import ncf_kernel as nk
 from bet.backbones.base import batch_sq_norm, bpr
 from bet.backbones.ncf import NCF
 from bet.baselines import baseline_action
+from bet.batches import BPRSampler
 from bet.data import Dataset
 from bet.evaluation import evaluate
-from bet.train import BPRSampler
 
 
 def dense_scores(model: NCF, users: torch.Tensor) -> torch.Tensor:

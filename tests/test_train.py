@@ -12,10 +12,11 @@ import torch
 
 import bet.train as train_mod
 from bet.backbones import Backbone, make_backbone
+from bet.batches import BPRSampler
 from bet.data import Dataset
 from bet.evaluation import KS, evaluate, evaluate_per_user, quality
 from bet.events import TrainProgress
-from bet.train import BPRSampler, TrainConfig, TrainResult, fit, train_iter
+from bet.train import TrainConfig, TrainResult, fit, train_iter
 
 # --- sampling -------------------------------------------------------------------------------
 

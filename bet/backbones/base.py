@@ -88,6 +88,14 @@ class Backbone(nn.Module):
         them: every candidate finetuned on this model then sees the same dropout masks (common
         random numbers), whatever was finetuned on it before."""
 
+    def random_state(self) -> dict[str, torch.Tensor]:
+        """The model's own random streams where they are now (what a training snapshot keeps:
+        :mod:`bet.checkpoint`); empty for a model without any."""
+        return {}
+
+    def set_random_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Put the streams back where :meth:`random_state` found them."""
+
     def training_parameters(self) -> AbstractContextManager[None]:
         """Context in which the optimiser is built and training runs: the parameters to train
         may be a cheaper but equivalent view (LightGCN: the table's used columns only)."""

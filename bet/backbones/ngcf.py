@@ -70,6 +70,12 @@ class NGCF(Backbone):
     def reset_randomness(self) -> None:
         self.drop_gen.set_state(self._drop_start)
 
+    def random_state(self) -> dict[str, torch.Tensor]:
+        return {"dropout": self.drop_gen.get_state()}
+
+    def set_random_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.drop_gen.set_state(state["dropout"])
+
     def _dropped_adj(self) -> tuple[torch.Tensor, torch.Tensor]:
         vals = self.adj.values()
         keep = torch.rand(vals.shape, generator=self.drop_gen, device=vals.device)

@@ -1,0 +1,117 @@
+"""Training snapshots: an interrupted training — stopped on request or its process gone — goes
+on from its snapshot and ends with exactly the weights and result of one never interrupted."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from bet import cache
+from bet.backbones import Backbone, make_backbone
+from bet.baselines import budget_action
+from bet.checkpoint import Checkpoint
+from bet.data import Dataset
+from bet.events import TrainProgress
+from bet.train import TrainConfig, TrainResult, pretrain, train_sized
+
+CFG = TrainConfig(steps=24, batch_users=512, eval_every_steps=6, patience=2, eval_users=0.5)
+
+
+def run(
+    mini: Dataset, backbone: str, *, checkpoint: Checkpoint | None = None, until: int | None = None, stop: bool = False
+) -> tuple[Backbone, TrainResult] | None:
+    """Train an SU-sized model; with ``until``, abandon it after that step (``stop``: by a stop
+    request, else as a killed process would) and return None."""
+    action = budget_action("su", mini, 40_000, seed=0, backbone=backbone)
+    halt = threading.Event()
+    gen = train_sized(
+        mini, backbone, action, cfg=CFG, seed=0, device=torch.device("cpu"), stop=halt, checkpoint=checkpoint
+    )
+    try:
+        while True:
+            ev = next(gen)
+            if until is not None and isinstance(ev, TrainProgress) and ev.step == until:
+                if not stop:
+                    gen.close()  # the process is gone: nothing after this step runs
+                    return None
+                halt.set()
+    except StopIteration as done:
+        if until is not None:
+            assert done.value[1].stopped
+            return None
+        return done.value  # type: ignore[no-any-return]
+
+
+def same(a: tuple[Backbone, TrainResult], b: tuple[Backbone, TrainResult]) -> None:
+    (ma, ra), (mb, rb) = a, b
+    assert (ra.steps, ra.best_step, ra.valid) == (rb.steps, rb.best_step, rb.valid)
+    for (k, x), y in zip(ma.state_dict().items(), mb.state_dict().values(), strict=True):
+        assert torch.equal(x, y), k
+
+
+@pytest.mark.parametrize(
+    ("backbone", "stop"),
+    [("lightgcn", True), ("lightgcn", False), ("ngcf", False)],  # NGCF: its own dropout stream is restored too
+    ids=["stopped", "killed", "ngcf-killed"],
+)
+def test_resumed_training_ends_as_one_never_interrupted(
+    mini: Dataset, tmp_path: Path, backbone: str, *, stop: bool
+) -> None:
+    whole = run(mini, backbone)
+    assert whole is not None
+    snap = Checkpoint(tmp_path / "t.pt", every_s=0 if not stop else 1e9)  # killed: only what was written before
+    assert run(mini, backbone, checkpoint=snap, until=11, stop=stop) is None
+    assert snap.path.exists() and snap.load() is not None and snap.load().step == 11  # type: ignore[union-attr]
+    resumed = run(mini, backbone, checkpoint=Checkpoint(snap.path, every_s=1e9))
+    assert resumed is not None
+    same(resumed, whole)
+    assert not snap.path.exists(), "the snapshot is removed when the training ends"
+
+
+def test_an_unreadable_snapshot_is_ignored(mini: Dataset, tmp_path: Path) -> None:
+    bad = tmp_path / "t.pt"
+    bad.write_bytes(b"not a snapshot")
+    resumed = run(mini, "lightgcn", checkpoint=Checkpoint(bad, every_s=1e9))
+    whole = run(mini, "lightgcn")
+    assert resumed is not None and whole is not None
+    same(resumed, whole)  # started over
+
+
+def test_a_stopped_pretraining_goes_on_next_time(mini: Dataset) -> None:
+    cfg = TrainConfig(epochs=3, eval_every=1, patience=2)
+    dev = torch.device("cpu")
+    halt = threading.Event()
+    gen = pretrain(mini, "lightgcn", cfg, seed=7, device=dev, stop=halt)
+    steps = []
+    try:
+        while True:
+            ev = next(gen)
+            if isinstance(ev, TrainProgress):
+                steps.append(ev.step)
+                if ev.step == 4:
+                    halt.set()
+    except StopIteration as done:
+        assert not done.value[2]
+    key = cache.model_key(mini, "lightgcn", d_max=128, cfg=cfg, seed=7)
+    assert not cache.exists(key) and Checkpoint.named(key).path.exists()
+    gen = pretrain(mini, "lightgcn", cfg, seed=7, device=dev)
+    later = []
+    try:
+        while True:
+            ev = next(gen)
+            later.append((ev.step, ev.resumed_from))  # type: ignore[attr-defined]
+    except StopIteration as done:
+        model, _, cached = done.value
+    assert not cached and later[0] == (5, 4) and cache.exists(key) and not Checkpoint.named(key).path.exists()
+    fresh = make_backbone("lightgcn", mini, seed=7)
+    alone = train_sized(mini, "lightgcn", None, cfg=cfg, seed=7, device=dev)
+    try:
+        while True:
+            next(alone)
+    except StopIteration as done:
+        fresh = done.value[0]
+    for x, y in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
