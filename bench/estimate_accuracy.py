@@ -2,7 +2,7 @@
 measured for a few configurations (target: within 25 %, issue 23 §1), as a markdown table.
 
     python bench/estimate_accuracy.py [--only demo,t3,...] [--home DIR]
-    python bench/estimate_accuracy.py --store out/fast.sqlite [--dataset gowalla] [--preset fast]
+    python bench/estimate_accuracy.py --store out/fast.sqlite [--dataset gowalla] [--preset fast] [--before]
 
 Without ``--store`` it runs, one after the other on gowalla-mini, in a fresh ``BET_HOME`` (``--home``
 to keep one) so that the timings are measured afresh: the dashboard demo's LightGCN search (the
@@ -18,8 +18,10 @@ With ``--store`` it reads the completed runs already recorded there (e.g. full-G
 cached for it (never measured here: a run with none is listed as such; ``bet estimate`` once on
 the same dataset and backbone caches them), as the run began (pretraining only when it
 pretrained), twice: from the timings alone, and with what the store's *other* runs of the same
-dataset and backbone took (leave one out). Measured: the seconds its events record (summed over
-resumed segments).
+dataset and backbone took (leave one out; ``--before``: only those that finished before it, as
+a plan made when it started would have seen them), each as this machine's ``observed`` file keeps it
+where it does (with the load it ran under: its speed counts, not just its length). Measured: the
+seconds its events record (summed over resumed segments).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from bet.data import Dataset
 from bet.errors import BetError
 from bet.estimate import plan, typical_width
 from bet.events import TIME_PHASES
-from bet.observed import KEEP, record_of
+from bet.observed import KEEP, recent, record_of
 from bet.paper import phase_seconds
 from bet.presets import apply_preset
 from bet.runs import run_baseline, run_search
@@ -137,7 +139,7 @@ def _pretrained(events: list[dict[str, Any]], cfg: Config) -> bool:
     return not any(e["kind"] == "train_progress" and e["phase"] == "pretrain" for e in events)
 
 
-def run_store(path: Path, dataset: str | None, preset: str | None) -> None:
+def run_store(path: Path, dataset: str | None, preset: str | None, *, before: bool = False) -> None:
     store = RunStore(path, read_only=True)
     runs = [r for r in store.list_runs(status=Status.COMPLETED) if dataset is None or r.dataset == dataset]
     records = {}
@@ -146,8 +148,9 @@ def run_store(path: Path, dataset: str | None, preset: str | None) -> None:
             got = record_of(store, r.run_id)
         except (BetError, KeyError, TypeError, ValueError):
             got = None
-        if got is not None:
-            records[r.run_id] = got
+        if got is not None:  # the machine's own record of it keeps the load it ran under (speed, not just length)
+            kept = {rec["run_id"]: rec for rec in recent(got[0])}
+            records[r.run_id] = (got[0], kept.get(r.run_id, got[1]))
     print(f"{path}: {len(runs)} completed runs; {os.cpu_count()} CPUs here\n")
     print(HEADER)
     loaded: dict[DataSpec, Dataset] = {}
@@ -176,7 +179,11 @@ def run_store(path: Path, dataset: str | None, preset: str | None) -> None:
         events = store.events(r.run_id)
         measured = sum(e.get("seconds", 0.0) for e in events if e["kind"] == "run_finished")
         mine = records.get(r.run_id, (None, None))[0]
-        others = [rec for k, rec in records.values() if k == mine and rec["run_id"] != r.run_id]
+        others = [
+            rec
+            for k, rec in records.values()
+            if k == mine and rec["run_id"] != r.run_id and (not before or rec["at"] < (r.finished_at or 0))
+        ]
         others = sorted(others, key=lambda rec: rec["at"])[-KEEP:]
         pretrained = _pretrained(events, cfg)
         cold = sum(plan(cfg, data, dataclasses.replace(t, observed=()), pretrained=pretrained).values())
@@ -191,11 +198,12 @@ def main() -> None:
     ap.add_argument("--store", type=Path, help="read completed runs from this store instead of running any")
     ap.add_argument("--dataset", help="with --store: only runs on this dataset")
     ap.add_argument("--preset", help="with --store: only searches of this preset (references are kept)")
+    ap.add_argument("--before", action="store_true", help="with --store: learn only from runs that finished before")
     args = ap.parse_args()
     if args.home:
         os.environ["BET_HOME"] = args.home
     if args.store is not None:
-        run_store(args.store, args.dataset, args.preset)
+        run_store(args.store, args.dataset, args.preset, before=args.before)
     else:
         run_mini([s for s in args.only.split(",") if s])
 

@@ -2,10 +2,11 @@
 what recent runs took here.
 
 :func:`measure` (:mod:`bet.timings`, re-exported here) times training steps and a validation pass
-(on a sample of users, scaled by users) of the backbone on the dataset at two table widths (full,
-and the narrow width typical of the budget) and caches the result per dataset, backbone, device
-and CPU count. Step and evaluation time are modelled as linear in the table's widest row ``w``
-(LightGCN computes only ``w`` columns; the other backbones always use ``d_max``). :func:`plan`
+(on a sample of users, scaled by users) of the backbone on the dataset at three table widths
+(``d_max``, half of it and 8 columns) and caches the result per dataset, backbone, device and CPU
+count. Step and evaluation time are modelled as piecewise linear in the table's widest row ``w``
+(LightGCN computes only ``w`` columns; the other backbones always use ``d_max``); the widths a
+search trains at are what searches here trained (:func:`planned_width`). :func:`plan`
 turns a configuration into per-phase seconds. The dashboard shows the plan before Start (and
 warns above :data:`LONG_RUN`), and its ETA during a run uses the same model.
 
@@ -28,6 +29,7 @@ Two things the measurement cannot know are taken from the runs this machine has 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -105,6 +107,41 @@ def typical_width(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
 _WIDTHS: dict[tuple[str, float, int], int] = {}
 
 
+def planned_width(phase: str, cfg: SearchConfig, data: Dataset, seen: Seen) -> float:
+    """The widest row of the actions a search trains in ``phase`` (``finetune``, ``retrain``), in
+    the mean. A search does not train the sampler's average draw (:func:`typical_width`): on full
+    Gowalla its finetunes were 53, 67 and 82 columns wide at c = 0.95, 0.9 and 0.8 where the draws
+    average 44, 85 and 114 — planned at the draws, 0.9's and 0.8's finetunes came out 1.26× and
+    1.39× too long (docs/results.md §7.7). So, from the observed searches (those that selected
+    alike where there are any): their median at this budget; else, observed at two or more
+    budgets, the line through them in log(1 − c) (the finetuned widths above lie on one to a
+    column: +14 columns per doubling of the budget); at one budget only, the draws' mean scaled as
+    there; else the draws' mean. Which action is retrained is the search's luck (its widest row
+    was 59, 32 and 60 columns at those budgets): a budget not observed plans it at the finetunes'
+    width, the expected width of a candidate."""
+    drawn = typical_width(cfg, data)
+    if cfg.backbone != "lightgcn":
+        return drawn
+    at = seen.width(phase, cfg.sparsity, 0, selection=cfg.selection)
+    if at:
+        return at
+    if phase != "finetune":
+        return planned_width("finetune", cfg, data, seen)
+    by_budget: dict[float, list[float]] = {}
+    for r in seen.runs:
+        c, w = r.get("sparsity", 0), r.get("width", {}).get(phase)
+        if w and 0 < c < 1:
+            by_budget.setdefault(float(c), []).append(float(w))
+    if not by_budget:
+        return drawn
+    if len(by_budget) == 1:
+        (c, ws), *_ = by_budget.items()
+        return float(min(cfg.d_max, drawn * np.median(ws) / typical_width(dataclasses.replace(cfg, sparsity=c), data)))
+    x = np.log([1 - c for c in by_budget])
+    slope, intercept = np.polyfit(x, [float(np.median(ws)) for ws in by_budget.values()], 1)
+    return float(np.clip(intercept + slope * np.log(1 - cfg.sparsity), 1, cfg.d_max))
+
+
 def plan(
     cfg: SearchConfig | BaselineConfig,
     data: Dataset,
@@ -144,11 +181,11 @@ def plan(
                 cfg, data, t, width=w, steps=stop_steps(cfg.train, data, epochs)
             )
         return out
-    width = typical_width(cfg, data)
     evaluated = cfg.iterations * cfg.parallel_candidates
-    out["finetune"] = seen.scale("finetune") * evaluated * cfg.finetune(data).total_steps(data) * t.step(width)
+    fw = planned_width("finetune", cfg, data, seen)
+    out["finetune"] = seen.scale("finetune") * evaluated * cfg.finetune(data).total_steps(data) * t.step(fw)
     users = 1.0 if cfg.fitness_users is None else cfg.fitness_users  # evaluation time is linear in users
-    out["evaluation"] = seen.scale("evaluation") * evaluated * users * t.eval(width)
+    out["evaluation"] = seen.scale("evaluation") * evaluated * users * t.eval(fw)
     out["predictor"] = evaluated * seen.predictor(PREDICTOR_SECONDS)
     warm = cfg.retrain_from != "scratch"
     epochs = seen.epochs(
@@ -159,7 +196,7 @@ def plan(
         sparsity=cfg.sparsity,
         keep=lambda r: r["config"].get("retrain_from", "scratch") == cfg.retrain_from,
     )
-    w = seen.width("retrain", cfg.sparsity, width, selection=cfg.selection)
+    w = planned_width("retrain", cfg, data, seen)
     k = min(cfg.retrain_top, evaluated)
     at_once = min(k, cfg.retrain_workers or workers)
     out["retrain"] = seen.scale("retrain", at_once) * retraining(

@@ -15,12 +15,20 @@ from bet.train import pretrain
 from tests.search_helpers import TINY
 
 
-def test_measure_is_cached_and_linear_in_width(mini: Dataset) -> None:
+def test_measure_is_cached_and_piecewise_linear_in_width(mini: Dataset) -> None:
     t = measure(mini, "lightgcn", torch.device("cpu"))
     assert t.step_narrow > 0 and t.step_wide > 0 and t.eval_narrow > 0 and t.eval_wide > 0
+    assert t.step_mid > 0 and t.eval_mid > 0 and (t.narrow, t.mid, t.wide) == (8, 64, 128)
     assert measure(mini, "lightgcn", torch.device("cpu")) == t  # read back, not measured again
-    mid = (t.narrow + t.wide) // 2
-    assert min(t.step_narrow, t.step_wide) <= t.step(mid) <= max(t.step_narrow, t.step_wide)
+    for w, step in ((t.narrow, t.step_narrow), (t.mid, t.step_mid), (t.wide, t.step_wide)):
+        assert t.step(w) == pytest.approx(step)  # through every measured width
+    for lo, hi in ((t.step_narrow, t.step_mid), (t.step_mid, t.step_wide)):
+        between = t.step(t.narrow + 28) if lo == t.step_narrow else t.step(t.mid + 32)
+        assert min(lo, hi) <= between <= max(lo, hi)
+    two = Timings(8, 128, 1.0, 3.0, 1.0, 1.0)  # measured at two widths (an older cache): the line
+    assert two.step(68) == pytest.approx(2.0)
+    three = Timings(8, 128, 1.0, 3.0, 1.0, 1.0, mid=64, step_mid=1.5, eval_mid=1.0)
+    assert three.step(36) == pytest.approx(1.25) and three.step(96) == pytest.approx(2.25)
 
 
 def test_typical_width_shrinks_with_the_budget(mini: Dataset) -> None:
