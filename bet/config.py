@@ -212,13 +212,16 @@ class BaselineConfig:
 def paper_schedule(base: SearchConfig) -> TrainConfig:
     """The references' schedule for a search: its retraining schedule under the ``paper`` preset
     (``--retrain-epochs`` and ``--early-stop`` included); under another preset, what the preset
-    changes in BET's own retraining (users validated, learning-rate schedule, most epochs) set back
-    to the paper's, its early stopping kept."""
+    changes in BET's own retraining (users validated, learning-rate schedule, most epochs, ``fast``'s
+    longer patience) set back to the paper's, the early stopping chosen (``--early-stop authors``:
+    every 2,000 steps, patience 3) kept."""
     if base.preset == "paper":
         return base.retrain
+    chosen = base.retrain.eval_every_steps is not None  # the authors' early stopping, chosen over ours
     return dataclasses.replace(
         base.retrain,
         eval_users=None,
+        patience=base.retrain.patience if chosen else RETRAIN.patience,
         lr=RETRAIN.lr,
         lr_decay=RETRAIN.lr_decay,
         lr_decay_every=RETRAIN.lr_decay_every,

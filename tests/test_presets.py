@@ -178,14 +178,20 @@ def test_estimate_names_its_preset_and_advises_on_a_long_run(tmp_path: Path) -> 
 
 
 def test_the_references_keep_the_papers_schedule_under_fast() -> None:
-    """fast changes BET's own retraining (warm start, a 2x faster decay, 160 epochs, half the users);
+    """fast changes BET's own retraining (warm start, a 2x faster decay, 160 epochs, patience 10, half the users);
     SU/SR/MDE under fast train exactly as under paper (same rows in docs/table1.csv)."""
     fast = cell_config(reproduce_args("--preset", "fast"), ("gowalla", "lightgcn", 0.95), "bet")
     assert isinstance(fast, SearchConfig)
     assert (fast.retrain.lr_decay_every, fast.retrain.epochs, fast.retrain.eval_users) == (100, 160, 0.5)
+    assert fast.retrain.patience == 10
     for method in ("su", "sr", "mde"):
         ref = cell_config(reproduce_args("--preset", "fast"), ("gowalla", "lightgcn", 0.95), method)
         paper = cell_config(reproduce_args(), ("gowalla", "lightgcn", 0.95), method)
         assert ref.train == paper.train == RETRAIN  # type: ignore[union-attr]
+    authors = reproduce_args("--preset", "fast", "--early-stop", "authors")
+    for method in ("bet", "su"):  # the early stopping chosen wins over fast's patience, for BET and the references
+        cfg = cell_config(authors, ("gowalla", "lightgcn", 0.95), method)
+        train = cfg.retrain if isinstance(cfg, SearchConfig) else cfg.train
+        assert (train.patience, train.eval_every_steps) == (3, 2000)
     mine = cell_config(reproduce_args("--retrain-epochs", "30"), ("gowalla", "lightgcn", 0.95), "su")
     assert mine.train.epochs == 30  # type: ignore[union-attr]  # paper: the option reaches the references
