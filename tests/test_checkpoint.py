@@ -115,3 +115,14 @@ def test_a_stopped_pretraining_goes_on_next_time(mini: Dataset) -> None:
         fresh = done.value[0]
     for x, y in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True):
         assert torch.equal(x, y)
+
+
+def test_the_cli_bar_of_a_resumed_training_starts_where_it_was() -> None:
+    from bet.cli.progress import Progress
+
+    progress = Progress()
+    progress(TrainProgress("pretrain", 3_401, 23_700, 0.02, resumed_from=3_400))
+    bar = progress.bars[("pretrain", "")]
+    assert (bar.n, bar.total) == (3_401, 23_700) and "(resumed)" in bar.desc
+    assert bar.format_dict["initial"] == 3_400  # its rate counts from the resume, not from step 0
+    progress.close()

@@ -73,9 +73,15 @@ class Progress:
         bar = self.bars.get(key)
         if bar is None or ev.step < bar.n:  # a new training (or the same label started again)
             self.finish(key)
-            desc = ev.phase + (f" {ev.label}" if ev.label else "")
+            desc = ev.phase + (f" {ev.label}" if ev.label else "") + (" (resumed)" if ev.resumed_from else "")
             bar = self.bars[key] = tqdm(
-                total=ev.total_steps, desc=desc, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True
+                total=ev.total_steps,
+                initial=ev.resumed_from,  # a training going on from its snapshot: its rate counts from here
+                desc=desc,
+                unit="step",
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
             )
         post = {"loss": f"{ev.loss:.4f}"}
         if ev.valid:
