@@ -82,15 +82,17 @@ class Timings:
     observed: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     def step(self, w: float) -> float:
-        return self._at(w, self.step_narrow, self.step_mid, self.step_wide)
+        return self._at(w, (self.step_narrow, self.step_mid, self.step_wide))
 
     def eval(self, w: float) -> float:
-        return self._at(w, self.eval_narrow, self.eval_mid, self.eval_wide)
+        return self._at(w, (self.eval_narrow, self.eval_mid, self.eval_wide))
 
-    def _at(self, w: float, y0: float, ym: float, y1: float) -> float:
+    def _at(self, w: float, ys: tuple[float, float, float]) -> float:
         """Piecewise linear through the measured widths: a LightGCN step is not linear in the
         width (full Gowalla: 0.020 s at 8 columns, 0.139 at 68, 0.372 at 128 — the line through
-        the ends says 0.196 at 68, and so planned narrow trainings ~1.5× too long)."""
+        the ends says 0.196 at 68, and so planned narrow trainings ~1.5× too long). ``ys``: the
+        measured seconds at ``narrow``, ``mid`` and ``wide``."""
+        y0, ym, y1 = ys
         if self.narrow < self.mid < self.wide:
             if w <= self.mid:
                 return _interp(w, w0=self.narrow, w1=self.mid, y0=y0, y1=ym)

@@ -12,7 +12,7 @@ import pytest
 
 from bet.data import Dataset
 from bet.duration import Seen
-from bet.estimate import planned_width, typical_width
+from bet.widths import planned_width, typical_width
 from tests.test_estimate_refresh import CFG, FLAT, _record
 
 
@@ -26,30 +26,34 @@ def at(c: float, w: float, retrain: float | None = None) -> dict[str, Any]:
 
 
 def test_no_search_observed_plans_at_the_draws(mini: Dataset) -> None:
-    assert planned_width("finetune", CFG, mini, seen(mini)) == typical_width(CFG, mini)
-    assert planned_width("retrain", CFG, mini, seen(mini)) == typical_width(CFG, mini)
+    assert planned_width("finetune", CFG, mini, seen=seen(mini)) == typical_width(CFG, mini)
+    assert planned_width("retrain", CFG, mini, seen=seen(mini)) == typical_width(CFG, mini)
 
 
 def test_a_budget_observed_plans_at_what_it_trained(mini: Dataset) -> None:
     s = seen(mini, at(0.9, 30.0, retrain=12.0), at(0.8, 50.0))
-    assert planned_width("finetune", CFG, mini, s) == 30.0
-    assert planned_width("retrain", CFG, mini, s) == 12.0  # the retrained action's own width
+    assert planned_width("finetune", CFG, mini, seen=s) == 30.0
+    assert planned_width("retrain", CFG, mini, seen=s) == 12.0  # the retrained action's own width
 
 
 def test_other_budgets_are_read_on_a_line_in_the_log_of_the_budget(mini: Dataset) -> None:
     s = seen(mini, at(0.95, 53.0, retrain=59.0), at(0.8, 81.0))
     c = dataclasses.replace(CFG, sparsity=0.9)  # the budget doubles from 0.95 to 0.9 and again to 0.8
-    assert planned_width("finetune", c, mini, s) == pytest.approx(53.0 + 28.0 / 2)
-    assert planned_width("retrain", c, mini, s) == pytest.approx(67.0)  # not observed here: a candidate's width
-    assert planned_width("finetune", dataclasses.replace(CFG, sparsity=0.6), mini, s) == pytest.approx(81.0 + 14.0)
+    assert planned_width("finetune", c, mini, seen=s) == pytest.approx(53.0 + 28.0 / 2)
+    assert planned_width("retrain", c, mini, seen=s) == pytest.approx(67.0)  # not observed here: a candidate's width
+    assert planned_width("finetune", dataclasses.replace(CFG, sparsity=0.6), mini, seen=s) == pytest.approx(81.0 + 14.0)
     steep = seen(mini, at(0.95, 53.0), at(0.9, 120.0))
-    assert planned_width("finetune", dataclasses.replace(CFG, sparsity=0.8), mini, steep) == CFG.d_max  # never past
+    assert (
+        planned_width("finetune", dataclasses.replace(CFG, sparsity=0.8), mini, seen=steep) == CFG.d_max
+    )  # never past
     one = seen(mini, at(0.8, 40.0))
     ratio = 40.0 / typical_width(dataclasses.replace(CFG, sparsity=0.8), mini)
-    assert planned_width("finetune", CFG, mini, one) == pytest.approx(min(CFG.d_max, typical_width(CFG, mini) * ratio))
-    assert math.isfinite(planned_width("finetune", c, mini, one))
+    assert planned_width("finetune", CFG, mini, seen=one) == pytest.approx(
+        min(CFG.d_max, typical_width(CFG, mini) * ratio)
+    )
+    assert math.isfinite(planned_width("finetune", c, mini, seen=one))
 
 
 def test_other_backbones_always_compute_every_column(mini: Dataset) -> None:
     ncf = dataclasses.replace(CFG, backbone="ncf")
-    assert planned_width("finetune", ncf, mini, seen(mini, at(0.9, 30.0))) == ncf.d_max
+    assert planned_width("finetune", ncf, mini, seen=seen(mini, at(0.9, 30.0))) == ncf.d_max
