@@ -2,7 +2,7 @@
 measured for a few configurations (target: within 25 %, issue 23 §1), as a markdown table.
 
     python bench/estimate_accuracy.py [--only demo,t3,...] [--home DIR]
-    python bench/estimate_accuracy.py --store out/fast.sqlite [--dataset gowalla] [--preset fast] [--before]
+    python bench/estimate_accuracy.py --store out/fast.sqlite [--store MORE.sqlite] [--dataset gowalla] [--preset fast] [--before]
 
 Without ``--store`` it runs, one after the other on gowalla-mini, in a fresh ``BET_HOME`` (``--home``
 to keep one) so that the timings are measured afresh: the dashboard demo's LightGCN search (the
@@ -139,11 +139,15 @@ def _pretrained(events: list[dict[str, Any]], cfg: Config) -> bool:
     return not any(e["kind"] == "train_progress" and e["phase"] == "pretrain" for e in events)
 
 
-def run_store(path: Path, dataset: str | None, preset: str | None, *, before: bool = False) -> None:
-    store = RunStore(path, read_only=True)
-    runs = [r for r in store.list_runs(status=Status.COMPLETED) if dataset is None or r.dataset == dataset]
+def run_store(paths: list[Path], dataset: str | None, preset: str | None, *, before: bool = False) -> None:
+    held = [
+        (store, r)
+        for store in (RunStore(path, read_only=True) for path in paths)
+        for r in store.list_runs(status=Status.COMPLETED)
+        if dataset is None or r.dataset == dataset
+    ]
     records = {}
-    for r in runs:
+    for store, r in held:
         try:
             got = record_of(store, r.run_id)
         except (BetError, KeyError, TypeError, ValueError):
@@ -151,10 +155,10 @@ def run_store(path: Path, dataset: str | None, preset: str | None, *, before: bo
         if got is not None:  # the machine's own record of it keeps the load it ran under (speed, not just length)
             kept = {rec["run_id"]: rec for rec in recent(got[0])}
             records[r.run_id] = (got[0], kept.get(r.run_id, got[1]))
-    print(f"{path}: {len(runs)} completed runs; {os.cpu_count()} CPUs here\n")
+    print(f"{', '.join(map(str, paths))}: {len(held)} completed runs; {os.cpu_count()} CPUs here\n")
     print(HEADER)
     loaded: dict[DataSpec, Dataset] = {}
-    for r in sorted(runs, key=lambda r: r.finished_at or 0):
+    for store, r in sorted(held, key=lambda held_run: held_run[1].finished_at or 0):
         cfg = r.settings()
         if preset is not None and isinstance(cfg, SearchConfig) and cfg.preset != preset:
             continue
@@ -195,7 +199,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(configs())}")
     ap.add_argument("--home", help="BET_HOME to use (default: a fresh one, so timings are measured afresh)")
-    ap.add_argument("--store", type=Path, help="read completed runs from this store instead of running any")
+    ap.add_argument(
+        "--store",
+        type=Path,
+        action="append",
+        help="read completed runs from this store (repeatable) instead of running any",
+    )
     ap.add_argument("--dataset", help="with --store: only runs on this dataset")
     ap.add_argument("--preset", help="with --store: only searches of this preset (references are kept)")
     ap.add_argument("--before", action="store_true", help="with --store: learn only from runs that finished before")
