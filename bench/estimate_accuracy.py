@@ -147,14 +147,16 @@ def run_store(paths: list[Path], dataset: str | None, preset: str | None, *, bef
         if dataset is None or r.dataset == dataset
     ]
     records = {}
+    kept: dict[str, dict[str, Any]] = {}  # this machine's records by run id, each key's file read once
     for store, r in held:
         try:
             got = record_of(store, r.run_id)
         except (BetError, KeyError, TypeError, ValueError):
             got = None
         if got is not None:  # the machine's own record of it keeps the load it ran under (speed, not just length)
-            kept = {rec["run_id"]: rec for rec in recent(got[0])}
-            records[r.run_id] = (got[0], kept.get(r.run_id, got[1]))
+            if got[0] not in kept:
+                kept[got[0]] = {rec["run_id"]: rec for rec in recent(got[0])}
+            records[r.run_id] = (got[0], kept[got[0]].get(r.run_id, got[1]))
     print(f"{', '.join(map(str, paths))}: {len(held)} completed runs; {os.cpu_count()} CPUs here\n")
     print(HEADER)
     loaded: dict[DataSpec, Dataset] = {}

@@ -149,7 +149,7 @@ def _train(
     def snapshot(upcoming: Future[tuple[np.ndarray, ...]]) -> Snapshot:
         drawn = batch_tensors(upcoming.result())  # the batch for step + 1, already drawn
         return Snapshot(
-            step, {k: v.detach().clone() for k, v in model.state_dict().items()}, opt.state_dict(),
+            step, model.state_dict(), opt.state_dict(),  # written at once: no copy needed
             sampler.rng.bit_generator.state, drawn, model.random_state(), best_q, best_valid, best_step, best_state, bad,
         )  # fmt: skip
 

@@ -45,9 +45,8 @@ def planned_width(phase: str, cfg: SearchConfig, data: Dataset, *, seen: Seen) -
     there; else the draws' mean. Which action is retrained is the search's luck (its widest row
     was 59, 32 and 60 columns at those budgets): a budget not observed plans it at the finetunes'
     width, the expected width of a candidate."""
-    drawn = typical_width(cfg, data)
     if cfg.backbone != "lightgcn":
-        return drawn
+        return cfg.d_max  # every column, whatever the action
     at = seen.width(phase, cfg.sparsity, 0, selection=cfg.selection)
     if at:
         return at
@@ -58,6 +57,7 @@ def planned_width(phase: str, cfg: SearchConfig, data: Dataset, *, seen: Seen) -
         c, w = r.get("sparsity", 0), r.get("width", {}).get(phase)
         if w and 0 < c < 1:
             by_budget.setdefault(float(c), []).append(float(w))
+    drawn = typical_width(cfg, data)
     if not by_budget:
         return drawn
     if len(by_budget) == 1:
