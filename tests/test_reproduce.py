@@ -85,3 +85,32 @@ def test_reproduce_path_on_cuda(mini: Dataset, tmp_path: Path) -> None:
     rows = read_table(table)
     assert [r["device"] for r in rows] == ["cuda", "cuda"]
     assert all(0 < float(r["recall@20"]) < 1 for r in rows)
+
+
+def test_exit_code_says_whether_every_row_landed(
+    mini: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reproduction that was stopped exits 1 (as search and frontier do), so a chained script
+    (`reproduce … && reproduce …`) stops there; one whose rows all landed exits 0."""
+    import dataclasses
+
+    import bet.cli.reproduce as reproduce
+    from bet.cli import main
+    from bet.config import DataSpec
+
+    monkeypatch.setattr(DataSpec, "load", lambda self: mini)  # the full dataset is not needed here
+    status = {"now": "stopped"}
+
+    def fake_run(store: RunStore, cfg: object, data: Dataset, *, stop: threading.Event) -> object:
+        first = run_search(TINY, store, data=mini, stop=threading.Event())
+        return dataclasses.replace(store.get_run(first.run_id), status=status["now"])
+
+    monkeypatch.setattr(reproduce, "_run", fake_run)
+    argv = ["reproduce", "--cells", "gowalla/lightgcn/0.95", "--methods", "su", "--device", "cpu"]
+    argv += ["--store", str(tmp_path / "r.sqlite"), "--table", str(tmp_path / "t.csv")]
+    assert main(argv) == 1
+    assert "stopped" in capsys.readouterr().out
+    assert main([*argv, "--dry-run"]) == 0  # prints what is stored; nothing was asked to run
+    status["now"] = "completed"
+    assert main(argv) == 0
+    assert "completed" in capsys.readouterr().out and len(read_table(tmp_path / "t.csv")) == 1

@@ -157,9 +157,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                         "paper": TABLE1.get((*cell, m), {}),
                     }
                 )
+    # Like search and frontier: 1 when a row is missing (stopped, failed, not run), so a script that
+    # chains reproductions (`reproduce … && reproduce …`) stops where one was interrupted.
+    code = 0 if all(r["status"] in (Status.COMPLETED, "in table") for r in rows) or args.dry_run else 1
     if args.json:
         emit(args, rows, "")
-        return 0
+        return code
     head = " ".join(f"{k:>17s}" for k in COLUMNS)
     print(f"{'cell':24s} {'method':10s} {head}   (ours / paper)")
     for r in rows:
@@ -169,7 +172,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             f"{r['method']:10s} {vals}   {r['status']}"
         )
     print(f"{time.perf_counter() - t0:.0f}s; store {store.path}; table {args.table}")
-    return 0
+    return code
 
 
 def _num(text: str | None) -> float | None:
