@@ -126,3 +126,47 @@ def test_the_cli_bar_of_a_resumed_training_starts_where_it_was() -> None:
     assert (bar.n, bar.total) == (3_401, 23_700) and "(resumed)" in bar.desc
     assert bar.format_dict["initial"] == 3_400  # its rate counts from the resume, not from step 0
     progress.close()
+
+
+@pytest.mark.parametrize("start", ["scratch", "pretrained"])
+def test_a_search_stopped_while_retraining_goes_on_from_its_snapshots(
+    mini: Dataset, tmp_path: Path, start: str
+) -> None:
+    """Resumed, each retraining continues from the step it was stopped at (not from step 0) and
+    the search ends with the same winner and metrics as one never stopped; its snapshots go."""
+    import dataclasses
+
+    from bet.events import Event
+    from bet.paths import cache_dir
+    from bet.runs import run_search
+    from bet.store import RunStore
+    from tests.search_helpers import TINY
+
+    cfg = dataclasses.replace(TINY, retrain_from=start, seed=3)
+    whole = run_search(cfg, RunStore(tmp_path / "whole.sqlite"), data=mini)
+    snapshots = set(cache_dir("checkpoints").glob("*.pt"))
+    store, stop = RunStore(tmp_path / "stopped.sqlite"), threading.Event()
+    reached: dict[str, int] = {}
+
+    def stop_mid_retraining(ev: Event) -> None:
+        if isinstance(ev, TrainProgress) and ev.phase == "retrain":
+            reached[ev.label] = ev.step
+            if ev.step == 5:
+                stop.set()
+
+    first = run_search(cfg, store, data=mini, stop=stop, on_event=stop_mid_retraining)
+    assert first.status == "stopped" and reached, "stopped while retraining"
+    assert len(set(cache_dir("checkpoints").glob("*.pt")) - snapshots) == len(reached)
+    resumed_from: dict[str, int] = {}
+
+    def first_steps(ev: Event) -> None:
+        if isinstance(ev, TrainProgress) and ev.phase == "retrain":
+            resumed_from.setdefault(ev.label, ev.resumed_from)
+
+    done = run_search(None, store, data=mini, resume=first.run_id, on_event=first_steps)
+    assert done.status == "completed"
+    assert {k: resumed_from[k] for k in reached} == reached and max(reached.values()) >= 5
+    assert whole.result is not None and done.result is not None
+    for k in ("best_action_id", "valid", "test", "cost"):
+        assert done.result[k] == whole.result[k], k
+    assert set(cache_dir("checkpoints").glob("*.pt")) == snapshots, "snapshots are removed once trained"
