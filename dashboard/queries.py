@@ -16,7 +16,7 @@ from bet.report import fmt_seconds  # noqa: F401 (the pages use it from here)
 from dashboard.settings import packed_mb, redact
 
 METRICS = ("recall@20", "ndcg@20")
-PROGRESS_KINDS = ("phase", "candidate_evaluated", "retrain_finished", "pretrain_finished")
+PROGRESS_KINDS = ("phase", "candidate_evaluated", "retrain_finished", "pretrain_finished", "train_progress")
 
 
 def duration(run: RunRecord, now: float | None = None) -> float | None:
@@ -46,8 +46,11 @@ def progress(run: RunRecord, events: Sequence[dict[str, Any]], now: float | None
     if status == Status.QUEUED:
         return Progress("queued", 0.0, "waiting for the runs before it", None)
     phase_t = max((e["t"] for e in events if e["kind"] == "phase"), default=run.started_at or now)
-    step_eta = (total - step) * (now - phase_t) / step if step and total and step < total else None
-    steps = f"step {step} of {total}" if total else ""
+    # a training that went on from its snapshot (bet.checkpoint) did only the steps past it here
+    resumed = [e for e in events if e["kind"] == "train_progress" and e.get("resumed_from") and e["t"] >= phase_t]
+    base = int(resumed[-1]["resumed_from"]) if resumed and step > int(resumed[-1]["resumed_from"]) else 0
+    step_eta = (total - step) * (now - phase_t) / (step - base) if step > base and total and step < total else None
+    steps = (f"step {step:,} of {total:,}" + (f" (resumed from step {base:,})" if base else "")) if total else ""
     if run.kind == "baseline":
         frac = step / total if total else 0.0
         return Progress(phase, frac, steps or phase, step_eta)

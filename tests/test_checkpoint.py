@@ -165,6 +165,8 @@ def test_a_search_stopped_while_retraining_goes_on_from_its_snapshots(
 
     done = run_search(None, store, data=mini, resume=first.run_id, on_event=first_steps)
     assert done.status == "completed"
+    kept = {e["label"]: e["resumed_from"] for e in store.events(done.run_id, kinds=("train_progress",))}
+    assert {k: v for k, v in kept.items() if v} == reached, "each resume is recorded (the dashboard shows it)"
     assert {k: resumed_from[k] for k in reached} == reached and max(reached.values()) >= 5
     assert whole.result is not None and done.result is not None
     for k in ("best_action_id", "valid", "test", "cost"):

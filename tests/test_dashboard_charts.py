@@ -169,6 +169,17 @@ def test_progress_phases_and_eta() -> None:
     assert queries.fmt_seconds(75) == "1m 15s" and queries.fmt_seconds(None) == "–"
 
 
+def test_a_resumed_training_says_so_and_its_eta_counts_from_where_it_went_on() -> None:
+    """Resumed at step 3,600 of 23,700, 50 s ago, now at 3,700: 100 steps in 50 s, so 20,000 steps
+    left take 10,000 s (not 270 s, as counting all 3,700 steps as this process's would say)."""
+    run = run_row(status="running", phase="pretrain", step=3_700, total_steps=23_700)
+    evs = [{"kind": "phase", "t": 950.0}, {"kind": "train_progress", "t": 951.0, "step": 3_601, "resumed_from": 3_600}]
+    p = queries.progress(run, evs, 1000.0)
+    assert "step 3,700 of 23,700 (resumed from step 3,600)" in p.text and p.eta == pytest.approx(10_000.0)
+    earlier = [{**evs[1], "t": 900.0}]  # a resume before this phase began says nothing about it
+    assert queries.progress(run, [evs[0], *earlier], 1000.0).eta == pytest.approx(20_000 * 50 / 3_700)
+
+
 def test_runs_frame_and_filters() -> None:
     runs = [
         run_row(run_id="a"),

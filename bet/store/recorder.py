@@ -26,7 +26,8 @@ Listener = Callable[[Event], None]
 
 class Recorder:
     """Writes events into the store: every event except per-step progress (kept as run-row
-    fields, at most a few writes a second), evaluated actions with their sizes, the packed table,
+    fields, at most a few writes a second; a step that validated or that a resumed training
+    began with is kept as an event too), evaluated actions with their sizes, the packed table,
     the final result."""
 
     def __init__(self, store: RunStore, run_id: str, *, min_interval: float = 0.5, stop: threading.Event | None = None):
@@ -37,13 +38,16 @@ class Recorder:
     def __call__(self, ev: Event) -> None:
         now, store, rid = time.time(), self.store, self.run_id
         if isinstance(ev, TrainProgress):
-            if ev.valid is None and now - self._last < self.min_interval and ev.step not in (1, ev.total_steps):
+            # the first step after a resume is kept as an event: the dashboard says where the training
+            # went on from and counts its rate (its ETA) from there, not from step 0
+            kept = ev.valid is not None or (ev.resumed_from > 0 and ev.step == ev.resumed_from + 1)
+            if not kept and now - self._last < self.min_interval and ev.step not in (1, ev.total_steps):
                 return
             self._last = now
             store.update_run(rid, step=ev.step, total_steps=ev.total_steps, heartbeat=now)
             if self.stop is not None and not self.stop.is_set() and store.stop_requested(rid):
                 self.stop.set()  # another process asked (RunStore.request_stop): stop within a step
-            if ev.valid is None:
+            if not kept:
                 return
         if isinstance(ev, TablePacked):
             store.add_table(rid, ev.action_id, cost=ev.cost, data=ev.data)
