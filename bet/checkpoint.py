@@ -103,6 +103,17 @@ class Checkpoint:
             return None
         return snap
 
+    def saved_step(self) -> int:
+        """The step the stored snapshot goes on from (0: none, or unreadable), read without
+        loading its tensors (they are memory-mapped, not read: a 215 MB file answers at once)."""
+        if not self.path.exists():
+            return 0
+        try:
+            blob = torch.load(self.path, map_location="cpu", weights_only=True, mmap=True)
+            return max(0, int(blob["step"]))
+        except Exception:  # noqa: BLE001 — what load() would ignore, training starts over from
+            return 0
+
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
 

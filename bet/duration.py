@@ -34,6 +34,18 @@ def stop_steps(cfg: TrainConfig, data: Dataset, epochs: float) -> float:
     return total if cfg.patience <= 0 else min(total, epochs * cfg.steps_per_epoch(data))
 
 
+def steps_left(cfg: TrainConfig, data: Dataset, steps: float, *, done: int) -> float:
+    """Steps still to run of a training expected to run ``steps`` in all, when its snapshot
+    (:mod:`bet.checkpoint`) goes on from step ``done``: the rest; once past where it was expected to
+    stop, at most what early stopping needs to end it (``patience`` evaluations), within its cap."""
+    total = cfg.total_steps(data)
+    if done <= 0:
+        return steps
+    if done < steps or cfg.patience <= 0:
+        return max(0.0, min(steps, total) - done)
+    return float(min(total - done, cfg.patience * cfg.eval_interval(data)))
+
+
 def training(cfg: TrainConfig, data: Dataset, t: Timings, *, width: float, steps: float) -> float:
     """Seconds of ``steps`` training steps at ``width`` with the early-stopping validations among
     them (on ``eval_users`` of the users, then the best once on all of them)."""

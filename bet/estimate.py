@@ -35,12 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from bet import cache
+from bet.checkpoint import Checkpoint
 from bet.config import BaselineConfig, SearchConfig, run_budget
 from bet.data import Dataset
-from bet.duration import Seen, pretraining, reference, retraining, stop_steps
+from bet.duration import Seen, pretraining, reference, retraining, steps_left, stop_steps
 from bet.errors import ConfigError, shorten
 from bet.events import TIME_PHASES
 from bet.methods import METHODS
+from bet.paths import cache_dir
 from bet.runtime import default_workers, resolve_device
 from bet.timings import Timings, cached_timings, measure
 from bet.train import TrainConfig
@@ -103,8 +105,9 @@ def plan(
     workers = workers or default_workers(resolve_device(cfg.device).type)
     seen = Seen(t, data, workers)
     out = dict.fromkeys(TIME_PHASES, 0.0)
+    key = cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.pretrain, seed=cfg.seed)
     if pretrained is None:
-        pretrained = cache.exists(cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.pretrain, seed=cfg.seed))
+        pretrained = cache.exists(key)
     ref = METHODS.get(cfg.method) if isinstance(cfg, BaselineConfig) else None
     if not pretrained and (isinstance(cfg, SearchConfig) or (ref is not None and ref.trains == "pretrain")):
         steps = stop_steps(
@@ -112,6 +115,7 @@ def plan(
             data,
             seen.epochs("pretrain", cfg, data, default=default_epochs(cfg.pretrain, data, PRETRAIN_EPOCHS)),
         )
+        steps = steps_left(cfg.pretrain, data, steps, done=Checkpoint.named(key).saved_step())
         out["pretrain"] = seen.scale("pretrain") * pretraining(cfg, data, t, steps=steps)
     if isinstance(cfg, BaselineConfig):
         if ref is None or ref.budgeted:  # a sized table, trained from scratch
@@ -123,9 +127,8 @@ def plan(
                 default=default_epochs(cfg.train, data, TYPICAL_EPOCHS),
                 keep=lambda r: r.get("method") == cfg.method,
             )
-            out["baseline"] = seen.scale("baseline") * reference(
-                cfg, data, t, width=w, steps=stop_steps(cfg.train, data, epochs)
-            )
+            steps = steps_left(cfg.train, data, stop_steps(cfg.train, data, epochs), done=baseline_done(cfg, data))
+            out["baseline"] = seen.scale("baseline") * reference(cfg, data, t, width=w, steps=steps)
         return out
     evaluated = cfg.iterations * cfg.parallel_candidates
     fw = planned_width("finetune", cfg, data, seen=seen)
@@ -149,6 +152,18 @@ def plan(
         cfg, data, t, width=w, steps=[stop_steps(cfg.retrain, data, epochs)] * k, workers=workers
     )
     return out
+
+
+def baseline_done(cfg: BaselineConfig, data: Dataset) -> int:
+    """The step a reference's training goes on from (its snapshot, :mod:`bet.baselines`; 0: none)."""
+    folder = cache_dir("checkpoints")
+    key = cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.train, seed=cfg.seed)
+    if not any(folder.glob(f"{key}-*.pt")):  # the common case: nothing to draw the action for
+        return 0
+    from bet.baselines import budget_action
+
+    action = budget_action(cfg.method, data, run_budget(cfg, data), seed=cfg.seed, d_max=cfg.d_max, backbone=cfg.backbone)
+    return Checkpoint.named(key, action).saved_step()
 
 
 def baseline_width(cfg: BaselineConfig, data: Dataset) -> int:

@@ -4,11 +4,13 @@ cached pretrained model."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 import pytest
 import torch
 
+from bet import cache
 from bet.data import Dataset
 from bet.estimate import Timings, measure, plan, typical_width
 from bet.train import pretrain
@@ -121,3 +123,43 @@ def test_the_cli_gives_a_provisional_answer_before_retraining(capsys: pytest.Cap
     progress(PhaseChanged("retrain", "top 1"))
     err = capsys.readouterr().err
     assert "provisional: the best finetuned candidate has valid R@20 0.1200 (finetuned, not yet retrained)" in err
+
+
+def test_a_training_that_goes_on_from_its_snapshot_is_planned_for_what_it_has_left(mini: Dataset) -> None:
+    """A pretraining or reference training resumed from its snapshot (bet.checkpoint) has only the
+    rest to run: the plan (the CLI's and the dashboard's) counts that, not the whole training."""
+    from bet.baselines import budget_action
+    from bet.checkpoint import Checkpoint
+    from bet.config import baseline_config, run_budget
+    from bet.duration import steps_left
+    from bet.train import TrainConfig
+
+    cfg = TrainConfig(steps=5_000, eval_every_steps=50, patience=5)
+    assert steps_left(cfg, mini, 1_000.0, done=0) == 1_000.0
+    assert steps_left(cfg, mini, 1_000.0, done=400) == 600.0
+    assert steps_left(cfg, mini, 1_000.0, done=1_200) == 5 * 50  # past the expected stop: patience evaluations
+    assert steps_left(cfg, mini, 1_000.0, done=4_900) == 100  # ...within the cap
+    assert steps_left(dataclasses.replace(cfg, patience=0), mini, 5_000.0, done=10) == 4_990  # no early stop
+
+    search = dataclasses.replace(TINY, seed=126)  # a seed no other test trains
+    t = Timings(8, 128, 0.01, 0.05, 0.1, 0.2)
+    whole = plan(search, mini, t)["pretrain"]
+    halt = threading.Event()
+    gen = pretrain(mini, search.backbone, search.pretrain, seed=search.seed, device=torch.device("cpu"), stop=halt)
+    for ev in gen:
+        if getattr(ev, "step", 0) == 6:
+            halt.set()
+    assert 0 < plan(search, mini, t)["pretrain"] < whole
+
+    su = baseline_config(search, "su")
+    before = plan(su, mini, t)["baseline"]
+    action = budget_action("su", mini, run_budget(su, mini), seed=su.seed, d_max=su.d_max, backbone=su.backbone)
+    key = cache.model_key(mini, su.backbone, d_max=su.d_max, cfg=su.train, seed=su.seed)
+    snap = Checkpoint.named(key, action)
+    done = int(su.train.total_steps(mini) // 2)
+    torch.save({"step": done}, snap.path)
+    try:
+        assert plan(su, mini, t)["baseline"] < before
+    finally:
+        snap.clear()
+    assert plan(su, mini, t)["baseline"] == before

@@ -8,6 +8,8 @@ import time
 
 from tqdm import tqdm
 
+from bet import cache
+from bet.checkpoint import Checkpoint
 from bet.cli.common import add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, search_config
 from bet.errors import ConfigError
@@ -57,6 +59,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         timings = measure(data, cfg.backbone, device, d_max=cfg.d_max, progress=show)
     phases = plan(cfg, data, timings)
     total = sum(phases.values())
+    key = cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.pretrain, seed=cfg.seed)
+    resumes = Checkpoint.named(key).saved_step() if phases["pretrain"] > 0 else 0
     how = {
         "cached": cached,
         "seconds": round(time.perf_counter() - t0, 1),
@@ -80,6 +84,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "phases": {k: round(v, 1) for k, v in phases.items()},
         "long": total > LONG_RUN,
         "measured": how,
+        "pretrain_resumes_at": resumes,  # the step its snapshot goes on from (0: from the start)
     }
     human = "  ".join(f"{k} {fmt_seconds(v)}" for k, v in phases.items() if v >= 0.5)
     warn = ""
@@ -99,6 +104,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             else "no run of it completed here yet to refine it: early-stopped trainings assumed of typical length)"
         )
     )
+    if resumes:
+        note += f"\n(the full model's pretraining goes on from its snapshot at step {resumes:,}: only the rest is counted)"
     now = ""
     if busy > BUSY_SLOWDOWN:
         now = (
