@@ -18,6 +18,7 @@ from bet import report
 from bet.backbones import action_budget
 from bet.baselines import baseline_action
 from bet.budget import budget_for
+from bet.checkpoint import prune_snapshots
 from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config, run_budget
 from bet.data import BUILTIN, FORMATS, SPLIT_RULES, Dataset, load_dataset
 from bet.errors import BetError, BudgetError, ConfigError, StoreError
@@ -112,6 +113,7 @@ __all__ = [
     "plan",
     "prepare_resume",
     "preset_settings",
+    "prune_snapshots",
     "record",
     "report",
     "resolve_device",

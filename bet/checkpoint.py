@@ -118,6 +118,24 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
+def prune_snapshots(days: float, *, now: float | None = None) -> list[Path]:
+    """Delete the snapshots under ``$BET_HOME/checkpoints`` not written for ``days`` days — a
+    training writes its snapshot every few minutes, so these belong to trainings stopped and never
+    resumed (100–215 MB each at full size) — and the partial files a killed write left behind (not
+    written for a day). Returns what was deleted; a file that cannot be removed is left."""
+    now = time.time() if now is None else now
+    gone = []
+    for path in sorted(cache_dir("checkpoints").iterdir()):
+        age = {".pt": days, ".tmp": min(days, 1.0)}.get(path.suffix)
+        try:
+            if age is not None and path.is_file() and path.stat().st_mtime < now - 86400 * age:
+                path.unlink()
+                gone.append(path)
+        except OSError as exc:
+            _log.warning("cannot remove the old training snapshot %s (%s)", path, exc)
+    return gone
+
+
 def action_digest(action: Action) -> str:
     """A short hash of an action's sizes (what a sized training's snapshot is named by)."""
     h = hashlib.sha256()

@@ -1,5 +1,5 @@
 """What the dashboard tidies when its runner starts (no streamlit): uploads nobody used for a while
-are deleted. (Queued runs an earlier server never started are its executor's:
+are deleted, and training snapshots (:mod:`bet.checkpoint`) of trainings stopped long ago. (Queued runs an earlier server never started are its executor's:
 :mod:`bet.executors.interrupted`.)"""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from bet import RunStore, Status, StoreError
+from bet import RunStore, Status, StoreError, prune_snapshots
 from dashboard import env
 
 log = logging.getLogger(__name__)
@@ -48,3 +48,14 @@ def clean_uploads(folder: Path, in_use: Iterable[str], days: float | None = None
             shutil.rmtree(sub, ignore_errors=True)
             gone.append(sub)
     return gone
+
+
+def snapshot_days() -> float:
+    """``BET_SNAPSHOT_DAYS`` (default 14): training snapshots not written for longer — trainings
+    stopped and not resumed since — are deleted when the server starts (a later resume of such a
+    training starts it over)."""
+    return env.number("BET_SNAPSHOT_DAYS", 14, low=0, high=36500)
+
+
+def clean_stale_snapshots() -> list[Path]:
+    return prune_snapshots(snapshot_days())

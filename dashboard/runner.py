@@ -57,8 +57,9 @@ class Runner(Submitting):
             processes=default_processes() if processes is None else processes,
             adopt_orphans=adopt_orphans,  # queued runs of an earlier server: interrupted
         )
-        if adopt_orphans:  # old uploads: deleted
+        if adopt_orphans:  # old uploads and snapshots of long-abandoned trainings: deleted
             housekeeping.clean_unused_uploads(self.store, uploads_dir())
+            housekeeping.clean_stale_snapshots()
 
     # -- data ------------------------------------------------------------------------------
     def dataset(self, spec: DataSpec) -> Dataset:

@@ -172,3 +172,28 @@ def test_a_search_stopped_while_retraining_goes_on_from_its_snapshots(
     for k in ("best_action_id", "valid", "test", "cost"):
         assert done.result[k] == whole.result[k], k
     assert set(cache_dir("checkpoints").glob("*.pt")) == snapshots, "snapshots are removed once trained"
+
+
+def test_snapshots_of_trainings_abandoned_long_ago_are_pruned() -> None:
+    """What the dashboard deletes when it starts (BET_SNAPSHOT_DAYS, default 14): snapshots not
+    written for that long and partial files of a killed write; a live training's snapshot stays."""
+    import os
+    import time
+
+    from bet.checkpoint import prune_snapshots
+    from bet.paths import cache_dir
+    from dashboard.housekeeping import snapshot_days
+
+    folder, now = cache_dir("checkpoints"), time.time()
+    files = {name: folder / name for name in ("old.pt", "live.pt", "killed.tmp", "writing.tmp", "notes.txt")}
+    ages = {"old.pt": 15, "live.pt": 0.01, "killed.tmp": 2, "writing.tmp": 0.001, "notes.txt": 400}
+    for name, path in files.items():
+        path.write_bytes(b"x")
+        os.utime(path, (now - 86400 * ages[name],) * 2)
+    try:
+        gone = prune_snapshots(snapshot_days(), now=now)
+        assert sorted(p.name for p in gone) == ["killed.tmp", "old.pt"]
+        assert all(files[n].exists() for n in ("live.pt", "writing.tmp", "notes.txt"))  # not ours: kept
+    finally:
+        for path in files.values():
+            path.unlink(missing_ok=True)
