@@ -162,7 +162,9 @@ def baseline_done(cfg: BaselineConfig, data: Dataset) -> int:
         return 0
     from bet.baselines import budget_action
 
-    action = budget_action(cfg.method, data, run_budget(cfg, data), seed=cfg.seed, d_max=cfg.d_max, backbone=cfg.backbone)
+    action = budget_action(
+        cfg.method, data, run_budget(cfg, data), seed=cfg.seed, d_max=cfg.d_max, backbone=cfg.backbone
+    )
     return Checkpoint.named(key, action).saved_step()
 
 

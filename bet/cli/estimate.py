@@ -105,7 +105,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
     )
     if resumes:
-        note += f"\n(the full model's pretraining goes on from its snapshot at step {resumes:,}: only the rest is counted)"
+        note += (
+            f"\n(the full model's pretraining goes on from its snapshot at step {resumes:,}: only the rest is counted)"
+        )
     now = ""
     if busy > BUSY_SLOWDOWN:
         now = (
