@@ -105,9 +105,8 @@ def plan(
     workers = workers or default_workers(resolve_device(cfg.device).type)
     seen = Seen(t, data, workers)
     out = dict.fromkeys(TIME_PHASES, 0.0)
-    key = cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.pretrain, seed=cfg.seed)
     if pretrained is None:
-        pretrained = cache.exists(key)
+        pretrained = cache.exists(pretrain_key(cfg, data))
     ref = METHODS.get(cfg.method) if isinstance(cfg, BaselineConfig) else None
     if not pretrained and (isinstance(cfg, SearchConfig) or (ref is not None and ref.trains == "pretrain")):
         steps = stop_steps(
@@ -115,7 +114,7 @@ def plan(
             data,
             seen.epochs("pretrain", cfg, data, default=default_epochs(cfg.pretrain, data, PRETRAIN_EPOCHS)),
         )
-        steps = steps_left(cfg.pretrain, data, steps, done=Checkpoint.named(key).saved_step())
+        steps = steps_left(cfg.pretrain, data, steps, done=pretrain_resumes_at(cfg, data))
         out["pretrain"] = seen.scale("pretrain") * pretraining(cfg, data, t, steps=steps)
     if isinstance(cfg, BaselineConfig):
         if ref is None or ref.budgeted:  # a sized table, trained from scratch
@@ -152,6 +151,16 @@ def plan(
         cfg, data, t, width=w, steps=[stop_steps(cfg.retrain, data, epochs)] * k, workers=workers
     )
     return out
+
+
+def pretrain_key(cfg: SearchConfig | BaselineConfig, data: Dataset) -> str:
+    """The cache key of the full model ``cfg`` pretrains (and of its training's snapshot)."""
+    return cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.pretrain, seed=cfg.seed)
+
+
+def pretrain_resumes_at(cfg: SearchConfig | BaselineConfig, data: Dataset) -> int:
+    """The step the full model's pretraining goes on from (its snapshot; 0: from the start)."""
+    return Checkpoint.named(pretrain_key(cfg, data)).saved_step()
 
 
 def baseline_done(cfg: BaselineConfig, data: Dataset) -> int:

@@ -1,6 +1,6 @@
 """What the dashboard tidies when its runner starts (no streamlit): uploads nobody used for a while
-are deleted, and training snapshots (:mod:`bet.checkpoint`) of trainings stopped long ago. (Queued runs an earlier server never started are its executor's:
-:mod:`bet.executors.interrupted`.)"""
+are deleted, and the training snapshots (:mod:`bet.checkpoint`) of trainings stopped long ago.
+(Queued runs an earlier server never started are its executor's: :mod:`bet.executors.interrupted`.)"""
 
 from __future__ import annotations
 

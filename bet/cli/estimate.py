@@ -8,12 +8,10 @@ import time
 
 from tqdm import tqdm
 
-from bet import cache
-from bet.checkpoint import Checkpoint
 from bet.cli.common import add_data_args, add_json_arg, emit, load_data
 from bet.cli.search import add_search_args, search_config
 from bet.errors import ConfigError
-from bet.estimate import LONG_RUN, cached_timings, measure, plan
+from bet.estimate import LONG_RUN, cached_timings, measure, plan, pretrain_resumes_at
 from bet.load import BUSY_SLOWDOWN, cpu_cores, load_average, started_now
 from bet.report.collect import fmt_seconds
 from bet.runtime import resolve_device
@@ -59,8 +57,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         timings = measure(data, cfg.backbone, device, d_max=cfg.d_max, progress=show)
     phases = plan(cfg, data, timings)
     total = sum(phases.values())
-    key = cache.model_key(data, cfg.backbone, d_max=cfg.d_max, cfg=cfg.pretrain, seed=cfg.seed)
-    resumes = Checkpoint.named(key).saved_step() if phases["pretrain"] > 0 else 0
+    resumes = pretrain_resumes_at(cfg, data) if phases["pretrain"] > 0 else 0
     how = {
         "cached": cached,
         "seconds": round(time.perf_counter() - t0, 1),
