@@ -47,6 +47,13 @@ def estimate(cfg: SearchConfig | BaselineConfig, backbones: list[str], data: Dat
     return total
 
 
+def measured_busy(cfg: SearchConfig | BaselineConfig, backbones: list[str], data: Dataset) -> bool:
+    """Whether a timing behind :func:`estimate` was taken while other work held the CPUs (read back
+    from the cache :func:`estimate` filled: nothing is measured here)."""
+    device = resolve_device(cfg.device)
+    return any(measure(data, b, device, d_max=cfg.d_max).busy for b in backbones)
+
+
 #: Order of a search's phases, and which planned phases each one covers.
 PHASES = {"pretrain": ("pretrain",), "search": ("finetune", "evaluation", "predictor"), "retrain": ("retrain",)}
 

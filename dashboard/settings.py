@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 from bet import Dataset, DataSpec, SearchConfig, preset_settings, run_budget
 from bet.report import packed_mb
-from dashboard.forecast import EARLY_STOPPED, PHASES, check_memory_needs, estimate, memory_needs, remaining
+from dashboard.forecast import (
+    EARLY_STOPPED,
+    PHASES,
+    check_memory_needs,
+    estimate,
+    measured_busy,
+    memory_needs,
+    remaining,
+)
 from dashboard.redaction import redact, shown
 from dashboard.uploads import save_upload, uploads_dir
 
@@ -28,6 +36,7 @@ __all__ = [
     "build_config",
     "check_memory_needs",
     "estimate",
+    "measured_busy",
     "memory_needs",
     "packed_mb",
     "parse_sparsities",

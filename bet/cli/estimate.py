@@ -66,6 +66,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "valid_users": timings.valid_users,
         "eval_scaled": "linear in users",
         "compile_seconds": round(timings.compile, 1),
+        "contention": timings.contention,  # > 1.5: measured busy, scaled to the machine alone
         "observed_runs": len(timings.observed),
     }
     busy = 1.0 if device.type != "cpu" else started_now(load)
@@ -101,6 +102,12 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             else "no run of it completed here yet to refine it: early-stopped trainings assumed of typical length)"
         )
     )
+    if timings.busy:
+        note += (
+            f"\n(measured while other work held the CPUs: the timed steps took {timings.contention:.1f}x their own "
+            "CPU time, and are scaled to the machine alone by that; a rough figure, measured again once the "
+            "machine is idle)"
+        )
     if resumes:
         note += (
             f"\n(the full model's pretraining goes on from its snapshot at step {resumes:,}: only the rest is counted)"

@@ -41,6 +41,11 @@ def show(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
                 f"; about **{queries.fmt_seconds(total * busy)}** if started now, beside the machine's other work "
                 f"(load {load:.1f} on {cpu_cores()} cores)"
             )
+        if settings.measured_busy(cfg, backbones, data):
+            text += (
+                " — timed while other work held the CPUs and scaled to the machine alone, so a rough figure "
+                "(timed again once the machine is idle)"
+            )
         if total > LONG_RUN:
             st.warning(
                 f"{text}. That is over {LONG_RUN / 60:.0f} minutes: fewer iterations, shorter finetunes "

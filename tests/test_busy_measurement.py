@@ -1,0 +1,107 @@
+"""A measurement taken while other work holds the CPUs (docs/results.md §9): its steps ran
+longer than their own CPU time, so its seconds are scaled to the machine alone by that ratio, the
+estimate says it is rough, and the machine measures again once it is idle."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from bet import timings
+from bet.data import Dataset
+from tests.hostile_helpers import run_in_process
+
+
+class _Clocks:
+    """A wall clock that moves 0.1 s per reading and a thread CPU clock that moves ``cpu`` s: every
+    timed step takes 0.1 s of wall time and ``cpu`` of its own CPU time."""
+
+    def __init__(self, cpu: float):
+        self.wall = self.used = 0.0
+        self.cpu = cpu
+
+    def perf_counter(self) -> float:
+        self.wall += 0.1
+        return self.wall
+
+    def thread_time(self) -> float:
+        self.used += self.cpu
+        return self.used
+
+
+def _fake_time(monkeypatch: pytest.MonkeyPatch, cpu: float) -> None:
+    clocks = _Clocks(cpu)
+    fake = SimpleNamespace(perf_counter=clocks.perf_counter, thread_time=clocks.thread_time, time=time.time)
+    monkeypatch.setattr(timings, "time", fake)
+
+
+def _pass_seconds(mini: Dataset, block: int) -> float:
+    """What the fake clocks make of a validation pass: one scorer build (0.1 s) plus the sample's
+    ranking (0.1 s) scaled to every validation user."""
+    users = int((mini.valid.indptr[1:] > mini.valid.indptr[:-1]).sum())
+    return 0.1 + 0.1 * users / min(users, block)
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BET_HOME", str(tmp_path))
+    monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
+
+
+def test_a_busy_measurement_is_scaled_by_the_share_of_a_core_it_got(mini: Dataset, quick: None, monkeypatch) -> None:
+    _fake_time(monkeypatch, cpu=0.025)  # each step had a quarter of a core
+    t = timings.measure(mini, "ncf", torch.device("cpu"))
+    assert t.contention == pytest.approx(4.0) and t.busy
+    assert t.step_wide == pytest.approx(0.025)  # its CPU time: what it takes alone
+    assert t.eval_wide == pytest.approx(_pass_seconds(mini, 64) / 4)  # the pass shared the cores as the steps did
+    assert t.at > 0
+
+
+def test_an_idle_measurement_keeps_its_wall_time(mini: Dataset, quick: None, monkeypatch) -> None:
+    _fake_time(monkeypatch, cpu=0.09)  # waiting on the batch prefetch a little: not busy
+    t = timings.measure(mini, "ncf", torch.device("cpu"))
+    assert t.contention == pytest.approx(0.1 / 0.09, abs=1e-3) and not t.busy
+    assert t.step_wide == pytest.approx(0.1) and t.eval_wide == pytest.approx(_pass_seconds(mini, 64))
+
+
+def test_a_busy_entry_is_measured_again_once_the_machine_is_idle(
+    mini: Dataset, quick: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_time(monkeypatch, cpu=0.025)
+    busy = timings.measure(mini, "ncf", torch.device("cpu"))
+    monkeypatch.setattr(timings, "load_average", lambda: 0.2)  # idle now, but the entry is fresh: kept
+    assert timings.measure(mini, "ncf", torch.device("cpu")) == busy
+    monkeypatch.setattr(timings, "RETAKE_AFTER", -1.0)  # old enough now
+    monkeypatch.setattr(timings, "load_average", lambda: 5.0)  # still busy: kept, not measured again
+    assert timings.measure(mini, "ncf", torch.device("cpu")) == busy
+    monkeypatch.setattr(timings, "load_average", lambda: 0.2)  # idle: measured again, and replaces it
+    _fake_time(monkeypatch, cpu=0.1)
+    again = timings.measure(mini, "ncf", torch.device("cpu"))
+    assert not again.busy and again.step_wide == pytest.approx(0.1)
+    assert timings.cached_timings(mini, "ncf", torch.device("cpu")) == again
+    # an idle entry is never measured again, however old
+    assert timings.measure(mini, "ncf", torch.device("cpu")) == again
+
+
+def test_the_estimate_says_a_busy_measurement_is_rough(
+    quick: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's JSON gives the contention; its words say the figure is scaled and rough."""
+    args = ("estimate", "--dataset", "gowalla-mini", "--backbone", "ncf", "--sparsity", "0.9", "--device", "cpu")
+    _fake_time(monkeypatch, cpu=0.025)
+    ran = run_in_process(capsys, *args, "--json", home=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert json.loads(ran.stdout.splitlines()[-1])["measured"]["contention"] == pytest.approx(4.0)
+    text = run_in_process(capsys, *args, home=tmp_path).stdout
+    assert "measured while other work held the CPUs: the timed steps took 4.0x their own CPU time" in text
+    key = next(iter(json.loads((tmp_path / "timings" / "timings.json").read_text())))
+    entry = json.loads((tmp_path / "timings" / "timings.json").read_text())[key]
+    idle = dataclasses.replace(timings.Timings(**entry), contention=1.0)  # the same entry, measured idle
+    timings._store(key, idle)
+    assert "measured while other work" not in run_in_process(capsys, *args, home=tmp_path).stdout
