@@ -146,7 +146,8 @@ def _time_steps(model: Backbone, data: Dataset, report: Callable[[int, str], Non
             gen.close()
             break
     wall, cpu = float(np.median(walls[1:])), float(np.median(cpus[1:]))
-    contention = wall / cpu if cpu > 0 else 1.0
+    # on a GPU the thread waits for the device: its CPU time says nothing about other work
+    contention = wall / cpu if cpu > 0 and model.device.type == "cpu" else 1.0
     return (wall / contention if contention > BUSY_CONTENTION else wall), len(walls), contention
 
 
