@@ -110,6 +110,21 @@ def test_setup_says_how_much_longer_a_busy_machine_takes(home: Path, monkeypatch
     assert "if started now" not in quiet
 
 
+def test_setup_says_an_estimate_timed_beside_other_work_is_rough(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A measurement taken while other work held the CPUs is scaled to the machine alone; the
+    caption says it is rough and will be timed again (docs/results.md §9)."""
+    from dashboard import settings
+
+    monkeypatch.setattr(settings, "measured_busy", lambda cfg, backbones, data: True)
+    at = app().run()
+    no_exceptions(at)
+    (shown,) = [t for t in texts(at, "caption") + texts(at, "warning") if t.startswith("Estimated")]
+    assert "timed while other work held the CPUs" in shown and "timed again once the machine is idle" in shown
+    monkeypatch.setattr(settings, "measured_busy", lambda cfg, backbones, data: False)
+    (plain,) = [t for t in texts(at.run(), "caption") + texts(at, "warning") if t.startswith("Estimated")]
+    assert "timed while other work" not in plain
+
+
 def test_what_cannot_fit_in_memory_is_refused_before_start(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 12: the dashboard estimates memory as the CLI does and refuses, with the estimate."""
     monkeypatch.setenv("BET_MEMORY_MB", "16")  # gowalla-mini's full table alone needs ~28 MB to train
