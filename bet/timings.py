@@ -201,7 +201,9 @@ def cached_timings(
 ) -> Timings | None:
     """The timings :func:`measure` would read back for this machine, or ``None`` (it would measure)."""
     t = cached_for(data.fingerprint, backbone, device, d_max=d_max, narrow=narrow)
-    return None if t is None else _observed(t, data, backbone, device=device, d_max=d_max)
+    if t is None or _retake(t):
+        return None
+    return _observed(t, data, backbone, device=device, d_max=d_max)
 
 
 def cached_for(
@@ -234,8 +236,7 @@ def measure(
 ) -> Timings:
     """Measure (or read from the cache) step and evaluation times for this machine; ``progress``
     hears each measuring stage as it starts (the library never prints)."""
-    hit = cached_timings(data, backbone, device, d_max=d_max, narrow=narrow)
-    if hit is not None and not _retake(hit):
+    if (hit := cached_timings(data, backbone, device, d_max=d_max, narrow=narrow)) is not None:
         return hit
     if backbone == "pop":
         t = Timings(narrow, d_max, 0.0, 0.0, 0.0, 0.0)

@@ -81,6 +81,7 @@ def test_a_busy_entry_is_measured_again_once_the_machine_is_idle(
     monkeypatch.setattr(timings, "load_average", lambda: 5.0)  # still busy: kept, not measured again
     assert timings.measure(mini, "ncf", torch.device("cpu")) == busy
     monkeypatch.setattr(timings, "load_average", lambda: 0.2)  # idle: measured again, and replaces it
+    assert timings.cached_timings(mini, "ncf", torch.device("cpu")) is None  # (what the CLI asks: a bar shows)
     _fake_time(monkeypatch, cpu=0.1)
     again = timings.measure(mini, "ncf", torch.device("cpu"))
     assert not again.busy and again.step_wide == pytest.approx(0.1)
