@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,30 +14,32 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from bet import timings
+from bet import threads, timings
 from bet.data import Dataset
+from bet.threads import thread_count
 from tests.hostile_helpers import run_in_process
 
 
 class _Clocks:
-    """A wall clock that moves 0.1 s per reading and a thread CPU clock that moves ``cpu`` s: every
-    timed step takes 0.1 s of wall time and ``cpu`` of its own CPU time."""
+    """A wall clock that moves 0.1 s per reading and a thread CPU clock that moves ``cpu`` s, or
+    ``cpu_one`` while trainings share the process (spmm and evaluation on one thread): every timed
+    step takes 0.1 s of wall time and that much of its own CPU time."""
 
-    def __init__(self, cpu: float):
+    def __init__(self, cpu: float, cpu_one: float | None):
         self.wall = self.used = 0.0
-        self.cpu = cpu
+        self.cpu, self.cpu_one = cpu, cpu if cpu_one is None else cpu_one
 
     def perf_counter(self) -> float:
         self.wall += 0.1
         return self.wall
 
     def thread_time(self) -> float:
-        self.used += self.cpu
+        self.used += self.cpu_one if thread_count("eval") == 1 else self.cpu
         return self.used
 
 
-def _fake_time(monkeypatch: pytest.MonkeyPatch, cpu: float) -> None:
-    clocks = _Clocks(cpu)
+def _fake_time(monkeypatch: pytest.MonkeyPatch, cpu: float, cpu_one: float | None = None) -> None:
+    clocks = _Clocks(cpu, cpu_one)
     fake = SimpleNamespace(perf_counter=clocks.perf_counter, thread_time=clocks.thread_time, time=time.time)
     monkeypatch.setattr(timings, "time", fake)
 
@@ -54,12 +57,21 @@ def quick(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
 
 
-def test_a_busy_measurement_is_scaled_by_the_share_of_a_core_it_got(mini: Dataset, quick: None, monkeypatch) -> None:
-    _fake_time(monkeypatch, cpu=0.025)  # each step had a quarter of a core
-    t = timings.measure(mini, "ncf", torch.device("cpu"))
-    assert t.contention == pytest.approx(4.0) and t.busy
-    assert t.step_wide == pytest.approx(0.025)  # its CPU time: what it takes alone
-    assert t.eval_wide == pytest.approx(_pass_seconds(mini, 64) / 4)  # the pass shared the cores as the steps did
+def test_a_busy_measurement_is_timed_again_on_one_thread_by_its_cpu_time(
+    mini: Dataset, quick: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps that got a quarter of a core (contention 4) are busy: the widths are timed again with
+    spmm and evaluation on one thread, and that pass's CPU time is kept (its steps 0.08 s of CPU
+    in 0.1 s: the pass divided by 1.25)."""
+    monkeypatch.setattr(threads, "_active", 0)
+    _fake_time(monkeypatch, cpu=0.025, cpu_one=0.08)
+    heard: list[str] = []
+    t = timings.measure(mini, "ncf", torch.device("cpu"), progress=lambda d, n, what: heard.append(what))
+    assert t.contention == pytest.approx(4.0) and t.busy  # how busy the first pass found it
+    assert t.step_wide == pytest.approx(0.08)  # the one-thread pass's CPU time
+    assert t.eval_wide == pytest.approx(_pass_seconds(mini, 64) / 1.25)
+    assert sum(what.endswith(", on one thread") for what in heard) == timings.STEPS + 1 and heard[-1] == "done"
+    assert threads._active == 0 and thread_count("eval") == min(2, os.cpu_count() or 1)  # given back
     assert t.at > 0
 
 
