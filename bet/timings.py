@@ -12,12 +12,12 @@ once per process); it is built once before the timed one and its extra seconds a
 apart (:attr:`Timings.compile`), never counted per pass. Full Gowalla is measured in seconds,
 gowalla-mini in about one per width.
 
-A measurement taken while other work holds the CPUs is scaled to the machine alone by the share
-of a core it got (:attr:`Timings.contention`: its training thread's wall time over its own CPU
-time): beside two long runs on 2 cores the wall-clock step of full Gowalla was 2.6× its idle time,
-its CPU time 0.9× (docs/results.md §9). Such an entry is measured again once the machine is idle
-(:data:`RETAKE_AFTER`). What runs then take here corrects the model further (:mod:`bet.observed`,
-attached to what :func:`measure` returns as :attr:`Timings.observed`).
+A measurement taken while other work holds the CPUs (:attr:`Timings.contention`: its training
+thread's wall time over its own CPU time, above :data:`BUSY_CONTENTION`) is taken again on one thread
+and its CPU time kept: beside two long runs on 2 cores the wall-clock steps were 2.6-17x their idle
+time, these 0.8-1.6x (docs/results.md §9). Such an entry is measured again once the machine is
+idle (:data:`RETAKE_AFTER`). What runs then take here corrects the model further
+(:mod:`bet.observed`, attached to what :func:`measure` returns as :attr:`Timings.observed`).
 """
 
 from __future__ import annotations
