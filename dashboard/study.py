@@ -61,7 +61,7 @@ class Study:
         runs = self.manifest.get("runs") or []
         table = sum(bool(r.get("in_table")) for r in runs)
         rows = (
-            "all rows of docs/table1.csv"
+            "each a row of docs/table1.csv"
             if table == len(runs)
             else (f"{table} of them rows of docs/table1.csv, the others their full-size or popularity references")
         )
