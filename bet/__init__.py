@@ -22,11 +22,12 @@ from bet.checkpoint import prune_snapshots
 from bet.config import BaselineConfig, DataSpec, SearchConfig, baseline_config, run_budget
 from bet.data import BUILTIN, FORMATS, SPLIT_RULES, Dataset, load_dataset
 from bet.errors import BetError, BudgetError, ConfigError, StoreError
-from bet.estimate import LONG_RUN, check_memory, measure, memory_needs, plan, training_bytes
+from bet.estimate import LONG_RUN, measure, plan
 from bet.executors import EXECUTORS, make_executor
 from bet.executors.process import ProcessExecutor
 from bet.frontier import frontier_jobs
 from bet.load import BUSY_SLOWDOWN, cpu_cores, load_average, started_now
+from bet.memory import check_memory, memory_needs, training_bytes
 from bet.methods import (
     METHODS,
     Method,
@@ -54,6 +55,7 @@ from bet.runs import (
 from bet.runtime import DEVICES, resolve_device, tune_heap_or_warn
 from bet.selection import SELECTIONS
 from bet.store import RESUMABLE, RunRecord, RunStore, Status, best_action, default_path
+from bet.timings import cached_for
 
 __all__ = [
     "BUILTIN",
@@ -92,6 +94,7 @@ __all__ = [
     "bet_home",
     "budget_for",
     "budgeted_methods",
+    "cached_for",
     "check_memory",
     "cpu_cores",
     "create_job",

@@ -20,7 +20,8 @@ class Timings:
     (a scorer's first build in a process) left out of the per-pass times. ``observed``: what recent
     runs of this dataset and backbone took here (:mod:`bet.observed`; not part of the cache).
     ``contention``: how much longer than their own CPU time the timed steps took (other work held
-    the CPUs); the seconds above are already divided by it, per width."""
+    the CPUs); above :data:`BUSY_CONTENTION` the seconds above are a second pass's CPU time, on one
+    thread (:func:`bet.timings.measure`)."""
 
     narrow: int
     wide: int
@@ -41,7 +42,7 @@ class Timings:
 
     @property
     def busy(self) -> bool:
-        """Measured while other work held the CPUs (its seconds scaled to the machine alone)."""
+        """Measured while other work held the CPUs (its seconds a one-thread pass's CPU time)."""
         return self.contention > BUSY_CONTENTION
 
     def step(self, w: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bet import BaselineConfig, Dataset, SearchConfig, check_memory, measure, plan, resolve_device
+from bet import BaselineConfig, Dataset, SearchConfig, cached_for, check_memory, measure, plan, resolve_device
 from bet import memory_needs as engine_memory_needs
 
 
@@ -48,10 +48,12 @@ def estimate(cfg: SearchConfig | BaselineConfig, backbones: list[str], data: Dat
 
 
 def measured_busy(cfg: SearchConfig | BaselineConfig, backbones: list[str], data: Dataset) -> bool:
-    """Whether a timing behind :func:`estimate` was taken while other work held the CPUs (read back
-    from the cache :func:`estimate` filled: nothing is measured here)."""
+    """Whether a timing behind :func:`estimate` was taken while other work held the CPUs: the cache
+    entries :func:`estimate` read or wrote, read back as they are (nothing measured, no runs read)."""
     device = resolve_device(cfg.device)
-    return any(measure(data, b, device, d_max=cfg.d_max).busy for b in backbones)
+    return any(
+        (t := cached_for(data.fingerprint, b, device, d_max=cfg.d_max)) is not None and t.busy for b in backbones
+    )
 
 
 #: Order of a search's phases, and which planned phases each one covers.

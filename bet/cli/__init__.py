@@ -21,8 +21,8 @@ from bet.cli import basic, estimate, frontier, report, reproduce, runs, sample, 
 from bet.cli.common import FreshLineHandler, LineStart, check_memory, load_data, training_bytes, validate_args
 from bet.cli.output import check_output, protect_for
 from bet.errors import BetError, shorten
-from bet.estimate import check_memory_needs
 from bet.frontier import parse_list
+from bet.memory import check_memory_needs
 from bet.methods import METHODS
 from bet.runtime import tune_heap
 

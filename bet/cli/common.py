@@ -13,8 +13,8 @@ from bet.cli.progress import FreshLineHandler, LineStart, Progress, SearchProgre
 from bet.config import LIMITS, check_range
 from bet.data import BUILTIN, FORMATS, SPLIT_RULES, Dataset, check_evaluable, load_dataset
 from bet.errors import ConfigError, shorten
-from bet.estimate import available_memory, check_memory, training_bytes  # noqa: F401 (the CLI uses them)
 from bet.frontier import FRONTIER_METHODS, parse_list
+from bet.memory import available_memory, check_memory, training_bytes  # noqa: F401 (the CLI uses them)
 from bet.runtime import DEVICES
 
 

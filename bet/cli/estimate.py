@@ -66,7 +66,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "valid_users": timings.valid_users,
         "eval_scaled": "linear in users",
         "compile_seconds": round(timings.compile, 1),
-        "contention": timings.contention,  # > 1.5: measured busy, scaled to the machine alone
+        "contention": timings.contention,  # above BUSY_CONTENTION: measured busy, timed again on one thread
         "observed_runs": len(timings.observed),
     }
     busy = 1.0 if device.type != "cpu" else started_now(load)
@@ -105,8 +105,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if timings.busy:
         note += (
             f"\n(measured while other work held the CPUs: the timed steps took {timings.contention:.1f}x their own "
-            "CPU time, and are scaled to the machine alone by that; a rough figure, measured again once the "
-            "machine is idle)"
+            "CPU time, so they were timed again on one thread and that CPU time kept; a rough figure, measured "
+            "again once the machine is idle)"
         )
     if resumes:
         note += (
