@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dashboard_hostile_helpers import (
+from apptest_helpers import (
     allowed,
     app,
     home,

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from apptest_helpers import TIMEOUT, app, home, no_exceptions, on_screen, page_live, page_script, texts
 from dashboard_helpers import ROOT, tiny_config
-from dashboard_hostile_helpers import TIMEOUT, app, home, no_exceptions, on_screen, page_live, page_script, texts
 from streamlit.testing.v1 import AppTest
 
 from bet.errors import StoreError

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import ROOT, tiny_config
-from dashboard_hostile_helpers import (
+from apptest_helpers import (
     TIMEOUT,
     app,
     home,
@@ -24,6 +23,7 @@ from dashboard_hostile_helpers import (
     page_script,
     texts,
 )
+from dashboard_helpers import ROOT, tiny_config
 from streamlit.testing.v1 import AppTest
 
 from bet.config import DataSpec

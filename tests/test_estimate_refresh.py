@@ -18,11 +18,9 @@ from bet.config import BaselineConfig, SearchConfig
 from bet.data import Dataset
 from bet.duration import retraining
 from bet.estimate import PRETRAIN_EPOCHS, TYPICAL_EPOCHS, WARM_EPOCHS, Timings, default_epochs, plan
-from bet.load import LoadMeter, slowdown
 from bet.runs import run_search
 from bet.runtime import heap_mode
 from bet.store import RunRecord, RunStore, Status
-from tests.hostile_helpers import run_in_process
 from tests.search_helpers import TINY
 
 FLAT = Timings(8, 128, 0.01, 0.01, 0.1, 0.1)  # every width alike: the arithmetic stays readable
@@ -95,21 +93,6 @@ def test_a_run_under_another_malloc_setting_teaches_no_speed(mini: Dataset, monk
     assert plan(CFG, mini, _seen(old), pretrained=True) == before
     monkeypatch.setenv("BET_MALLOC", "lean")  # runs now use the lean setting: that record is this machine's speed
     assert plan(CFG, mini, _seen(lean), pretrained=True)["finetune"] == pytest.approx(2 * before["finetune"])
-
-
-def test_the_load_meter_samples_at_most_every_few_seconds() -> None:
-    clock, loads = iter([0.0, 1.0, 5.0, 6.0, 11.0]), iter([2.0, 4.0, 6.0])
-    meter = LoadMeter(every=5.0, read=lambda: next(loads), clock=lambda: next(clock))
-    assert meter.mean is None
-    for _ in range(5):
-        meter.tick()
-    assert meter.samples == [2.0, 4.0, 6.0] and meter.mean == 4.0  # at 0, 5 and 11 s
-    clock, loads = iter([0.0, 1.0, 2.0, 8.0]), iter([1.0, 3.0, 5.0, 7.0])
-    meter = LoadMeter(every=5.0, read=lambda: next(loads), clock=lambda: next(clock))
-    for phase in ("search", None, "retrain", None):  # a phase's start is always sampled
-        meter.tick(phase)
-    assert meter.samples == [1.0, 3.0, 5.0] and meter.phase_means() == {"search": 1.0, "retrain": 4.0}
-    assert slowdown(1.5, n_cores=2) == 1.0 and slowdown(5.0, n_cores=2) == 2.5
 
 
 def test_early_stopping_lengths_come_from_the_observed_trainings(mini: Dataset) -> None:
@@ -298,27 +281,3 @@ def test_retrainings_learn_apart_how_many_ran_at_once(mini: Dataset) -> None:
     assert plan(pair, mini, seen, pretrained=True)["retrain"] == pytest.approx(
         4 * plan(pair, mini, FLAT, pretrained=True)["retrain"]
     )
-
-
-def test_the_estimate_says_what_a_run_started_now_would_take(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The plan is for the machine alone; beside other work (load 5 on 2 cores) the command also
-    says what a run started now would take — the JSON's ``now`` — and says so in words."""
-    import bet.cli.estimate as cli_estimate
-    from bet import load
-
-    monkeypatch.setattr(timings, "EVAL_BLOCKS", 1)
-    monkeypatch.setattr(cli_estimate, "load_average", lambda: 5.0)  # + the run's own thread: 6 on 2 cores
-    monkeypatch.setattr(cli_estimate, "cpu_cores", lambda: 2)
-    monkeypatch.setattr(load, "cpu_cores", lambda: 2)
-    args = ("estimate", "--dataset", "gowalla-mini", "--backbone", "lightgcn", "--sparsity", "0.9", "--device", "cpu")
-    ran = run_in_process(capsys, *args, "--json", home=tmp_path)
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    out = json.loads(ran.stdout.splitlines()[-1])
-    assert out["now"]["load"] == 5.0 and out["now"]["slowdown"] == 3.0
-    assert out["now"]["seconds"] == pytest.approx(3 * out["seconds"], abs=0.2)
-    text = run_in_process(capsys, *args, home=tmp_path)
-    assert "on this machine alone" in text.stdout and "the machine is busy now (load 5.0 on 2 cores)" in text.stdout
-    monkeypatch.setattr(cli_estimate, "load_average", lambda: 0.5)
-    assert "busy" not in run_in_process(capsys, *args, home=tmp_path).stdout

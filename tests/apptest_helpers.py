@@ -1,6 +1,6 @@
-"""The dashboard driven through streamlit's AppTest as a hostile or careless user would drive it:
+"""The dashboard driven through streamlit's AppTest as a user, careless or hostile, would drive it:
 the throwaway ``BET_HOME``, the app and single pages, what is on screen, and a small interaction
-file. Shared by tests/test_dashboard_hostile*.py."""
+file. Shared by the AppTest files (tests/test_dashboard_hostile*.py, uploads, estimate)."""
 
 from __future__ import annotations
 
