@@ -54,7 +54,7 @@ def test_recorded_study_opens_in_one_click_beside_the_demo(tmp_path: Path) -> No
         expect(page.locator(".st-key-welcome")).to_contain_text("One-click demo")  # the live demo beside it
         page.screenshot(path=str(SHOTS / "40_study_entry.png"), full_page=True)
 
-        entry.get_by_role("button").click()
+        page.locator(f".st-key-study-open-{STUDY.stem} button").click()  # one of the shipped studies
         banner = page.locator(".st-key-study-banner")
         expect(banner).to_contain_text("read-only")
         expect(banner).to_contain_text(manifest["ran_from"])

@@ -24,7 +24,8 @@ from dashboard import study as studies
 sys.path.insert(0, str(ROOT / "bench"))
 import make_study
 
-SHIPPED = ROOT / "assets" / "studies" / "gowalla-full.sqlite"
+#: The studies shipped in assets/studies/ (full Gowalla, full Yelp2018).
+SHIPPED = sorted((ROOT / "assets" / "studies").glob("*.sqlite"))
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,34 @@ def test_make_study_writes_a_manifest_the_dashboard_lists_and_opens_read_only(so
         assert sorted(p.name for p in folder.iterdir()) == ["mini.json", "mini.sqlite"]  # nothing beside it
 
 
+def test_make_study_keeps_one_dataset_and_dates_a_resumed_run_by_its_first_start(
+    source, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--dataset`` keeps only that dataset's rows (one study per dataset from one table); a run
+    resumed later is dated from when it was created, not from its last resume."""
+    original, ids, rows = source
+    path = tmp_path / "source.sqlite"
+    path.write_bytes(original.read_bytes())
+    with sqlite3.connect(path) as db:  # the BET run resumed a day after it was created
+        created = db.execute("SELECT created_at FROM runs WHERE run_id = ?", (ids["bet"],)).fetchone()[0]
+        db.execute("UPDATE runs SET started_at = ? WHERE run_id = ?", (created + 86400, ids["bet"]))
+    table = tmp_path / "table.csv"
+    with table.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([*rows, {**rows[0], "dataset": "yelp2018", "run_id": "20261208-025519-b10101"}])
+    args = ["--source", str(path), "--table", str(table), "--out", str(tmp_path / "s" / "m.sqlite")]
+    assert make_study.main([*args, "--dataset", "movielens"]) == 2
+    assert "no rows of dataset 'movielens'" in capsys.readouterr().err
+    assert not (tmp_path / "s" / "m.sqlite").exists()
+    assert make_study.main([*args, "--dataset", "gowalla-mini"]) == 0
+    doc = json.loads((tmp_path / "s" / "m.json").read_text())
+    assert doc["table_rows"] == 2 and all(r["run_id"] != "20261208-025519-b10101" for r in doc["left_out"])
+    first = next(r for r in doc["runs"] if r["run_id"] == ids["bet"])
+    assert first["started"] == make_study._utc(created) != make_study._utc(created + 86400)
+    assert doc["ran_from"] <= first["started"]
+
+
 def test_a_manifest_without_its_store_is_not_listed(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps({"title": "A", "store": "a.sqlite"}))
     (tmp_path / "b.json").write_text("{not json")
@@ -161,18 +190,20 @@ def test_a_manifest_without_its_store_is_not_listed(tmp_path: Path) -> None:
     assert studies.available(tmp_path) == []
 
 
-@pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped study yet (bench/make_study.py builds it)")
-def test_shipped_study_equals_docs_table1() -> None:
-    """The recorded full-Gowalla study: every run of it that docs/table1.csv names has the row's
-    numbers (test and validation metrics, budget, cost, configuration), at least one BET run among
-    them; each table run's reproduce command rebuilds its configuration."""
+@pytest.mark.skipif(not SHIPPED, reason="no shipped study yet (bench/make_study.py builds it)")
+@pytest.mark.parametrize("shipped", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_study_equals_docs_table1(shipped: Path) -> None:
+    """Each recorded study shipped (full Gowalla, full Yelp2018): every run of it that
+    docs/table1.csv names has the row's numbers (test and validation metrics, budget, cost,
+    configuration), at least one BET run among them; each table run's reproduce command rebuilds
+    its configuration."""
     rows = read_table(ROOT / "docs" / "table1.csv")
-    store = RunStore(SHIPPED, read_only=True)
+    store = RunStore(shipped, read_only=True)
     checked, problems = mismatches(store, rows)
     assert problems == []
     methods = {store.get_run(rid).method for rid in checked}
     assert "bet" in methods, f"the study holds no BET row of docs/table1.csv (it checked {sorted(methods)})"
-    study = studies.load(SHIPPED.with_suffix(".json"))
+    study = studies.load(shipped.with_suffix(".json"))
     assert study is not None and study.headline in {r.run_id for r in store.list_runs()}
     assert all(r["reproduces_config"] for r in study.manifest["runs"] if r["in_table"])
-    assert SHIPPED.stat().st_size < 10e6
+    assert shipped.stat().st_size < 10e6
