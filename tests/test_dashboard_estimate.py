@@ -7,7 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from apptest_helpers import app, home, no_exceptions, texts
+from dashboard_helpers import tiny_config
+
+from bet import threads
+from bet.data import Dataset
+from bet.timings import cached_for
 
 __all__ = ["home"]  # a fixture used by name
 
@@ -53,3 +59,37 @@ def test_setup_says_an_estimate_timed_beside_other_work_is_rough(home: Path, mon
     monkeypatch.setattr(settings, "measured_busy", lambda cfg, backbones, data: False)
     (plain,) = [t for t in texts(at.run(), "caption") + texts(at, "warning") if t.startswith("Estimated")]
     assert "timed while other work" not in plain
+
+
+def test_a_first_measurement_says_its_stages_and_a_rerun_interrupts_it(home: Path, mini: Dataset) -> None:
+    """The first estimate on a machine times training steps (seconds; a minute on a busy one). The
+    page hears each stage — a streamlit call after every timed step, where a click's rerun stops
+    the script instead of waiting for the measurement — and an interrupted measurement is not
+    cached: the next estimate measures whole. Cached timings are read without a stage."""
+    from dashboard import forecast
+
+    cfg = tiny_config(sparsity=0.9)
+    device = torch.device("cpu")
+
+    def rerun(backbone: str, done: int, total: int, what: str) -> None:
+        if done == 2:
+            raise RuntimeError("a click: streamlit's rerun request")
+
+    with pytest.raises(RuntimeError, match="rerun request"):
+        forecast.estimate(cfg, ["lightgcn"], mini, progress=rerun)
+    assert cached_for(mini.fingerprint, "lightgcn", device) is None and threads._active == 0
+    heard: list[tuple[str, int, int, str]] = []
+    phases = forecast.estimate(cfg, ["lightgcn"], mini, progress=lambda *stage: heard.append(stage))
+    assert phases["finetune"] > 0 and cached_for(mini.fingerprint, "lightgcn", device) is not None
+    assert heard[0][:2] == ("lightgcn", 0) and heard[-1][1:] == (heard[-1][2], heard[-1][2], "done")
+    assert [d for _, d, _, _ in heard] == sorted(d for _, d, _, _ in heard)  # stages in order
+    heard.clear()
+    assert forecast.estimate(cfg, ["lightgcn"], mini, progress=lambda *stage: heard.append(stage)) == phases
+    assert heard == []  # cached: nothing to time
+
+
+def test_the_page_clears_its_timing_line_once_the_estimate_is_drawn(home: Path) -> None:
+    at = app().run()
+    no_exceptions(at)
+    shown = [str(c.value) for c in at.sidebar.caption]
+    assert any(t.startswith("Estimated") for t in shown) and not any(t.startswith("Timing") for t in shown), shown

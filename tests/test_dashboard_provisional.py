@@ -176,7 +176,7 @@ def test_the_readout_says_which_preset_and_why() -> None:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BET_HOME", str(tmp_path))
-    monkeypatch.setattr(settings, "estimate", lambda cfg, backbones, data: {"finetune": 60.0})  # no timing here
+    monkeypatch.setattr(settings, "estimate", lambda cfg, backbones, data, **kw: {"finetune": 60.0})  # no timing here
     return tmp_path
 
 

@@ -57,12 +57,28 @@ def no_exceptions(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-def test_one_click_opens_the_study_beside_the_demo_and_one_click_returns(env: dict[str, str]) -> None:
+def estimated(at: AppTest) -> list[str]:
+    return [str(e.value) for e in (*at.caption, *at.warning) if str(e.value).startswith("Estimated")]
+
+
+def test_one_click_opens_the_study_beside_the_demo_and_one_click_returns(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dashboard import settings
+
+    timed: list[object] = []
+    real = settings.estimate
+    monkeypatch.setattr(settings, "estimate", lambda *a, **kw: timed.append(a) or real(*a, **kw))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     no_exceptions(at)
     assert at.button(key="demo").label == "Run the demo" and "Recorded study: mini" in markdown(at)
+    assert estimated(at) and timed  # the live store: the configured run's duration
+    timed.clear()
     at.button(key="study-open-mini").click().run()
     no_exceptions(at)
+    # a study starts nothing: no estimate of a run it cannot start, and no training steps timed for
+    # one (the first timing of a fresh machine held a study's page greyed for ~10 s in a browser)
+    assert not estimated(at) and not timed
     text = markdown(at)
     assert "**Recorded study: mini** · read-only" in text and "a test machine" in text
     assert "BET keeps 92% of the full model's recall@20; uniform sizes keep 82%" in text  # the story sentence
@@ -73,7 +89,7 @@ def test_one_click_opens_the_study_beside_the_demo_and_one_click_returns(env: di
     at.button(key="study-leave").click().run()
     no_exceptions(at)
     assert at.button(key="demo").label == "Run the demo" and "· read-only ·" not in markdown(at)
-    assert not at.button(key="start").disabled
+    assert not at.button(key="start").disabled and estimated(at)
 
 
 def page_script(root: str, name: str) -> None:

@@ -24,12 +24,20 @@ from dashboard import queries, settings, state
 def show(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
     """The configured run's estimated duration on this machine, per phase; a warning when long."""
     backbones = list(st.session_state["backbones"])
+    slot = sb.empty()
+
+    def timing(backbone: str, done: int, total: int, what: str) -> None:
+        # Said after every timed step: a streamlit call, where a click's rerun interrupts the
+        # measurement (it is cached only once whole) instead of waiting for it (seconds, a minute
+        # on a busy machine, on a fresh machine's first visit).
+        slot.caption(f"Timing {backbone} on this machine for the estimate: {done}/{total} ({what})…")
+
     try:
-        with st.spinner("Timing a few training steps on this machine…"):
-            phases = settings.estimate(cfg, backbones, data)
+        phases = settings.estimate(cfg, backbones, data, progress=timing)
     except BetError as exc:
-        sb.caption(f"No time estimate: {settings.shown(str(exc))}")
+        slot.caption(f"No time estimate: {settings.shown(str(exc))}")
         return
+    slot.empty()
     total = sum(phases.values())
     parts = " · ".join(f"{name} {queries.fmt_seconds(secs)}" for name, secs in phases.items() if secs >= 1)
     with sb.container(key="estimate"):
