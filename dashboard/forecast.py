@@ -4,14 +4,14 @@ before Start) and the time of each (estimated on this machine), and the time lef
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
 
 from bet import BaselineConfig, Dataset, SearchConfig, cached_for, check_memory, measure, plan, resolve_device
 from bet import memory_needs as engine_memory_needs
 
-#: ``progress(backbone, done, total, what)``: a stage of measuring ``backbone`` starts.
-Progress = Callable[[str, int, int, str], None]
+#: ``progress(backbone)``: who hears the stages of measuring ``backbone`` (:data:`bet.timings.Progress`:
+#: ``(done, total, what)`` as each starts).
+Progress = Callable[[str], Callable[[int, int, str], None]]
 
 
 def memory_needs(cfg: SearchConfig, data: Dataset) -> dict[str, tuple[int, str]]:
@@ -44,13 +44,13 @@ def estimate(
 ) -> dict[str, float]:
     """Estimated seconds per phase of the runs Start would queue (one per backbone, one after
     another), from this machine's measured step and evaluation times (:mod:`bet.estimate`); a
-    reference run (``BaselineConfig``) too, for the time left in a batch. ``progress(backbone,
-    done, total, what)`` hears each stage of a measurement (none when the timings are cached)."""
+    reference run (``BaselineConfig``) too, for the time left in a batch. ``progress(backbone)``
+    hears each stage of measuring ``backbone`` (none when the timings are cached)."""
     total: dict[str, float] = {}
     device = resolve_device(cfg.device)
     for backbone in backbones:
         one = dataclasses.replace(cfg, backbone=backbone)
-        heard = None if progress is None else functools.partial(progress, backbone)
+        heard = None if progress is None else progress(backbone)
         for phase, secs in plan(one, data, measure(data, backbone, device, d_max=cfg.d_max, progress=heard)).items():
             total[phase] = total.get(phase, 0.0) + secs
     return total

@@ -4,6 +4,7 @@ when the measurement itself was taken beside other work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,20 +72,24 @@ def test_a_first_measurement_says_its_stages_and_a_rerun_interrupts_it(home: Pat
     cfg = tiny_config(sparsity=0.9)
     device = torch.device("cpu")
 
-    def rerun(backbone: str, done: int, total: int, what: str) -> None:
+    def rerun(done: int, total: int, what: str) -> None:
         if done == 2:
             raise RuntimeError("a click: streamlit's rerun request")
 
     with pytest.raises(RuntimeError, match="rerun request"):
-        forecast.estimate(cfg, ["lightgcn"], mini, progress=rerun)
+        forecast.estimate(cfg, ["lightgcn"], mini, progress=lambda backbone: rerun)
     assert cached_for(mini.fingerprint, "lightgcn", device) is None and threads._active == 0
     heard: list[tuple[str, int, int, str]] = []
-    phases = forecast.estimate(cfg, ["lightgcn"], mini, progress=lambda *stage: heard.append(stage))
+
+    def hear(backbone: str) -> Callable[[int, int, str], None]:
+        return lambda *stage: heard.append((backbone, *stage))
+
+    phases = forecast.estimate(cfg, ["lightgcn"], mini, progress=hear)
     assert phases["finetune"] > 0 and cached_for(mini.fingerprint, "lightgcn", device) is not None
     assert heard[0][:2] == ("lightgcn", 0) and heard[-1][1:] == (heard[-1][2], heard[-1][2], "done")
     assert [d for _, d, _, _ in heard] == sorted(d for _, d, _, _ in heard)  # stages in order
     heard.clear()
-    assert forecast.estimate(cfg, ["lightgcn"], mini, progress=lambda *stage: heard.append(stage)) == phases
+    assert forecast.estimate(cfg, ["lightgcn"], mini, progress=hear) == phases
     assert heard == []  # cached: nothing to time
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -26,11 +27,13 @@ def show(sb: Any, cfg: SearchConfig, data: Dataset) -> None:
     backbones = list(st.session_state["backbones"])
     slot = sb.empty()
 
-    def timing(backbone: str, done: int, total: int, what: str) -> None:
+    def timing(backbone: str) -> Callable[[int, int, str], None]:
         # Said after every timed step: a streamlit call, where a click's rerun interrupts the
         # measurement (it is cached only once whole) instead of waiting for it (seconds, a minute
         # on a busy machine, on a fresh machine's first visit).
-        slot.caption(f"Timing {backbone} on this machine for the estimate: {done}/{total} ({what})…")
+        return lambda done, total, what: slot.caption(
+            f"Timing {backbone} on this machine for the estimate: {done}/{total} ({what})…"
+        )
 
     try:
         phases = settings.estimate(cfg, backbones, data, progress=timing)
