@@ -76,10 +76,11 @@ def page_script(root: str, name: str) -> None:
     import sys
 
     sys.path.insert(0, root)
-    from dashboard.views import backbones, frontier, live, runs, setup
+    from dashboard.views import backbones, frontier, live, runs, setup, why_recall
 
     setup.sidebar()
-    {"live": live.page, "frontier": frontier.page, "compare": backbones.page, "runs": runs.page}[name]()
+    pages = {"live": live.page, "frontier": frontier.page, "compare": backbones.page, "why": why_recall.page}
+    {**pages, "runs": runs.page}[name]()
 
 
 def page_live(rid: str) -> AppTest:

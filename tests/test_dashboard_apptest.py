@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dashboard_helpers import APP, ROOT, add_run, fill_store, tiny_config
+from apptest_helpers import TIMEOUT, app, no_exceptions, page_script, texts
+from dashboard_helpers import ROOT, add_run, fill_store, tiny_config
 from streamlit.testing.v1 import AppTest
 
 from bet import report
@@ -25,8 +26,6 @@ from bet.errors import DataError
 from bet.store import RunStore
 from bet.store.schema import create_v1
 
-TIMEOUT = 60  # the default 3 s flakes on 2 busy cores
-
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -34,39 +33,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def app() -> AppTest:
-    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-
-
-def page_script(root: str, name: str) -> None:
-    import sys
-
-    sys.path.insert(0, root)
-    from dashboard.views import backbones, frontier, live, runs, setup, why_recall
-
-    setup.sidebar()
-    {
-        "live": live.page,
-        "frontier": frontier.page,
-        "compare": backbones.page,
-        "why": why_recall.page,
-        "runs": runs.page,
-    }[name]()
-
-
 def page(name: str, run: str | None = None) -> AppTest:
     at = AppTest.from_function(page_script, args=(str(ROOT), name), default_timeout=TIMEOUT)
     if run is not None:
         at.query_params["run"] = run
     return at.run()
-
-
-def texts(at: AppTest, kind: str) -> list[str]:
-    return [str(e.value) for e in getattr(at, kind)]
-
-
-def no_exceptions(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_empty_store_opens_on_the_demo_with_a_live_budget_readout(home: Path) -> None:

@@ -267,7 +267,7 @@ def sidebar(live_page: Any = None, later: list[Callable[[], None]] | None = None
     cfg = _config(sb, spec, data) if spec is not None and data is not None else None
     st.session_state["setup_config"] = cfg
     _start(top, cfg, data, live_page=live_page)
-    if cfg is not None and data is not None and state.study() is None:  # a study starts nothing: no estimate
+    if cfg is not None and data is not None and state.read_only_reason() is None:  # nothing can start: no estimate
         estimate = functools.partial(duration.show, top, cfg, data)
         later.append(estimate) if later is not None else estimate()
     _queue(sb)
